@@ -1,0 +1,582 @@
+"""Exact k-means on the pixels of an image: a pixel matrix in, labels and centroids out.
+
+No napari and no Qt here. The algorithm, in passes over the pixel matrix ``X`` (each
+pass split into a fixed number of row ranges that run in parallel threads):
+
+1. bin the valid pixels into a grid of cells, recording per cell the pixel count and
+   the feature sums (and, beyond three features, the bounding box of the values);
+2. k-means++ and weighted Lloyd on the cell means (several starts; cheap: at most a
+   few tens of thousands of points) give the starting centroids;
+3. exact Lloyd on *all* pixels: a cell whose box lies entirely in one centroid's
+   Voronoi region contributes its sums whole; only the pixels of the cells that
+   straddle a boundary are gathered (one more pass; as distinct values with counts
+   for 8-bit colour) and assigned one by one. This repeats until no pixel changes
+   cluster: a Lloyd fixed point on all pixels;
+4. a last pass writes every pixel's label (pixels of cells owned whole need no
+   distance comparisons).
+
+The method ``"sample"`` replaces 1–3 by k-means on a random sample of pixels: a quick
+look, not a fixed point on all pixels.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels as K
+
+#: fixed split of every pass, so that results never depend on the number of threads
+N_RANGES = 4
+#: below this many pixels a pass runs as one range
+_SMALL = 1 << 16
+#: grid bins per binned feature, by number of binned features
+_GRID_BINS = {1: 4096, 2: 256, 3: 32}
+#: number of k-means++ starts tried on the cell means
+DEFAULT_N_INIT = 4
+#: best distinct starts refined exactly on all pixels
+DEFAULT_N_REFINE = 4
+#: pixels drawn by method="sample"
+DEFAULT_SAMPLE_SIZE = 100_000
+#: cells within this fraction of a cell width of a Voronoi boundary are gathered too
+_MARGIN = 0.25
+#: largest number of distinct values per cell counted by the histogram gather
+_MAX_SUBCELL = 4096
+
+_pool: ThreadPoolExecutor | None = None
+
+
+class TooFewValuesError(ValueError):
+    """The data holds fewer distinct values than the requested number of clusters."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Output of :func:`fit_predict` (arrays over the rows of the pixel matrix)."""
+
+    labels: np.ndarray  #: (n,) uint8 or uint16; 0 = not clustered, 1..k
+    centroids: np.ndarray  #: (k, d) float64, row i-1 is the centroid of label i
+    counts: np.ndarray  #: (k,) int64 pixels per label
+    inertia: float  #: sum of squared distances of the pixels to their centroid
+    n_iter: int  #: exact Lloyd iterations on all pixels (0 for method="sample")
+    converged: bool  #: True when the result is a Lloyd fixed point on all pixels
+    n_valid: int  #: number of clustered pixels
+    n_invalid: int  #: pixels left out because a value is NaN or infinite
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Cells: bin ``(x - ilo) >> shift`` (integers) or ``⌊(x - flo)·inv⌋`` (floats,
+    ``shift == -1``) of each of the first ``n_dims`` features, ``bins`` per feature."""
+
+    ilo: np.ndarray
+    flo: np.ndarray
+    inv: np.ndarray
+    shift: int
+    bins: int
+    n_dims: int
+
+    @property
+    def n_cells(self) -> int:
+        return self.bins**self.n_dims
+
+    @property
+    def width(self) -> float:
+        """Widest side of a cell."""
+        if self.shift >= 0:
+            return float(1 << self.shift)
+        return float(np.max(1.0 / self.inv))
+
+    def args(self) -> tuple:
+        return self.ilo, self.flo, self.inv, self.shift, self.bins
+
+    def boxes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``."""
+        G, D = self.bins, self.n_dims
+        b = np.stack(np.unravel_index(np.arange(self.n_cells), (G,) * D), axis=1)
+        if self.shift >= 0:
+            lo = self.ilo + (b << self.shift)
+            return lo.astype(np.float64), (lo + (1 << self.shift) - 1).astype(float)
+        lo = self.flo + b / self.inv
+        hi = self.flo + (b + 1) / self.inv
+        eps = 1e-7 * (np.abs(lo) + np.abs(hi) + 1.0 / self.inv)
+        return lo - eps, hi + eps
+
+
+_ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
+
+
+def _spans(n: int) -> list[tuple[int, int]]:
+    n_ranges = 1 if n < _SMALL else N_RANGES
+    b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
+    return list(itertools.pairwise(b))
+
+
+def _map(fn, n: int) -> list:
+    """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
+    parallel threads (the kernels release the GIL)."""
+    global _pool
+    spans = _spans(n)
+    if len(spans) == 1:
+        return [fn(*spans[0])]
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=min(N_RANGES, os.cpu_count() or 1),
+            thread_name_prefix="kmeans-seg",
+        )
+    return list(_pool.map(lambda s: fn(*s), spans))
+
+
+def as_supported(X: np.ndarray) -> np.ndarray:
+    """``X`` in a dtype the kernels are compiled for, converted only if needed and
+    always exactly: uint8, uint16, float32 and float64 pass through; bool → uint8;
+    int8, int16 and float16 → float32; other integers → float64."""
+    dt = X.dtype
+    if dt in (np.uint8, np.uint16, np.float32, np.float64):
+        return X
+    if dt == np.bool_:
+        return X.view(np.uint8)
+    if dt in (np.int8, np.int16, np.float16):
+        return X.astype(np.float32)
+    if dt.kind in "iu":
+        return X.astype(np.float64)
+    raise TypeError(f"pixels of dtype {dt} cannot be clustered")
+
+
+def _mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
+    if mask is None:
+        return np.ones(1, dtype=np.bool_), False
+    m = np.ascontiguousarray(mask, dtype=np.bool_).reshape(-1)
+    if m.size != n:
+        raise ValueError(f"mask has {m.size} elements, expected {n}")
+    return m, True
+
+
+class _Pixels:
+    """The pixel matrix with its validity mask and cell grid; runs the passes."""
+
+    def __init__(self, X: np.ndarray, mask: np.ndarray | None):
+        self.X = as_supported(X)
+        self.n, self.d = self.X.shape
+        self.mask, self.use_mask = _mask_arg(mask, self.n)
+        self.three = self.d == 3
+        self.grid = self._make_grid()
+
+    def _make_grid(self) -> _Grid:
+        X, d = self.X, self.d
+        D = min(d, 3)
+        G = _GRID_BINS[D]
+        if X.dtype == np.uint8:
+            shift = {1: 0, 2: 0, 3: 3}[D]
+            return _Grid(
+                np.zeros(D, np.int64), np.zeros(D), np.ones(D), shift, 256 >> shift, D
+            )
+
+        def part(start, stop):
+            mn = np.full(d, np.inf)
+            mx = np.full(d, -np.inf)
+            K.minmax_kernel(X, self.mask, self.use_mask, start, stop, mn, mx)
+            return mn, mx
+
+        parts = _map(part, self.n)
+        mn = np.min([p[0] for p in parts], axis=0)[:D]
+        mx = np.max([p[1] for p in parts], axis=0)[:D]
+        if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
+            mn, mx = np.zeros(D), np.zeros(D)
+        if X.dtype.kind == "u":
+            top = int(np.max(mx - mn))
+            shift = max(0, top.bit_length() - (G.bit_length() - 1))
+            return _Grid(mn.astype(np.int64), np.zeros(D), np.ones(D), shift, G, D)
+        span = mx - mn
+        inv = np.where(span > 0, G / np.where(span > 0, span, 1.0), 1.0)
+        return _Grid(np.zeros(D, np.int64), mn, inv, -1, G, D)
+
+    def _common(self, start, stop) -> tuple:
+        return (self.X, self.mask, self.use_mask, start, stop)
+
+    def stats(self):
+        """Per cell: count, feature sums, sum of squared norms, box; and each
+        range's counts."""
+        nc, d, grid = self.grid.n_cells, self.d, self.grid
+        acc_dtype = np.int64 if self.X.dtype.kind == "u" else np.float64
+        if self.three:
+
+            def part(start, stop):
+                acc = np.zeros((2, nc, 5), acc_dtype)
+                K.stats3_kernel(*self._common(start, stop), *grid.args(), acc)
+                return acc[0] + acc[1], None, None
+
+        else:
+
+            def part(start, stop):
+                acc = np.zeros((nc, 2 + d), acc_dtype)
+                bmin = np.full((nc, d), np.inf)
+                bmax = np.full((nc, d), -np.inf)
+                K.stats_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    acc,
+                    bmin,
+                    bmax,
+                )
+                return acc, bmin, bmax
+
+        parts = _map(part, self.n)
+        acc = np.sum([p[0] for p in parts], axis=0)
+        part_counts = [p[0][:, 0].astype(np.int64) for p in parts]
+        count = acc[:, 0].astype(np.int64)
+        sums = acc[:, 1 : d + 1].astype(np.float64)
+        sumsq = acc[:, d + 1].astype(np.float64)
+        if self.three:
+            blo, bhi = grid.boxes()
+        else:
+            blo = np.min([p[1] for p in parts], axis=0)
+            bhi = np.max([p[2] for p in parts], axis=0)
+        return part_counts, count, sums, sumsq, blo, bhi
+
+    def _hist_gather(self) -> bool:
+        g = self.grid
+        return self.three and g.shift >= 0 and (1 << (3 * g.shift)) <= _MAX_SUBCELL
+
+    def gather(self, selected, part_counts, count):
+        """The pixels of the ``selected`` cells, grouped by cell: (P, W, pstart,
+        pcount); as distinct values ``P`` with counts ``W`` for integer colour data,
+        otherwise as rows (``W`` empty: weight 1)."""
+        nc, grid = self.grid.n_cells, self.grid
+        pstart = np.full(nc, -1, np.int64)
+        pcount = np.zeros(nc, np.int64)
+        sel = np.flatnonzero(selected)
+        if self._hist_gather():
+            s = grid.shift
+            slot = np.full(nc, -1, np.int64)
+            slot[sel] = np.arange(sel.size)
+
+            def part(start, stop):
+                hist = np.zeros((sel.size, 1 << (3 * s)), np.int32)
+                K.gather3_hist_kernel(
+                    *self._common(start, stop), grid.ilo, s, grid.bins, slot, hist
+                )
+                return hist
+
+            hist = np.sum(_map(part, self.n), axis=0)
+            rows, sub = np.nonzero(hist)
+            W = hist[rows, sub].astype(np.float64)
+            cell = sel[rows]
+            b = np.stack(np.unravel_index(cell, (grid.bins,) * 3), axis=1)
+            low = np.stack(np.unravel_index(sub, (1 << s,) * 3), axis=1)
+            P = (grid.ilo + (b << s) + low).astype(np.float64)
+            pcount[sel] = np.bincount(rows, minlength=sel.size)
+            pstart[sel] = np.cumsum(pcount[sel]) - pcount[sel]
+            return P, W, pstart, pcount
+        pcount[sel] = count[sel]
+        offsets = np.cumsum(pcount) - pcount
+        pstart[sel] = offsets[sel]
+        P = np.empty((int(pcount.sum()), self.d), self.X.dtype)
+        cursors, running = {}, offsets
+        for (start, _), pc in zip(_spans(self.n), part_counts, strict=True):
+            cursors[start] = np.where(selected, running, -1)
+            running = running + np.where(selected, pc, 0)
+
+        def part(start, stop):
+            if self.three:
+                K.gather3_rows_kernel(
+                    *self._common(start, stop), *grid.args(), cursors[start], P
+                )
+            else:
+                K.gather_rows_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    cursors[start],
+                    P,
+                )
+
+        _map(part, self.n)
+        return P, np.empty(0), pstart, pcount
+
+    def label(self, C, owner=None, perm=None) -> np.ndarray:
+        """Labels ``perm[nearest centroid] + 1`` (0 for invalid pixels); ``owner``
+        gives the cells owned whole by one centroid (-1: compare distances)."""
+        k = C.shape[0]
+        grid = self.grid
+        if owner is None:  # no cell known to be owned whole: one catch-all cell
+            grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
+            if self.three:
+                grid = _Grid(np.zeros(3, np.int64), np.zeros(3), np.zeros(3), -1, 1, 3)
+        perm = np.arange(k, dtype=np.int64) if perm is None else perm
+        labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
+        C = np.ascontiguousarray(C, dtype=np.float64)
+
+        def part(start, stop):
+            if self.three:
+                K.label3_kernel(
+                    *self._common(start, stop), *grid.args(), owner, C, perm, labels
+                )
+            else:
+                K.label_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    owner,
+                    C,
+                    perm,
+                    labels,
+                )
+
+        _map(part, self.n)
+        return labels
+
+    def counts_and_inertia(self, labels, C) -> tuple[np.ndarray, float]:
+        """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""
+        counts = np.bincount(labels, minlength=C.shape[0] + 1)[1:].astype(np.int64)
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        sq = _map(lambda a, b: K.sqdist_kernel(self.X, a, b, labels, C), self.n)
+        return counts, float(sum(sq))
+
+    def sample(self, rng, size) -> np.ndarray:
+        idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
+        P = self.X[idx].astype(np.float64)
+        ok = np.all(np.isfinite(P), axis=1)
+        if self.use_mask:
+            ok &= self.mask[idx]
+        return P[ok]
+
+    def n_distinct(self, cap: int) -> int:
+        """Number of distinct valid rows, exact when below ``cap`` (else >= cap)."""
+        X = self.X[self.mask] if self.use_mask else self.X
+        if X.dtype.kind == "f":
+            X = X[np.all(np.isfinite(X), axis=1)]
+        found: set = set()
+        for start in range(0, len(X), 1 << 16):
+            found.update(map(tuple, np.unique(X[start : start + (1 << 16)], axis=0)))
+            if len(found) >= cap:
+                break
+        return len(found)
+
+
+def _seeds(P, w, k, rng, n_init, max_iter) -> list[tuple[float, np.ndarray]]:
+    """``n_init`` runs of k-means++ + weighted Lloyd on the points ``P``: their
+    distinct results as (inertia, centroids), best first."""
+    n_trials = 2 + int(np.log(k))
+    found: list[tuple[float, np.ndarray]] = []
+    for _ in range(n_init):
+        rand = rng.random(1 + (k - 1) * n_trials)
+        C = K.kmeans_plusplus(P, w, k, rand, n_trials)
+        inertia, _ = K.weighted_lloyd(P, w, C, max_iter)
+        C = C[np.lexsort(C.T[::-1])]
+        if not any(np.allclose(C, other, rtol=1e-6, atol=1e-9) for _, other in found):
+            found.append((inertia, C))
+    return sorted(found, key=lambda f: f[0])
+
+
+class _Refiner:
+    """Exact Lloyd on all pixels; the pixels gathered for one start are kept for the
+    next, which usually needs the same ones."""
+
+    def __init__(self, px: _Pixels, stats, cells):
+        self.px = px
+        self.part_counts, self.count, self.sums, self.sumsq, self.blo, self.bhi = stats
+        self.cells = cells
+        nc = self.count.size
+        self.cnt = self.count.astype(np.float64)
+        self.selected = np.zeros(nc, np.bool_)
+        d = px.d
+        self.gathered = (
+            np.empty((0, d)),
+            np.empty(0),
+            np.full(nc, -1, np.int64),
+            np.zeros(nc, np.int64),
+        )
+
+    def run(self, C, max_iter):
+        """From ``C`` to a fixed point: (C, owner, counts, inertia, n_iter,
+        converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1."""
+        k, d = C.shape
+        nc = self.count.size
+        owner = np.full(nc, -1, np.int64)
+        need = np.zeros(nc, np.bool_)
+        n_iter, converged = 0, False
+        while n_iter < max_iter:
+            new_sums = np.zeros((k, d))
+            new_cnt = np.zeros(k)
+            need[:] = False
+            P, W, pstart, pcount = self.gathered
+            n_need, inertia, far = K.refine_step(
+                C,
+                self.cells,
+                self.cnt,
+                self.sums,
+                self.sumsq,
+                self.blo,
+                self.bhi,
+                pstart,
+                pcount,
+                P,
+                W,
+                _MARGIN * self.px.grid.width,
+                owner,
+                need,
+                new_sums,
+                new_cnt,
+            )
+            if n_need:
+                self.selected |= need
+                self.gathered = self.px.gather(
+                    self.selected, self.part_counts, self.count
+                )
+                continue
+            n_iter += 1
+            empty = new_cnt == 0
+            new_C = new_sums / np.maximum(new_cnt, 1)[:, None]
+            if empty.any():  # re-seed at the worst-served position, as scikit-learn
+                new_C[np.flatnonzero(empty)[0]] = far
+            elif np.array_equal(new_C, C):
+                converged = True
+                break
+            C = new_C
+        return C, owner, new_cnt.astype(np.int64), inertia, n_iter, converged
+
+
+def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Stable cluster order: by luminance of the centroid (Rec. 601 weights for three
+    features, the feature mean otherwise), then larger clusters first, then by the
+    centroid's coordinates. Returns the old indices in their new order."""
+    lum = C @ np.array([0.299, 0.587, 0.114]) if C.shape[1] == 3 else C.mean(axis=1)
+    keys = [C[:, j] for j in range(C.shape[1] - 1, -1, -1)]
+    return np.lexsort([*keys, -counts, np.round(lum, 9)])
+
+
+def predict(X: np.ndarray, centroids: np.ndarray, *, mask=None) -> np.ndarray:
+    """Label each valid row of ``X`` with its nearest centroid's index + 1 (the first
+    on ties; 0 for invalid rows)."""
+    px = _Pixels.__new__(_Pixels)
+    px.X = as_supported(X)
+    px.n, px.d = px.X.shape
+    if px.d != centroids.shape[1]:
+        raise ValueError(
+            f"the image has {px.d} features per pixel, the model {centroids.shape[1]}"
+        )
+    px.mask, px.use_mask = _mask_arg(mask, px.n)
+    px.three = px.d == 3
+    px.grid = _ONE_CELL
+    return px.label(centroids)
+
+
+def fit_predict(
+    X: np.ndarray,
+    *,
+    n_clusters: int,
+    mask: np.ndarray | None = None,
+    random_state: int | None = 0,
+    method: str = "exact",
+    n_init: int = DEFAULT_N_INIT,
+    max_iter: int = 300,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    n_refine: int = DEFAULT_N_REFINE,
+    init: np.ndarray | None = None,
+) -> EngineResult:
+    """k-means on the rows of ``X`` (one row per pixel, one column per feature).
+
+    Parameters
+    ----------
+    X : (n, d) ndarray
+        Pixel features, any real dtype and strides; never modified.
+    n_clusters : int
+        Number of clusters, at least 1.
+    mask : (n,) bool ndarray, optional
+        Rows to cluster; the others get label 0. Rows with a NaN or infinite value
+        are always left out (label 0).
+    random_state : int or None
+        Seed of the k-means++ starts.
+    method : {"exact", "sample"}
+        "exact" iterates to a Lloyd fixed point on all rows; "sample" fits on a random
+        sample of ``sample_size`` rows and assigns every row to the nearest centroid.
+    n_init : int
+        k-means++ starts tried on the binned data; the best is refined.
+    max_iter : int
+        Maximum number of Lloyd iterations.
+    sample_size : int
+        Rows drawn by method="sample".
+    n_refine : int
+        Number of the best distinct binned-data solutions refined on all rows; the
+        one with the lowest inertia is kept.
+    init : (n_clusters, d) ndarray, optional
+        Start from these centroids instead of k-means++ (method "exact" only).
+
+    Returns
+    -------
+    EngineResult
+
+    Raises
+    ------
+    TooFewValuesError
+        If the valid rows hold fewer distinct values than ``n_clusters``.
+    """
+    if method not in ("exact", "sample"):
+        raise ValueError(f"method must be 'exact' or 'sample', not {method!r}")
+    k = int(n_clusters)
+    px = _Pixels(X, mask)
+    rng = np.random.default_rng(random_state)
+    stats = px.stats()
+    _, count, sums, _, blo, bhi = stats
+    cells = np.flatnonzero(count)
+    n_valid = int(count.sum())
+    n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
+    if n_valid == 0:
+        raise TooFewValuesError("there is no pixel to cluster (all are masked or NaN)")
+    if cells.size < k:  # each non-empty cell has a value of its own; count exactly
+        distinct = px.n_distinct(k)
+        if distinct < k:
+            raise TooFewValuesError(
+                f"the image has only {distinct} distinct value"
+                f"{'s' * (distinct != 1)}; choose n_clusters <= {distinct}"
+            )
+
+    means = sums[cells] / count[cells][:, None]
+    if method == "sample":
+        P = px.sample(rng, sample_size)
+        if len(P) == 0 or len(np.unique(P, axis=0)) < k:
+            P = means  # an unlucky sample: seed on the cell means instead
+        C = _seeds(P, np.ones(len(P)), k, rng, n_init, max_iter)[0][1]
+        owner = np.full(count.size, -1, np.int64)
+        K.owners(C, cells, blo, bhi, owner)
+        labels = px.label(C, owner)
+        counts, inertia = px.counts_and_inertia(labels, C)
+        order = cluster_order(C, counts)
+        relabel = np.zeros(k + 1, labels.dtype)
+        relabel[order + 1] = np.arange(1, k + 1)
+        labels = relabel[labels]
+        n_iter, converged = 0, False
+    else:
+        if init is not None:
+            starts = [(0.0, np.array(init, dtype=np.float64).reshape(k, px.d))]
+        else:
+            starts = _seeds(
+                means, count[cells].astype(np.float64), k, rng, n_init, max_iter
+            )
+        refiner = _Refiner(px, stats, cells)
+        best = None
+        for _, C0 in starts[:n_refine]:
+            fit = refiner.run(C0, max_iter)
+            if best is None or fit[3] < best[3]:
+                best = fit
+        C, owner, counts, inertia, n_iter, converged = best
+        order = cluster_order(C, counts)
+        perm = np.empty(k, np.int64)
+        perm[order] = np.arange(k)
+        labels = px.label(C, owner, perm)
+    return EngineResult(
+        labels=labels,
+        centroids=C[order],
+        counts=counts[order],
+        inertia=inertia,
+        n_iter=n_iter,
+        converged=converged,
+        n_valid=n_valid,
+        n_invalid=px.n - n_valid - n_masked,
+    )

@@ -1,0 +1,517 @@
+"""Compiled loops of the k-means engine (numba; ``nogil``, so threads run in parallel).
+
+Every pass reads the pixel matrix ``X`` (``(n, d)``, any real dtype, any strides) over
+the rows ``[start, stop)`` and never writes to it. A row is *valid* when the optional
+mask allows it and all its values are finite; every pass skips the same invalid rows.
+
+Pixels are binned into a grid of *cells* over the first ``min(d, 3)`` features. The
+grid only decides which pixels are handled together; correctness never depends on it,
+because the box each cell stands for holds every value that was binned into it.
+
+Three-feature data (RGB and other three-channel images, the common case) has its own
+unrolled loops: numba does not unroll loops over a run-time ``d``, and a call per
+pixel to a helper taking arrays costs more than the arithmetic. A bin index is
+``(x - lo) >> shift`` for integer data and ``⌊(x - lo)·inv⌋`` (clamped) for floats.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_OPTS = {"nogil": True, "cache": True, "boundscheck": False}
+
+
+# ---------------------------------------------------------------- shared helpers
+@njit(**_OPTS)
+def _valid(X, i, mask, use_mask):
+    if use_mask and not mask[i]:
+        return False
+    for j in range(X.shape[1]):
+        v = X[i, j]
+        if v - v != 0:  # NaN or ±inf (always true for integers)
+            return False
+    return True
+
+
+@njit(**_OPTS)
+def _bin(x, ilo, flo, inv, shift, G):
+    if shift >= 0:
+        return (np.int64(x) - ilo) >> shift
+    return min(max(int((np.float64(x) - flo) * inv), 0), G - 1)
+
+
+@njit(**_OPTS)
+def _cell(X, i, ilo, flo, inv, shift, G, D):
+    c = 0
+    for j in range(D):
+        c = c * G + _bin(X[i, j], ilo[j], flo[j], inv[j], shift, G)
+    return c
+
+
+@njit(**_OPTS)
+def _nearest_row(X, i, C):
+    """Index of the centroid nearest to row ``i`` of ``X`` (the first on ties) and the
+    squared distance to it, computed in float64."""
+    best = 0
+    best_d = np.inf
+    for a in range(C.shape[0]):
+        s = 0.0
+        for j in range(C.shape[1]):
+            t = np.float64(X[i, j]) - C[a, j]
+            s += t * t
+        if s < best_d:
+            best_d = s
+            best = a
+    return best, best_d
+
+
+@njit(**_OPTS)
+def _nearest3(x0, x1, x2, C):
+    """:func:`_nearest_row` for one three-feature pixel; the index only."""
+    best = 0
+    best_d = np.inf
+    for a in range(C.shape[0]):
+        t0 = np.float64(x0) - C[a, 0]
+        t1 = np.float64(x1) - C[a, 1]
+        t2 = np.float64(x2) - C[a, 2]
+        s = t0 * t0 + t1 * t1 + t2 * t2
+        if s < best_d:
+            best_d = s
+            best = a
+    return best
+
+
+@njit(**_OPTS)
+def _cell3(x0, x1, x2, g):
+    """Cell of a three-feature pixel; ``g`` is the grid unpacked to scalars (see
+    :func:`_grid3`): scalar arguments keep the call cheap or inlined."""
+    l0, l1, l2, f0, f1, f2, i0, i1, i2, shift, G = g
+    if shift >= 0:
+        return (((np.int64(x0) - l0) >> shift) * G + ((np.int64(x1) - l1) >> shift)) * (
+            G
+        ) + ((np.int64(x2) - l2) >> shift)
+    b0 = min(max(int((np.float64(x0) - f0) * i0), 0), G - 1)
+    b1 = min(max(int((np.float64(x1) - f1) * i1), 0), G - 1)
+    b2 = min(max(int((np.float64(x2) - f2) * i2), 0), G - 1)
+    return (b0 * G + b1) * G + b2
+
+
+@njit(**_OPTS)
+def _grid3(ilo, flo, inv, shift, G):
+    return (
+        ilo[0],
+        ilo[1],
+        ilo[2],
+        flo[0],
+        flo[1],
+        flo[2],
+        inv[0],
+        inv[1],
+        inv[2],
+        shift,
+        G,
+    )
+
+
+@njit(**_OPTS)
+def _finite3(x0, x1, x2):
+    return x0 - x0 == 0 and x1 - x1 == 0 and x2 - x2 == 0
+
+
+# ---------------------------------------------------------------- passes, any d
+@njit(**_OPTS)
+def minmax_kernel(X, mask, use_mask, start, stop, mn, mx):
+    """Per-feature minimum and maximum of the valid rows; returns their number."""
+    n_valid = 0
+    d = X.shape[1]
+    for i in range(start, stop):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        n_valid += 1
+        for j in range(d):
+            v = np.float64(X[i, j])
+            mn[j] = min(mn[j], v)
+            mx[j] = max(mx[j], v)
+    return n_valid
+
+
+@njit(**_OPTS)
+def stats_kernel(
+    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, acc, bmin, bmax
+):
+    """Per cell: valid-row count (``acc[c, 0]``), feature sums (``acc[c, 1:d+1]``),
+    sum of squared norms (``acc[c, d+1]``) and the bounding box of the values."""
+    d = X.shape[1]
+    for i in range(start, stop):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        c = _cell(X, i, ilo, flo, inv, shift, G, D)
+        acc[c, 0] += 1
+        for j in range(d):
+            v = X[i, j]
+            acc[c, 1 + j] += v
+            acc[c, 1 + d] += v * v
+            bmin[c, j] = min(bmin[c, j], np.float64(v))
+            bmax[c, j] = max(bmax[c, j], np.float64(v))
+
+
+@njit(**_OPTS)
+def gather_rows_kernel(
+    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, cursor, P
+):
+    """Copy the valid rows of the cells with ``cursor[c] >= 0`` into ``P``, grouped
+    by cell (``cursor`` holds this range's next slot in each cell)."""
+    d = X.shape[1]
+    for i in range(start, stop):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        c = _cell(X, i, ilo, flo, inv, shift, G, D)
+        p = cursor[c]
+        if p < 0:
+            continue
+        cursor[c] = p + 1
+        for j in range(d):
+            P[p, j] = X[i, j]
+
+
+@njit(**_OPTS)
+def label_kernel(
+    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, owner, C, perm, labels
+):
+    """Write ``perm[nearest centroid] + 1`` (0 for invalid rows) into ``labels``.
+
+    Rows of a cell owned whole (``owner[c] >= 0``) take its owner without comparing
+    distances."""
+    for i in range(start, stop):
+        if not _valid(X, i, mask, use_mask):
+            labels[i] = 0
+            continue
+        o = owner[_cell(X, i, ilo, flo, inv, shift, G, D)]
+        if o < 0:
+            o = _nearest_row(X, i, C)[0]
+        labels[i] = perm[o] + 1
+
+
+@njit(**_OPTS)
+def sqdist_kernel(X, start, stop, labels, C):
+    """Sum of squared distances of the labelled rows to their centroid
+    (``C[labels[i] - 1]``; label 0 is skipped)."""
+    total = 0.0
+    for i in range(start, stop):
+        lab = labels[i]
+        if lab == 0:
+            continue
+        for j in range(X.shape[1]):
+            t = np.float64(X[i, j]) - C[lab - 1, j]
+            total += t * t
+    return total
+
+
+# ---------------------------------------------------------------- passes, d == 3
+@njit(**_OPTS)
+def stats3_kernel(X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, acc):
+    """:func:`stats_kernel` for three features, two interleaved accumulators
+    (``acc`` is ``(2, n_cells, 5)``) so that neighbouring pixels, which often share a
+    cell, do not wait on each other's update."""
+    g = _grid3(ilo, flo, inv, shift, G)
+    i = start
+    while i < stop:
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        x2 = X[i, 2]
+        c = _cell3(x0, x1, x2, g)
+        if i + 1 < stop:
+            y0 = X[i + 1, 0]
+            y1 = X[i + 1, 1]
+            y2 = X[i + 1, 2]
+            e = _cell3(y0, y1, y2, g)
+            if (not use_mask or mask[i + 1]) and _finite3(y0, y1, y2):
+                acc[1, e, 0] += 1
+                acc[1, e, 1] += y0
+                acc[1, e, 2] += y1
+                acc[1, e, 3] += y2
+                acc[1, e, 4] += y0 * y0 + y1 * y1 + y2 * y2
+        if (not use_mask or mask[i]) and _finite3(x0, x1, x2):
+            acc[0, c, 0] += 1
+            acc[0, c, 1] += x0
+            acc[0, c, 2] += x1
+            acc[0, c, 3] += x2
+            acc[0, c, 4] += x0 * x0 + x1 * x1 + x2 * x2
+        i += 2
+
+
+@njit(**_OPTS)
+def gather3_rows_kernel(
+    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, cursor, P
+):
+    """:func:`gather_rows_kernel` for three features."""
+    g = _grid3(ilo, flo, inv, shift, G)
+    for i in range(start, stop):
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        x2 = X[i, 2]
+        c = _cell3(x0, x1, x2, g)
+        p = cursor[c]
+        if p < 0 or not ((not use_mask or mask[i]) and _finite3(x0, x1, x2)):
+            continue
+        cursor[c] = p + 1
+        P[p, 0] = x0
+        P[p, 1] = x1
+        P[p, 2] = x2
+
+
+@njit(**_OPTS)
+def gather3_hist_kernel(X, mask, use_mask, start, stop, ilo, shift, G, slot, hist):
+    """Count the distinct values in the cells with ``slot[c] >= 0`` (integer data):
+    ``hist[slot[c], sub]`` where ``sub`` holds the low ``shift`` bits of each value."""
+    low = (1 << shift) - 1
+    for i in range(start, stop):
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        x2 = X[i, 2]
+        r0 = np.int64(x0) - ilo[0]
+        r1 = np.int64(x1) - ilo[1]
+        r2 = np.int64(x2) - ilo[2]
+        c = ((r0 >> shift) * G + (r1 >> shift)) * G + (r2 >> shift)
+        s = slot[c]
+        if s < 0 or (use_mask and not mask[i]):
+            continue
+        hist[s, (((r0 & low) << shift) | (r1 & low)) << shift | (r2 & low)] += 1
+
+
+@njit(**_OPTS)
+def label3_kernel(
+    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, owner, C, perm, labels
+):
+    """:func:`label_kernel` for three features."""
+    g = _grid3(ilo, flo, inv, shift, G)
+    for i in range(start, stop):
+        x0 = X[i, 0]
+        x1 = X[i, 1]
+        x2 = X[i, 2]
+        if not ((not use_mask or mask[i]) and _finite3(x0, x1, x2)):
+            labels[i] = 0
+            continue
+        o = owner[_cell3(x0, x1, x2, g)]
+        if o < 0:
+            o = _nearest3(x0, x1, x2, C)
+        labels[i] = perm[o] + 1
+
+
+# ---------------------------------------------------------------- the fit itself
+@njit(**_OPTS)
+def box_owner(C, Cn, lo, hi, tol):
+    """The centroid nearest to every point of the box ``[lo, hi]``, or -1.
+
+    For centroids ``o`` and ``a`` the sign of ``|x-C_o|² - |x-C_a|²`` is that of the
+    linear function ``2 x·(C_a - C_o) + |C_o|² - |C_a|²``, whose maximum over a box is
+    reached at a corner chosen coordinate by coordinate; ``o`` owns the box when that
+    maximum is below ``-tol·(|C_o|² + |C_a|² + 1)`` for every other ``a`` (the margin
+    keeps the per-pixel comparison, made in floating point, on the same side)."""
+    k, d = C.shape
+    o = 0
+    best = np.inf
+    for a in range(k):
+        s = 0.0
+        for j in range(d):
+            t = 0.5 * (lo[j] + hi[j]) - C[a, j]
+            s += t * t
+        if s < best:
+            best = s
+            o = a
+    for a in range(k):
+        if a == o:
+            continue
+        m = Cn[o] - Cn[a]
+        for j in range(d):
+            g = 2.0 * (C[a, j] - C[o, j])
+            m += max(g * lo[j], g * hi[j])
+        if m >= -tol * (Cn[o] + Cn[a] + 1.0):
+            return -1
+    return o
+
+
+@njit(**_OPTS)
+def owners(C, cells, blo, bhi, owner):
+    """``owner[c] = box_owner(...)`` for each cell in ``cells``."""
+    k = C.shape[0]
+    Cn = np.empty(k)
+    for a in range(k):
+        Cn[a] = np.sum(C[a] * C[a])
+    for c in cells:
+        owner[c] = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+
+
+@njit(**_OPTS)
+def refine_step(
+    C,
+    cells,
+    cnt,
+    sums,
+    sumsq,
+    blo,
+    bhi,
+    pstart,
+    pcount,
+    P,
+    W,
+    margin,
+    owner,
+    need,
+    new_sums,
+    new_cnt,
+):
+    """One exact Lloyd step over all valid pixels, from per-cell aggregates.
+
+    A cell that one centroid owns whole adds its sums to it; the pixels of the other
+    cells must be in ``P`` (values with weights ``W``, all 1 if ``W`` is empty; cell
+    ``c`` holding
+    ``P[pstart[c] : pstart[c] + pcount[c]]``; ``pstart[c] < 0`` if not gathered) and
+    are assigned one by one. Cells that are ambiguous but not gathered are flagged in
+    ``need`` and counted: the step is then incomplete and must be redone after
+    gathering them (with them, the cells within ``margin`` of ambiguity, so that small
+    centroid moves need no new gathering).
+
+    Returns the number of such cells, the inertia of this assignment (for cells owned
+    whole from their sum of squared norms ``sumsq``) and the position (cell mean or
+    pixel) farthest from its centroid, where a centroid that lost all its pixels is
+    re-seeded."""
+    k, d = C.shape
+    Cn = np.empty(k)
+    for a in range(k):
+        Cn[a] = np.sum(C[a] * C[a])
+    n_need = 0
+    inertia = 0.0
+    far_d = -1.0
+    far = np.zeros(d)
+    for c in cells:
+        o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+        owner[c] = o
+        if o >= 0:
+            new_cnt[o] += cnt[c]
+            s = 0.0
+            cs = 0.0
+            for j in range(d):
+                new_sums[o, j] += sums[c, j]
+                cs += C[o, j] * sums[c, j]
+                t = sums[c, j] / cnt[c] - C[o, j]
+                s += t * t
+            inertia += max(sumsq[c] - 2.0 * cs + cnt[c] * Cn[o], 0.0)
+            if s > far_d:
+                far_d = s
+                far[:] = sums[c] / cnt[c]
+        elif pstart[c] >= 0:
+            for p in range(pstart[c], pstart[c] + pcount[c]):
+                a, s = _nearest_row(P, p, C)
+                wp = W[p] if W.size else 1.0
+                new_cnt[a] += wp
+                inertia += wp * s
+                for j in range(d):
+                    new_sums[a, j] += wp * P[p, j]
+                if s > far_d:
+                    far_d = s
+                    far[:] = P[p]
+        else:
+            need[c] = True
+            n_need += 1
+    if n_need > 0 and margin > 0.0:
+        lo = np.empty(d)
+        hi = np.empty(d)
+        for c in cells:
+            if owner[c] < 0:
+                continue
+            for j in range(d):
+                lo[j] = blo[c, j] - margin
+                hi[j] = bhi[c, j] + margin
+            if box_owner(C, Cn, lo, hi, 1e-9) < 0:
+                need[c] = True
+    return n_need, inertia, far
+
+
+@njit(**_OPTS)
+def weighted_lloyd(P, w, C, max_iter):
+    """Weighted Lloyd iterations on points ``P`` from centroids ``C`` (updated in
+    place) until no point changes cluster. Returns (inertia, n_iter)."""
+    m, d = P.shape
+    k = C.shape[0]
+    lab = np.full(m, -1, np.int64)
+    sums = np.zeros((k, d))
+    cnt = np.zeros(k)
+    dist = np.zeros(m)
+    n_iter = 0
+    for it in range(max_iter):
+        n_iter = it + 1
+        changed = 0
+        sums[:] = 0.0
+        cnt[:] = 0.0
+        for i in range(m):
+            a, s = _nearest_row(P, i, C)
+            dist[i] = s
+            if a != lab[i]:
+                changed += 1
+                lab[i] = a
+            cnt[a] += w[i]
+            for j in range(d):
+                sums[a, j] += w[i] * P[i, j]
+        if changed == 0:
+            break
+        for a in range(k):
+            if cnt[a] > 0:
+                for j in range(d):
+                    C[a, j] = sums[a, j] / cnt[a]
+            else:  # re-seed an empty cluster at the worst-served point
+                far = np.argmax(dist * w)
+                C[a] = P[far]
+                dist[far] = 0.0
+                lab[:] = -1
+    inertia = 0.0
+    for i in range(m):
+        inertia += w[i] * dist[i]
+    return inertia, n_iter
+
+
+@njit(**_OPTS)
+def kmeans_plusplus(P, w, k, rand, n_trials):
+    """Greedy weighted k-means++ seeding (as scikit-learn's): each new centre is the
+    best of ``n_trials`` candidates drawn with probability ``∝ w·D²``. ``rand`` holds
+    ``1 + (k-1)·n_trials`` uniform numbers in [0, 1)."""
+    m, d = P.shape
+    C = np.empty((k, d))
+    cw = np.cumsum(w)
+    first = min(np.searchsorted(cw, rand[0] * cw[-1], side="right"), m - 1)
+    C[0] = P[first]
+    closest = np.empty(m)
+    for i in range(m):
+        s = 0.0
+        for j in range(d):
+            t = P[i, j] - C[0, j]
+            s += t * t
+        closest[i] = s
+    r = 1
+    cand = np.empty(m)
+    best_d = np.empty(m)
+    for c in range(1, k):
+        cp = np.cumsum(w * closest)
+        total = cp[-1]
+        best_pot = np.inf
+        best_idx = 0
+        for _ in range(n_trials):
+            u = rand[r]
+            r += 1
+            idx = min(np.searchsorted(cp, u * total, side="right"), m - 1)
+            pot = 0.0
+            for i in range(m):
+                s = 0.0
+                for j in range(d):
+                    q = P[i, j] - P[idx, j]
+                    s += q * q
+                cand[i] = min(closest[i], s)
+                pot += w[i] * cand[i]
+            if pot < best_pot:
+                best_pot = pot
+                best_idx = idx
+                best_d[:] = cand
+        C[c] = P[best_idx]
+        closest[:] = best_d
+    return C
