@@ -4,7 +4,8 @@ No napari and no Qt here. The algorithm, in passes over the pixel matrix ``X`` (
 pass split into a fixed number of row ranges that run in parallel threads):
 
 1. bin the valid pixels into a grid of cells, recording per cell the pixel count and
-   the feature sums (and, beyond three features, the bounding box of the values);
+   the feature sums (and, unless the cells' bin ranges bound them well, as for
+   three integer features, the bounding box of the values);
 2. k-means++ and weighted Lloyd on the cell means (several starts; cheap: at most a
    few tens of thousands of points) give the starting centroids;
 3. exact Lloyd on *all* pixels: a cell whose box lies entirely in one centroid's
@@ -92,7 +93,12 @@ class _Grid:
         return float(np.max(1.0 / self.inv))
 
     def args(self) -> tuple:
+        """The grid as the generic kernels take it."""
         return self.ilo, self.flo, self.inv, self.shift, self.bins
+
+    def int_args(self) -> tuple:
+        """The grid as the three-integer-feature kernels take it."""
+        return self.ilo, self.shift, self.bins
 
     def boxes(self) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``."""
@@ -107,6 +113,8 @@ class _Grid:
         return lo - eps, hi + eps
 
 
+#: grids of one cell: ``x >> 63`` is 0 for unsigned integers, ``⌊x·0⌋`` for floats
+_ONE_CELL_INT = _Grid(np.zeros(3, np.int64), np.zeros(3), np.zeros(3), 63, 1, 3)
 _ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
 
 
@@ -163,7 +171,8 @@ class _Pixels:
         self.X = as_supported(X)
         self.n, self.d = self.X.shape
         self.mask, self.use_mask = _mask_arg(mask, self.n)
-        self.three = self.d == 3
+        # three integer features (RGB, 3-channel uint16): the fast unrolled passes
+        self.int3 = self.d == 3 and self.X.dtype.kind == "u"
         self.grid = self._make_grid()
 
     def _make_grid(self) -> _Grid:
@@ -179,7 +188,7 @@ class _Pixels:
         def part(start, stop):
             mn = np.full(d, np.inf)
             mx = np.full(d, -np.inf)
-            K.minmax_kernel(X, self.mask, self.use_mask, start, stop, mn, mx)
+            K.minmax_kernel(*self._common(start, stop), mn, mx)
             return mn, mx
 
         parts = _map(part, self.n)
@@ -196,18 +205,20 @@ class _Pixels:
         return _Grid(np.zeros(D, np.int64), mn, inv, -1, G, D)
 
     def _common(self, start, stop) -> tuple:
-        return (self.X, self.mask, self.use_mask, start, stop)
+        """The kernels' first arguments for the rows ``[start, stop)``."""
+        mask = self.mask[start:stop] if self.use_mask else self.mask
+        return (self.X[start:stop], mask, self.use_mask)
 
     def stats(self):
         """Per cell: count, feature sums, sum of squared norms, box; and each
         range's counts."""
         nc, d, grid = self.grid.n_cells, self.d, self.grid
         acc_dtype = np.int64 if self.X.dtype.kind == "u" else np.float64
-        if self.three:
+        if self.int3:
 
             def part(start, stop):
                 acc = np.zeros((2, nc, 5), acc_dtype)
-                K.stats3_kernel(*self._common(start, stop), *grid.args(), acc)
+                K.stats_int3_kernel(*self._common(start, stop), *grid.int_args(), acc)
                 return acc[0] + acc[1], None, None
 
         else:
@@ -232,7 +243,7 @@ class _Pixels:
         count = acc[:, 0].astype(np.int64)
         sums = acc[:, 1 : d + 1].astype(np.float64)
         sumsq = acc[:, d + 1].astype(np.float64)
-        if self.three:
+        if self.int3:
             blo, bhi = grid.boxes()
         else:
             blo = np.min([p[1] for p in parts], axis=0)
@@ -241,7 +252,7 @@ class _Pixels:
 
     def _hist_gather(self) -> bool:
         g = self.grid
-        return self.three and g.shift >= 0 and (1 << (3 * g.shift)) <= _MAX_SUBCELL
+        return self.int3 and (1 << (3 * g.shift)) <= _MAX_SUBCELL
 
     def gather(self, selected, part_counts, count):
         """The pixels of the ``selected`` cells, grouped by cell: (P, W, pstart,
@@ -258,8 +269,8 @@ class _Pixels:
 
             def part(start, stop):
                 hist = np.zeros((sel.size, 1 << (3 * s)), np.int32)
-                K.gather3_hist_kernel(
-                    *self._common(start, stop), grid.ilo, s, grid.bins, slot, hist
+                K.gather_hist_int3_kernel(
+                    *self._common(start, stop), *grid.int_args(), slot, hist
                 )
                 return hist
 
@@ -283,9 +294,9 @@ class _Pixels:
             running = running + np.where(selected, pc, 0)
 
         def part(start, stop):
-            if self.three:
-                K.gather3_rows_kernel(
-                    *self._common(start, stop), *grid.args(), cursors[start], P
+            if self.int3:
+                K.gather_rows_int3_kernel(
+                    *self._common(start, stop), *grid.int_args(), cursors[start], P
                 )
             else:
                 K.gather_rows_kernel(
@@ -305,17 +316,21 @@ class _Pixels:
         k = C.shape[0]
         grid = self.grid
         if owner is None:  # no cell known to be owned whole: one catch-all cell
-            grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
-            if self.three:
-                grid = _Grid(np.zeros(3, np.int64), np.zeros(3), np.zeros(3), -1, 1, 3)
+            grid = _ONE_CELL_INT if self.int3 else _ONE_CELL
+            owner = np.full(1, -1, np.int64)
         perm = np.arange(k, dtype=np.int64) if perm is None else perm
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
         C = np.ascontiguousarray(C, dtype=np.float64)
 
         def part(start, stop):
-            if self.three:
-                K.label3_kernel(
-                    *self._common(start, stop), *grid.args(), owner, C, perm, labels
+            if self.int3:
+                K.label_int3_kernel(
+                    *self._common(start, stop),
+                    *grid.int_args(),
+                    owner,
+                    C,
+                    perm,
+                    labels[start:stop],
                 )
             else:
                 K.label_kernel(
@@ -325,7 +340,7 @@ class _Pixels:
                     owner,
                     C,
                     perm,
-                    labels,
+                    labels[start:stop],
                 )
 
         _map(part, self.n)
@@ -335,7 +350,7 @@ class _Pixels:
         """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""
         counts = np.bincount(labels, minlength=C.shape[0] + 1)[1:].astype(np.int64)
         C = np.ascontiguousarray(C, dtype=np.float64)
-        sq = _map(lambda a, b: K.sqdist_kernel(self.X, a, b, labels, C), self.n)
+        sq = _map(lambda a, b: K.sqdist_kernel(self.X[a:b], labels[a:b], C), self.n)
         return counts, float(sum(sq))
 
     def sample(self, rng, size) -> np.ndarray:
@@ -393,37 +408,39 @@ class _Refiner:
             np.zeros(nc, np.int64),
         )
 
+    def _step(self, C, owner, need):
+        k, d = C.shape
+        new_sums = np.zeros((k, d))
+        new_cnt = np.zeros(k)
+        need[:] = False
+        P, W, pstart, pcount = self.gathered
+        n_need, inertia, far = K.refine_step(
+            C, self.cells, self.cnt, self.sums, self.sumsq, self.blo, self.bhi,
+            pstart, pcount, P, W, _MARGIN * self.px.grid.width, owner, need,
+            new_sums, new_cnt,
+        )  # fmt: skip
+        return n_need, inertia, far, new_sums, new_cnt
+
+    def gather_for(self, starts) -> None:
+        """Gather, in one pass, the pixels that all these starts need first."""
+        nc = self.count.size
+        owner = np.full(nc, -1, np.int64)
+        need = np.zeros(nc, np.bool_)
+        for C in starts:
+            if self._step(C, owner, need)[0]:
+                self.selected |= need
+        if self.selected.any():
+            self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+
     def run(self, C, max_iter):
         """From ``C`` to a fixed point: (C, owner, counts, inertia, n_iter,
         converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1."""
-        k, d = C.shape
         nc = self.count.size
         owner = np.full(nc, -1, np.int64)
         need = np.zeros(nc, np.bool_)
         n_iter, converged = 0, False
         while n_iter < max_iter:
-            new_sums = np.zeros((k, d))
-            new_cnt = np.zeros(k)
-            need[:] = False
-            P, W, pstart, pcount = self.gathered
-            n_need, inertia, far = K.refine_step(
-                C,
-                self.cells,
-                self.cnt,
-                self.sums,
-                self.sumsq,
-                self.blo,
-                self.bhi,
-                pstart,
-                pcount,
-                P,
-                W,
-                _MARGIN * self.px.grid.width,
-                owner,
-                need,
-                new_sums,
-                new_cnt,
-            )
+            n_need, inertia, far, new_sums, new_cnt = self._step(C, owner, need)
             if n_need:
                 self.selected |= need
                 self.gathered = self.px.gather(
@@ -462,7 +479,7 @@ def predict(X: np.ndarray, centroids: np.ndarray, *, mask=None) -> np.ndarray:
             f"the image has {px.d} features per pixel, the model {centroids.shape[1]}"
         )
     px.mask, px.use_mask = _mask_arg(mask, px.n)
-    px.three = px.d == 3
+    px.int3 = px.d == 3 and px.X.dtype.kind == "u"
     px.grid = _ONE_CELL
     return px.label(centroids)
 
@@ -560,6 +577,7 @@ def fit_predict(
                 means, count[cells].astype(np.float64), k, rng, n_init, max_iter
             )
         refiner = _Refiner(px, stats, cells)
+        refiner.gather_for([C0 for _, C0 in starts[:n_refine]])
         best = None
         for _, C0 in starts[:n_refine]:
             fit = refiner.run(C0, max_iter)

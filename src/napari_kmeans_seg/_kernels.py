@@ -1,17 +1,19 @@
 """Compiled loops of the k-means engine (numba; ``nogil``, so threads run in parallel).
 
-Every pass reads the pixel matrix ``X`` (``(n, d)``, any real dtype, any strides) over
-the rows ``[start, stop)`` and never writes to it. A row is *valid* when the optional
-mask allows it and all its values are finite; every pass skips the same invalid rows.
+Every pass reads a range of rows of the pixel matrix ``X`` (``(n, d)``, any real
+dtype, any strides), given as a slice (a loop over ``range(X.shape[0])`` compiles to
+faster code than one over ``range(start, stop)``), and never writes to it. A row is
+*valid* when the optional mask allows it and all its values are finite; every pass
+skips the same invalid rows.
 
 Pixels are binned into a grid of *cells* over the first ``min(d, 3)`` features. The
 grid only decides which pixels are handled together; correctness never depends on it,
 because the box each cell stands for holds every value that was binned into it.
 
-Three-feature data (RGB and other three-channel images, the common case) has its own
-unrolled loops: numba does not unroll loops over a run-time ``d``, and a call per
-pixel to a helper taking arrays costs more than the arithmetic. A bin index is
-``(x - lo) >> shift`` for integer data and ``⌊(x - lo)·inv⌋`` (clamped) for floats.
+Three integer features (8-bit RGB, three-channel uint16: the common cases) have their
+own unrolled loops: numba does not unroll loops over a run-time ``d``, and a call per
+pixel to a helper costs more than the arithmetic. A bin index is ``(x - lo) >> shift``
+for integer data and ``⌊(x - lo)·inv⌋`` (clamped) for floats.
 """
 
 from __future__ import annotations
@@ -82,50 +84,13 @@ def _nearest3(x0, x1, x2, C):
     return best
 
 
-@njit(**_OPTS)
-def _cell3(x0, x1, x2, g):
-    """Cell of a three-feature pixel; ``g`` is the grid unpacked to scalars (see
-    :func:`_grid3`): scalar arguments keep the call cheap or inlined."""
-    l0, l1, l2, f0, f1, f2, i0, i1, i2, shift, G = g
-    if shift >= 0:
-        return (((np.int64(x0) - l0) >> shift) * G + ((np.int64(x1) - l1) >> shift)) * (
-            G
-        ) + ((np.int64(x2) - l2) >> shift)
-    b0 = min(max(int((np.float64(x0) - f0) * i0), 0), G - 1)
-    b1 = min(max(int((np.float64(x1) - f1) * i1), 0), G - 1)
-    b2 = min(max(int((np.float64(x2) - f2) * i2), 0), G - 1)
-    return (b0 * G + b1) * G + b2
-
-
-@njit(**_OPTS)
-def _grid3(ilo, flo, inv, shift, G):
-    return (
-        ilo[0],
-        ilo[1],
-        ilo[2],
-        flo[0],
-        flo[1],
-        flo[2],
-        inv[0],
-        inv[1],
-        inv[2],
-        shift,
-        G,
-    )
-
-
-@njit(**_OPTS)
-def _finite3(x0, x1, x2):
-    return x0 - x0 == 0 and x1 - x1 == 0 and x2 - x2 == 0
-
-
 # ---------------------------------------------------------------- passes, any d
 @njit(**_OPTS)
-def minmax_kernel(X, mask, use_mask, start, stop, mn, mx):
+def minmax_kernel(X, mask, use_mask, mn, mx):
     """Per-feature minimum and maximum of the valid rows; returns their number."""
     n_valid = 0
     d = X.shape[1]
-    for i in range(start, stop):
+    for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
         n_valid += 1
@@ -137,13 +102,11 @@ def minmax_kernel(X, mask, use_mask, start, stop, mn, mx):
 
 
 @njit(**_OPTS)
-def stats_kernel(
-    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, acc, bmin, bmax
-):
+def stats_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, acc, bmin, bmax):
     """Per cell: valid-row count (``acc[c, 0]``), feature sums (``acc[c, 1:d+1]``),
     sum of squared norms (``acc[c, d+1]``) and the bounding box of the values."""
     d = X.shape[1]
-    for i in range(start, stop):
+    for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
         c = _cell(X, i, ilo, flo, inv, shift, G, D)
@@ -157,13 +120,11 @@ def stats_kernel(
 
 
 @njit(**_OPTS)
-def gather_rows_kernel(
-    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, cursor, P
-):
+def gather_rows_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, cursor, P):
     """Copy the valid rows of the cells with ``cursor[c] >= 0`` into ``P``, grouped
     by cell (``cursor`` holds this range's next slot in each cell)."""
     d = X.shape[1]
-    for i in range(start, stop):
+    for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
         c = _cell(X, i, ilo, flo, inv, shift, G, D)
@@ -176,14 +137,12 @@ def gather_rows_kernel(
 
 
 @njit(**_OPTS)
-def label_kernel(
-    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, D, owner, C, perm, labels
-):
+def label_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, owner, C, perm, labels):
     """Write ``perm[nearest centroid] + 1`` (0 for invalid rows) into ``labels``.
 
     Rows of a cell owned whole (``owner[c] >= 0``) take its owner without comparing
     distances."""
-    for i in range(start, stop):
+    for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             labels[i] = 0
             continue
@@ -194,11 +153,11 @@ def label_kernel(
 
 
 @njit(**_OPTS)
-def sqdist_kernel(X, start, stop, labels, C):
+def sqdist_kernel(X, labels, C):
     """Sum of squared distances of the labelled rows to their centroid
     (``C[labels[i] - 1]``; label 0 is skipped)."""
     total = 0.0
-    for i in range(start, stop):
+    for i in range(X.shape[0]):
         lab = labels[i]
         if lab == 0:
             continue
@@ -208,52 +167,56 @@ def sqdist_kernel(X, start, stop, labels, C):
     return total
 
 
-# ---------------------------------------------------------------- passes, d == 3
+# ------------------------------------------------- passes, three integer features
+# The cell index is written out in each loop: numba does not inline a helper here,
+# and a call per pixel costs more than the arithmetic.
+
+
 @njit(**_OPTS)
-def stats3_kernel(X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, acc):
-    """:func:`stats_kernel` for three features, two interleaved accumulators
-    (``acc`` is ``(2, n_cells, 5)``) so that neighbouring pixels, which often share a
-    cell, do not wait on each other's update."""
-    g = _grid3(ilo, flo, inv, shift, G)
-    i = start
-    while i < stop:
-        x0 = X[i, 0]
-        x1 = X[i, 1]
-        x2 = X[i, 2]
-        c = _cell3(x0, x1, x2, g)
-        if i + 1 < stop:
-            y0 = X[i + 1, 0]
-            y1 = X[i + 1, 1]
-            y2 = X[i + 1, 2]
-            e = _cell3(y0, y1, y2, g)
-            if (not use_mask or mask[i + 1]) and _finite3(y0, y1, y2):
+def stats_int3_kernel(X, mask, use_mask, ilo, shift, G, acc):
+    """:func:`stats_kernel` for three integer features, without bounding boxes (each
+    cell's box is its bin range), with two interleaved accumulators (``acc`` is
+    ``(2, n_cells, 5)``) so that neighbouring pixels, which often share a cell, do
+    not wait on each other's update."""
+    l0, l1, l2 = ilo[0], ilo[1], ilo[2]
+    n = X.shape[0]
+    for i in range(0, n, 2):
+        x0 = np.int64(X[i, 0])
+        x1 = np.int64(X[i, 1])
+        x2 = np.int64(X[i, 2])
+        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+        if i + 1 < n:
+            y0 = np.int64(X[i + 1, 0])
+            y1 = np.int64(X[i + 1, 1])
+            y2 = np.int64(X[i + 1, 2])
+            e = (((y0 - l0) >> shift) * G + ((y1 - l1) >> shift)) * G + (
+                (y2 - l2) >> shift
+            )
+            if not use_mask or mask[i + 1]:
                 acc[1, e, 0] += 1
                 acc[1, e, 1] += y0
                 acc[1, e, 2] += y1
                 acc[1, e, 3] += y2
                 acc[1, e, 4] += y0 * y0 + y1 * y1 + y2 * y2
-        if (not use_mask or mask[i]) and _finite3(x0, x1, x2):
+        if not use_mask or mask[i]:
             acc[0, c, 0] += 1
             acc[0, c, 1] += x0
             acc[0, c, 2] += x1
             acc[0, c, 3] += x2
             acc[0, c, 4] += x0 * x0 + x1 * x1 + x2 * x2
-        i += 2
 
 
 @njit(**_OPTS)
-def gather3_rows_kernel(
-    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, cursor, P
-):
-    """:func:`gather_rows_kernel` for three features."""
-    g = _grid3(ilo, flo, inv, shift, G)
-    for i in range(start, stop):
-        x0 = X[i, 0]
-        x1 = X[i, 1]
-        x2 = X[i, 2]
-        c = _cell3(x0, x1, x2, g)
+def gather_rows_int3_kernel(X, mask, use_mask, ilo, shift, G, cursor, P):
+    """:func:`gather_rows_kernel` for three integer features."""
+    l0, l1, l2 = ilo[0], ilo[1], ilo[2]
+    for i in range(X.shape[0]):
+        x0 = np.int64(X[i, 0])
+        x1 = np.int64(X[i, 1])
+        x2 = np.int64(X[i, 2])
+        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
         p = cursor[c]
-        if p < 0 or not ((not use_mask or mask[i]) and _finite3(x0, x1, x2)):
+        if p < 0 or (use_mask and not mask[i]):
             continue
         cursor[c] = p + 1
         P[p, 0] = x0
@@ -262,38 +225,34 @@ def gather3_rows_kernel(
 
 
 @njit(**_OPTS)
-def gather3_hist_kernel(X, mask, use_mask, start, stop, ilo, shift, G, slot, hist):
-    """Count the distinct values in the cells with ``slot[c] >= 0`` (integer data):
-    ``hist[slot[c], sub]`` where ``sub`` holds the low ``shift`` bits of each value."""
+def gather_hist_int3_kernel(X, mask, use_mask, ilo, shift, G, slot, hist):
+    """Count the distinct values in the cells with ``slot[c] >= 0``:
+    ``hist[slot[c], sub]``, ``sub`` holding the low ``shift`` bits of each value."""
+    l0, l1, l2 = ilo[0], ilo[1], ilo[2]
     low = (1 << shift) - 1
-    for i in range(start, stop):
-        x0 = X[i, 0]
-        x1 = X[i, 1]
-        x2 = X[i, 2]
-        r0 = np.int64(x0) - ilo[0]
-        r1 = np.int64(x1) - ilo[1]
-        r2 = np.int64(x2) - ilo[2]
-        c = ((r0 >> shift) * G + (r1 >> shift)) * G + (r2 >> shift)
-        s = slot[c]
+    for i in range(X.shape[0]):
+        r0 = np.int64(X[i, 0]) - l0
+        r1 = np.int64(X[i, 1]) - l1
+        r2 = np.int64(X[i, 2]) - l2
+        s = slot[((r0 >> shift) * G + (r1 >> shift)) * G + (r2 >> shift)]
         if s < 0 or (use_mask and not mask[i]):
             continue
         hist[s, (((r0 & low) << shift) | (r1 & low)) << shift | (r2 & low)] += 1
 
 
 @njit(**_OPTS)
-def label3_kernel(
-    X, mask, use_mask, start, stop, ilo, flo, inv, shift, G, owner, C, perm, labels
-):
-    """:func:`label_kernel` for three features."""
-    g = _grid3(ilo, flo, inv, shift, G)
-    for i in range(start, stop):
-        x0 = X[i, 0]
-        x1 = X[i, 1]
-        x2 = X[i, 2]
-        if not ((not use_mask or mask[i]) and _finite3(x0, x1, x2)):
+def label_int3_kernel(X, mask, use_mask, ilo, shift, G, owner, C, perm, labels):
+    """:func:`label_kernel` for three integer features."""
+    l0, l1, l2 = ilo[0], ilo[1], ilo[2]
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
             labels[i] = 0
             continue
-        o = owner[_cell3(x0, x1, x2, g)]
+        x0 = np.int64(X[i, 0])
+        x1 = np.int64(X[i, 1])
+        x2 = np.int64(X[i, 2])
+        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+        o = owner[c]
         if o < 0:
             o = _nearest3(x0, x1, x2, C)
         labels[i] = perm[o] + 1

@@ -106,21 +106,21 @@ class KMeansWidget(Container):
             show_error(str(err))
             return
         info = SourceInfo.from_layer(source)
-        worker = create_worker(
+        self.run_button.enabled = False
+        self.status.value = f"segmenting {info.name}…"
+        self._worker = create_worker(
             compute_layers,
             np.asarray(source.data),
             info,
             self.n_clusters.value,
             random_state=self.random_state.value,
             _progress={"total": 0, "desc": f"Segmenting {info.name}"},
+            _connect={
+                "returned": partial(self._on_returned, info, time.perf_counter()),
+                "errored": self._on_errored,
+                "finished": self._on_finished,
+            },
         )
-        worker.returned.connect(partial(self._on_returned, info, time.perf_counter()))
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.run_button.enabled = False
-        self.status.value = f"segmenting {info.name}…"
-        worker.start()
 
     def _on_returned(self, info: SourceInfo, started: float, output) -> None:
         result, layer_data = output
