@@ -22,6 +22,7 @@ look, not a fixed point on all pixels.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +32,9 @@ import numpy as np
 
 from . import _kernels as K
 
-#: fixed split of every pass, so that results never depend on the number of threads
+#: fixed split of every pass (by size only), so that results never depend on the
+#: number of threads: one range below _SMALL pixels, two below 32·_SMALL, else this
 N_RANGES = 4
-#: below this many pixels a pass runs as one range
 _SMALL = 1 << 16
 #: grid bins per binned feature, by number of binned features
 _GRID_BINS = {1: 4096, 2: 256, 3: 32}
@@ -41,6 +42,8 @@ _GRID_BINS = {1: 4096, 2: 256, 3: 32}
 DEFAULT_N_INIT = 4
 #: best distinct starts refined exactly on all pixels
 DEFAULT_N_REFINE = 4
+#: starts within this relative inertia of the best (on binned data) are refined too
+_REFINE_WITHIN = 1e-3
 #: pixels drawn by method="sample"
 DEFAULT_SAMPLE_SIZE = 100_000
 #: cells within this fraction of a cell width of a Voronoi boundary are gathered too
@@ -101,16 +104,20 @@ class _Grid:
         return self.ilo, self.shift, self.bins
 
     def boxes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``."""
-        G, D = self.bins, self.n_dims
-        b = np.stack(np.unravel_index(np.arange(self.n_cells), (G,) * D), axis=1)
-        if self.shift >= 0:
-            lo = self.ilo + (b << self.shift)
-            return lo.astype(np.float64), (lo + (1 << self.shift) - 1).astype(float)
-        lo = self.flo + b / self.inv
-        hi = self.flo + (b + 1) / self.inv
-        eps = 1e-7 * (np.abs(lo) + np.abs(hi) + 1.0 / self.inv)
-        return lo - eps, hi + eps
+        """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``, for an
+        integer grid (``shift >= 0``): the range of values binned into it."""
+        return _int_boxes(tuple(self.ilo.tolist()), self.shift, self.bins)
+
+
+@functools.lru_cache(maxsize=8)
+def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
+    D = len(ilo)
+    b = np.stack(np.unravel_index(np.arange(G**D), (G,) * D), axis=1)
+    lo = np.asarray(ilo) + (b << shift)
+    hi = lo + (1 << shift) - 1
+    lo, hi = lo.astype(np.float64), hi.astype(np.float64)
+    lo.flags.writeable = hi.flags.writeable = False
+    return lo, hi
 
 
 #: grids of one cell: ``x >> 63`` is 0 for unsigned integers, ``⌊x·0⌋`` for floats
@@ -119,7 +126,7 @@ _ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
 
 
 def _spans(n: int) -> list[tuple[int, int]]:
-    n_ranges = 1 if n < _SMALL else N_RANGES
+    n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
     b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
     return list(itertools.pairwise(b))
 
@@ -414,12 +421,12 @@ class _Refiner:
         new_cnt = np.zeros(k)
         need[:] = False
         P, W, pstart, pcount = self.gathered
-        n_need, inertia, far = K.refine_step(
+        n_need, inertia = K.refine_step(
             C, self.cells, self.cnt, self.sums, self.sumsq, self.blo, self.bhi,
             pstart, pcount, P, W, _MARGIN * self.px.grid.width, owner, need,
             new_sums, new_cnt,
         )  # fmt: skip
-        return n_need, inertia, far, new_sums, new_cnt
+        return n_need, inertia, new_sums, new_cnt
 
     def gather_for(self, starts) -> None:
         """Gather, in one pass, the pixels that all these starts need first."""
@@ -440,7 +447,7 @@ class _Refiner:
         need = np.zeros(nc, np.bool_)
         n_iter, converged = 0, False
         while n_iter < max_iter:
-            n_need, inertia, far, new_sums, new_cnt = self._step(C, owner, need)
+            n_need, inertia, new_sums, new_cnt = self._step(C, owner, need)
             if n_need:
                 self.selected |= need
                 self.gathered = self.px.gather(
@@ -451,7 +458,10 @@ class _Refiner:
             empty = new_cnt == 0
             new_C = new_sums / np.maximum(new_cnt, 1)[:, None]
             if empty.any():  # re-seed at the worst-served position, as scikit-learn
-                new_C[np.flatnonzero(empty)[0]] = far
+                P, _, pstart, pcount = self.gathered
+                new_C[np.flatnonzero(empty)[0]] = K.farthest(
+                    C, self.cells, self.cnt, self.sums, owner, pstart, pcount, P
+                )
             elif np.array_equal(new_C, C):
                 converged = True
                 break
@@ -576,10 +586,14 @@ def fit_predict(
             starts = _seeds(
                 means, count[cells].astype(np.float64), k, rng, n_init, max_iter
             )
+        # refine the starts that came out (nearly) as good as the best on the binned
+        # data; a clearly worse one rarely overtakes it on all pixels
+        top = starts[0][0]
+        starts = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
         refiner = _Refiner(px, stats, cells)
-        refiner.gather_for([C0 for _, C0 in starts[:n_refine]])
+        refiner.gather_for([C0 for _, C0 in starts])
         best = None
-        for _, C0 in starts[:n_refine]:
+        for _, C0 in starts:
             fit = refiner.run(C0, max_iter)
             if best is None or fit[3] < best[3]:
                 best = fit

@@ -325,52 +325,49 @@ def refine_step(
 
     A cell that one centroid owns whole adds its sums to it; the pixels of the other
     cells must be in ``P`` (values with weights ``W``, all 1 if ``W`` is empty; cell
-    ``c`` holding
-    ``P[pstart[c] : pstart[c] + pcount[c]]``; ``pstart[c] < 0`` if not gathered) and
+    ``c`` holding ``P[pstart[c] : pstart[c] + pcount[c]]``, ``pstart[c] < 0`` if not
+    gathered) and
     are assigned one by one. Cells that are ambiguous but not gathered are flagged in
     ``need`` and counted: the step is then incomplete and must be redone after
     gathering them (with them, the cells within ``margin`` of ambiguity, so that small
     centroid moves need no new gathering).
 
-    Returns the number of such cells, the inertia of this assignment (for cells owned
-    whole from their sum of squared norms ``sumsq``) and the position (cell mean or
-    pixel) farthest from its centroid, where a centroid that lost all its pixels is
-    re-seeded."""
+    Returns the number of such cells and the inertia of this assignment (for cells
+    owned whole from their sum of squared norms ``sumsq``)."""
     k, d = C.shape
     Cn = np.empty(k)
     for a in range(k):
         Cn[a] = np.sum(C[a] * C[a])
     n_need = 0
     inertia = 0.0
-    far_d = -1.0
-    far = np.zeros(d)
+    weighted = W.size > 0
     for c in cells:
         o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
         owner[c] = o
         if o >= 0:
             new_cnt[o] += cnt[c]
-            s = 0.0
             cs = 0.0
             for j in range(d):
                 new_sums[o, j] += sums[c, j]
                 cs += C[o, j] * sums[c, j]
-                t = sums[c, j] / cnt[c] - C[o, j]
-                s += t * t
             inertia += max(sumsq[c] - 2.0 * cs + cnt[c] * Cn[o], 0.0)
-            if s > far_d:
-                far_d = s
-                far[:] = sums[c] / cnt[c]
         elif pstart[c] >= 0:
             for p in range(pstart[c], pstart[c] + pcount[c]):
-                a, s = _nearest_row(P, p, C)
-                wp = W[p] if W.size else 1.0
+                wp = W[p] if weighted else 1.0
+                if d == 3:  # the common case, unrolled
+                    p0, p1, p2 = P[p, 0], P[p, 1], P[p, 2]
+                    a = _nearest3(p0, p1, p2, C)
+                    t0, t1, t2 = p0 - C[a, 0], p1 - C[a, 1], p2 - C[a, 2]
+                    inertia += wp * (t0 * t0 + t1 * t1 + t2 * t2)
+                    new_sums[a, 0] += wp * p0
+                    new_sums[a, 1] += wp * p1
+                    new_sums[a, 2] += wp * p2
+                else:
+                    a, s = _nearest_row(P, p, C)
+                    inertia += wp * s
+                    for j in range(d):
+                        new_sums[a, j] += wp * P[p, j]
                 new_cnt[a] += wp
-                inertia += wp * s
-                for j in range(d):
-                    new_sums[a, j] += wp * P[p, j]
-                if s > far_d:
-                    far_d = s
-                    far[:] = P[p]
         else:
             need[c] = True
             n_need += 1
@@ -385,7 +382,32 @@ def refine_step(
                 hi[j] = bhi[c, j] + margin
             if box_owner(C, Cn, lo, hi, 1e-9) < 0:
                 need[c] = True
-    return n_need, inertia, far
+    return n_need, inertia
+
+
+@njit(**_OPTS)
+def farthest(C, cells, cnt, sums, owner, pstart, pcount, P):
+    """The position (mean of a cell owned whole, or a gathered pixel) farthest from
+    its nearest centroid: where a centroid that lost all its pixels is re-seeded."""
+    d = C.shape[1]
+    far_d = -1.0
+    far = np.zeros(d)
+    row = np.empty((1, d))
+    for c in cells:
+        if owner[c] >= 0:
+            row[0] = sums[c] / cnt[c]
+            s = _nearest_row(row, 0, C)[1]
+            if s > far_d:
+                far_d = s
+                far[:] = row[0]
+        elif pstart[c] >= 0:
+            for p in range(pstart[c], pstart[c] + pcount[c]):
+                s = _nearest_row(P, p, C)[1]
+                if s > far_d:
+                    far_d = s
+                    for j in range(d):
+                        far[j] = P[p, j]
+    return far
 
 
 @njit(**_OPTS)
