@@ -439,14 +439,54 @@ class _Refiner:
         if self.selected.any():
             self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
 
+    def _gather_needed(self, C, owner, need) -> bool:
+        """Gather what a full step from ``C`` needs; True if anything was."""
+        if not self._step(C, owner, need)[0]:
+            return False
+        self.selected |= need
+        self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+        return True
+
+    def _reseed(self, C, empty, owner):
+        """``C`` with the first empty cluster moved to the worst-served position."""
+        P, _, pstart, pcount = self.gathered
+        C = C.copy()
+        C[np.flatnonzero(empty)[0]] = K.farthest(
+            C, self.cells, self.cnt, self.sums, owner, pstart, pcount, P
+        )
+        return C
+
     def run(self, C, max_iter):
         """From ``C`` to a fixed point: (C, owner, counts, inertia, n_iter,
-        converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1."""
+        converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1.
+
+        Incremental iterations (:func:`_kernels.lloyd_incremental`) do the bulk of
+        the work; full steps from scratch then confirm the fixed point."""
+        k, d = C.shape
         nc = self.count.size
         owner = np.full(nc, -1, np.int64)
         need = np.zeros(nc, np.bool_)
-        n_iter, converged = 0, False
+        C = np.array(C, dtype=np.float64)
+        n_iter = 0
         while n_iter < max_iter:
+            if self._gather_needed(C, owner, need):
+                continue
+            P, W, pstart, pcount = self.gathered
+            plab = np.full(len(P), -1, np.int16)
+            ub = np.empty(len(P), np.float32)
+            lb = np.empty(len(P), np.float32)
+            S, N = np.zeros((k, d)), np.zeros(k)
+            args = (self.cells, self.cnt, self.sums, self.blo, self.bhi, pstart,
+                    pcount, P, W, owner, plab, ub, lb, S, N)  # fmt: skip
+            K.lloyd_init(C, *args)
+            code, it = K.lloyd_incremental(C, *args, max_iter - n_iter)
+            n_iter += it
+            if code == K.EMPTY_CLUSTER:
+                C = self._reseed(S / np.maximum(N, 1e-300)[:, None], N <= 0, owner)
+            elif code != K.NEED_GATHER:
+                break
+        converged = False
+        while True:  # confirm (or, after max_iter, report) with full steps
             n_need, inertia, new_sums, new_cnt = self._step(C, owner, need)
             if n_need:
                 self.selected |= need
@@ -454,18 +494,15 @@ class _Refiner:
                     self.selected, self.part_counts, self.count
                 )
                 continue
-            n_iter += 1
             empty = new_cnt == 0
             new_C = new_sums / np.maximum(new_cnt, 1)[:, None]
-            if empty.any():  # re-seed at the worst-served position, as scikit-learn
-                P, _, pstart, pcount = self.gathered
-                new_C[np.flatnonzero(empty)[0]] = K.farthest(
-                    C, self.cells, self.cnt, self.sums, owner, pstart, pcount, P
-                )
-            elif np.array_equal(new_C, C):
+            if not empty.any() and np.array_equal(new_C, C):
                 converged = True
                 break
-            C = new_C
+            if n_iter >= max_iter:
+                break
+            n_iter += 1
+            C = self._reseed(new_C, empty, owner) if empty.any() else new_C
         return C, owner, new_cnt.astype(np.int64), inertia, n_iter, converged
 
 

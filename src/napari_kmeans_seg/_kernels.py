@@ -496,3 +496,173 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
         C[c] = P[best_idx]
         closest[:] = best_d
     return C
+
+
+# ------------------------------------------------- incremental exact Lloyd iterations
+#: return codes of :func:`lloyd_incremental`
+CONVERGED, NEED_GATHER, EMPTY_CLUSTER, MAX_ITER = 0, 1, 2, 3
+
+
+@njit(**_OPTS)
+def _dist_all(P, p, C, w, S, N, sign, plab, ub, lb):
+    """Assign gathered value ``p`` to its nearest centroid (the first on ties), store
+    its distance bounds, and add (``sign`` 1) its weight to that cluster's sums."""
+    k, d = C.shape
+    best = np.inf
+    second = np.inf
+    a = 0
+    for q in range(k):
+        s = 0.0
+        for j in range(d):
+            t = P[p, j] - C[q, j]
+            s += t * t
+        if s < best:
+            second = best
+            best = s
+            a = q
+        elif s < second:
+            second = s
+    plab[p] = a
+    # bounds on distances, rounded outwards when stored as float32
+    ub[p] = np.float32(np.sqrt(best) * (1.0 + 1e-6))
+    lb[p] = np.float32(np.sqrt(second) * (1.0 - 1e-6))
+    N[a] += sign * w
+    for j in range(d):
+        S[a, j] += sign * w * P[p, j]
+    return a
+
+
+@njit(**_OPTS)
+def _drop_point(P, p, w, S, N, plab):
+    a = plab[p]
+    N[a] -= w
+    for j in range(P.shape[1]):
+        S[a, j] -= w * P[p, j]
+
+
+@njit(**_OPTS)
+def lloyd_init(
+    C, cells, cnt, sums, blo, bhi, pstart, pcount, P, W, owner, plab, ub, lb, S, N
+):
+    """Assign everything from scratch for centroids ``C``: cell owners, gathered
+    values' labels and distance bounds, and the cluster sums ``S`` and weights ``N``.
+    Every ambiguous cell must have been gathered (see :func:`refine_step`)."""
+    k = C.shape[0]
+    Cn = np.empty(k)
+    for a in range(k):
+        Cn[a] = np.sum(C[a] * C[a])
+    S[:] = 0.0
+    N[:] = 0.0
+    weighted = W.size > 0
+    for c in cells:
+        o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+        owner[c] = o
+        if o >= 0:
+            N[o] += cnt[c]
+            for j in range(S.shape[1]):
+                S[o, j] += sums[c, j]
+        else:
+            for p in range(pstart[c], pstart[c] + pcount[c]):
+                _dist_all(P, p, C, W[p] if weighted else 1.0, S, N, 1.0, plab, ub, lb)
+
+
+@njit(**_OPTS)
+def lloyd_incremental(
+    C,
+    cells,
+    cnt,
+    sums,
+    blo,
+    bhi,
+    pstart,
+    pcount,
+    P,
+    W,
+    owner,
+    plab,
+    ub,
+    lb,
+    S,
+    N,
+    max_iter,
+):
+    """Lloyd iterations that only revisit what may have changed, from the state left
+    by :func:`lloyd_init` (or a previous call) for centroids ``C``.
+
+    Each iteration sets ``C = S / N``, re-tests every cell's owner (moving whole-cell
+    sums between clusters when it changes) and, for the values of ambiguous cells,
+    skips those whose distance bounds (Hamerly's: an upper bound to the own
+    centroid, a lower bound to every other, loosened by how far the centroids moved)
+    prove the nearest centroid unchanged. Sums are updated by differences, which is
+    exact for integer data; the caller confirms the final fixed point with a full
+    step. Returns (code, iterations): ``CONVERGED`` when an iteration changed
+    nothing, ``NEED_GATHER`` when a cell not gathered became ambiguous (nothing was
+    changed for that iteration), ``EMPTY_CLUSTER`` or ``MAX_ITER``."""
+    k, d = C.shape
+    weighted = W.size > 0
+    Cn = np.empty(k)
+    delta = np.empty(k)
+    new_owner = np.empty(cells.size, np.int64)
+    for it in range(max_iter):
+        for a in range(k):
+            if N[a] <= 0.0:
+                return EMPTY_CLUSTER, it
+        dmax = 0.0
+        for a in range(k):
+            s = 0.0
+            for j in range(d):
+                v = S[a, j] / N[a]
+                t = v - C[a, j]
+                s += t * t
+                C[a, j] = v
+            delta[a] = np.sqrt(s) * (1.0 + 1e-9)
+            dmax = max(dmax, delta[a])
+            Cn[a] = np.sum(C[a] * C[a])
+        for i in range(cells.size):
+            c = cells[i]
+            o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+            new_owner[i] = o
+            if o < 0 and pstart[c] < 0:
+                return NEED_GATHER, it
+        changed = 0
+        for i in range(cells.size):
+            c = cells[i]
+            old = owner[c]
+            new = new_owner[i]
+            if old >= 0 and new == old:
+                continue
+            if old >= 0:  # owned whole before: take its sums away
+                N[old] -= cnt[c]
+                for j in range(d):
+                    S[old, j] -= sums[c, j]
+                changed += 1
+            if new >= 0:
+                if old < 0:  # its values were assigned one by one: take them away
+                    for p in range(pstart[c], pstart[c] + pcount[c]):
+                        _drop_point(P, p, W[p] if weighted else 1.0, S, N, plab)
+                    changed += 1
+                N[new] += cnt[c]
+                for j in range(d):
+                    S[new, j] += sums[c, j]
+            elif old >= 0:  # newly ambiguous: assign its values one by one
+                for p in range(pstart[c], pstart[c] + pcount[c]):
+                    _dist_all(
+                        P, p, C, W[p] if weighted else 1.0, S, N, 1.0, plab, ub, lb
+                    )
+            else:  # ambiguous before and now: revisit the values that may move
+                for p in range(pstart[c], pstart[c] + pcount[c]):
+                    a = plab[p]
+                    u = ub[p] + delta[a]
+                    low = lb[p] - dmax
+                    if u < low:  # stored rounded outwards, as in _dist_all
+                        ub[p] = np.float32(u * (1.0 + 1e-6))
+                        lb[p] = np.float32(low - 1e-6 * abs(low))
+                        continue
+                    w = W[p] if weighted else 1.0
+                    _drop_point(P, p, w, S, N, plab)
+                    if _dist_all(P, p, C, w, S, N, 1.0, plab, ub, lb) != a:
+                        changed += 1
+            owner[c] = new
+        if changed == 0:
+            return CONVERGED, it + 1
+    return MAX_ITER, max_iter
