@@ -42,6 +42,11 @@ def test_segment_layer_adds_labels_and_masked_layers(viewer, astronaut):
     drawn = labels.colormap.map(np.array([2]))[0, :3]
     np.testing.assert_allclose(drawn, mean, atol=1e-3)
     assert labels.features["pixels"].sum() == 512 * 512
+    # hovering a pixel shows its own cluster's row
+    row = labels.get_status((100, 100))["coordinates"]
+    own = int(result.labels[100, 100])
+    assert f"label: {own}," in row, row
+    assert f"pixels: {result.counts[own - 1]}" in row, row
     # the user's selection is kept and the source data untouched
     assert viewer.layers.selection.active is source
     np.testing.assert_array_equal(source.data, astronaut)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._model import KMeansModel
 from ._segment import SegmentationResult, segment
 
 if TYPE_CHECKING:
@@ -90,8 +91,10 @@ def result_layer_data(
     placement = {"scale": source.scale, "translate": source.translate}
     meta = {SOURCE_KEY: source.name}
     counts = result.counts
-    features = {
-        "label": np.arange(1, result.n_clusters + 1),
+    ids = np.arange(1, result.n_clusters + 1)
+    features = {  # napari matches rows to label values by the "index" column
+        "index": ids,
+        "label": ids,
         "pixels": counts,
         "fraction": counts / max(int(counts.sum()), 1),
     }
@@ -131,11 +134,18 @@ def result_layer_data(
 
 
 def compute_layers(
-    image: np.ndarray, source: SourceInfo, n_clusters: int, **options
+    image: np.ndarray,
+    source: SourceInfo,
+    n_clusters: int | None,
+    *,
+    model: KMeansModel | None = None,
+    **options,
 ) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
     """Segment ``image`` (the data of layer ``source``) and build its layer data:
-    the work of **Segment**, safe to run outside the main thread."""
-    result = segment(image, n_clusters, rgb=source.rgb, **options)
+    the work of **Segment**, safe to run outside the main thread. With ``model``,
+    the model is applied instead of fitting a new one (``n_clusters`` None or the
+    model's)."""
+    result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
     return result, result_layer_data(result, image, source)
 
 
@@ -223,7 +233,7 @@ def resolve_image_layer(viewer, layer) -> napari.layers.Image:
 def segment_layer(
     viewer: napari.components.ViewerModel,
     layer,
-    n_clusters: int = 3,
+    n_clusters: int | None = None,
     **options,
 ) -> SegmentationResult:
     """Segment an image layer and add (or update) the result layers, as **Segment**
@@ -235,11 +245,12 @@ def segment_layer(
         The viewer holding the layer.
     layer : napari.layers.Image or str
         The image layer, or its name.
-    n_clusters : int
-        Number of clusters, from 2 to 254.
+    n_clusters : int, optional
+        Number of clusters, from 2 to 254; 3 when None, or the model's with
+        ``model=``.
     **options
-        Keyword options of :func:`segment` (``random_state``, ``method``, ...). The
-        channel layout comes from the layer (``rgb``).
+        Keyword options of :func:`segment` (``random_state``, ``method``,
+        ``model``, ...). The channel layout comes from the layer (``rgb``).
 
     Returns
     -------
@@ -257,6 +268,12 @@ def segment_layer(
 
     >>> from napari_kmeans_seg import segment_layer
     >>> result = segment_layer(viewer, "astronaut", n_clusters=3)  # doctest: +SKIP
+
+    The same classes on another layer, with a saved model:
+
+    >>> from napari_kmeans_seg import KMeansModel
+    >>> model = KMeansModel.load("astronaut-k3.json")  # doctest: +SKIP
+    >>> segment_layer(viewer, "coffee", model=model)  # doctest: +SKIP
     """
     source = resolve_image_layer(viewer, layer)
     result, layer_data = compute_layers(

@@ -84,7 +84,7 @@ class SegmentationResult:
                 f"cluster_id must be between 1 and {self.n_clusters}, got {cluster_id}"
             )
         arr = np.asarray(image)
-        layout = self.model.layout
+        layout = self.model.layout_for(arr.shape)
         if layout.spatial_shape(arr.shape) != self.labels.shape:
             raise ValueError(
                 f"image shape {arr.shape} does not fit the labels' shape "
@@ -96,7 +96,7 @@ class SegmentationResult:
 
 def segment(
     image,
-    n_clusters: int = 3,
+    n_clusters: int | None = None,
     *,
     channel_axis: int | None = None,
     rgb: bool | None = None,
@@ -105,6 +105,7 @@ def segment(
     method: str = "auto",
     n_init: int = _engine.DEFAULT_N_INIT,
     max_iter: int = 300,
+    model: KMeansModel | None = None,
 ) -> SegmentationResult:
     """Segment an image into ``n_clusters`` colour/intensity classes with k-means.
 
@@ -114,6 +115,10 @@ def segment(
     is exact: the result is a Lloyd fixed point on all pixels, computed from the
     image's distinct values, so it needs no sampling and is fast.
 
+    With ``model``, nothing is fitted: the pixels are labelled with the model's
+    centroids (the same cluster ids on every image) and the result describes this
+    image's clusters under that model.
+
     Parameters
     ----------
     image : array_like
@@ -121,28 +126,37 @@ def segment(
         or with channels along ``channel_axis``. Any real dtype: uint8, uint16,
         other integers, float (NaN and inf pixels are left out with label 0), bool.
         Never modified.
-    n_clusters : int
-        Number of clusters, from 2 to 254.
+    n_clusters : int, optional
+        Number of clusters, from 2 to 254; 3 when None. With ``model``, None or the
+        model's number of clusters.
     channel_axis : int, optional
         Axis holding the channels of a multichannel image. When None, an image of 3
         or more dimensions whose last axis has length 3 or 4 is RGB(A) (see ``rgb``).
+        With ``model``, None or the model's channel axis.
     rgb : bool, optional
         Whether the last axis holds RGB(A) colour; None guesses as napari does. The
         alpha channel of RGBA is not clustered and fully transparent pixels get
-        label 0.
+        label 0. With ``model``, None (follow the model) or whether the model was
+        fitted on RGB(A) images.
     mask : array_like of bool, optional
         Pixels to cluster, shaped like the image without its channel axis; pixels
         outside get label 0 and do not influence the fit.
     random_state : int or None
         Seed for the k-means++ starts; the same image and seed give identical labels.
+        Not used with ``model``.
     method : {"auto", "exact", "sample"}
         "exact" (and "auto") reach a Lloyd fixed point on all pixels; "sample" fits
         on a random sample of 100,000 pixels and only assigns the rest (faster to
-        start on huge images, not a fixed point).
+        start on huge images, not a fixed point). Not used with ``model``.
     n_init : int
-        k-means++ starts tried; the best is refined.
+        k-means++ starts tried; the best is refined. Not used with ``model``.
     max_iter : int
-        Maximum number of Lloyd iterations.
+        Maximum number of Lloyd iterations. Not used with ``model``.
+    model : KMeansModel, optional
+        A fitted model (``result.model``, or :meth:`KMeansModel.load`) to apply
+        instead of fitting. The result's ``centroids`` and ``model`` are the model's,
+        ``n_iter`` is 0, and ``converged`` tells whether the model's centroids are
+        the means of this image's clusters (as on the image it was fitted on).
 
     Returns
     -------
@@ -153,7 +167,9 @@ def segment(
     ------
     ValueError
         If the image is empty, not numeric, has fewer distinct values than
-        ``n_clusters``, or an option is out of range; the message says what to do.
+        ``n_clusters``, or an option is out of range; with ``model``, if the image
+        does not have the model's channels or ``n_clusters``, ``channel_axis`` or
+        ``rgb`` contradict the model. The message says what to do.
 
     Examples
     --------
@@ -166,9 +182,26 @@ def segment(
     >>> sorted(set(result.labels.ravel().tolist()))
     [1, 2, 3]
     >>> sky = result.masked_image(image, 3)
+
+    The same classes on another photo, from a saved model:
+
+    >>> result.model.save("astronaut-k3.json")  # doctest: +SKIP
+    >>> model = KMeansModel.load("astronaut-k3.json")  # doctest: +SKIP
+    >>> coffee = segment(data.coffee(), model=result.model)
+    >>> coffee.centroids is result.model.centroids, coffee.n_iter
+    (True, 0)
     """
     arr = _features.check_image(image)
-    k = _features.check_n_clusters(n_clusters)
+    if model is not None:
+        return _apply_model(
+            arr,
+            model,
+            n_clusters=n_clusters,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            mask=mask,
+        )
+    k = _features.check_n_clusters(3 if n_clusters is None else n_clusters)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not isinstance(n_init, int | np.integer) or n_init < 1:
@@ -191,8 +224,93 @@ def segment(
         centroids=fit.centroids,
         counts=fit.counts,
         inertia=fit.inertia,
-        model=KMeansModel(fit.centroids, layout),
+        model=KMeansModel(fit.centroids, layout, dtype=arr.dtype.name),
         n_iter=fit.n_iter,
         converged=fit.converged,
         n_invalid=fit.n_invalid,
     )
+
+
+def _apply_model(
+    arr: np.ndarray,
+    model: KMeansModel,
+    *,
+    n_clusters: int | None,
+    channel_axis: int | None,
+    rgb: bool | None,
+    mask,
+) -> SegmentationResult:
+    """:func:`segment` with a given model: label, count and measure, no fitting."""
+    if not isinstance(model, KMeansModel):
+        raise ValueError(
+            f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
+            f"not {type(model).__name__}"
+        )
+    k = model.n_clusters
+    if n_clusters is not None and n_clusters != k:
+        raise ValueError(
+            f"n_clusters={n_clusters!r} contradicts the model, which has {k} "
+            "clusters; leave n_clusters out to use the model's"
+        )
+    L = model.layout
+    if rgb is not None and bool(rgb) != L.rgb:
+        if L.rgb:
+            raise ValueError(
+                "the model was fitted on RGB(A) images; this image is not RGB "
+                f"(shape {arr.shape})"
+            )
+        kind = (
+            "single-channel images"
+            if L.channel_axis is None
+            else f"images with {L.n_channels} channels on axis {L.channel_axis}"
+        )
+        raise ValueError(
+            f"the image is RGB(A) (shape {arr.shape}) but the model was fitted on "
+            f"{kind}"
+        )
+    if channel_axis is not None:
+        axis = _features.guess_layout(
+            arr.shape, channel_axis=channel_axis, rgb=False
+        ).channel_axis
+        if axis != model.layout_for(arr.shape).channel_axis:
+            raise ValueError(
+                f"channel_axis={channel_axis} contradicts the model, whose channels "
+                f"are on axis {L.channel_axis}; leave channel_axis out to use the "
+                "model's"
+            )
+    X, keep, layout = model._pixels(arr, mask)
+    C = model.centroids
+    labels = _engine.predict(X, C, mask=keep)
+    counts, inertia = _engine._Pixels(X, keep).counts_and_inertia(labels, C)
+    n_considered = labels.size if keep is None else int(np.count_nonzero(keep))
+    n_labelled = int(counts.sum())
+    if n_labelled == 0:
+        raise ValueError(
+            "there is no pixel to label (all are masked, transparent or NaN)"
+        )
+    return SegmentationResult(
+        labels=labels.reshape(layout.spatial_shape(arr.shape)),
+        centroids=C,
+        counts=counts,
+        inertia=inertia,
+        model=model,
+        n_iter=0,
+        converged=_centroids_are_means(X, labels, counts, C),
+        n_invalid=n_considered - n_labelled,
+    )
+
+
+def _centroids_are_means(X, labels, counts, C, rtol: float = 1e-9) -> bool:
+    """Whether each centroid is the mean of the pixels labelled with it (within
+    ``rtol``; an empty cluster has no mean, so it is not). With the labels from the
+    nearest centroid, that makes the labels a Lloyd fixed point on these pixels.
+    Checked one feature at a time, stopping at the first that differs."""
+    if np.any(counts == 0):
+        return False
+    k = C.shape[0]
+    atol = rtol * 1e-3 * max(float(np.max(np.abs(C))), np.finfo(np.float64).tiny)
+    for j in range(C.shape[1]):
+        sums = np.bincount(labels, weights=X[:, j], minlength=k + 1)[1:]
+        if not np.allclose(sums / counts, C[:, j], rtol=rtol, atol=atol):
+            return False
+    return True
