@@ -180,30 +180,37 @@ def stats_int3_kernel(X, mask, use_mask, ilo, shift, G, acc):
     not wait on each other's update."""
     l0, l1, l2 = ilo[0], ilo[1], ilo[2]
     n = X.shape[0]
-    for i in range(0, n, 2):
+    for i in range(0, n - 1, 2):
         x0 = np.int64(X[i, 0])
         x1 = np.int64(X[i, 1])
         x2 = np.int64(X[i, 2])
+        y0 = np.int64(X[i + 1, 0])
+        y1 = np.int64(X[i + 1, 1])
+        y2 = np.int64(X[i + 1, 2])
         c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
-        if i + 1 < n:
-            y0 = np.int64(X[i + 1, 0])
-            y1 = np.int64(X[i + 1, 1])
-            y2 = np.int64(X[i + 1, 2])
-            e = (((y0 - l0) >> shift) * G + ((y1 - l1) >> shift)) * G + (
-                (y2 - l2) >> shift
-            )
-            if not use_mask or mask[i + 1]:
-                acc[1, e, 0] += 1
-                acc[1, e, 1] += y0
-                acc[1, e, 2] += y1
-                acc[1, e, 3] += y2
-                acc[1, e, 4] += y0 * y0 + y1 * y1 + y2 * y2
+        e = (((y0 - l0) >> shift) * G + ((y1 - l1) >> shift)) * G + ((y2 - l2) >> shift)
         if not use_mask or mask[i]:
             acc[0, c, 0] += 1
             acc[0, c, 1] += x0
             acc[0, c, 2] += x1
             acc[0, c, 3] += x2
             acc[0, c, 4] += x0 * x0 + x1 * x1 + x2 * x2
+        if not use_mask or mask[i + 1]:
+            acc[1, e, 0] += 1
+            acc[1, e, 1] += y0
+            acc[1, e, 2] += y1
+            acc[1, e, 3] += y2
+            acc[1, e, 4] += y0 * y0 + y1 * y1 + y2 * y2
+    if n % 2 and (not use_mask or mask[n - 1]):
+        x0 = np.int64(X[n - 1, 0])
+        x1 = np.int64(X[n - 1, 1])
+        x2 = np.int64(X[n - 1, 2])
+        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+        acc[0, c, 0] += 1
+        acc[0, c, 1] += x0
+        acc[0, c, 2] += x1
+        acc[0, c, 3] += x2
+        acc[0, c, 4] += x0 * x0 + x1 * x1 + x2 * x2
 
 
 @njit(**_OPTS)
