@@ -123,8 +123,8 @@ STRICT_CASES = {
     "missing-field": (_set("n_features", "DELETE"), "lacks the field.*n_features"),
     "unknown-field": (_set("colour", "lab"), "does not know: colour"),
     "unknown-feature": (
-        _set("features.color_space", "lab"),
-        "'features' has field.*does not know: color_space",
+        _set("features.gamma", 2.2),
+        "'features' has field.*does not know: gamma",
     ),
     "unknown-layout": (_set("features.layout.extra", 1), "does not know: extra"),
     "k-type": (_set("n_clusters", 3.0), "'n_clusters' must be an integer"),

@@ -14,7 +14,8 @@ def test_manifest_validates_and_contributes():
     manifest = PluginManifest.from_distribution(PLUGIN)
     manifest.validate_imports()
     assert manifest.display_name == WIDGET
-    assert [w.display_name for w in manifest.contributions.widgets] == [WIDGET]
+    widgets = [w.display_name for w in manifest.contributions.widgets]
+    assert widgets == [WIDGET, "Colour Space View"]
     menu = manifest.contributions.menus["napari/layers/segment"]
     assert menu[0].command == "napari-kmeans-seg.make_widget"
 

@@ -5,7 +5,13 @@ imported on first use):
 
 - :func:`segment` — k-means segmentation of an array → :class:`SegmentationResult`
 - :func:`segment_layer` — the same on a napari image layer, adding the result layers
-- :class:`KMeansModel` — the fitted model (``result.model``), ``predict`` new images
+- :class:`KMeansModel` — the fitted model (``result.model``): ``predict`` new images,
+  ``save``/``load`` as JSON; ``segment(image, model=...)`` applies it
+- :func:`suggest_n_clusters` — score several k on one random pixel sample →
+  :class:`KSuggestion`, to help choose ``n_clusters``
+
+The command line ``napari-kmeans-seg segment`` (``python -m napari_kmeans_seg``)
+segments batches of image files.
 """
 
 from __future__ import annotations
@@ -20,20 +26,25 @@ _LAZY = {
     "SegmentationResult": "._segment",
     "KMeansModel": "._model",
     "segment_layer": "._layers",
+    "suggest_n_clusters": "._suggest",
+    "KSuggestion": "._suggest",
 }
 
 __all__ = [
     "KMeansModel",
+    "KSuggestion",
     "SegmentationResult",
     "__version__",
     "segment",
     "segment_layer",
+    "suggest_n_clusters",
 ]
 
 if TYPE_CHECKING:
     from ._layers import segment_layer
     from ._model import KMeansModel
     from ._segment import SegmentationResult, segment
+    from ._suggest import KSuggestion, suggest_n_clusters
 
 
 def __getattr__(name: str):

@@ -5,7 +5,8 @@ No Qt here: this works with a headless ``napari.components.ViewerModel`` too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 
 #: metadata key marking the layers this plugin made (value: the source layer's name)
 SOURCE_KEY = "napari_kmeans_seg_source"
+#: how the labels layer is coloured: each cluster's mean colour (RGB images; others
+#: fall back to distinct colours) or napari's distinct label colours
+LABEL_COLORS = ("mean", "distinct")
 
 
 def labels_name(image_name: str) -> str:
@@ -30,25 +34,46 @@ def cluster_name(image_name: str, cluster_id: int) -> str:
     return f"{image_name} cluster {cluster_id}"
 
 
-def mean_colors(result: SegmentationResult, dtype: np.dtype) -> np.ndarray | None:
-    """Each cluster's mean colour as RGBA in [0, 1] for an RGB result, else None."""
-    if not result.model.layout.rgb:
+def mean_color_name(image_name: str) -> str:
+    """Name of the mean-colour image layer made from the image layer
+    ``image_name``."""
+    return f"{image_name} mean colour"
+
+
+def mean_colors(
+    result: SegmentationResult, dtype: np.dtype | None = None
+) -> np.ndarray | None:
+    """Each cluster's mean colour as RGBA in [0, 1] for an RGB result, else None
+    (:attr:`SegmentationResult.mean_colors` with alpha 1; ``dtype`` is the image's,
+    used only when the result does not record it)."""
+    if result.image_dtype is None and dtype is not None:
+        result = replace(result, image_dtype=np.dtype(dtype).name)
+    colors = result.mean_colors
+    if colors is None:
         return None
-    C = result.centroids[:, :3]
-    if np.issubdtype(dtype, np.integer):
-        C = C / np.iinfo(dtype).max
-    rgba = np.ones((len(C), 4))
-    rgba[:, :3] = np.clip(C, 0.0, 1.0)
+    rgba = np.ones((len(colors), 4))
+    rgba[:, :3] = colors
     return rgba
 
 
-def _labels_colormap(result: SegmentationResult, dtype: np.dtype):
+def _check_label_colors(label_colors: str) -> None:
+    if label_colors not in LABEL_COLORS:
+        raise ValueError(
+            f"label_colors must be one of {LABEL_COLORS}, not {label_colors!r}"
+        )
+
+
+def _labels_colormap(result: SegmentationResult, label_colors: str = "mean"):
     from napari.utils.colormaps import DirectLabelColormap, label_colormap
 
-    colors = mean_colors(result, dtype)
+    ids = np.arange(1, result.n_clusters + 1)
+    distinct = label_colormap(result.n_clusters + 1).map(ids)
+    colors = mean_colors(result) if label_colors == "mean" else None
     if colors is None:  # napari's own distinct label colours
-        cmap = label_colormap(result.n_clusters + 1)
-        colors = cmap.map(np.arange(1, result.n_clusters + 1))
+        colors = distinct
+    else:  # a cluster without pixels has no mean colour
+        bad = ~np.isfinite(colors).all(axis=1)
+        colors[bad] = distinct[bad]
     color_dict: dict[int | None, Any] = {None: np.zeros(4), 0: np.zeros(4)}
     color_dict.update({i + 1: c for i, c in enumerate(colors)})
     return DirectLabelColormap(color_dict=color_dict)
@@ -79,44 +104,86 @@ class SourceInfo:
 
 
 def result_layer_data(
-    result: SegmentationResult, image: np.ndarray, source: SourceInfo
+    result: SegmentationResult,
+    image: np.ndarray,
+    source: SourceInfo,
+    *,
+    label_colors: str = "mean",
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
 ) -> list[tuple[Any, dict, str]]:
     """Layer data tuples for a result on ``image``, the data of layer ``source``.
 
-    One labels layer ``"<image> clusters"`` coloured by each cluster's mean colour
-    (RGB) or napari's label colours, and one hidden image layer
-    ``"<image> cluster i"`` per cluster holding the image masked to it. All carry the
-    source's scale and translate.
+    Parameters
+    ----------
+    result : SegmentationResult
+        The segmentation of ``image``.
+    image : ndarray
+        The data of the layer ``source``.
+    source : SourceInfo
+        The image layer's name, display settings and placement.
+    label_colors : {"mean", "distinct"}
+        Colour of each cluster in the labels layer: its mean colour (RGB images;
+        others get distinct colours anyway) or napari's distinct label colours.
+    mean_color_layer : bool
+        Also make the image layer ``"<image> mean colour"``: each pixel in its
+        cluster's mean colour (:meth:`SegmentationResult.mean_color_image`).
+    masked_layers : bool
+        Make one hidden image layer ``"<image> cluster i"`` per cluster, the image
+        masked to it.
+
+    Returns
+    -------
+    list of (data, meta, kind)
+        The mean-colour layer (if asked, below the labels), the labels layer
+        ``"<image> clusters"`` whose ``features`` are :meth:`result.table()
+        <SegmentationResult.table>` with an ``index`` column (= label, which napari
+        uses to match rows to label values, so hovering shows the cluster's row),
+        then the masked layers. All carry the source's scale and translate.
+
+    Raises
+    ------
+    ValueError
+        If ``label_colors`` is not one of :data:`LABEL_COLORS`.
     """
+    _check_label_colors(label_colors)
     placement = {"scale": source.scale, "translate": source.translate}
     meta = {SOURCE_KEY: source.name}
-    counts = result.counts
-    ids = np.arange(1, result.n_clusters + 1)
-    features = {  # napari matches rows to label values by the "index" column
-        "index": ids,
-        "label": ids,
-        "pixels": counts,
-        "fraction": counts / max(int(counts.sum()), 1),
-    }
-    layers = [
-        (
-            result.labels,
-            {
-                "name": labels_name(source.name),
-                "colormap": _labels_colormap(result, image.dtype),
-                "opacity": 0.7,
-                "features": features,
-                "metadata": meta,
-                **placement,
-            },
-            "labels",
-        )
-    ]
+    features = result.table()
+    features.insert(0, "index", features["label"].to_numpy())
     display: dict[str, Any] = {"rgb": source.rgb}
     if not source.rgb:
         display["colormap"] = source.colormap
         display["contrast_limits"] = source.contrast_limits
-    for i in range(1, result.n_clusters + 1):
+    layers: list[tuple[Any, dict, str]] = []
+    if mean_color_layer:
+        layers.append(
+            (
+                result.mean_color_image(image),
+                {
+                    "name": mean_color_name(source.name),
+                    "metadata": meta,
+                    **display,
+                    **placement,
+                },
+                "image",
+            )
+        )
+    layers.append(
+        (
+            result.labels,
+            {
+                "name": labels_name(source.name),
+                "colormap": _labels_colormap(result, label_colors),
+                "opacity": 0.7,
+                "features": features,
+                "metadata": meta,
+                **_labels_placement(placement, result, source),
+            },
+            "labels",
+        )
+    )
+    for i in range(1, result.n_clusters + 1 if masked_layers else 1):
         layers.append(
             (
                 result.masked_image(image, i),
@@ -133,20 +200,126 @@ def result_layer_data(
     return layers
 
 
+def _labels_placement(
+    placement: dict[str, tuple[float, ...]],
+    result: SegmentationResult,
+    source: SourceInfo,
+) -> dict[str, tuple[float, ...]]:
+    """The layer's scale and translate for the labels: without the channel axis of
+    a multichannel layer (``channel_axis=``), which napari shows as an axis of its
+    own while the labels do not have it."""
+    axis = result.model.layout.channel_axis
+    if source.rgb or axis is None or len(source.scale) != result.labels.ndim + 1:
+        return placement
+    return {
+        key: tuple(v for i, v in enumerate(values) if i != axis)
+        for key, values in placement.items()
+    }
+
+
 def compute_layers(
     image: np.ndarray,
     source: SourceInfo,
     n_clusters: int | None,
     *,
     model: KMeansModel | None = None,
+    label_colors: str = "mean",
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
     **options,
 ) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
     """Segment ``image`` (the data of layer ``source``) and build its layer data:
     the work of **Segment**, safe to run outside the main thread. With ``model``,
     the model is applied instead of fitting a new one (``n_clusters`` None or the
-    model's)."""
+    model's). ``label_colors``, ``mean_color_layer`` and ``masked_layers`` choose
+    the layers (see :func:`result_layer_data`); the other ``options`` go to
+    :func:`segment`, with the layer's ``scale`` unless given. Before any work, a
+    request that would not fit in the memory available is refused
+    (:func:`check_layers_memory`); ``image`` may be any array-like (a dask or zarr
+    array is loaded here)."""
+    _check_label_colors(label_colors)
+    options = {"scale": _spatial_scale(source.scale, options), **options}
+    check_layers_memory(
+        image,
+        source,
+        n_clusters,
+        model=model,
+        mean_color_layer=mean_color_layer,
+        masked_layers=masked_layers,
+        **options,
+    )
+    image = np.asarray(image)  # here, not in the main thread: dask/zarr data loads
     result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
-    return result, result_layer_data(result, image, source)
+    layer_data = result_layer_data(
+        result,
+        image,
+        source,
+        label_colors=label_colors,
+        mean_color_layer=mean_color_layer,
+        masked_layers=masked_layers,
+    )
+    _prepare_colormaps(layer_data)
+    return result, layer_data
+
+
+def _spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
+    """The layer's ``scale`` without the entry of ``options["channel_axis"]``: napari
+    gives every axis of a layer a scale, :func:`segment` one per spatial axis."""
+    axis = options.get("channel_axis")
+    n = len(scale)
+    valid = isinstance(axis, int | np.integer) and not isinstance(axis, bool)
+    if valid and -n <= axis < n:
+        return tuple(s for i, s in enumerate(scale) if i != axis % n)
+    return scale
+
+
+def check_layers_memory(
+    image,
+    source: SourceInfo,
+    n_clusters: int | None,
+    *,
+    model: KMeansModel | None = None,
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
+    **options,
+) -> None:
+    """Refuse, before any work, a :func:`compute_layers` request that does not fit
+    in the memory available: the labels, the engine's working memory and one image
+    copy per masked (and mean-colour) layer (see :mod:`._memory`).
+
+    Raises
+    ------
+    InsufficientMemoryError
+        A ``MemoryError`` whose message names the sizes and what to do.
+    """
+    from ._features import MAX_CLUSTERS
+    from ._memory import check_memory, estimate_memory
+
+    k = model.n_clusters if model is not None else n_clusters
+    k = 3 if k is None else k
+    valid_k = (
+        isinstance(k, int | np.integer)
+        and not isinstance(k, bool)
+        and 2 <= k <= MAX_CLUSTERS
+    )  # an invalid k is refused by segment, with its own message
+    n_layers = (int(k) if masked_layers and valid_k else 0) + bool(mean_color_layer)
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    estimate = estimate_memory(
+        image.shape, image.dtype, rgb=source.rgb, n_image_layers=n_layers, **options
+    )
+    check_memory(estimate, what=f"segmenting {source.name!r}")
+
+
+def _prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
+    """Map a label through each labels colormap, here in the worker thread: napari
+    compiles its label-colour lookup (numba) on first use in a process, which takes
+    seconds, and caches each colormap's lookup table; done here, neither blocks the
+    main thread when the layer is added."""
+    for data, meta, kind in layer_data:
+        cmap = meta.get("colormap")
+        if kind == "labels" and hasattr(cmap, "map"):
+            cmap.map(np.zeros(1, np.asarray(data).dtype))
 
 
 def add_or_update_layers(
@@ -156,8 +329,32 @@ def add_or_update_layers(
     source_name: str,
 ) -> list[napari.layers.Layer]:
     """Add the layers, or update those of the same name and kind in place; remove
-    this plugin's cluster layers of ``source_name`` that the new result no longer
-    has (a re-run with fewer clusters). Keeps the layer selection as it was."""
+    this plugin's cluster and mean-colour layers of ``source_name`` that the new
+    result no longer has (a re-run with fewer clusters, or without them). Keeps the
+    layer selection as it was."""
+    return [
+        layer
+        for layer in iter_add_or_update_layers(
+            viewer, layer_data, source_name=source_name
+        )
+        if layer is not None
+    ]
+
+
+def iter_add_or_update_layers(
+    viewer: napari.components.ViewerModel,
+    layer_data: list[tuple[Any, dict, str]],
+    *,
+    source_name: str,
+) -> Iterator[napari.layers.Layer | None]:
+    """:func:`add_or_update_layers` one step at a time, for the main thread of a GUI.
+
+    Adding a big layer takes a noticeable fraction of a second (napari builds its
+    controls, thumbnail and texture), so the widget lets the event loop run between
+    steps. The first step removes the stale layers (yields None), then each step
+    adds or updates one layer (yields it), and the last restores the selection
+    (yields None). Stopping early leaves the layers done so far.
+    """
     from napari.layers import Layer
 
     selected = set(viewer.layers.selection)
@@ -167,16 +364,20 @@ def add_or_update_layers(
         if (
             layer.metadata.get(SOURCE_KEY) == source_name
             and layer.name not in names
-            and layer.name.startswith(f"{source_name} cluster ")
+            and (
+                layer.name.startswith(f"{source_name} cluster ")
+                or layer.name == mean_color_name(source_name)
+            )
         ):
             viewer.layers.remove(layer)
-    out = []
+    yield None
     for data, meta, kind in layer_data:
         name = meta["name"]
         existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401
         if (
             existing is not None
-            and existing._type_string == kind
+            and existing.__class__.__name__.lower() == kind  # public, unlike
+            # _type_string (napari's plugin proxy warns on private attributes)
             and getattr(existing, "rgb", None) == meta.get("rgb")
             and existing.ndim == data.ndim - (1 if meta.get("rgb") else 0)
         ):
@@ -184,7 +385,7 @@ def add_or_update_layers(
             for key, value in meta.items():
                 if key not in ("name", "rgb", "visible"):
                     setattr(existing, key, value)
-            out.append(existing)
+            yield existing
             continue
         layer = Layer.create(data, meta, kind)
         if existing is not None:  # same name, other kind: replace at its place
@@ -193,14 +394,14 @@ def add_or_update_layers(
             viewer.layers.insert(index, layer)
         else:
             viewer.add_layer(layer)
-        out.append(layer)
+        yield layer
     viewer.layers.selection.clear()
     viewer.layers.selection.update(
         layer for layer in selected if layer in viewer.layers
     )
     if active in viewer.layers:
         viewer.layers.selection.active = active
-    return out
+    yield None
 
 
 def resolve_image_layer(viewer, layer) -> napari.layers.Image:
@@ -250,7 +451,10 @@ def segment_layer(
         ``model=``.
     **options
         Keyword options of :func:`segment` (``random_state``, ``method``,
-        ``model``, ...). The channel layout comes from the layer (``rgb``).
+        ``model``, ``color_space``, ``spatial_weight``, ...) and of the layers
+        (``label_colors``, ``mean_color_layer``, ``masked_layers``: see
+        :func:`result_layer_data`). The channel layout (``rgb``) and the pixel
+        size (``scale``) come from the layer.
 
     Returns
     -------
@@ -261,6 +465,10 @@ def segment_layer(
     ValueError
         If the layer does not exist or is not an image layer, or :func:`segment`
         refuses the data; the message says what to do.
+    MemoryError
+        If the labels, the engine's working memory and the masked layers would not
+        fit in the memory available; refused before any work, and the message names
+        the sizes and what to do (e.g. ``masked_layers=False``).
 
     Examples
     --------

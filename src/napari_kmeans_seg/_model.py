@@ -11,20 +11,34 @@ code) with this schema, version 1::
       "n_features": 3,
       "centroids": [[r, g, b], ...],           # n_clusters rows of n_features
       "cluster_names": ["shadow", ...],        # optional: n_clusters strings
+      "label_map": [1, 2, 2, 3],               # optional: label of each centroid
       "features": {                            # how an image becomes features
         "layout": {"channel_axis": 2, "n_channels": 3, "alpha": false,
                    "rgb": true},
-        "dtype": "uint8"                       # dtype of the fitted image, or null
+        "dtype": "uint8",                      # dtype of the fitted image, or null
+        "color_space": "lab",                  # optional: "rgb", "hsv" or "lab"
+        "channel_weights": [1.0, 0.5, 0.5],    # optional: one per channel feature
+        "normalize": {"mean": [...],           # optional: fitted per channel
+                      "std": [...]},           #   feature (std > 0)
+        "spatial_weight": 0.1,                 # optional (> 0), with "scale":
+        "scale": [1.0, 1.0],                   #   pixel size per spatial axis
+        "smoothing": 1.5                       # optional: Gaussian sigma (pixels)
       }
     }
 
-Later feature options (colour space, channel weights, normalisation, spatial
-weight, smoothing, ...) go into ``"features"`` as optional fields, and are written
-only when they differ from their default (the behaviour of schema 1), so a model
-that does not use them stays readable by older versions. Loading is strict: a field
-this version does not know is refused rather than ignored, because it may change how
-pixels become features; so is a file of a newer schema, a wrong type, a non-finite
-number or an inconsistent shape.
+The feature options go into ``"features"`` as optional fields, and are written only
+when they differ from their default (the behaviour of schema 1: raw channel values),
+so a model that does not use them stays readable by older versions. With them,
+``"centroids"`` are in the feature space k-means saw: the channel features of weight
+> 0 (in the colour space, normalised, weighted), then the weighted coordinates; so
+``n_features`` counts those. ``"label_map"`` (written only after
+:meth:`SegmentationResult.merge`) gives the label of the pixels nearest each
+centroid row; ``n_clusters`` is then the number of labels, and the centroids have
+one row per entry of the map.
+
+Loading is strict: a field this version does not know is refused rather than
+ignored, because it may change how pixels become features; so is a file of a newer
+schema, a wrong type, a non-finite number or an inconsistent shape.
 """
 
 from __future__ import annotations
@@ -33,7 +47,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +69,17 @@ _TOP_REQUIRED = (
     "centroids",
     "features",
 )
-_TOP_OPTIONAL = ("cluster_names",)
+_TOP_OPTIONAL = ("cluster_names", "label_map")
 _FEATURES_REQUIRED = ("layout", "dtype")
+_FEATURES_OPTIONAL = (
+    "color_space",
+    "channel_weights",
+    "normalize",
+    "spatial_weight",
+    "scale",
+    "smoothing",
+)
+_NORMALIZE_REQUIRED = ("mean", "std")
 _LAYOUT_REQUIRED = ("channel_axis", "n_channels", "alpha", "rgb")
 
 
@@ -66,9 +89,12 @@ class KMeansModel:
 
     Attributes
     ----------
-    centroids : (n_clusters, n_features) ndarray of float64
-        Row ``i - 1`` is the centre of cluster (label) ``i``, in feature units (the
-        image's own values per channel).
+    centroids : (n_centroids, n_features) ndarray of float64
+        Row ``i - 1`` is the centre of cluster (label) ``i`` (or, with
+        ``label_map``, of the pixels labelled ``label_map[i - 1]``), in the feature
+        space k-means saw: with default ``options`` the image's own values per
+        channel; otherwise the channel features of weight > 0 (colour space,
+        normalised, weighted), then the weighted coordinates.
     layout : Layout
         Channel layout of the images the model applies to (channel axis, number of
         channels, alpha).
@@ -78,18 +104,30 @@ class KMeansModel:
         when unknown.
     cluster_names : tuple of str, optional
         One name per cluster (for label ``i``: ``cluster_names[i - 1]``), or None.
+    options : FeatureOptions
+        How pixels become features (colour space, channel weights, fitted
+        normalisation, spatial weight and scale, smoothing); rebuilt the same way on
+        every image the model labels. Defaults: the raw channel values.
+    label_map : (n_centroids,) ndarray of int, optional
+        The label of the pixels nearest each centroid (1..n_clusters, each label
+        at least once), for models of merged clusters; None: centroid row ``i - 1``
+        gives label ``i``.
 
     Raises
     ------
     ValueError
-        If the centroids are not a finite 2D array with one column per channel of the
-        layout, or ``cluster_names`` does not hold one string per cluster.
+        If the centroids are not a finite 2D array with one column per feature of
+        the layout and options, the options do not fit the layout, ``label_map``
+        does not map the centroids onto labels 1..n, or ``cluster_names`` does not
+        hold one string per cluster.
     """
 
     centroids: np.ndarray
     layout: _features.Layout
     dtype: str | None = None
     cluster_names: tuple[str, ...] | None = None
+    options: _features.FeatureOptions = field(default_factory=_features.FeatureOptions)
+    label_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         C = np.asarray(self.centroids, dtype=np.float64)
@@ -101,12 +139,29 @@ class KMeansModel:
         _features.check_n_clusters(C.shape[0])
         if not np.all(np.isfinite(C)):
             raise ValueError("centroids must be finite (no NaN or infinity)")
-        if C.shape[1] != self.layout.n_channels:
+        if not isinstance(self.options, _features.FeatureOptions):
             raise ValueError(
-                f"centroids have {C.shape[1]} features per cluster but the layout has "
-                f"{self.layout.n_channels} channels"
+                f"options must be FeatureOptions, not {type(self.options).__name__}"
+            )
+        self.options.check(self.layout)
+        if not self.options.fitted:
+            raise ValueError("normalize=True needs the fitted norm_mean and norm_std")
+        d = _features.n_engine_features(self.layout, self.options)
+        if C.shape[1] != d:
+            what = (
+                f"the layout has {self.layout.n_channels} channels"
+                if self.options.is_default
+                else f"the layout and options make {d}"
+            )
+            raise ValueError(
+                f"centroids have {C.shape[1]} features per cluster but {what}"
             )
         object.__setattr__(self, "centroids", C)
+        if self.label_map is not None:
+            object.__setattr__(
+                self, "label_map", _check_label_map(self.label_map, C.shape[0])
+            )
+        k = self.n_clusters
         if self.dtype is not None:
             object.__setattr__(self, "dtype", _check_dtype_name(self.dtype))
         if self.cluster_names is not None:
@@ -117,21 +172,32 @@ class KMeansModel:
                 )
             if not all(isinstance(n, str) for n in names):
                 raise ValueError(f"cluster_names must be strings, got {names!r}")
-            if len(names) != C.shape[0]:
+            if len(names) != k:
                 raise ValueError(
-                    f"cluster_names has {len(names)} names for {C.shape[0]} clusters"
+                    f"cluster_names has {len(names)} names for {k} clusters"
                 )
             object.__setattr__(self, "cluster_names", tuple(names))
 
     @property
     def n_clusters(self) -> int:
-        """Number of clusters."""
+        """Number of clusters (labels 1..n_clusters)."""
+        if self.label_map is not None:
+            return int(self.label_map.max())
         return self.centroids.shape[0]
 
     @property
     def n_features(self) -> int:
-        """Number of features per pixel."""
+        """Number of features per pixel that k-means sees (columns of
+        ``centroids``)."""
         return self.centroids.shape[1]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the features results report centroids in (the columns of
+        ``result.centroids``): R, G, B / hue_x, hue_y, value / L, a, b for RGB,
+        ``intensity`` or ``c0``, ``c1``, … otherwise; then the coordinates (…, z,
+        y, x) with ``spatial_weight > 0``. Features of weight 0 are included."""
+        return _features.feature_names(self.layout, self.options)
 
     def layout_for(self, shape: tuple[int, ...]) -> _features.Layout:
         """The model's layout applied to an image of ``shape``.
@@ -179,17 +245,30 @@ class KMeansModel:
             )
         return L
 
-    def _pixels(
-        self, image, mask=None
-    ) -> tuple[np.ndarray, np.ndarray | None, _features.Layout]:
-        """The pixel matrix of ``image`` in the model's feature space, the mask of
-        pixels to label (None for all) and the image's layout."""
+    def _features_of(self, image, mask=None, scale=None) -> _features.Features:
+        """The features of ``image`` as the model builds them (``scale``: the
+        image's pixel size for the coordinate features, None for the model's)."""
         arr = _features.check_image(image)
         layout = self.layout_for(arr.shape)
-        X, keep = _features.to_pixels(arr, layout, mask)
-        return X, keep, layout
+        options = self.options
+        spatial_ndim = len(layout.spatial_shape(arr.shape))
+        if scale is not None:
+            scale = _features.check_scale(scale, spatial_ndim)
+            if options.n_spatial:
+                options = replace(options, scale=scale)
+        return _features.build_features(arr, layout, mask, options)
 
-    def predict(self, image, *, mask=None) -> np.ndarray:
+    def _assign(self, feats: _features.Features) -> np.ndarray:
+        """Labels (flat) of the pixels of ``feats``: nearest centroid, then
+        ``label_map``."""
+        labels = _engine.predict(feats.X, self.centroids, mask=feats.keep)
+        if self.label_map is not None:
+            lut = np.zeros(len(self.label_map) + 1, labels.dtype)
+            lut[1:] = self.label_map
+            labels = lut[labels]
+        return labels
+
+    def predict(self, image, *, mask=None, scale=None) -> np.ndarray:
         """Label each pixel of ``image`` with its nearest centroid.
 
         Parameters
@@ -199,6 +278,9 @@ class KMeansModel:
             number of channels; any spatial shape.
         mask : ndarray of bool, optional
             Pixels to label, shaped like the image without its channel axis.
+        scale : sequence of float, optional
+            Pixel size of ``image`` per spatial axis, for a model with
+            ``spatial_weight > 0``; None: the scale the model was fitted with.
 
         Returns
         -------
@@ -209,7 +291,9 @@ class KMeansModel:
         Raises
         ------
         ValueError
-            If the image does not have the model's number of channels.
+            If the image does not have the model's number of channels (or, for a
+            model with coordinate features, of spatial axes), or ``scale`` does not
+            fit it.
 
         Examples
         --------
@@ -220,9 +304,9 @@ class KMeansModel:
         (400, 600)
         """
         arr = _features.check_image(image)
-        X, keep, layout = self._pixels(arr, mask)
-        labels = _engine.predict(X, self.centroids, mask=keep)
-        return labels.reshape(layout.spatial_shape(arr.shape))
+        feats = self._features_of(arr, mask, scale)
+        labels = self._assign(feats)
+        return labels.reshape(feats.layout.spatial_shape(arr.shape))
 
     # ------------------------------------------------------------------ JSON I/O
 
@@ -255,7 +339,9 @@ class KMeansModel:
         }
         if self.cluster_names is not None:
             out["cluster_names"] = list(self.cluster_names)
-        out["features"] = {
+        if self.label_map is not None:
+            out["label_map"] = self.label_map.tolist()
+        features: dict[str, Any] = {
             "layout": {
                 "channel_axis": L.channel_axis,
                 "n_channels": L.n_channels,
@@ -264,6 +350,22 @@ class KMeansModel:
             },
             "dtype": self.dtype,
         }
+        o = self.options  # only what differs from the defaults
+        if o.color_space != "rgb":
+            features["color_space"] = o.color_space
+        if o.channel_weights is not None:
+            features["channel_weights"] = list(o.channel_weights)
+        if o.normalize:
+            features["normalize"] = {
+                "mean": list(o.norm_mean),
+                "std": list(o.norm_std),
+            }
+        if o.spatial_weight > 0:
+            features["spatial_weight"] = o.spatial_weight
+            features["scale"] = list(o.scale)
+        if o.smoothing > 0:
+            features["smoothing"] = o.smoothing
+        out["features"] = features
         return out
 
     @classmethod
@@ -340,7 +442,15 @@ class KMeansModel:
                 f"field 'n_features' must be a positive integer, got {d!r}"
             )
         C = _centroids_from_json(data["centroids"])
-        if C.shape != (k, d):
+        label_map = data.get("label_map")
+        if label_map is not None:
+            label_map = _label_map_from_json(label_map, k)
+            if C.shape != (len(label_map), d):
+                raise ValueError(
+                    f"field 'centroids' has shape {C.shape}, but label_map (one label "
+                    f"per centroid) and n_features={d} make ({len(label_map)}, {d})"
+                )
+        elif C.shape != (k, d):
             raise ValueError(
                 f"field 'centroids' has shape {C.shape}, but n_clusters={k} and "
                 f"n_features={d} make ({k}, {d})"
@@ -351,13 +461,19 @@ class KMeansModel:
             raise ValueError(
                 f"field 'features' must be an object, not {type(features).__name__}"
             )
-        _check_keys(features, _FEATURES_REQUIRED, (), "'features'", written_by)
+        _check_keys(
+            features, _FEATURES_REQUIRED, _FEATURES_OPTIONAL, "'features'", written_by
+        )
         layout = _layout_from_json(features["layout"], written_by)
-        if layout.n_channels != d:
-            raise ValueError(
-                f"the layout has {layout.n_channels} channels but the model has "
-                f"n_features={d}"
+        options = _options_from_json(features, layout, written_by)
+        expected = _features.n_engine_features(layout, options)
+        if expected != d:
+            what = (
+                f"the layout has {layout.n_channels} channels"
+                if options.is_default
+                else f"the layout and feature options make {expected} features"
             )
+            raise ValueError(f"{what} but the model has n_features={d}")
         dtype = features["dtype"]
         if dtype is not None:
             try:
@@ -377,6 +493,8 @@ class KMeansModel:
             layout,
             dtype=dtype,
             cluster_names=None if names is None else tuple(names),
+            options=options,
+            label_map=label_map,
         )
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -552,6 +670,140 @@ def _layout_from_json(obj, written_by: str) -> _features.Layout:
             "inconsistent 'features.layout': only an RGB layout has an alpha channel"
         )
     return _features.Layout(axis, n, alpha=alpha, rgb=rgb)
+
+
+def _check_label_map(label_map, n_centroids: int) -> np.ndarray:
+    """``label_map`` as an int64 array mapping ``n_centroids`` centroids onto labels
+    1..n (each used), or a clear ``ValueError``."""
+    m = np.asarray(label_map)
+    if m.dtype.kind not in "iu" or m.shape != (n_centroids,):
+        raise ValueError(
+            f"label_map must hold one integer label per centroid ({n_centroids}), "
+            f"got {label_map!r}"
+        )
+    m = m.astype(np.int64)
+    n = int(m.max())
+    if m.min() < 1 or not np.array_equal(np.unique(m), np.arange(1, n + 1)):
+        raise ValueError(
+            f"label_map must use every label from 1 to its largest, got {m.tolist()}"
+        )
+    _features.check_n_clusters(n)
+    out = m.copy()
+    out.flags.writeable = False
+    return out
+
+
+def _label_map_from_json(value, k) -> list[int]:
+    if not isinstance(value, list) or not all(_is_int(v) for v in value):
+        raise ValueError(f"field 'label_map' must be a list of integers, got {value!r}")
+    if not value or min(value) < 1 or sorted(set(value)) != list(range(1, k + 1)):
+        raise ValueError(
+            f"field 'label_map' must use every label from 1 to n_clusters={k}, got "
+            f"{value!r}"
+        )
+    return value
+
+
+def _numbers_from_json(value, field_name: str, n: int) -> tuple[float, ...]:
+    """A list of ``n`` finite numbers (field ``field_name``), or a ``ValueError``."""
+    if not isinstance(value, list) or len(value) != n:
+        raise ValueError(
+            f"field '{field_name}' must be a list of {n} numbers, got {value!r}"
+        )
+    for v in value:
+        if not _is_number(v) or not _finite(v):
+            raise ValueError(
+                f"field '{field_name}' must hold finite numbers, got {value!r}"
+            )
+    return tuple(float(v) for v in value)
+
+
+def _number_from_json(value, field_name: str) -> float:
+    """A finite number > 0 (field ``field_name``), or a ``ValueError``."""
+    if not _is_number(value) or not _finite(value) or value <= 0:
+        raise ValueError(
+            f"field '{field_name}' must be a finite number > 0 (leave it out for 0), "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def _finite(value) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _options_from_json(
+    features: dict, layout: _features.Layout, written_by: str
+) -> _features.FeatureOptions:
+    """The feature options of a model file's ``"features"`` (absent: default)."""
+    n = layout.n_channels
+    kwargs: dict[str, Any] = {}
+    if "color_space" in features:
+        space = features["color_space"]
+        if space not in _features.COLOR_SPACES:
+            raise ValueError(
+                f"field 'features.color_space' must be one of "
+                f"{list(_features.COLOR_SPACES)}, got {space!r}"
+            )
+        if space != "rgb" and not layout.rgb:
+            raise ValueError(
+                f"field 'features.color_space' is {space!r} but the layout is not RGB"
+            )
+        kwargs["color_space"] = space
+    if "channel_weights" in features:
+        weights = _numbers_from_json(
+            features["channel_weights"], "features.channel_weights", n
+        )
+        if min(weights) < 0 or not any(weights):
+            raise ValueError(
+                "field 'features.channel_weights' must hold numbers >= 0, not all 0, "
+                f"got {list(weights)}"
+            )
+        kwargs["channel_weights"] = weights
+    if "normalize" in features:
+        norm = features["normalize"]
+        where = "'features.normalize'"
+        if not isinstance(norm, dict):
+            raise ValueError(
+                f"field {where} must be an object with the fitted mean and std, got "
+                f"{norm!r}"
+            )
+        _check_keys(norm, _NORMALIZE_REQUIRED, (), where, written_by)
+        mean = _numbers_from_json(norm["mean"], "features.normalize.mean", n)
+        std = _numbers_from_json(norm["std"], "features.normalize.std", n)
+        if min(std) <= 0:
+            raise ValueError(
+                f"field 'features.normalize.std' must be positive, got {list(std)}"
+            )
+        kwargs.update(normalize=True, norm_mean=mean, norm_std=std)
+    if ("spatial_weight" in features) != ("scale" in features):
+        raise ValueError(
+            "fields 'features.spatial_weight' and 'features.scale' go together"
+        )
+    if "spatial_weight" in features:
+        kwargs["spatial_weight"] = _number_from_json(
+            features["spatial_weight"], "features.spatial_weight"
+        )
+        scale = features["scale"]
+        if not isinstance(scale, list) or not scale:
+            raise ValueError(
+                f"field 'features.scale' must be a non-empty list of pixel sizes, "
+                f"got {scale!r}"
+            )
+        scale = _numbers_from_json(scale, "features.scale", len(scale))
+        if min(scale) <= 0:
+            raise ValueError(
+                f"field 'features.scale' must hold numbers > 0, got {list(scale)}"
+            )
+        kwargs["scale"] = scale
+    if "smoothing" in features:
+        kwargs["smoothing"] = _number_from_json(
+            features["smoothing"], "features.smoothing"
+        )
+    return _features.FeatureOptions(**kwargs)
 
 
 def _check_dtype_name(name) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _engine, _features
 from ._model import KMeansModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METHODS = ("auto", "exact", "sample")
 
@@ -23,12 +28,18 @@ class SegmentationResult:
         fully transparent or NaN), 1..n_clusters = cluster id. Ids are ordered by the
         luminance of the cluster centre (darkest first), then by size.
     centroids : (n_clusters, n_features) ndarray of float64
-        Row ``i - 1`` is the mean of the pixels with label ``i``, in the image's own
-        units per channel.
+        Row ``i - 1`` is the centre of the pixels with label ``i``, in the units of
+        :attr:`feature_names`: the image's own units per channel, or the chosen
+        colour space (before normalisation and weighting), then the pixel
+        coordinates in ``scale`` units with ``spatial_weight > 0``. For a converged
+        fit, each is the mean of its cluster's features; with ``model=``, they are
+        the model's centres (features of weight 0: this image's cluster means).
     counts : (n_clusters,) ndarray of int64
         Pixels per cluster.
     inertia : float
-        Sum of squared distances of the clustered pixels to their centroid.
+        Sum of squared distances of the clustered pixels to their centroid, in the
+        feature space k-means saw (after colour conversion, normalisation and
+        weighting).
     model : KMeansModel
         The fitted model; ``model.predict(image)`` labels other images of the kind.
     n_iter : int
@@ -38,6 +49,12 @@ class SegmentationResult:
         its nearest centroid's label and each centroid is the mean of its pixels.
     n_invalid : int
         Pixels left out because a value is NaN or infinite.
+    channel_means : (n_clusters, n_channels) ndarray of float64
+        Each cluster's mean of every image channel (alpha excluded), in the image's
+        units, whatever the feature options: what mean colours are made of. With
+        default options it is ``centroids`` itself.
+    image_dtype : str, optional
+        Name of the segmented image's dtype.
     """
 
     labels: np.ndarray
@@ -48,11 +65,51 @@ class SegmentationResult:
     n_iter: int = 0
     converged: bool = True
     n_invalid: int = 0
+    channel_means: np.ndarray | None = None
+    image_dtype: str | None = None
+    #: centres of the clusters in the feature space k-means saw (for merge)
+    _centres: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.channel_means is None:
+            object.__setattr__(self, "channel_means", self.centroids)
+        if self._centres is None:
+            object.__setattr__(self, "_centres", self.centroids)
 
     @property
     def n_clusters(self) -> int:
         """Number of clusters."""
         return self.centroids.shape[0]
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the columns of :attr:`centroids` (see
+        :attr:`KMeansModel.feature_names`)."""
+        return self.model.feature_names
+
+    @property
+    def mean_colors(self) -> np.ndarray | None:
+        """Each cluster's mean colour as RGB in [0, 1], ``(n_clusters, 3)``, or None
+        for an image that is not RGB(A).
+
+        Always computed from the pixels' own RGB values (``channel_means`` divided
+        by the dtype's maximum for integer images), whatever the colour space.
+        """
+        if not self.model.layout.rgb:
+            return None
+        name = self.image_dtype or self.model.dtype
+        unit = 1.0 if name is None else _features._unit_scale(np.dtype(name))
+        return np.clip(np.asarray(self.channel_means)[:, :3] / unit, 0.0, 1.0)
+
+    def _check_image(self, image) -> tuple[np.ndarray, _features.Layout]:
+        arr = np.asarray(image)
+        layout = self.model.layout_for(arr.shape)
+        if layout.spatial_shape(arr.shape) != self.labels.shape:
+            raise ValueError(
+                f"image shape {arr.shape} does not fit the labels' shape "
+                f"{self.labels.shape}"
+            )
+        return arr, layout
 
     def masked_image(self, image, cluster_id: int) -> np.ndarray:
         """A copy of ``image`` with every pixel outside cluster ``cluster_id`` set to 0.
@@ -83,15 +140,228 @@ class SegmentationResult:
             raise ValueError(
                 f"cluster_id must be between 1 and {self.n_clusters}, got {cluster_id}"
             )
-        arr = np.asarray(image)
-        layout = self.model.layout_for(arr.shape)
-        if layout.spatial_shape(arr.shape) != self.labels.shape:
-            raise ValueError(
-                f"image shape {arr.shape} does not fit the labels' shape "
-                f"{self.labels.shape}"
-            )
+        arr, layout = self._check_image(image)
         keep = layout.expand(self.labels == cluster_id)
         return np.where(keep, arr, np.zeros((), arr.dtype))
+
+    def mean_color_image(self, image=None) -> np.ndarray:
+        """The image with each pixel replaced by its cluster's mean colour (a
+        "posterised" image); pixels with label 0 are 0.
+
+        Parameters
+        ----------
+        image : ndarray, optional
+            An image whose pixels give the means (e.g. the segmented image), shaped
+            like the segmented one; its dtype and channel layout are used. None:
+            the result's own ``channel_means`` and ``image_dtype``.
+
+        Returns
+        -------
+        ndarray
+            For RGB(A): ``labels.shape + (3,)`` (alpha dropped). Otherwise the
+            image's shape (single-channel: ``labels.shape``; multichannel: the
+            channels on the model's channel axis). The image's dtype: integer means
+            are rounded; bool means are thresholded at 0.5.
+
+        Raises
+        ------
+        ValueError
+            If ``image`` does not fit the labels or the model's channels.
+
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from napari_kmeans_seg import segment
+        >>> image = data.astronaut()
+        >>> poster = segment(image, 4).mean_color_image()
+        >>> poster.shape, poster.dtype
+        ((512, 512, 3), dtype('uint8'))
+        """
+        k = self.n_clusters
+        if image is None:
+            means = np.asarray(self.channel_means, dtype=np.float64)
+            name = self.image_dtype or self.model.dtype or "float64"
+            dtype = np.dtype(name)
+            layout = self.model.layout
+        else:
+            arr, layout = self._check_image(image)
+            X, _ = _features.to_pixels(arr, layout)
+            means = _features.label_means(X, self.labels.reshape(-1), k)
+            dtype = arr.dtype
+        lut = np.zeros((k + 1, means.shape[1]), dtype)
+        means = np.where(np.isfinite(means), means, 0.0)
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            lut[1:] = np.clip(np.rint(means), info.min, info.max)
+        elif dtype.kind == "b":
+            lut[1:] = means >= 0.5
+        else:
+            lut[1:] = means
+        out = lut[self.labels]
+        if layout.channel_axis is None:
+            return out[..., 0]
+        if layout.rgb:
+            return out
+        return np.moveaxis(out, -1, layout.channel_axis)
+
+    def table(self) -> pd.DataFrame:
+        """One row per cluster: what analysts tabulate.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``label`` (1..n_clusters), ``name`` (when the model has
+            cluster names), ``pixels`` (count), ``fraction`` (of the labelled
+            pixels), one column per centroid feature named by
+            :attr:`feature_names` (R, G, B / hue_x, hue_y, value / L, a, b /
+            intensity / c0, c1, … then …, y, x), and for RGB images ``color``, the
+            mean colour as ``"#rrggbb"``.
+
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from napari_kmeans_seg import segment
+        >>> table = segment(data.astronaut(), 3, color_space="lab").table()
+        >>> list(table.columns)
+        ['label', 'pixels', 'fraction', 'L', 'a', 'b', 'color']
+        """
+        import pandas as pd
+
+        counts = np.asarray(self.counts)
+        data: dict[str, object] = {"label": np.arange(1, self.n_clusters + 1)}
+        if self.model.cluster_names is not None:
+            data["name"] = list(self.model.cluster_names)
+        data["pixels"] = counts
+        data["fraction"] = counts / max(int(counts.sum()), 1)
+        for name, column in zip(self.feature_names, self.centroids.T, strict=True):
+            data[name] = column
+        colors = self.mean_colors
+        if colors is not None:
+            data["color"] = [_hex(c) for c in colors]
+        return pd.DataFrame(data)
+
+    def merge(self, ids: Sequence[int]) -> SegmentationResult:
+        """A new result with the clusters ``ids`` merged into the lowest of them.
+
+        The other ids are renumbered to stay 1..n_clusters' in the same order.
+        Counts are summed, centroids (and ``channel_means``) are the count-weighted
+        means, and the inertia is exact by the parallel-axis identity: the old
+        inertia plus ``Σ n_i |c_i − c_merged|²`` over the merged clusters, in the
+        feature space k-means saw (exact when the centroids are their clusters'
+        means, as in every converged fit). ``converged`` is False: a merged
+        cluster is not a Voronoi cell, so the result is no longer a Lloyd fixed
+        point. The new ``model`` keeps the original centroids with a label map
+        (old centroid → new label), so ``model.predict`` reproduces the merged
+        labels; its cluster names, if any, are joined with " + ".
+
+        Parameters
+        ----------
+        ids : sequence of int
+            At least two distinct labels from 1 to ``n_clusters``; at least two
+            clusters must remain.
+
+        Returns
+        -------
+        SegmentationResult
+
+        Raises
+        ------
+        ValueError
+            If ``ids`` holds fewer than two distinct labels, a label out of range,
+            or would leave a single cluster.
+
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from napari_kmeans_seg import segment
+        >>> result = segment(data.astronaut(), 4)
+        >>> merged = result.merge([2, 3])
+        >>> merged.n_clusters, int(merged.counts.sum()) == int(result.counts.sum())
+        (3, True)
+        """
+        k = self.n_clusters
+        if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
+            raise ValueError(f"ids must be a list of cluster ids, not {ids!r}")
+        values = list(ids) if np.ndim(ids) == 1 else None
+        if values is None or not all(
+            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
+            for v in values
+        ):
+            raise ValueError(f"ids must be a list of integer cluster ids, not {ids!r}")
+        chosen = sorted({int(v) for v in values})
+        if any(not 1 <= v <= k for v in chosen):
+            raise ValueError(f"cluster ids must be between 1 and {k}, got {list(ids)}")
+        if len(chosen) < 2:
+            raise ValueError(
+                f"merge needs at least two distinct cluster ids, got {list(ids)}"
+            )
+        if k - len(chosen) + 1 < 2:
+            raise ValueError(
+                f"merging {chosen} would leave a single cluster; keep at least two"
+            )
+        group = np.arange(1, k + 1)
+        group[np.asarray(chosen) - 1] = chosen[0]
+        kept = np.unique(group)
+        new_of_old = np.searchsorted(kept, group) + 1  # old id - 1 -> new id
+        k2 = kept.size
+        lut = np.zeros(k + 1, self.labels.dtype)
+        lut[1:] = new_of_old
+        counts = np.asarray(self.counts)
+        counts2 = np.bincount(new_of_old - 1, weights=counts, minlength=k2)
+        members = np.asarray(chosen) - 1
+        target = new_of_old[members[0]] - 1
+
+        first = np.unique(new_of_old, return_index=True)[1]  # an old id per new
+
+        def combine(A: np.ndarray) -> np.ndarray:
+            A = np.asarray(A, dtype=np.float64)
+            out = A[first].copy()
+            w = counts[members].astype(np.float64)
+            rows = A[members]
+            if w.sum() > 0:
+                rows, w = rows[w > 0], w[w > 0]
+                out[target] = (w[:, None] * rows).sum(axis=0) / w.sum()
+            else:
+                out[target] = rows.mean(axis=0)
+            return out
+
+        centres = combine(self._centres)
+        shift = np.asarray(self._centres, dtype=np.float64)[members] - centres[target]
+        extra = float((counts[members] * (shift**2).sum(axis=1)).sum())
+        model = self.model
+        rows_map = (
+            model.label_map
+            if model.label_map is not None
+            else np.arange(1, model.centroids.shape[0] + 1)
+        )
+        names = None
+        if model.cluster_names is not None:
+            names = tuple(
+                " + ".join(
+                    model.cluster_names[i] for i in np.flatnonzero(new_of_old == j)
+                )
+                for j in range(1, k2 + 1)
+            )
+        model2 = replace(model, label_map=new_of_old[rows_map - 1], cluster_names=names)
+        return replace(
+            self,
+            labels=lut[self.labels],
+            centroids=combine(self.centroids),
+            counts=counts2.astype(np.int64),
+            inertia=self.inertia + extra,
+            model=model2,
+            converged=False,
+            channel_means=combine(self.channel_means),
+            _centres=centres,
+        )
+
+
+def _hex(rgb: np.ndarray) -> str | None:
+    """``"#rrggbb"`` of an RGB colour in [0, 1] (None if not finite)."""
+    if not np.all(np.isfinite(rgb)):
+        return None
+    r, g, b = (int(v) for v in np.rint(np.asarray(rgb) * 255))
+    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def segment(
@@ -101,6 +371,12 @@ def segment(
     channel_axis: int | None = None,
     rgb: bool | None = None,
     mask=None,
+    color_space: str = "rgb",
+    channel_weights: Sequence[float] | None = None,
+    normalize: bool = False,
+    spatial_weight: float = 0.0,
+    scale: Sequence[float] | None = None,
+    smoothing: float = 0.0,
     random_state: int | None = 0,
     method: str = "auto",
     n_init: int = _engine.DEFAULT_N_INIT,
@@ -115,9 +391,18 @@ def segment(
     is exact: the result is a Lloyd fixed point on all pixels, computed from the
     image's distinct values, so it needs no sampling and is fast.
 
+    The feature options (``color_space``, ``channel_weights``, ``normalize``,
+    ``spatial_weight``, ``smoothing``) change the points: each pixel's features are
+    then its channel features in the colour space (smoothed first), normalised,
+    weighted, followed by its weighted coordinates. They are recorded in the model,
+    which rebuilds the same features on every image it labels. With all options at
+    their defaults the features are the raw channel values, a view of the image;
+    any option costs a float32 copy: about ``4 · n_pixels · n_features`` bytes
+    (plus, with smoothing, ``4 · n_pixels · n_channels`` more).
+
     With ``model``, nothing is fitted: the pixels are labelled with the model's
-    centroids (the same cluster ids on every image) and the result describes this
-    image's clusters under that model.
+    centroids and feature options (the same cluster ids on every image) and the
+    result describes this image's clusters under that model.
 
     Parameters
     ----------
@@ -140,7 +425,43 @@ def segment(
         fitted on RGB(A) images.
     mask : array_like of bool, optional
         Pixels to cluster, shaped like the image without its channel axis; pixels
-        outside get label 0 and do not influence the fit.
+        outside get label 0 and do not influence the fit (nor, with
+        ``smoothing``, their neighbours' features).
+    color_space : {"rgb", "hsv", "lab"}
+        Colour space of the features of an RGB(A) image (an error for others).
+        Values are first scaled to [0, 1] by dtype (uint8 / 255, uint16 / 65535,
+        other integers by their maximum, floats as they are), then converted with
+        scikit-image's ``rgb2hsv`` / ``rgb2lab``. "lab" is CIE L*a*b* (D65): L in
+        [0, 100], a and b about ±100, roughly perceptually uniform. "hsv" uses the
+        HSV cone, ``(s·v·cos 2πh, s·v·sin 2πh, v)``: hue is an angle, so reds at
+        h = 0.99 and h = 0.01 are close, and dark pixels (whose hue and saturation
+        are noise) are close whatever their hue. "rgb": the values as they are.
+    channel_weights : sequence of float, optional
+        One weight ≥ 0 per channel feature (3 for RGB, in the colour space's order;
+        else one per channel), not all 0; each feature is multiplied by its weight
+        (after normalisation), so its squared distances count ``weight²``. A weight
+        of 0 leaves the feature out. None: all 1.
+    normalize : bool
+        Scale each channel feature to zero mean and unit variance over the
+        clustered pixels of this image, so that channels of very different ranges
+        count alike. The fitted means and standard deviations are stored in the
+        model and reused as they are on other images, never refitted.
+    spatial_weight : float
+        Add the pixel coordinates (…, z, y, x, multiplied by ``scale``) times
+        ``spatial_weight`` as features, so that clusters become spatially compact,
+        as SLIC superpixels are. 0: colour only. The coordinates are not
+        normalised: a colour difference ``Δ`` weighs as much as a distance of
+        ``Δ / spatial_weight`` pixels (e.g. 10 L*a*b* units ≈ 50 pixels with
+        0.2; with ``normalize``, 1 standard deviation ≈ 50 pixels with 0.02).
+    scale : sequence of float, optional
+        Size of a pixel along each spatial axis (as a napari layer's ``scale``),
+        used by ``spatial_weight``; None: 1 per axis. With ``model``, the pixel
+        size of this image (None: the model's).
+    smoothing : float
+        Sigma, in pixels, of a Gaussian smoothing of the channels over the spatial
+        axes before the features are made (on a float32 copy; the image itself is
+        untouched): removes salt-and-pepper label noise. 0: none. Mean colours
+        and masked images still use the original pixels.
     random_state : int or None
         Seed for the k-means++ starts; the same image and seed give identical labels.
         Not used with ``model``.
@@ -154,22 +475,29 @@ def segment(
         Maximum number of Lloyd iterations. Not used with ``model``.
     model : KMeansModel, optional
         A fitted model (``result.model``, or :meth:`KMeansModel.load`) to apply
-        instead of fitting. The result's ``centroids`` and ``model`` are the model's,
-        ``n_iter`` is 0, and ``converged`` tells whether the model's centroids are
-        the means of this image's clusters (as on the image it was fitted on).
+        instead of fitting. The feature options are the model's (an option given
+        with a value other than its default must agree). The result's
+        ``centroids`` and ``model`` are the model's, ``n_iter`` is 0, and
+        ``converged`` tells whether the model's centroids are the means of this
+        image's clusters (as on the image it was fitted on).
 
     Returns
     -------
     SegmentationResult
-        ``labels``, ``centroids``, ``counts``, ``inertia`` and the fitted ``model``.
+        ``labels``, ``centroids``, ``counts``, ``inertia``, the fitted ``model``,
+        and the outputs ``mean_colors``, ``mean_color_image()``, ``table()``,
+        ``merge()``.
 
     Raises
     ------
     ValueError
         If the image is empty, not numeric, has fewer distinct values than
-        ``n_clusters``, or an option is out of range; with ``model``, if the image
-        does not have the model's channels or ``n_clusters``, ``channel_axis`` or
-        ``rgb`` contradict the model. The message says what to do.
+        ``n_clusters``, or an option is out of range (a colour space other than
+        "rgb" for an image that is not RGB, a wrong number of channel weights or
+        of scale values, a negative weight or sigma, ...); with ``model``, if the
+        image does not have the model's channels or ``n_clusters``,
+        ``channel_axis``, ``rgb`` or a feature option contradict the model. The
+        message says what to do.
 
     Examples
     --------
@@ -183,6 +511,12 @@ def segment(
     [1, 2, 3]
     >>> sky = result.masked_image(image, 3)
 
+    In a perceptual colour space, with compact regions and a little smoothing:
+
+    >>> lab = segment(image, 5, color_space="lab", spatial_weight=0.05, smoothing=1)
+    >>> lab.feature_names
+    ('L', 'a', 'b', 'y', 'x')
+
     The same classes on another photo, from a saved model:
 
     >>> result.model.save("astronaut-k3.json")  # doctest: +SKIP
@@ -192,6 +526,13 @@ def segment(
     (True, 0)
     """
     arr = _features.check_image(image)
+    given = {
+        "color_space": color_space,
+        "channel_weights": channel_weights,
+        "normalize": normalize,
+        "spatial_weight": spatial_weight,
+        "smoothing": smoothing,
+    }
     if model is not None:
         return _apply_model(
             arr,
@@ -200,6 +541,8 @@ def segment(
             channel_axis=channel_axis,
             rgb=rgb,
             mask=mask,
+            scale=scale,
+            given=given,
         )
     k = _features.check_n_clusters(3 if n_clusters is None else n_clusters)
     if method not in METHODS:
@@ -209,26 +552,54 @@ def segment(
     if not isinstance(max_iter, int | np.integer) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, not {max_iter!r}")
     layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
-    X, keep = _features.to_pixels(arr, layout, mask)
+    options = _features.make_options(
+        layout, len(layout.spatial_shape(arr.shape)), scale=scale, **given
+    )
+    feats = _features.build_features(arr, layout, mask, options)
     fit = _engine.fit_predict(
-        X,
+        feats.X,
         n_clusters=k,
-        mask=keep,
+        mask=feats.keep,
         random_state=random_state,
         method="sample" if method == "sample" else "exact",
         n_init=int(n_init),
         max_iter=int(max_iter),
     )
+    labels = fit.labels
+    if feats.options.is_default:
+        centroids = channel_means = fit.centroids
+    else:
+        centroids = feats.centroids_in_units(fit.centroids, labels)
+        channel_means = feats.channel_means(labels, k)
     return SegmentationResult(
-        labels=fit.labels.reshape(layout.spatial_shape(arr.shape)),
-        centroids=fit.centroids,
+        labels=labels.reshape(layout.spatial_shape(arr.shape)),
+        centroids=centroids,
         counts=fit.counts,
         inertia=fit.inertia,
-        model=KMeansModel(fit.centroids, layout, dtype=arr.dtype.name),
+        model=KMeansModel(
+            fit.centroids, layout, dtype=arr.dtype.name, options=feats.options
+        ),
         n_iter=fit.n_iter,
         converged=fit.converged,
         n_invalid=fit.n_invalid,
+        channel_means=channel_means,
+        image_dtype=arr.dtype.name,
+        _centres=fit.centroids,
     )
+
+
+def _check_agrees(model: KMeansModel, given: dict) -> None:
+    """Feature options given with a model must be valid and either left at their
+    defaults or equal to the model's."""
+    asked = _features.make_options(model.layout, 0, **given)
+    defaults = _features.FeatureOptions()
+    for name in given:
+        value, theirs = getattr(asked, name), getattr(model.options, name)
+        if value != getattr(defaults, name) and value != theirs:
+            raise ValueError(
+                f"{name}={given[name]!r} contradicts the model, fitted with "
+                f"{name}={theirs!r}; leave {name} out to use the model's"
+            )
 
 
 def _apply_model(
@@ -239,6 +610,8 @@ def _apply_model(
     channel_axis: int | None,
     rgb: bool | None,
     mask,
+    scale,
+    given: dict,
 ) -> SegmentationResult:
     """:func:`segment` with a given model: label, count and measure, no fitting."""
     if not isinstance(model, KMeansModel):
@@ -278,25 +651,43 @@ def _apply_model(
                 f"are on axis {L.channel_axis}; leave channel_axis out to use the "
                 "model's"
             )
-    X, keep, layout = model._pixels(arr, mask)
-    C = model.centroids
-    labels = _engine.predict(X, C, mask=keep)
-    counts, inertia = _engine._Pixels(X, keep).counts_and_inertia(labels, C)
+    _check_agrees(model, given)
+    feats = model._features_of(arr, mask, scale)
+    X, keep = feats.X, feats.keep
+    labels = model._assign(feats)
+    if model.label_map is None:
+        centres = model.centroids
+    else:  # a merged cluster's centre: the mean of its pixels here
+        centres = _features.label_means(X, labels, k)
+        for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
+            centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
+    counts, inertia = _engine._Pixels(X, keep).counts_and_inertia(labels, centres)
     n_considered = labels.size if keep is None else int(np.count_nonzero(keep))
     n_labelled = int(counts.sum())
     if n_labelled == 0:
         raise ValueError(
             "there is no pixel to label (all are masked, transparent or NaN)"
         )
+    if feats.options.is_default:
+        centroids = channel_means = centres
+    else:
+        centroids = feats.centroids_in_units(centres, labels)
+        channel_means = feats.channel_means(labels, k)
+    converged = model.label_map is None and _centroids_are_means(
+        X, labels, counts, centres
+    )
     return SegmentationResult(
-        labels=labels.reshape(layout.spatial_shape(arr.shape)),
-        centroids=C,
+        labels=labels.reshape(feats.layout.spatial_shape(arr.shape)),
+        centroids=centroids,
         counts=counts,
         inertia=inertia,
         model=model,
         n_iter=0,
-        converged=_centroids_are_means(X, labels, counts, C),
+        converged=converged,
         n_invalid=n_considered - n_labelled,
+        channel_means=channel_means,
+        image_dtype=arr.dtype.name,
+        _centres=centres,
     )
 
 

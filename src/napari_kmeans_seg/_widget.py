@@ -1,35 +1,58 @@
 """The dock widget: a thin magicgui Container over :func:`compute_layers`.
 
 It collects the options, runs the work in a napari ``thread_worker`` (so the viewer
-stays responsive) and hands the layers to :func:`add_or_update_layers`, exactly as
-``segment_layer`` does from the console. A model can be saved from the last result
-and loaded to apply it to other layers (:meth:`KMeansWidget.save_model`,
-:meth:`KMeansWidget.load_model`; the buttons only ask for the file).
+stays responsive) and hands the layers to :func:`iter_add_or_update_layers`, as
+``segment_layer`` does from the console, one layer per turn of the event loop. A
+model can be saved from the last result and loaded to apply it to other layers
+(:meth:`KMeansWidget.save_model`, :meth:`KMeansWidget.load_model`; the buttons only
+ask for the file).
+
+Reliability: each click of **Segment** is a run with its own id. **Cancel** returns
+the widget to idle at once and discards the run's result; the engine cannot be
+interrupted, so its thread finishes in the background and what it returns is ignored
+(a new run may start meanwhile). A result is also discarded when its layer was
+removed or its data replaced while it was computed, or when the viewer was closed.
+Expected errors (bad input, too little memory) are notifications; unexpected ones
+are notifications too, and logged with the layer name and options.
 """
 
 # No ``from __future__ import annotations`` here: napari injects the viewer only when
 # the annotation is the literal string 'napari.viewer.Viewer'.
 
+import contextlib
+import itertools
 import logging
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import napari
-import numpy as np
-from magicgui.widgets import Container, Label, PushButton, SpinBox, create_widget
+from magicgui.widgets import (
+    CheckBox,
+    Container,
+    Label,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 
 from ._features import MAX_CLUSTERS
 from ._layers import (
+    SOURCE_KEY,
     SourceInfo,
-    add_or_update_layers,
     compute_layers,
+    iter_add_or_update_layers,
     resolve_image_layer,
 )
 from ._model import KMeansModel
+from ._segment import SegmentationResult
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +62,29 @@ WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
 MODEL_FILTER = "k-means model (*.json);;All files (*)"
 #: what the model label says when Segment fits a new model
 FIT_NEW_TEXT = "fitting new model"
+#: what the status says after Cancel
+CANCELLED_TEXT = "cancelled"
+#: errors that are the user's to fix: shown as they are, not logged as failures
+EXPECTED_ERRORS = (ValueError, TypeError, MemoryError)
+
+
+@dataclass(eq=False)
+class _Run:
+    """One click of Segment: what it was started on, and how far it got."""
+
+    id: int
+    layer: napari.layers.Image
+    #: the layer's data object when Segment was clicked (replaced data: discarded)
+    data: Any
+    info: SourceInfo
+    model: KMeansModel | None
+    options: dict[str, Any]
+    started: float
+    worker: Any = None
+    cancelled: bool = False
+    result: SegmentationResult | None = None
+    #: adding the layers in the main thread, one per turn of the event loop
+    steps: Iterator | None = field(default=None, repr=False)
 
 
 class KMeansWidget(Container):
@@ -46,7 +92,9 @@ class KMeansWidget(Container):
 
     Segment fits a new model, unless one was loaded (**Load model…**): then it applies
     that model, so that every layer gets the same cluster ids. **Save model…** saves
-    the model of the last result; **Fit new** goes back to fitting.
+    the model of the last result; **Fit new** goes back to fitting. **masked
+    layers** adds one image layer per cluster (each a copy of the image).
+    **Cancel** discards the running segmentation at once (:meth:`cancel`).
 
     Parameters
     ----------
@@ -56,7 +104,12 @@ class KMeansWidget(Container):
 
     def __init__(self, viewer: "napari.viewer.Viewer"):
         self._viewer = viewer
-        self._worker = None
+        #: the run in progress (None: idle) and the ids of runs
+        self._run: _Run | None = None
+        self._run_ids = itertools.count(1)
+        #: workers of cancelled runs still computing in the background
+        self._background: set = set()
+        self._destroyed = False
         #: the loaded model Segment applies (None: fit a new one) and its file
         self._model: KMeansModel | None = None
         self._model_path: Path | None = None
@@ -83,8 +136,21 @@ class KMeansWidget(Container):
             label="random seed",
             tooltip="Seed of the k-means++ starts: the same seed gives the same labels",
         )
+        self.masked_layers = CheckBox(
+            value=True,
+            text="masked layers",
+            tooltip=(
+                "Also add one image layer per cluster: the image masked to it (each "
+                "holds a copy of the image)"
+            ),
+        )
         self.run_button = PushButton(
             text="Segment", tooltip="Cluster the image's pixels"
+        )
+        self.cancel_button = PushButton(
+            text="Cancel",
+            tooltip="Stop waiting for the segmentation and discard its result",
+            enabled=False,
         )
         self.model_label = Label(value=FIT_NEW_TEXT, label="model")
         self.model_label.native.setWordWrap(True)  # long file names stay in the dock
@@ -113,21 +179,34 @@ class KMeansWidget(Container):
                     layout="horizontal",
                     labels=False,
                 ),
-                self.run_button,
+                self.masked_layers,
+                Container(
+                    widgets=[self.run_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
                 self.status,
             ]
         )
         self.run_button.changed.connect(self._on_segment)
+        self.cancel_button.changed.connect(self.cancel)
         self.load_button.changed.connect(self._on_load_clicked)
         self.save_button.changed.connect(self._on_save_clicked)
         self.fit_new_button.changed.connect(self.fit_new)
         viewer.layers.selection.events.active.connect(self._follow_selection)
+        self.native.destroyed.connect(self._on_destroyed)
         self._follow_selection()
 
     @property
     def busy(self) -> bool:
-        """True while a segmentation runs."""
-        return self._worker is not None
+        """True from a click of Segment until its layers are added, it fails or it
+        is cancelled."""
+        return self._run is not None
+
+    @property
+    def n_background(self) -> int:
+        """Number of cancelled computations still finishing in the background."""
+        return len(self._background)
 
     @property
     def model(self) -> KMeansModel | None:
@@ -240,67 +319,232 @@ class KMeansWidget(Container):
         self._follow_selection()
 
     def _follow_selection(self, event=None) -> None:
+        if not self._alive():
+            return
         active = self._viewer.layers.selection.active
         if isinstance(active, napari.layers.Image) and active in self.image.choices:
             self.image.value = active
 
+    def _alive(self) -> bool:
+        """Whether the widget's Qt side still exists (closing the viewer deletes
+        it while a computation may still be running)."""
+        if self._destroyed:
+            return False
+        try:
+            self.native.objectName()
+        except RuntimeError:  # wrapped C/C++ object has been deleted
+            self._destroyed = True
+            return False
+        return True
+
+    def _on_destroyed(self, *_) -> None:
+        self._destroyed = True
+        run, self._run = self._run, None
+        if run is not None:
+            run.cancelled = True
+            if run.worker is not None:
+                run.worker.quit()
+        with contextlib.suppress(Exception):  # already gone with the viewer
+            self._viewer.layers.selection.events.active.disconnect(
+                self._follow_selection
+            )
+
     def _on_segment(self, _=None) -> None:
-        if self.busy:
+        if self.busy:  # a second click while running: the button is disabled too
             return
         try:
-            source = resolve_image_layer(self._viewer, self.image.value)
+            layer = resolve_image_layer(self._viewer, self.image.value)
         except ValueError as err:
             show_error(str(err))
             return
-        info = SourceInfo.from_layer(source)
+        info = SourceInfo.from_layer(layer)
         model = self._model
+        options = {
+            "random_state": self.random_state.value,
+            "masked_layers": self.masked_layers.value,
+        }
+        run = _Run(
+            id=next(self._run_ids),
+            layer=layer,
+            data=layer.data,
+            info=info,
+            model=model,
+            options=options,
+            started=time.perf_counter(),
+        )
+        self._run = run
         self.run_button.enabled = False
+        self.cancel_button.enabled = True
         self.status.value = f"segmenting {info.name}…"
-        self._worker = create_worker(
+        # the data goes as it is: compute_layers turns it into an array in the
+        # worker (a dask or zarr layer loads there, not in the main thread)
+        run.worker = create_worker(
             compute_layers,
-            np.asarray(source.data),
+            layer.data,
             info,
             None if model is not None else self.n_clusters.value,
             model=model,
-            random_state=self.random_state.value,
+            **options,
             _progress={"total": 0, "desc": f"Segmenting {info.name}"},
             _connect={
-                "returned": partial(
-                    self._on_returned, info, time.perf_counter(), model
-                ),
-                "errored": self._on_errored,
-                "finished": self._on_finished,
+                "returned": partial(self._on_returned, run),
+                "errored": partial(self._on_errored, run),
+                "finished": partial(self._on_finished, run),
             },
         )
 
-    def _on_returned(
-        self, info: SourceInfo, started: float, applied: KMeansModel | None, output
-    ) -> None:
-        result, layer_data = output
-        if info.name not in self._viewer.layers:
-            show_info(f"layer {info.name!r} was removed; its segmentation is discarded")
-            self.status.value = ""
+    def cancel(self, _=None) -> None:
+        """Stop waiting for the running segmentation and discard its result.
+
+        The widget is idle again at once; the computation itself cannot be
+        interrupted and finishes in a background thread, its result ignored.
+        Nothing happens once the result is being added (that takes a moment).
+        """
+        run = self._run
+        if run is None or run.steps is not None:
             return
-        self._last_model = result.model
-        add_or_update_layers(self._viewer, layer_data, source_name=info.name)
-        seconds = time.perf_counter() - started
-        if applied is not None:  # not a fit: "converged" says nothing about it
-            self.status.value = (
-                f"model applied: {result.n_clusters} clusters in {seconds:.2f} s"
+        run.cancelled = True
+        worker = run.worker
+        if worker is not None:
+            worker.quit()  # its result is then not even emitted
+            self._background.add(worker)
+            pbar = getattr(worker, "pbar", None)
+            if pbar is not None:
+                pbar.set_description(f"Cancelled: {run.info.name}")
+        self._end_run(run, CANCELLED_TEXT)
+
+    def _is_current(self, run: _Run) -> bool:
+        return run is self._run and not run.cancelled and self._alive()
+
+    def _end_run(self, run: _Run, status: str | None = None) -> None:
+        """Back to idle after ``run`` (if it is the current one)."""
+        if run is not self._run:
+            return
+        self._run = None
+        if not self._alive():
+            return
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+        if status is not None:
+            self.status.value = status
+
+    def _source_problem(self, run: _Run) -> str | None:
+        """Why the result of ``run`` no longer fits its layer, or None."""
+        layer = run.layer
+        if layer not in self._viewer.layers:
+            return (
+                f"layer {run.info.name!r} was removed while it was being segmented; "
+                "its segmentation is discarded"
             )
+        if layer.data is not run.data:
+            return (
+                f"the data of layer {layer.name!r} was replaced while it was being "
+                "segmented; the result is discarded: click Segment again"
+            )
+        return None
+
+    def _on_returned(self, run: _Run, output) -> None:
+        if not self._is_current(run):  # cancelled, superseded or viewer closed
+            logger.debug("run %d: result discarded", run.id)
+            return
+        problem = self._source_problem(run)
+        if problem is not None:
+            show_info(problem)
+            self._end_run(run, "")
+            return
+        result, layer_data = output
+        name = run.layer.name
+        if name != run.info.name:  # renamed meanwhile: name the layers after it
+            layer_data = _renamed(layer_data, run.info.name, name)
+        run.result = result
+        run.steps = iter_add_or_update_layers(
+            self._viewer, layer_data, source_name=name
+        )
+        self.cancel_button.enabled = False
+        self.status.value = f"adding the layers of {name}…"
+        self._add_step(run)
+
+    def _add_step(self, run: _Run) -> None:
+        """Add or update one layer of ``run``, then let the event loop run."""
+        if not self._is_current(run):
+            return
+        if run.layer not in self._viewer.layers:
+            show_info(
+                f"layer {run.layer.name!r} was removed while its clusters were being "
+                "added; the rest are not added"
+            )
+            self._end_run(run, "")
+            return
+        try:
+            next(run.steps)
+        except StopIteration:
+            self._finished_adding(run)
+            return
+        except Exception as err:  # napari refused a layer: report, stay usable
+            self._report_unexpected(run, err, "adding the result layers")
+            self._end_run(run, "")
+            return
+        QTimer.singleShot(0, partial(self._add_step, run))
+
+    def _finished_adding(self, run: _Run) -> None:
+        result = run.result
+        self._last_model = result.model
+        seconds = time.perf_counter() - run.started
+        if run.model is not None:  # not a fit: "converged" says nothing about it
+            status = f"model applied: {result.n_clusters} clusters in {seconds:.2f} s"
         else:
-            self.status.value = f"{result.n_clusters} clusters in {seconds:.2f} s" + (
+            status = f"{result.n_clusters} clusters in {seconds:.2f} s" + (
                 "" if result.converged else " (not converged)"
             )
+        self._end_run(run, status)
 
-    def _on_errored(self, err: Exception) -> None:
-        self.status.value = ""
-        if isinstance(err, ValueError | TypeError | MemoryError):
+    def _on_errored(self, run: _Run, err: Exception) -> None:
+        if not self._is_current(run):
+            logger.debug("run %d (cancelled): error discarded: %r", run.id, err)
+            return
+        if isinstance(err, EXPECTED_ERRORS):
             show_error(str(err))
         else:
-            logger.error("segmentation failed", exc_info=err)
-            show_error(f"Segmentation failed unexpectedly: {err!r}")
+            self._report_unexpected(run, err, "segmentation")
+        self._end_run(run, "")
 
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_button.enabled = True
+    def _report_unexpected(self, run: _Run, err: BaseException, what: str) -> None:
+        """Log ``err`` with its context and traceback; tell the user briefly."""
+        options = {
+            "n_clusters": None if run.model is not None else self.n_clusters.value,
+            **run.options,
+            "model": None if run.model is None else str(self._model_path),
+        }
+        logger.error(
+            "%s of layer %r failed unexpectedly (shape %s, dtype %s, options %s)",
+            what,
+            run.info.name,
+            getattr(run.data, "shape", "?"),
+            getattr(run.data, "dtype", "?"),
+            options,
+            exc_info=(type(err), err, err.__traceback__),
+        )
+        show_error(
+            f"{what.capitalize()} of {run.info.name!r} failed unexpectedly: {err!r} "
+            "(details in the log)"
+        )
+
+    def _on_finished(self, run: _Run) -> None:
+        self._background.discard(run.worker)
+        if run is self._run and run.steps is None:
+            # errored or its result was discarded: nothing to add
+            self._end_run(run)
+
+
+def _renamed(
+    layer_data: list[tuple[Any, dict, str]], old: str, new: str
+) -> list[tuple[Any, dict, str]]:
+    """The layer data of a result for layer ``old``, named after ``new``."""
+    out = []
+    for data, meta, kind in layer_data:
+        meta = dict(meta)
+        if meta["name"].startswith(old):
+            meta["name"] = new + meta["name"][len(old) :]
+        meta["metadata"] = {**meta.get("metadata", {}), SOURCE_KEY: new}
+        out.append((data, meta, kind))
+    return out
