@@ -103,13 +103,6 @@ class Case:
         return pytest.param(self, id=self.id, marks=self.marks)
 
 
-ENGINE_BYTE_ORDER = pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="engine: as_supported() refuses non-native byte order floats "
-    "(fix belongs in _engine.as_supported; see the issue 8 report)",
-)
-
 CASES = [
     # --- empty, tiny and thin shapes
     Case("empty", lambda: np.zeros((0, 0), np.uint8), error="image is empty",
@@ -210,14 +203,10 @@ CASES = [
          widget=True),
     Case("big_endian_uint16_rgb",
          lambda: _rng().integers(0, 60000, (40, 50, 3)).astype(">u2")),
-    Case("big_endian_float32", lambda: _rng().random((20, 30)).astype(">f4"),
-         marks=(ENGINE_BYTE_ORDER,)),
-    Case("big_endian_float64_rgb", lambda: _rng().random((40, 50, 3)).astype(">f8"),
-         marks=(ENGINE_BYTE_ORDER,)),
+    Case("big_endian_float32", lambda: _rng().random((20, 30)).astype(">f4")),
+    Case("big_endian_float64_rgb", lambda: _rng().random((40, 50, 3)).astype(">f8")),
     Case("huge_float_range", lambda: np.array([[1e308, -1e308], [0.0, 1.0]]),
-         kwargs={"n_clusters": 2}, error="rescale",
-         marks=(pytest.mark.skip(reason="engine hangs (an infinite loop) when the "
-                "value range overflows float64; see the issue 8 report"),)),
+         kwargs={"n_clusters": 2}, error="rescale"),
     # --- other options
     Case("mask_wrong_shape", _grey, kwargs={"mask": np.ones((4, 4), bool)},
          error="mask shape"),

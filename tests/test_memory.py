@@ -268,11 +268,6 @@ def test_widget_shows_the_refusal_as_a_notification(
     assert widget.run_button.enabled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="segment() does not call the memory guard yet (one line for the lead: "
-    "see the issue 8 report); remove this mark once it does",
-)
 def test_segment_refuses_too(little_memory):
     with pytest.raises(MemoryError, match="needs about"):
         segment(np.zeros((10, 10)), 3)  # the engine alone is allowed 64 MiB

@@ -48,6 +48,10 @@ _REFINE_WITHIN = 1e-3
 DEFAULT_SAMPLE_SIZE = 100_000
 #: cells within this fraction of a cell width of a Voronoi boundary are gathered too
 _MARGIN = 0.25
+#: largest histogram (entries per range) the gather may allocate: 16 MB of int32
+_MAX_HIST = 1 << 22
+#: largest magnitude of a pixel value: squared distances must stay finite in float64
+_MAX_MAGNITUDE = 1e150
 #: largest number of distinct values per cell counted by the histogram gather
 _MAX_SUBCELL = 4096
 
@@ -151,6 +155,9 @@ def as_supported(X: np.ndarray) -> np.ndarray:
     always exactly: uint8, uint16, float32 and float64 pass through; bool → uint8;
     int8, int16 and float16 → float32; other integers → float64."""
     dt = X.dtype
+    if not dt.isnative:  # big-endian data on a little-endian machine, or vice versa
+        X = X.astype(dt.newbyteorder("="))
+        dt = X.dtype
     if dt in (np.uint8, np.uint16, np.float32, np.float64):
         return X
     if dt == np.bool_:
@@ -199,8 +206,16 @@ class _Pixels:
             return mn, mx
 
         parts = _map(part, self.n)
-        mn = np.min([p[0] for p in parts], axis=0)[:D]
-        mx = np.max([p[1] for p in parts], axis=0)[:D]
+        mn = np.min([p[0] for p in parts], axis=0)
+        mx = np.max([p[1] for p in parts], axis=0)
+        ends = np.abs(np.concatenate([mn, mx]))
+        top = float(ends[np.isfinite(ends)].max(initial=0.0))
+        if top > _MAX_MAGNITUDE:
+            raise ValueError(
+                f"pixel values reach {top:.3g}, too large to cluster exactly in "
+                "float64; rescale the image first (e.g. image / np.abs(image).max())"
+            )
+        mn, mx = mn[:D], mx[:D]
         if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
             mn, mx = np.zeros(D), np.zeros(D)
         if X.dtype.kind == "u":
@@ -257,9 +272,13 @@ class _Pixels:
             bhi = np.max([p[2] for p in parts], axis=0)
         return part_counts, count, sums, sumsq, blo, bhi
 
-    def _hist_gather(self) -> bool:
-        g = self.grid
-        return self.int3 and (1 << (3 * g.shift)) <= _MAX_SUBCELL
+    def _hist_gather(self, n_selected: int) -> bool:
+        """Count distinct values (integer colour data, small cells, and histograms
+        of bounded size) rather than copy rows."""
+        if not self.int3:
+            return False
+        sub = 1 << (3 * self.grid.shift)
+        return sub <= _MAX_SUBCELL and n_selected * sub <= _MAX_HIST
 
     def gather(self, selected, part_counts, count):
         """The pixels of the ``selected`` cells, grouped by cell: (P, W, pstart,
@@ -269,7 +288,7 @@ class _Pixels:
         pstart = np.full(nc, -1, np.int64)
         pcount = np.zeros(nc, np.int64)
         sel = np.flatnonzero(selected)
-        if self._hist_gather():
+        if self._hist_gather(sel.size):
             s = grid.shift
             slot = np.full(nc, -1, np.int64)
             slot[sel] = np.arange(sel.size)
@@ -443,9 +462,14 @@ class _Refiner:
         """Gather what a full step from ``C`` needs; True if anything was."""
         if not self._step(C, owner, need)[0]:
             return False
+        self._gather_more(need)
+        return True
+
+    def _gather_more(self, need) -> None:
+        if not np.any(need & ~self.selected):  # cannot happen with finite data
+            raise RuntimeError("k-means refinement made no progress (non-finite data?)")
         self.selected |= need
         self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
-        return True
 
     def _reseed(self, C, empty, owner):
         """``C`` with the first empty cluster moved to the worst-served position."""
@@ -489,10 +513,7 @@ class _Refiner:
         while True:  # confirm (or, after max_iter, report) with full steps
             n_need, inertia, new_sums, new_cnt = self._step(C, owner, need)
             if n_need:
-                self.selected |= need
-                self.gathered = self.px.gather(
-                    self.selected, self.part_counts, self.count
-                )
+                self._gather_more(need)
                 continue
             empty = new_cnt == 0
             new_C = new_sums / np.maximum(new_cnt, 1)[:, None]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _engine, _features
+from . import _engine, _features, _memory
 from ._model import KMeansModel
 
 if TYPE_CHECKING:
@@ -533,6 +533,16 @@ def segment(
         "spatial_weight": spatial_weight,
         "smoothing": smoothing,
     }
+    _memory.check_memory(
+        _memory.estimate_memory(
+            arr.shape,
+            arr.dtype,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            method=method,
+            **given,
+        )
+    )
     if model is not None:
         return _apply_model(
             arr,
