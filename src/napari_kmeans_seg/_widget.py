@@ -31,9 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import napari
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
+    ComboBox,
     Container,
+    FloatSpinBox,
     Label,
     PushButton,
     SpinBox,
@@ -43,16 +46,19 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
-from ._features import MAX_CLUSTERS
+from ._features import COLOR_SPACES, MAX_CLUSTERS
 from ._layers import (
+    LABEL_COLORS,
     SOURCE_KEY,
     SourceInfo,
     compute_layers,
     iter_add_or_update_layers,
+    labels_name,
     resolve_image_layer,
 )
 from ._model import KMeansModel
 from ._segment import SegmentationResult
+from ._suggest_panel import SuggestKPanel
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +70,9 @@ MODEL_FILTER = "k-means model (*.json);;All files (*)"
 FIT_NEW_TEXT = "fitting new model"
 #: what the status says after Cancel
 CANCELLED_TEXT = "cancelled"
+#: the plugin and the dock widget name of the colour-space view
+PLUGIN_NAME = "napari-kmeans-seg"
+COLORVIEW_NAME = "Colour Space View"
 #: errors that are the user's to fix: shown as they are, not logged as failures
 EXPECTED_ERRORS = (ValueError, TypeError, MemoryError)
 
@@ -95,6 +104,11 @@ class KMeansWidget(Container):
     the model of the last result; **Fit new** goes back to fitting. **masked
     layers** adds one image layer per cluster (each a copy of the image).
     **Cancel** discards the running segmentation at once (:meth:`cancel`).
+
+    The feature options (colour space, normalise, spatial weight, smoothing) change
+    what is clustered; with a loaded model they are disabled (the model's apply).
+    **Suggest k** scores several k on a sample of the pixels, with the same
+    options; **Open colour-space view** docks the view of the last segmentation.
 
     Parameters
     ----------
@@ -136,6 +150,67 @@ class KMeansWidget(Container):
             label="random seed",
             tooltip="Seed of the k-means++ starts: the same seed gives the same labels",
         )
+        self.suggest_k = SuggestKPanel(self.n_clusters, self._image_for_suggest)
+        self.color_space = ComboBox(
+            choices=list(COLOR_SPACES),
+            value="rgb",
+            label="colour space",
+            tooltip=(
+                "Colour space the pixels are clustered in (RGB images only): rgb, "
+                "hsv (hue, saturation, value) or lab (CIELAB, perceptual)"
+            ),
+        )
+        self.normalize = CheckBox(
+            value=False,
+            text="normalise features",
+            tooltip="Scale each feature to zero mean and unit variance before "
+            "clustering",
+        )
+        self.spatial_weight = FloatSpinBox(
+            value=0.0,
+            min=0.0,
+            max=1e6,
+            step=0.1,
+            label="spatial weight",
+            tooltip=(
+                "Weight of the pixel coordinates as features: above 0, clusters "
+                "become spatially compact (0: colour only)"
+            ),
+        )
+        self.smoothing = FloatSpinBox(
+            value=0.0,
+            min=0.0,
+            max=1e3,
+            step=0.5,
+            label="smoothing (px)",
+            tooltip="Gaussian smoothing (sigma in pixels) of the channels before "
+            "clustering (0: none)",
+        )
+        self.label_colors = ComboBox(
+            choices=list(LABEL_COLORS),
+            value="mean",
+            label="label colours",
+            tooltip=(
+                "Colour of each cluster in the labels layer: its mean colour (RGB "
+                "images) or napari's distinct label colours"
+            ),
+        )
+        self.mean_color_layer = CheckBox(
+            value=False,
+            text="mean colour layer",
+            tooltip="Also add an image layer '<image> mean colour': each pixel in "
+            "its cluster's mean colour",
+        )
+        #: the less common options, in a collapsible group
+        self.more_options = Container(
+            widgets=[
+                self.normalize,
+                self.spatial_weight,
+                self.smoothing,
+                self.label_colors,
+                self.mean_color_layer,
+            ]
+        )
         self.masked_layers = CheckBox(
             value=True,
             text="masked layers",
@@ -167,12 +242,21 @@ class KMeansWidget(Container):
             tooltip="Forget the loaded model: Segment fits a new one",
             enabled=False,
         )
+        self.colorview_button = PushButton(
+            text="Open colour-space view",
+            tooltip="Dock the colour-space view, showing the chosen image's "
+            "segmentation",
+        )
         self.status = Label(value="")
+        options_box = Container(labels=False)
         super().__init__(
             widgets=[
                 self.image,
                 self.n_clusters,
+                self.suggest_k,
                 self.random_state,
+                self.color_space,
+                options_box,
                 self.model_label,
                 Container(
                     widgets=[self.load_button, self.save_button, self.fit_new_button],
@@ -185,17 +269,22 @@ class KMeansWidget(Container):
                     layout="horizontal",
                     labels=False,
                 ),
+                self.colorview_button,
                 self.status,
             ]
         )
+        self._options_group = _collapsible("Options", self.more_options, options_box)
         self.run_button.changed.connect(self._on_segment)
         self.cancel_button.changed.connect(self.cancel)
         self.load_button.changed.connect(self._on_load_clicked)
         self.save_button.changed.connect(self._on_save_clicked)
         self.fit_new_button.changed.connect(self.fit_new)
+        self.colorview_button.changed.connect(self.open_colorview)
+        self.image.changed.connect(self._update_enabled)
         viewer.layers.selection.events.active.connect(self._follow_selection)
         self.native.destroyed.connect(self._on_destroyed)
         self._follow_selection()
+        self._update_enabled()
 
     @property
     def busy(self) -> bool:
@@ -217,6 +306,64 @@ class KMeansWidget(Container):
     def last_model(self) -> KMeansModel | None:
         """The model of the last result (fitted or applied): what Save saves."""
         return self._last_model
+
+    # ----------------------------------------------------------------- options
+
+    def feature_options(self, layer: napari.layers.Image | None = None) -> dict:
+        """The feature options for :func:`segment` as set in the widget (the colour
+        space only for an RGB ``layer``, default: the chosen one)."""
+        layer = self.image.value if layer is None else layer
+        rgb = layer is not None and bool(layer.rgb)
+        return {
+            "color_space": self.color_space.value if rgb else "rgb",
+            "normalize": bool(self.normalize.value),
+            "spatial_weight": float(self.spatial_weight.value),
+            "smoothing": float(self.smoothing.value),
+        }
+
+    def _update_enabled(self, _=None) -> None:
+        """Enable the options that apply: none of the feature options with a loaded
+        model, the colour space only for an RGB layer."""
+        if not self._alive():
+            return
+        fitting = self._model is None
+        layer = self.image.value
+        self.color_space.enabled = fitting and layer is not None and bool(layer.rgb)
+        for widget in (self.normalize, self.spatial_weight, self.smoothing):
+            widget.enabled = fitting
+        self.suggest_k.enabled = fitting
+
+    def _image_for_suggest(self) -> tuple[np.ndarray, dict[str, Any]]:
+        """The chosen image and the options for **Suggest k** (ValueError: none)."""
+        layer = resolve_image_layer(self._viewer, self.image.value)
+        return np.asarray(layer.data), {
+            "rgb": bool(layer.rgb),
+            "random_state": self.random_state.value,
+            "scale": tuple(layer.scale),
+            **self.feature_options(layer),
+        }
+
+    def open_colorview(self, _=None):
+        """Dock the colour-space view and show the chosen image's segmentation in
+        it (if it has one).
+
+        Returns
+        -------
+        ColorSpaceView
+            The view (the one already docked, if any).
+        """
+        dock, view = self._viewer.window.add_plugin_dock_widget(
+            PLUGIN_NAME, COLORVIEW_NAME
+        )
+        with contextlib.suppress(Exception):
+            dock.show()
+        layer = self.image.value
+        if layer is not None and labels_name(layer.name) in self._viewer.layers:
+            try:
+                view.update_from_layer(layer.name)
+            except ValueError as err:
+                show_error(str(err))
+        return view
 
     # ------------------------------------------------------------------ models
 
@@ -287,6 +434,7 @@ class KMeansWidget(Container):
         # a loaded model fixes k and needs no seed
         self.n_clusters.enabled = self.random_state.enabled = model is None
         self.fit_new_button.enabled = model is not None
+        self._update_enabled()
 
     def _on_load_clicked(self, _=None) -> None:
         from qtpy.QtWidgets import QFileDialog
@@ -322,6 +470,8 @@ class KMeansWidget(Container):
         if not self._alive():
             return
         active = self._viewer.layers.selection.active
+        if SOURCE_KEY in getattr(active, "metadata", {}):
+            return  # a layer this plugin made: keep segmenting its source
         if isinstance(active, napari.layers.Image) and active in self.image.choices:
             self.image.value = active
 
@@ -362,7 +512,11 @@ class KMeansWidget(Container):
         options = {
             "random_state": self.random_state.value,
             "masked_layers": self.masked_layers.value,
+            "label_colors": self.label_colors.value,
+            "mean_color_layer": self.mean_color_layer.value,
         }
+        if model is None:  # a model applies its own feature options
+            options.update(self.feature_options(layer))
         run = _Run(
             id=next(self._run_ids),
             layer=layer,
@@ -534,6 +688,21 @@ class KMeansWidget(Container):
         if run is self._run and run.steps is None:
             # errored or its result was discarded: nothing to add
             self._end_run(run)
+
+
+def _collapsible(title: str, content: Container, host: Container):
+    """Put ``content`` in a collapsible group ``title`` (superqt's QCollapsible,
+    collapsed) inside ``host``; without superqt, a plain labelled group."""
+    try:
+        from superqt import QCollapsible
+    except ImportError:  # pragma: no cover - superqt comes with napari
+        host.append(Label(value=title))
+        host.append(content)
+        return None
+    group = QCollapsible(title)
+    group.addWidget(content.native)
+    host.native.layout().addWidget(group)
+    return group
 
 
 def _renamed(
