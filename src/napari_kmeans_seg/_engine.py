@@ -181,13 +181,15 @@ def _mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
 class _Pixels:
     """The pixel matrix with its validity mask and cell grid; runs the passes."""
 
-    def __init__(self, X: np.ndarray, mask: np.ndarray | None):
+    def __init__(self, X: np.ndarray, mask: np.ndarray | None, *, binned=True):
+        """``binned=False`` skips choosing the cell grid (a pass over the data for
+        all but uint8): enough for labelling with given centroids and counting."""
         self.X = as_supported(X)
         self.n, self.d = self.X.shape
         self.mask, self.use_mask = _mask_arg(mask, self.n)
         # three integer features (RGB, 3-channel uint16): the fast unrolled passes
         self.int3 = self.d == 3 and self.X.dtype.kind == "u"
-        self.grid = self._make_grid()
+        self.grid = self._make_grid() if binned else _ONE_CELL
 
     def _make_grid(self) -> _Grid:
         X, d = self.X, self.d
@@ -539,16 +541,11 @@ def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
 def predict(X: np.ndarray, centroids: np.ndarray, *, mask=None) -> np.ndarray:
     """Label each valid row of ``X`` with its nearest centroid's index + 1 (the first
     on ties; 0 for invalid rows)."""
-    px = _Pixels.__new__(_Pixels)
-    px.X = as_supported(X)
-    px.n, px.d = px.X.shape
+    px = _Pixels(X, mask, binned=False)
     if px.d != centroids.shape[1]:
         raise ValueError(
             f"the image has {px.d} features per pixel, the model {centroids.shape[1]}"
         )
-    px.mask, px.use_mask = _mask_arg(mask, px.n)
-    px.int3 = px.d == 3 and px.X.dtype.kind == "u"
-    px.grid = _ONE_CELL
     return px.label(centroids)
 
 

@@ -671,7 +671,9 @@ def _apply_model(
         centres = _features.label_means(X, labels, k)
         for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
             centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
-    counts, inertia = _engine._Pixels(X, keep).counts_and_inertia(labels, centres)
+    counts, inertia = _engine._Pixels(X, keep, binned=False).counts_and_inertia(
+        labels, centres
+    )
     n_considered = labels.size if keep is None else int(np.count_nonzero(keep))
     n_labelled = int(counts.sum())
     if n_labelled == 0:
