@@ -50,15 +50,20 @@ from ._features import COLOR_SPACES, MAX_CLUSTERS
 from ._layers import (
     LABEL_COLORS,
     SOURCE_KEY,
-    SourceInfo,
     compute_layers,
-    iter_add_or_update_layers,
     labels_name,
     resolve_image_layer,
 )
 from ._model import KMeansModel
 from ._segment import SegmentationResult
 from ._suggest_panel import SuggestKPanel
+from ._table_panel import ClusterTablePanel
+from ._widget_inputs import (
+    LAYER_OPTIONS,
+    SegmentationInput,
+    image_input,
+    merge_layers,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,21 +84,58 @@ EXPECTED_ERRORS = (ValueError, TypeError, MemoryError)
 
 @dataclass(eq=False)
 class _Run:
-    """One click of Segment: what it was started on, and how far it got."""
+    """One click of Segment (or Merge): what it was started on, and how far it
+    got."""
 
     id: int
-    layer: napari.layers.Image
-    #: the layer's data object when Segment was clicked (replaced data: discarded)
-    data: Any
-    info: SourceInfo
+    #: what is clustered: the layers and their data objects when Segment was
+    #: clicked (a layer removed or given new data meanwhile: result discarded)
+    inputs: SegmentationInput
     model: KMeansModel | None
     options: dict[str, Any]
     started: float
+    #: "segment" or "merge"
+    kind: str = "segment"
     worker: Any = None
     cancelled: bool = False
     result: SegmentationResult | None = None
     #: adding the layers in the main thread, one per turn of the event loop
     steps: Iterator | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.inputs.name
+
+    @property
+    def layer_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k in LAYER_OPTIONS}
+
+
+@dataclass(frozen=True, eq=False)
+class _Shown:
+    """The result shown in the table: what Merge merges."""
+
+    inputs: SegmentationInput
+    result: SegmentationResult
+    layer_options: dict[str, Any]
+
+
+def _compute(
+    inputs: SegmentationInput,
+    n_clusters: int | None,
+    *,
+    model: KMeansModel | None,
+    **options,
+) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
+    """The work of Segment on ``inputs``, in the worker thread."""
+    return compute_layers(
+        inputs.data,
+        inputs.source,
+        n_clusters,
+        model=model,
+        **inputs.options,
+        **options,
+    )
 
 
 class KMeansWidget(Container):
@@ -109,6 +151,11 @@ class KMeansWidget(Container):
     what is clustered; with a loaded model they are disabled (the model's apply).
     **Suggest k** scores several k on a sample of the pixels, with the same
     options; **Open colour-space view** docks the view of the last segmentation.
+
+    After each run, a table lists the clusters (label, pixels, fraction, centroid
+    features, mean colour); selecting two or more rows and clicking **Merge**
+    merges them (:meth:`merge`): the labels, masked layers and table are updated,
+    and **Save model…** then saves the merged model.
 
     Parameters
     ----------
@@ -129,6 +176,8 @@ class KMeansWidget(Container):
         self._model_path: Path | None = None
         #: the model of the last result, what Save model… saves
         self._last_model: KMeansModel | None = None
+        #: the last result and what it was made from: what the table shows
+        self._shown: _Shown | None = None
         self.image = create_widget(
             annotation=napari.layers.Image,
             label="image",
@@ -248,6 +297,7 @@ class KMeansWidget(Container):
             "segmentation",
         )
         self.status = Label(value="")
+        self.table_panel = ClusterTablePanel()
         options_box = Container(labels=False)
         super().__init__(
             widgets=[
@@ -269,8 +319,9 @@ class KMeansWidget(Container):
                     layout="horizontal",
                     labels=False,
                 ),
-                self.colorview_button,
                 self.status,
+                self.table_panel,
+                self.colorview_button,
             ]
         )
         self._options_group = _collapsible("Options", self.more_options, options_box)
@@ -280,6 +331,7 @@ class KMeansWidget(Container):
         self.save_button.changed.connect(self._on_save_clicked)
         self.fit_new_button.changed.connect(self.fit_new)
         self.colorview_button.changed.connect(self.open_colorview)
+        self.table_panel.merge_requested.connect(self.merge)
         self.image.changed.connect(self._update_enabled)
         viewer.layers.selection.events.active.connect(self._follow_selection)
         self.native.destroyed.connect(self._on_destroyed)
@@ -306,6 +358,11 @@ class KMeansWidget(Container):
     def last_model(self) -> KMeansModel | None:
         """The model of the last result (fitted or applied): what Save saves."""
         return self._last_model
+
+    @property
+    def last_result(self) -> SegmentationResult | None:
+        """The last result (merged, after a Merge): what the table shows."""
+        return None if self._shown is None else self._shown.result
 
     # ----------------------------------------------------------------- options
 
@@ -503,11 +560,10 @@ class KMeansWidget(Container):
         if self.busy:  # a second click while running: the button is disabled too
             return
         try:
-            layer = resolve_image_layer(self._viewer, self.image.value)
+            inputs = self.read_inputs()
         except ValueError as err:
             show_error(str(err))
             return
-        info = SourceInfo.from_layer(layer)
         model = self._model
         options = {
             "random_state": self.random_state.value,
@@ -516,35 +572,96 @@ class KMeansWidget(Container):
             "mean_color_layer": self.mean_color_layer.value,
         }
         if model is None:  # a model applies its own feature options
-            options.update(self.feature_options(layer))
-        run = _Run(
-            id=next(self._run_ids),
-            layer=layer,
-            data=layer.data,
-            info=info,
-            model=model,
-            options=options,
-            started=time.perf_counter(),
-        )
-        self._run = run
-        self.run_button.enabled = False
-        self.cancel_button.enabled = True
-        self.status.value = f"segmenting {info.name}…"
+            options.update(self.feature_options(inputs.layers[0]))
+        run = self._start_run(inputs, model, options)
+        self.status.value = f"segmenting {inputs.name}…"
         # the data goes as it is: compute_layers turns it into an array in the
         # worker (a dask or zarr layer loads there, not in the main thread)
         run.worker = create_worker(
-            compute_layers,
-            layer.data,
-            info,
+            _compute,
+            inputs,
             None if model is not None else self.n_clusters.value,
             model=model,
             **options,
-            _progress={"total": 0, "desc": f"Segmenting {info.name}"},
-            _connect={
-                "returned": partial(self._on_returned, run),
-                "errored": partial(self._on_errored, run),
-                "finished": partial(self._on_finished, run),
-            },
+            _progress={"total": 0, "desc": f"Segmenting {inputs.name}"},
+            _connect=self._connections(run),
+        )
+
+    def read_inputs(self) -> SegmentationInput:
+        """What Segment would cluster now, read from the widget and the viewer.
+
+        Raises
+        ------
+        ValueError
+            With a message for the user, when the choices do not make an input.
+        """
+        layer = resolve_image_layer(self._viewer, self.image.value)
+        return image_input(layer)
+
+    def _start_run(
+        self,
+        inputs: SegmentationInput,
+        model: KMeansModel | None,
+        options: dict[str, Any],
+        kind: str = "segment",
+    ) -> _Run:
+        run = _Run(
+            id=next(self._run_ids),
+            inputs=inputs,
+            model=model,
+            options=options,
+            started=time.perf_counter(),
+            kind=kind,
+        )
+        self._run = run
+        self.run_button.enabled = False
+        self.table_panel.set_locked(True)
+        self.cancel_button.enabled = True
+        return run
+
+    def _connections(self, run: _Run) -> dict[str, Any]:
+        return {
+            "returned": partial(self._on_returned, run),
+            "errored": partial(self._on_errored, run),
+            "finished": partial(self._on_finished, run),
+        }
+
+    def merge(self, ids: list[int]) -> None:
+        """Merge the clusters ``ids`` of the last result (in a worker thread), then
+        update its labels, masked layers and the table, as the **Merge** button
+        does. A merge that :meth:`SegmentationResult.merge` refuses (e.g. one that
+        leaves a single cluster), no result, or a source layer removed or changed
+        since are notifications.
+
+        Parameters
+        ----------
+        ids : list of int
+            At least two cluster labels of the last result.
+        """
+        if self.busy:
+            show_info("Wait for the running segmentation to finish, then merge.")
+            return
+        shown = self._shown
+        if shown is None:
+            show_info("No clusters to merge yet: click Segment first.")
+            return
+        problem = shown.inputs.problem(self._viewer)
+        if problem is not None:
+            show_error(f"Cannot merge: {problem}; click Segment again.")
+            return
+        ids = [int(i) for i in ids]
+        run = self._start_run(
+            shown.inputs, None, dict(shown.layer_options), kind="merge"
+        )
+        self.status.value = f"merging clusters {ids} of {shown.inputs.name}…"
+        run.worker = create_worker(
+            merge_layers,
+            shown.inputs,
+            shown.result,
+            ids,
+            **shown.layer_options,
+            _progress={"total": 0, "desc": f"Merging clusters of {run.name}"},
+            _connect=self._connections(run),
         )
 
     def cancel(self, _=None) -> None:
@@ -564,7 +681,7 @@ class KMeansWidget(Container):
             self._background.add(worker)
             pbar = getattr(worker, "pbar", None)
             if pbar is not None:
-                pbar.set_description(f"Cancelled: {run.info.name}")
+                pbar.set_description(f"Cancelled: {run.name}")
         self._end_run(run, CANCELLED_TEXT)
 
     def _is_current(self, run: _Run) -> bool:
@@ -579,53 +696,56 @@ class KMeansWidget(Container):
             return
         self.run_button.enabled = True
         self.cancel_button.enabled = False
+        self.table_panel.set_locked(False)
         if status is not None:
             self.status.value = status
 
     def _source_problem(self, run: _Run) -> str | None:
-        """Why the result of ``run`` no longer fits its layer, or None."""
-        layer = run.layer
-        if layer not in self._viewer.layers:
-            return (
-                f"layer {run.info.name!r} was removed while it was being segmented; "
-                "its segmentation is discarded"
-            )
-        if layer.data is not run.data:
-            return (
-                f"the data of layer {layer.name!r} was replaced while it was being "
-                "segmented; the result is discarded: click Segment again"
-            )
-        return None
+        """Why the result of ``run`` no longer fits its layers, or None."""
+        problem = run.inputs.problem(self._viewer)
+        if problem is None:
+            return None
+        doing = "merged" if run.kind == "merge" else "segmented"
+        return (
+            f"{problem} while it was being {doing}; the result is discarded: click "
+            "Segment again"
+        )
 
     def _on_returned(self, run: _Run, output) -> None:
         if not self._is_current(run):  # cancelled, superseded or viewer closed
             logger.debug("run %d: result discarded", run.id)
             return
+        result, layer_data = output
+        inputs = run.inputs
+        if (
+            run.kind == "segment"
+            and len(inputs.layers) == 1
+            and inputs.layers[0] in self._viewer.layers
+            and inputs.layers[0].name != inputs.name
+        ):  # renamed meanwhile: name the layers after it
+            name = inputs.layers[0].name
+            layer_data = _renamed(layer_data, inputs.name, name)
+            run.inputs = inputs.renamed(name)
         problem = self._source_problem(run)
         if problem is not None:
             show_info(problem)
             self._end_run(run, "")
             return
-        result, layer_data = output
-        name = run.layer.name
-        if name != run.info.name:  # renamed meanwhile: name the layers after it
-            layer_data = _renamed(layer_data, run.info.name, name)
         run.result = result
-        run.steps = iter_add_or_update_layers(
-            self._viewer, layer_data, source_name=name
-        )
+        run.steps = run.inputs.iter_add_layers(self._viewer, layer_data)
         self.cancel_button.enabled = False
-        self.status.value = f"adding the layers of {name}…"
+        self.status.value = f"adding the layers of {run.name}…"
         self._add_step(run)
 
     def _add_step(self, run: _Run) -> None:
         """Add or update one layer of ``run``, then let the event loop run."""
         if not self._is_current(run):
             return
-        if run.layer not in self._viewer.layers:
+        removed = [x for x in run.inputs.layers if x not in self._viewer.layers]
+        if removed:
             show_info(
-                f"layer {run.layer.name!r} was removed while its clusters were being "
-                "added; the rest are not added"
+                f"layer {removed[0].name!r} was removed while its clusters were "
+                "being added; the rest are not added"
             )
             self._end_run(run, "")
             return
@@ -643,8 +763,12 @@ class KMeansWidget(Container):
     def _finished_adding(self, run: _Run) -> None:
         result = run.result
         self._last_model = result.model
+        self._shown = _Shown(run.inputs, result, run.layer_options)
+        self.table_panel.set_result(result, title=run.name)
         seconds = time.perf_counter() - run.started
-        if run.model is not None:  # not a fit: "converged" says nothing about it
+        if run.kind == "merge":
+            status = f"merged: {result.n_clusters} clusters"
+        elif run.model is not None:  # not a fit: "converged" says nothing about it
             status = f"model applied: {result.n_clusters} clusters in {seconds:.2f} s"
         else:
             status = f"{result.n_clusters} clusters in {seconds:.2f} s" + (
@@ -672,14 +796,14 @@ class KMeansWidget(Container):
         logger.error(
             "%s of layer %r failed unexpectedly (shape %s, dtype %s, options %s)",
             what,
-            run.info.name,
-            getattr(run.data, "shape", "?"),
-            getattr(run.data, "dtype", "?"),
+            run.name,
+            getattr(run.inputs.data, "shape", "?"),
+            getattr(run.inputs.data, "dtype", "?"),
             options,
             exc_info=(type(err), err, err.__traceback__),
         )
         show_error(
-            f"{what.capitalize()} of {run.info.name!r} failed unexpectedly: {err!r} "
+            f"{what.capitalize()} of {run.name!r} failed unexpectedly: {err!r} "
             "(details in the log)"
         )
 

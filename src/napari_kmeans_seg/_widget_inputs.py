@@ -1,0 +1,169 @@
+"""What the widget's **Segment** clusters, read from the viewer, and how the result
+becomes layers again: the non-GUI half of the widget's inputs.
+
+A :class:`SegmentationInput` is read in the main thread when Segment is clicked
+(layer choices, mask, current slice, layers as channels), carries only data
+objects and plain values to the worker thread, and turns a result (or a merged
+one) into layer data there. No Qt here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ._layers import (
+    SOURCE_KEY,
+    SourceInfo,
+    iter_add_or_update_layers,
+    result_layer_data,
+)
+from ._segment import SegmentationResult
+
+if TYPE_CHECKING:
+    import napari
+
+#: the layer options of the result layers (see :func:`result_layer_data`)
+LAYER_OPTIONS = ("label_colors", "mean_color_layer", "masked_layers")
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationInput:
+    """What one click of Segment clusters, as read from the viewer.
+
+    Attributes
+    ----------
+    name : str
+        What the outputs are named after: the labels layer is ``"<name>
+        clusters"``.
+    data : array-like
+        What is clustered, as given (a numpy, dask or zarr array; loaded in the
+        worker thread).
+    source : SourceInfo
+        The name, display settings and placement of the outputs.
+    layers : tuple of napari.layers.Image
+        The layers read.
+    datas : tuple
+        Their ``data`` objects when read (replaced data: the result is stale).
+    names : tuple of str
+        Their names when read.
+    options : dict
+        Keyword options of :func:`segment` that come from the inputs (``mask``,
+        ``channel_axis``, ``scale``).
+    """
+
+    name: str
+    data: Any
+    source: SourceInfo
+    layers: tuple = ()
+    datas: tuple = ()
+    names: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source_names(self) -> tuple[str, ...]:
+        """The source names the output layers are grouped under (their
+        ``metadata[SOURCE_KEY]``)."""
+        return (self.name,)
+
+    def renamed(self, name: str) -> SegmentationInput:
+        """The same input after its single layer was renamed ``name``."""
+        return replace(
+            self, name=name, source=replace(self.source, name=name), names=(name,)
+        )
+
+    def problem(self, viewer: napari.components.ViewerModel) -> str | None:
+        """Why a result of this input no longer fits the viewer's layers (one was
+        removed, renamed or given new data), or None."""
+        for layer, data, name in zip(self.layers, self.datas, self.names, strict=True):
+            if layer not in viewer.layers:
+                return f"layer {name!r} was removed"
+            if layer.name != name:
+                return f"layer {name!r} was renamed {layer.name!r}"
+            if layer.data is not data:
+                return f"the data of layer {name!r} was replaced"
+        return None
+
+    def outputs(
+        self,
+        result: SegmentationResult,
+        image: np.ndarray | None = None,
+        *,
+        label_colors: str = "mean",
+        mean_color_layer: bool = False,
+        masked_layers: bool = True,
+    ) -> list[tuple[Any, dict, str]]:
+        """The layer data of ``result`` (e.g. a merged one) on this input: what
+        :func:`compute_layers` makes. ``image``: :attr:`data` already loaded (None:
+        loaded here; call it in a worker thread)."""
+        image = np.asarray(self.data) if image is None else image
+        layer_data = result_layer_data(
+            result,
+            image,
+            self.source,
+            label_colors=label_colors,
+            mean_color_layer=mean_color_layer,
+            masked_layers=masked_layers,
+        )
+        prepare_colormaps(layer_data)
+        return layer_data
+
+    def iter_add_layers(
+        self,
+        viewer: napari.components.ViewerModel,
+        layer_data: list[tuple[Any, dict, str]],
+    ) -> Iterator:
+        """Add or update ``layer_data`` one layer per step (see
+        :func:`iter_add_or_update_layers`), grouped by source, so that each
+        source's stale cluster layers are removed."""
+        steps = []
+        for source in self.source_names:
+            group = [t for t in layer_data if t[1]["metadata"][SOURCE_KEY] == source]
+            steps.append(iter_add_or_update_layers(viewer, group, source_name=source))
+        return itertools.chain.from_iterable(steps)
+
+
+def prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
+    """Map a label through each labels colormap, in the worker thread, so that
+    napari's label-colour lookup is compiled and cached before the layer is added
+    in the main thread (as :func:`compute_layers` does)."""
+    for data, meta, kind in layer_data:
+        cmap = meta.get("colormap")
+        if kind == "labels" and hasattr(cmap, "map"):
+            cmap.map(np.zeros(1, np.asarray(data).dtype))
+
+
+def image_input(layer: napari.layers.Image) -> SegmentationInput:
+    """The input of Segment for one image layer, as it is."""
+    return SegmentationInput(
+        name=layer.name,
+        data=layer.data,
+        source=SourceInfo.from_layer(layer),
+        layers=(layer,),
+        datas=(layer.data,),
+        names=(layer.name,),
+    )
+
+
+def merge_layers(
+    inputs: SegmentationInput,
+    result: SegmentationResult,
+    ids: list[int],
+    **layer_options,
+) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
+    """Merge the clusters ``ids`` of ``result`` and build the layer data of the
+    merged result on ``inputs``: the work of **Merge**, safe to run outside the
+    main thread.
+
+    Raises
+    ------
+    ValueError
+        If :meth:`SegmentationResult.merge` refuses ``ids`` (fewer than two, out
+        of range, or leaving a single cluster).
+    """
+    merged = result.merge(ids)
+    return merged, inputs.outputs(merged, **layer_options)
