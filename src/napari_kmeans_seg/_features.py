@@ -61,6 +61,14 @@ class Layout:
 def check_image(image) -> np.ndarray:
     """``image`` as an ndarray of a real numeric dtype, or a clear ``ValueError``."""
     arr = image if isinstance(image, np.ndarray) else np.asarray(image)
+    check_array(arr)
+    return arr
+
+
+def check_array(arr) -> None:
+    """A clear ``ValueError`` unless ``arr`` (anything with ``shape`` and ``dtype``,
+    e.g. a dask array, whose values are not read) can be clustered: a real numeric
+    dtype, not empty, at least 2 dimensions."""
     if arr.dtype.kind == "c":
         raise ValueError(
             "complex images cannot be clustered; pass np.abs(image) or image.real"
@@ -76,7 +84,6 @@ def check_image(image) -> np.ndarray:
             f"the image must have at least 2 dimensions, got shape {arr.shape}; "
             "for a single row use image[np.newaxis]"
         )
-    return arr
 
 
 def guess_layout(
@@ -491,22 +498,59 @@ class Features:
         """
         if self.a is None:
             return centres
-        k = centres.shape[0]
-        n = self.layout.n_channels
-        w = self.options.weights(n)
-        active, dropped = np.flatnonzero(w > 0), np.flatnonzero(w == 0)
-        a, b = self.a.astype(np.float64), self.b.astype(np.float64)
-        units = (centres - b) / a
-        out = np.empty((k, n + self.options.n_spatial))
-        out[:, active] = units[:, : active.size]
-        out[:, n:] = units[:, active.size :]
-        if dropped.size:
-            out[:, dropped] = label_means(self.dropped, labels, k)
-        return out
+        dropped = None
+        if self.dropped is not None:
+            dropped = label_means(self.dropped, labels, centres.shape[0])
+        return centroids_in_units(centres, self.layout, self.options, dropped)
 
     def channel_means(self, labels: np.ndarray, k: int) -> np.ndarray:
         """Per-cluster mean of each image channel, in the image's units."""
         return label_means(self.pixels, labels, k)
+
+
+def centroids_in_units(
+    centres: np.ndarray,
+    layout: Layout,
+    options: FeatureOptions,
+    dropped_means: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cluster centres ``(k, n_engine_features)`` in the space k-means saw, in the
+    reported units (see :meth:`Features.centroids_in_units`); ``dropped_means``:
+    each cluster's mean of the channel features of weight 0 (``(k, n_dropped)``),
+    or None when there are none."""
+    if options.is_default:
+        return centres
+    k = centres.shape[0]
+    n = layout.n_channels
+    w = options.weights(n)
+    active, dropped = np.flatnonzero(w > 0), np.flatnonzero(w == 0)
+    a, b = _affine(options, n, active.size + options.n_spatial)
+    units = (centres - b.astype(np.float64)) / a.astype(np.float64)
+    out = np.empty((k, n + options.n_spatial))
+    out[:, active] = units[:, : active.size]
+    out[:, n:] = units[:, active.size :]
+    if dropped.size:
+        out[:, dropped] = dropped_means
+    return out
+
+
+def _affine(
+    options: FeatureOptions, n_channels: int, n_columns: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature column: ``feature = raw · a + b`` (float32), from the weights,
+    the fitted normalisation and the spatial weight."""
+    w = options.weights(n_channels)
+    active = np.flatnonzero(w > 0)
+    a = np.ones(n_columns)
+    b = np.zeros(n_columns)
+    a[: active.size] = w[active]
+    if options.normalize:
+        mu = np.asarray(options.norm_mean)[active]
+        sd = np.asarray(options.norm_std)[active]
+        a[: active.size] = w[active] / sd
+        b[: active.size] = -mu * w[active] / sd
+    a[active.size :] = options.spatial_weight
+    return a.astype(np.float32), b.astype(np.float32)
 
 
 def label_means(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -526,8 +570,15 @@ def build_features(
     layout: Layout,
     mask: np.ndarray | None,
     options: FeatureOptions,
+    *,
+    origin: tuple[int, ...] | None = None,
+    step: tuple[int, ...] | None = None,
 ) -> Features:
     """The features of ``image`` under ``options``.
+
+    ``origin`` and ``step`` say where ``image`` lies in a larger image it was cut
+    from (``big[origin[0]::step[0], …]``, per spatial axis; default 0 and 1): the
+    coordinate features are those of the larger image, exactly.
 
     With default options the pixel matrix is returned as it is (a view, no copy).
     Otherwise a float32 matrix is built: about ``4 · n_pixels · n_features`` bytes,
@@ -567,10 +618,13 @@ def build_features(
         E[~np.isfinite(D).all(axis=1), 0] = np.nan
     if n_sp:
         grid = E.reshape(*spatial, E.shape[1])
-        for axis, (size, step) in enumerate(zip(spatial, options.scale, strict=True)):
+        origin = origin or (0,) * len(spatial)
+        step = step or (1,) * len(spatial)
+        for axis, size in enumerate(spatial):
             shape = [1] * len(spatial)
             shape[axis] = size
-            coords = (np.arange(size) * step).astype(np.float32).reshape(shape)
+            index = origin[axis] + np.arange(size) * step[axis]
+            coords = (index * options.scale[axis]).astype(np.float32).reshape(shape)
             grid[..., active.size + axis] = coords
     if options.normalize and options.norm_mean is None:
         mean, std = _channel_stats(
@@ -583,16 +637,7 @@ def build_features(
             check_finite=image.dtype.kind == "f",
         )
         options = replace(options, norm_mean=mean, norm_std=std)
-    a = np.ones(E.shape[1])
-    b = np.zeros(E.shape[1])
-    a[: active.size] = w[active]
-    if options.normalize:
-        mu = np.asarray(options.norm_mean)[active]
-        sd = np.asarray(options.norm_std)[active]
-        a[: active.size] = w[active] / sd
-        b[: active.size] = -mu * w[active] / sd
-    a[active.size :] = options.spatial_weight
-    a, b = a.astype(np.float32), b.astype(np.float32)
+    a, b = _affine(options, c, E.shape[1])
     for j in range(E.shape[1]):
         col = E[:, j]
         if a[j] != 1:

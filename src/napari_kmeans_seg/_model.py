@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _engine, _features
+from . import _engine, _features, _lazy
 
 #: the value of the ``"format"`` field of a model file
 FORMAT = "napari-kmeans-seg model"
@@ -245,9 +245,13 @@ class KMeansModel:
             )
         return L
 
-    def _features_of(self, image, mask=None, scale=None) -> _features.Features:
+    def _features_of(
+        self, image, mask=None, scale=None, *, origin=None, step=None
+    ) -> _features.Features:
         """The features of ``image`` as the model builds them (``scale``: the
-        image's pixel size for the coordinate features, None for the model's)."""
+        image's pixel size for the coordinate features, None for the model's;
+        ``origin``, ``step``: where ``image`` lies in the image it was cut from, see
+        :func:`~._features.build_features`)."""
         arr = _features.check_image(image)
         layout = self.layout_for(arr.shape)
         options = self.options
@@ -256,7 +260,9 @@ class KMeansModel:
             scale = _features.check_scale(scale, spatial_ndim)
             if options.n_spatial:
                 options = replace(options, scale=scale)
-        return _features.build_features(arr, layout, mask, options)
+        return _features.build_features(
+            arr, layout, mask, options, origin=origin, step=step
+        )
 
     def _assign(self, feats: _features.Features) -> np.ndarray:
         """Labels (flat) of the pixels of ``feats``: nearest centroid, then
@@ -273,9 +279,11 @@ class KMeansModel:
 
         Parameters
         ----------
-        image : ndarray
+        image : array_like
             An image of the same kind as the one fitted: same channel layout and
-            number of channels; any spatial shape.
+            number of channels; any spatial shape. A lazy image (dask or zarr
+            array) gets lazy labels: nothing is read until they are computed,
+            chunk by chunk (not with ``smoothing > 0``).
         mask : ndarray of bool, optional
             Pixels to label, shaped like the image without its channel axis.
         scale : sequence of float, optional
@@ -286,7 +294,8 @@ class KMeansModel:
         -------
         labels : ndarray of uint8
             The image's shape without the channel axis; 0 where not labelled (masked,
-            transparent, NaN), else 1..n_clusters.
+            transparent, NaN), else 1..n_clusters. A dask array for a lazy image,
+            chunked like its spatial axes.
 
         Raises
         ------
@@ -303,6 +312,16 @@ class KMeansModel:
         >>> model.predict(data.coffee()).shape
         (400, 600)
         """
+        if _lazy.is_lazy(image):
+            darr = _lazy.as_dask(image)
+            _features.check_array(darr)
+            layout = self.layout_for(darr.shape)
+            spatial = layout.spatial_shape(darr.shape)
+            if scale is not None:
+                scale = _features.check_scale(scale, len(spatial))
+            return _lazy.label_lazy(
+                self, darr, layout, mask=_lazy.as_mask(mask, spatial), scale=scale
+            )
         arr = _features.check_image(image)
         feats = self._features_of(arr, mask, scale)
         labels = self._assign(feats)

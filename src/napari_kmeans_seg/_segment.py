@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import _engine, _features, _memory
+from . import _engine, _features, _lazy, _memory
 from ._model import KMeansModel
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class SegmentationResult:
         default options it is ``centroids`` itself.
     image_dtype : str, optional
         Name of the segmented image's dtype.
+    n_fit : int, optional
+        Pixels the fit was made on, and that ``counts``, ``inertia`` and
+        ``channel_means`` describe: all the image's pixels, except for a lazy image
+        fitted on a region of ``fit_pixels`` (method "auto" or "sample").
     """
 
     labels: np.ndarray
@@ -67,6 +72,7 @@ class SegmentationResult:
     n_invalid: int = 0
     channel_means: np.ndarray | None = None
     image_dtype: str | None = None
+    n_fit: int | None = None
     #: centres of the clusters in the feature space k-means saw (for merge)
     _centres: np.ndarray | None = field(default=None, repr=False)
 
@@ -101,8 +107,14 @@ class SegmentationResult:
         unit = 1.0 if name is None else _features._unit_scale(np.dtype(name))
         return np.clip(np.asarray(self.channel_means)[:, :3] / unit, 0.0, 1.0)
 
+    @property
+    def lazy(self) -> bool:
+        """Whether :attr:`labels` is a lazy dask array (a lazy image was
+        segmented): computed chunk by chunk when needed."""
+        return _lazy.is_lazy(self.labels)
+
     def _check_image(self, image) -> tuple[np.ndarray, _features.Layout]:
-        arr = np.asarray(image)
+        arr = _lazy.as_dask(image) if _lazy.is_lazy(image) else np.asarray(image)
         layout = self.model.layout_for(arr.shape)
         if layout.spatial_shape(arr.shape) != self.labels.shape:
             raise ValueError(
@@ -126,7 +138,8 @@ class SegmentationResult:
         -------
         ndarray
             Same shape and dtype as ``image``; ``image`` itself is not modified. For
-            RGBA images the alpha of the other pixels is 0 too (transparent).
+            RGBA images the alpha of the other pixels is 0 too (transparent). A
+            lazy dask array when the image or the labels are lazy.
 
         Raises
         ------
@@ -141,7 +154,15 @@ class SegmentationResult:
                 f"cluster_id must be between 1 and {self.n_clusters}, got {cluster_id}"
             )
         arr, layout = self._check_image(image)
-        keep = layout.expand(self.labels == cluster_id)
+        labels = self.labels
+        if _lazy.is_lazy(arr) or _lazy.is_lazy(labels):
+            import dask.array as da
+
+            keep = labels == cluster_id
+            if layout.channel_axis is not None:
+                keep = da.expand_dims(keep, layout.channel_axis)
+            return da.where(keep, arr, np.zeros((), arr.dtype))
+        keep = layout.expand(labels == cluster_id)
         return np.where(keep, arr, np.zeros((), arr.dtype))
 
     def mean_color_image(self, image=None) -> np.ndarray:
@@ -153,7 +174,8 @@ class SegmentationResult:
         image : ndarray, optional
             An image whose pixels give the means (e.g. the segmented image), shaped
             like the segmented one; its dtype and channel layout are used. None:
-            the result's own ``channel_means`` and ``image_dtype``.
+            the result's own ``channel_means`` and ``image_dtype`` (also for a
+            lazy image: its means are not recomputed, which would read it all).
 
         Returns
         -------
@@ -178,6 +200,9 @@ class SegmentationResult:
         ((512, 512, 3), dtype('uint8'))
         """
         k = self.n_clusters
+        if image is not None and _lazy.is_lazy(image):
+            arr, layout = self._check_image(image)
+            return replace(self, image_dtype=arr.dtype.name).mean_color_image()
         if image is None:
             means = np.asarray(self.channel_means, dtype=np.float64)
             name = self.image_dtype or self.model.dtype or "float64"
@@ -197,9 +222,9 @@ class SegmentationResult:
             lut[1:] = means >= 0.5
         else:
             lut[1:] = means
-        out = lut[self.labels]
         if layout.channel_axis is None:
-            return out[..., 0]
+            return _lazy.relabel(lut[:, 0], self.labels)
+        out = _lazy.relabel(lut, self.labels)
         if layout.rgb:
             return out
         return np.moveaxis(out, -1, layout.channel_axis)
@@ -345,7 +370,7 @@ class SegmentationResult:
         model2 = replace(model, label_map=new_of_old[rows_map - 1], cluster_names=names)
         return replace(
             self,
-            labels=lut[self.labels],
+            labels=_lazy.relabel(lut, self.labels),
             centroids=combine(self.centroids),
             counts=counts2.astype(np.int64),
             inertia=self.inertia + extra,
@@ -354,6 +379,68 @@ class SegmentationResult:
             channel_means=combine(self.channel_means),
             _centres=centres,
         )
+
+    def to_zarr(
+        self,
+        store,
+        *,
+        component: str | None = None,
+        overwrite: bool = False,
+        chunks=None,
+    ):
+        """Write :attr:`labels` to a zarr array, chunk by chunk: lazy labels are
+        computed one chunk at a time as they are written (on the current dask
+        scheduler, e.g. a ``dask.distributed`` client), so a result larger than
+        memory can be saved.
+
+        Parameters
+        ----------
+        store : str, path-like or zarr store
+            Where to write (a directory for a path).
+        component : str, optional
+            Name of the array inside the zarr group at ``store``.
+        overwrite : bool
+            Replace an existing array.
+        chunks : optional
+            Chunks of the written array; None: those of lazy labels (or dask's
+            automatic chunks for in-memory labels).
+
+        Returns
+        -------
+        zarr.Array
+            The written array.
+
+        Raises
+        ------
+        ImportError
+            If the ``zarr`` package is not installed (``pip install zarr``).
+        """
+        import dask.array as da
+
+        try:
+            import zarr  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "writing zarr needs the zarr package: pip install zarr "
+                "(or napari-kmeans-seg[lazy])"
+            ) from err
+        labels = self.labels
+        if not _lazy.is_lazy(labels):
+            labels = da.from_array(labels, chunks="auto" if chunks is None else chunks)
+        elif chunks is not None:
+            labels = labels.rechunk(chunks)
+        if isinstance(store, os.PathLike):
+            store = os.fspath(store)
+        da.to_zarr(labels, store, component=component, overwrite=overwrite)
+        return _open_zarr(store, component)
+
+
+def _open_zarr(store, component: str | None):
+    import zarr
+
+    if component is None:
+        return zarr.open_array(store, mode="r")
+    return zarr.open_group(store, mode="r")[component]
 
 
 def _hex(rgb: np.ndarray) -> str | None:
@@ -381,7 +468,9 @@ def segment(
     method: str = "auto",
     n_init: int = _engine.DEFAULT_N_INIT,
     max_iter: int = 300,
+    fit_pixels: int | None = None,
     model: KMeansModel | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SegmentationResult:
     """Segment an image into ``n_clusters`` colour/intensity classes with k-means.
 
@@ -403,6 +492,15 @@ def segment(
     With ``model``, nothing is fitted: the pixels are labelled with the model's
     centroids and feature options (the same cluster ids on every image) and the
     result describes this image's clusters under that model.
+
+    A lazy image (a dask array, or a zarr or HDF5 array) is never loaded whole: the
+    fit reads a bounded region of it (``fit_pixels``, see below), and
+    ``result.labels`` is a lazy dask array, labelled chunk by chunk with the fitted
+    model when computed (by napari as it shows the chunks, by ``to_zarr``, or by
+    ``.compute()``); masked and mean-colour images of a lazy result are lazy too.
+    The task graphs hold the small model only, so the same call runs on a
+    ``dask.distributed`` cluster. A lazy image of at most ``fit_pixels`` pixels
+    gives exactly the in-memory result.
 
     Parameters
     ----------
@@ -472,7 +570,21 @@ def segment(
     n_init : int
         k-means++ starts tried; the best is refined. Not used with ``model``.
     max_iter : int
-        Maximum number of Lloyd iterations. Not used with ``model``.
+        Maximum number of Lloyd iterations (for a lazy image with "exact": passes
+        over all chunks). Not used with ``model``.
+    fit_pixels : int, optional
+        Fit on at most this many pixels: for a larger image, a regular grid of
+        pixels (whole planes spread over the stack where possible; see
+        ``fit_region``), then label every pixel with the fitted model. None: all
+        pixels for an in-memory image, 4,194,304 for a lazy one. With "auto" the
+        result is a fixed point on that grid only; with "exact", Lloyd passes over
+        all pixels continue from it to a fixed point on all of them (for a lazy
+        image each pass reads every chunk). For an in-memory image, ``counts``,
+        ``inertia`` and ``channel_means`` are always over all pixels; for a lazy
+        image fitted on a grid with "auto", over the grid's pixels
+        (``result.n_fit``). ``smoothing`` needs the whole image (a lazy one of at
+        most ``fit_pixels`` pixels). With ``model``: the region the model is
+        measured on (lazy images).
     model : KMeansModel, optional
         A fitted model (``result.model``, or :meth:`KMeansModel.load`) to apply
         instead of fitting. The feature options are the model's (an option given
@@ -480,6 +592,9 @@ def segment(
         ``centroids`` and ``model`` are the model's, ``n_iter`` is 0, and
         ``converged`` tells whether the model's centroids are the means of this
         image's clusters (as on the image it was fitted on).
+    progress : callable, optional
+        Called as ``progress(done, total)`` while a lazy image is read (units:
+        the fit region, then chunks of each Lloyd pass); for progress bars.
 
     Returns
     -------
@@ -525,7 +640,6 @@ def segment(
     >>> coffee.centroids is result.model.centroids, coffee.n_iter
     (True, 0)
     """
-    arr = _features.check_image(image)
     given = {
         "color_space": color_space,
         "channel_weights": channel_weights,
@@ -533,6 +647,33 @@ def segment(
         "spatial_weight": spatial_weight,
         "smoothing": smoothing,
     }
+    fit = {
+        "random_state": random_state,
+        "method": method,
+        "n_init": n_init,
+        "max_iter": max_iter,
+    }
+    if fit_pixels is not None and (
+        isinstance(fit_pixels, bool)
+        or not isinstance(fit_pixels, int | np.integer)
+        or fit_pixels < 1
+    ):
+        raise ValueError(f"fit_pixels must be a positive integer, not {fit_pixels!r}")
+    if _lazy.is_lazy(image):
+        return _segment_lazy(
+            image,
+            n_clusters,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            mask=mask,
+            scale=scale,
+            given=given,
+            fit=fit,
+            fit_pixels=_lazy.DEFAULT_FIT_PIXELS if fit_pixels is None else fit_pixels,
+            model=model,
+            progress=progress,
+        )
+    arr = _features.check_image(image)
     _memory.check_memory(
         _memory.estimate_memory(
             arr.shape,
@@ -554,18 +695,99 @@ def segment(
             scale=scale,
             given=given,
         )
-    k = _features.check_n_clusters(3 if n_clusters is None else n_clusters)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
-    if not isinstance(n_init, int | np.integer) or n_init < 1:
-        raise ValueError(f"n_init must be a positive integer, not {n_init!r}")
-    if not isinstance(max_iter, int | np.integer) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer, not {max_iter!r}")
+    k = _check_fit_options(n_clusters, fit)
     layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
-    options = _features.make_options(
-        layout, len(layout.spatial_shape(arr.shape)), scale=scale, **given
+    spatial = layout.spatial_shape(arr.shape)
+    options = _features.make_options(layout, len(spatial), scale=scale, **given)
+    if fit_pixels is None:
+        return _fit(arr, layout, options, mask, k=k, **fit)
+    origin, step = _lazy.fit_region(spatial, fit_pixels)
+    if all(s == 1 for s in step):
+        return _fit(arr, layout, options, mask, k=k, **fit)
+    _check_region_smoothing(options, fit_pixels)
+    index = _lazy.region_index(layout, origin, step)
+    part = _fit(
+        arr[index],
+        layout,
+        options,
+        _region_mask(mask, index, layout),
+        k=k,
+        origin=origin,
+        step=step,
+        **fit,
     )
-    feats = _features.build_features(arr, layout, mask, options)
+    if method == "exact":  # on to a fixed point on all pixels
+        full = _fit(
+            arr, layout, part.model.options, mask, k=k, init=part._centres, **fit
+        )
+        return replace(full, n_iter=part.n_iter + full.n_iter)
+    full = _apply_model(
+        arr,
+        part.model,
+        n_clusters=None,
+        channel_axis=None,
+        rgb=None,
+        mask=mask,
+        scale=scale,
+        given={},
+    )
+    return replace(full, n_iter=part.n_iter, n_fit=part.n_fit)
+
+
+def _check_fit_options(n_clusters, fit: dict) -> int:
+    """The number of clusters, after checking it and the fit's options."""
+    k = _features.check_n_clusters(3 if n_clusters is None else n_clusters)
+    if fit["method"] not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {fit['method']!r}")
+    for name in ("n_init", "max_iter"):
+        value = fit[name]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | np.integer)
+            or value < 1
+        ):
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return k
+
+
+def _check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> None:
+    if options.smoothing:
+        raise ValueError(
+            f"smoothing needs the whole image, which has more than fit_pixels="
+            f"{fit_pixels} pixels; use smoothing=0, or a larger fit_pixels if the "
+            "image fits in memory"
+        )
+
+
+def _region_mask(mask, index: tuple[slice, ...], layout: _features.Layout):
+    """The part of ``mask`` (spatial, array-like) in the region ``index`` of the
+    image, or None."""
+    if mask is None:
+        return None
+    return np.asarray(mask)[_spatial_index(index, layout)]
+
+
+def _fit(
+    arr: np.ndarray,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    mask,
+    *,
+    k: int,
+    random_state,
+    method: str,
+    n_init: int,
+    max_iter: int,
+    origin: tuple[int, ...] | None = None,
+    step: tuple[int, ...] | None = None,
+    init: np.ndarray | None = None,
+) -> SegmentationResult:
+    """Fit k-means on the in-memory image ``arr`` (``origin``, ``step``: where it
+    lies in a larger image, for the coordinate features; ``init``: start from these
+    centroids, in the feature space)."""
+    feats = _features.build_features(
+        arr, layout, mask, options, origin=origin, step=step
+    )
     fit = _engine.fit_predict(
         feats.X,
         n_clusters=k,
@@ -574,6 +796,7 @@ def segment(
         method="sample" if method == "sample" else "exact",
         n_init=int(n_init),
         max_iter=int(max_iter),
+        init=init,
     )
     labels = fit.labels
     if feats.options.is_default:
@@ -594,7 +817,129 @@ def segment(
         n_invalid=fit.n_invalid,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
+        n_fit=labels.size,
         _centres=fit.centroids,
+    )
+
+
+def _segment_lazy(
+    image,
+    n_clusters,
+    *,
+    channel_axis,
+    rgb,
+    mask,
+    scale,
+    given: dict,
+    fit: dict,
+    fit_pixels: int,
+    model: KMeansModel | None,
+    progress,
+) -> SegmentationResult:
+    """:func:`segment` of a lazy image (see :mod:`._lazy`)."""
+    darr = _lazy.as_dask(image)
+    _features.check_array(darr)
+    if model is not None:
+        _check_model_type(model)
+        layout = model.layout_for(darr.shape)
+    else:
+        k = _check_fit_options(n_clusters, fit)
+        layout = _features.guess_layout(darr.shape, channel_axis=channel_axis, rgb=rgb)
+    darr = _lazy.whole_channels(darr, layout)
+    spatial = layout.spatial_shape(darr.shape)
+    dmask = _lazy.as_mask(mask, spatial)
+    origin, step = _lazy.fit_region(spatial, fit_pixels)
+    whole = all(s == 1 for s in step)
+    index = _lazy.region_index(layout, origin, step)
+    region = darr[index]
+    _memory.check_memory(
+        _memory.estimate_memory(
+            region.shape,
+            region.dtype,
+            channel_axis=layout.channel_axis,
+            rgb=layout.rgb,
+            method=fit["method"],
+            **given,
+        )
+    )
+    wanted = [region]
+    if dmask is not None:
+        wanted.append(dmask[_spatial_index(index, layout)])
+    loaded = _lazy.load(wanted, progress)
+    sub, sub_mask = loaded[0], (loaded[1] if dmask is not None else None)
+    if model is None:
+        options = _features.make_options(layout, len(spatial), scale=scale, **given)
+        if not whole:
+            _check_region_smoothing(options, fit_pixels)
+        part = _fit(
+            sub, layout, options, sub_mask, k=k, origin=origin, step=step, **fit
+        )
+    else:
+        part = _apply_model(
+            sub,
+            model,
+            n_clusters=n_clusters,
+            channel_axis=channel_axis,
+            rgb=rgb,
+            mask=sub_mask,
+            scale=scale,
+            given=given,
+            origin=origin,
+            step=step,
+        )
+    chunks = _lazy.spatial_chunks(darr, layout)
+    if whole:  # the labels are those of the fit: the in-memory result
+        import dask.array as da
+
+        return replace(part, labels=da.from_array(part.labels, chunks=chunks))
+    if model is not None or fit["method"] != "exact":
+        labels = _lazy.label_lazy(part.model, darr, layout, mask=dmask, scale=scale)
+        return replace(part, labels=labels, converged=False)
+    passes = _lazy.lloyd_passes(
+        darr,
+        layout,
+        part.model.options,
+        part._centres,
+        mask=dmask,
+        max_iter=int(fit["max_iter"]),
+        progress=progress,
+    )
+    return _from_passes(part, passes, darr, layout, dmask)
+
+
+def _spatial_index(index: tuple[slice, ...], layout: _features.Layout) -> tuple:
+    return tuple(s for i, s in enumerate(index) if i != layout.channel_axis)
+
+
+def _from_passes(
+    part: SegmentationResult, passes: dict, darr, layout, dmask
+) -> SegmentationResult:
+    """The result of Lloyd passes over a lazy image, from the region's fit
+    ``part``."""
+    C, counts = passes["centroids"], passes["counts"]
+    order = _engine.cluster_order(C, counts)
+    C, counts = C[order], counts[order]
+    options = part.model.options
+    model = replace(part.model, centroids=C)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        channel_means = passes["channel_sums"][order] / counts[:, None]
+        dropped = passes["dropped_sums"][order] / counts[:, None]
+    centroids = _features.centroids_in_units(
+        C, layout, options, dropped if dropped.shape[1] else None
+    )
+    return replace(
+        part,
+        labels=_lazy.label_lazy(model, darr, layout, mask=dmask),
+        centroids=centroids,
+        counts=counts.astype(np.int64),
+        inertia=passes["inertia"],
+        model=model,
+        n_iter=part.n_iter + passes["n_iter"],
+        converged=passes["converged"],
+        n_invalid=passes["n_kept"] - passes["n_valid"],
+        channel_means=channel_means,
+        n_fit=passes["n_kept"],
+        _centres=C,
     )
 
 
@@ -612,6 +957,14 @@ def _check_agrees(model: KMeansModel, given: dict) -> None:
             )
 
 
+def _check_model_type(model) -> None:
+    if not isinstance(model, KMeansModel):
+        raise ValueError(
+            f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
+            f"not {type(model).__name__}"
+        )
+
+
 def _apply_model(
     arr: np.ndarray,
     model: KMeansModel,
@@ -622,13 +975,13 @@ def _apply_model(
     mask,
     scale,
     given: dict,
+    origin: tuple[int, ...] | None = None,
+    step: tuple[int, ...] | None = None,
 ) -> SegmentationResult:
-    """:func:`segment` with a given model: label, count and measure, no fitting."""
-    if not isinstance(model, KMeansModel):
-        raise ValueError(
-            f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
-            f"not {type(model).__name__}"
-        )
+    """:func:`segment` with a given model: label, count and measure, no fitting
+    (``origin``, ``step``: where ``arr`` lies in a larger image, for the coordinate
+    features)."""
+    _check_model_type(model)
     k = model.n_clusters
     if n_clusters is not None and n_clusters != k:
         raise ValueError(
@@ -662,7 +1015,7 @@ def _apply_model(
                 "model's"
             )
     _check_agrees(model, given)
-    feats = model._features_of(arr, mask, scale)
+    feats = model._features_of(arr, mask, scale, origin=origin, step=step)
     X, keep = feats.X, feats.keep
     labels = model._assign(feats)
     if model.label_map is None:
@@ -699,6 +1052,7 @@ def _apply_model(
         n_invalid=n_considered - n_labelled,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
+        n_fit=labels.size,
         _centres=centres,
     )
 

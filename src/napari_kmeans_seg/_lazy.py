@@ -1,0 +1,391 @@
+"""Lazy images (dask, zarr, …): fit on a bounded part, label chunk by chunk.
+
+No napari and no Qt here; dask is imported when a lazy image arrives. What
+:func:`segment` does with an image that :func:`is_lazy`:
+
+1. the fit reads a bounded region of the image (:func:`fit_region`: at most
+   ``fit_pixels`` pixels, whole planes spread over the leading axes of a stack, a
+   regular grid of pixels within them) and fits k-means on it in memory, as for
+   any array;
+2. the labels are a lazy dask array: each chunk is labelled with the fitted model
+   when it is computed (napari computes the chunks on screen, ``to_zarr`` one
+   chunk after another); masked and mean-colour images are lazy too;
+3. with ``method="exact"`` on an image larger than the region, Lloyd passes over
+   all chunks (dask reductions: per chunk only counts and sums leave the task)
+   move the centroids on to a fixed point on all pixels.
+
+The task graphs hold only the small model (centroids and options), never pixel
+data, so they run unchanged on a ``dask.distributed`` cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import _engine, _features
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+    from ._model import KMeansModel
+
+#: default largest number of pixels a lazy image is fitted on (4 Mi pixels)
+DEFAULT_FIT_PIXELS = 1 << 22
+#: a stack's fit region takes whole planes from at least this many of its planes
+#: (fewer when the stack has fewer), subsampling within the planes if need be
+MIN_FIT_PLANES = 16
+#: chunks computed per step of a pass over all chunks (progress is reported after
+#: each step)
+CHUNKS_PER_STEP = 8
+
+#: progress callback: (done, total) units of work
+Progress = Callable[[int, int], None]
+
+
+def is_lazy(image: Any) -> bool:
+    """Whether ``image`` is an array whose values are read on demand: a dask array,
+    or a chunked array such as a zarr or HDF5 array (anything with ``shape``,
+    ``dtype`` and ``chunks`` that is not a NumPy array)."""
+    if isinstance(image, np.ndarray):
+        return False
+    if type(image).__module__.startswith("dask."):
+        return hasattr(image, "dask")
+    return all(hasattr(image, a) for a in ("shape", "dtype", "chunks", "__getitem__"))
+
+
+def as_dask(image: Any) -> da.Array:
+    """``image`` (lazy, see :func:`is_lazy`) as a dask array, reading nothing."""
+    import dask.array as da
+
+    if isinstance(image, da.Array):
+        return image
+    chunks = getattr(image, "chunks", None)
+    if not isinstance(chunks, tuple) or not all(
+        isinstance(c, int | np.integer) for c in chunks
+    ):
+        chunks = "auto"
+    return da.from_array(image, chunks=chunks)
+
+
+def whole_channels(darr: da.Array, layout: _features.Layout) -> da.Array:
+    """``darr`` with its channel axis in one chunk (the features need every
+    channel of a pixel together)."""
+    axis = layout.channel_axis
+    if axis is None or len(darr.chunks[axis]) == 1:
+        return darr
+    return darr.rechunk({axis: -1})
+
+
+def spatial_chunks(darr: da.Array, layout: _features.Layout) -> tuple:
+    """The chunks of ``darr`` without its channel axis."""
+    axis = layout.channel_axis
+    return tuple(c for i, c in enumerate(darr.chunks) if i != axis)
+
+
+# ------------------------------------------------------------------ the fit region
+
+
+def fit_region(
+    spatial_shape: Sequence[int], fit_pixels: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The regular grid of at most ``fit_pixels`` pixels a large image is fitted on.
+
+    A 2D image is subsampled with the same step along y and x. A stack keeps
+    whole planes (the last two axes) where it can, spread evenly over the leading
+    axes (z, t, …) by one step on all of them, which reads few of the chunks of a
+    stack stored plane by plane; when fewer than :data:`MIN_FIT_PLANES` whole
+    planes fit, it takes that many planes and subsamples within them.
+
+    Parameters
+    ----------
+    spatial_shape : sequence of int
+        The image's shape without the channel axis.
+    fit_pixels : int
+        Largest number of pixels in the region (at least 1).
+
+    Returns
+    -------
+    origin, step : tuple of int
+        Per spatial axis: the region is ``image[origin[0]::step[0], …]``, centred
+        on the image. All steps are 1 when the image has at most ``fit_pixels``
+        pixels.
+    """
+    shape = tuple(int(s) for s in spatial_shape)
+    budget = max(int(fit_pixels), 1)
+    if math.prod(shape) <= budget:
+        return (0,) * len(shape), (1,) * len(shape)
+    lead, plane = shape[:-2], shape[-2:]
+    plane_size = math.prod(plane)
+    n_planes = math.prod(lead)
+    want = max(budget // plane_size, min(n_planes, MIN_FIT_PLANES), 1)
+    g = 1  # one step over all leading axes, the smallest keeping <= want planes
+    while math.prod(-(-s // g) for s in lead) > want:
+        g += 1
+    lead_step = (g,) * len(lead)
+    kept = math.prod(-(-s // g) for s in lead)
+    s = 1  # then one step over y and x, the smallest fitting the budget
+    while kept * math.prod(-(-n // s) for n in plane) > budget:
+        s += 1
+    step = (*lead_step, s, s)
+    origin = tuple(
+        (n - 1 - (-(-n // st) - 1) * st) // 2 for n, st in zip(shape, step, strict=True)
+    )
+    return origin, step
+
+
+def region_index(
+    layout: _features.Layout, origin: tuple[int, ...], step: tuple[int, ...]
+) -> tuple[slice, ...]:
+    """Index of the fit region in the image (all of the channel axis)."""
+    index = [slice(o, None, s) for o, s in zip(origin, step, strict=True)]
+    if layout.channel_axis is not None:
+        index.insert(layout.channel_axis, slice(None))
+    return tuple(index)
+
+
+def as_mask(mask: Any, spatial: tuple[int, ...]) -> da.Array | None:
+    """``mask`` (array-like or lazy, shaped ``spatial``) as a lazy bool array."""
+    import dask.array as da
+
+    if mask is None:
+        return None
+    m = as_dask(mask) if is_lazy(mask) else da.from_array(np.asarray(mask))
+    if tuple(m.shape) != tuple(spatial):
+        raise ValueError(
+            f"mask shape {tuple(m.shape)} does not match the image's spatial shape "
+            f"{tuple(spatial)}"
+        )
+    return m.astype(bool)
+
+
+def load(arrays: Sequence[Any], progress: Progress | None = None) -> list:
+    """Compute the (small) dask arrays ``arrays`` together, as NumPy arrays."""
+    import dask
+
+    out = dask.compute(*arrays)
+    if progress is not None:
+        progress(1, 1)
+    return [np.asarray(a) for a in out]
+
+
+# ------------------------------------------------------------------ labelling
+
+
+def label_lazy(
+    model: KMeansModel,
+    darr: da.Array,
+    layout: _features.Layout,
+    *,
+    mask: da.Array | None = None,
+    scale: Sequence[float] | None = None,
+) -> da.Array:
+    """The labels of the lazy image ``darr`` under ``model``, as a lazy uint8 dask
+    array chunked like the image's spatial axes; each chunk is labelled when it
+    is computed, with the coordinate features of its place in the image."""
+    import dask.array as da
+
+    if model.options.smoothing:
+        raise ValueError(
+            "a model with smoothing > 0 cannot label a lazy (dask/zarr) image chunk "
+            "by chunk; load the image with np.asarray(image) if it fits in memory"
+        )
+    darr = whole_channels(darr, layout)
+    chunks = spatial_chunks(darr, layout)
+    axis = layout.channel_axis
+    args = [darr]
+    if mask is not None:
+        m = mask.rechunk(chunks)
+        if axis is not None:  # a length-1 channel axis, to line up with the image
+            m = da.expand_dims(m, axis)
+        args.append(m)
+    return da.map_blocks(
+        _label_block,
+        *args,
+        model=model,
+        axis=axis,
+        scale=None if scale is None else tuple(scale),
+        dtype=np.uint8,
+        chunks=chunks,
+        drop_axis=[] if axis is None else [axis],
+        meta=np.empty((0,) * len(chunks), np.uint8),
+    )
+
+
+def _block_origin(block_info, axis: int | None) -> tuple[int, ...]:
+    location = block_info[0]["array-location"]
+    return tuple(start for i, (start, _) in enumerate(location) if i != axis)
+
+
+def _label_block(block, mask_block=None, *, model, axis, scale, block_info=None):
+    """Labels of one chunk (a task of :func:`label_lazy`)."""
+    block = np.asarray(block)
+    origin = None if block_info is None else _block_origin(block_info, axis)
+    if mask_block is not None:
+        mask_block = np.asarray(mask_block)
+        if axis is not None:
+            mask_block = np.squeeze(mask_block, axis)
+    layout = model.layout_for(block.shape)
+    spatial = layout.spatial_shape(block.shape)
+    if 0 in spatial:
+        return np.zeros(spatial, np.uint8)
+    feats = model._features_of(block, mask_block, scale, origin=origin)
+    return model._assign(feats).reshape(spatial).astype(np.uint8, copy=False)
+
+
+def relabel(lut: np.ndarray, labels) -> Any:
+    """``lut[labels]``, lazily for lazy labels (a 2D ``lut`` adds a last axis of
+    ``lut.shape[1]``)."""
+    if not is_lazy(labels):
+        return lut[labels]
+    if lut.ndim == 1:
+        return labels.map_blocks(_lookup, lut=lut, dtype=lut.dtype)
+    return labels.map_blocks(
+        _lookup,
+        lut=lut,
+        dtype=lut.dtype,
+        new_axis=labels.ndim,
+        chunks=(*labels.chunks, (lut.shape[1],)),
+    )
+
+
+def _lookup(block, *, lut):
+    return lut[block]
+
+
+# ------------------------------------------------------------------ exact passes
+
+
+def block_stats(
+    block,
+    mask_block=None,
+    *,
+    centroids: np.ndarray,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    origin: tuple[int, ...],
+) -> tuple[np.ndarray, ...]:
+    """What one Lloyd pass needs of one chunk: per nearest centroid, the pixel
+    count and the sums of the features; the sum of squared distances and the
+    number of pixels considered (inside the mask, opaque); per centroid, the sums
+    of the image's channels and of the features of weight 0."""
+    block = np.asarray(block)
+    axis = layout.channel_axis
+    if mask_block is not None and axis is not None:
+        mask_block = np.squeeze(np.asarray(mask_block), axis)
+    feats = _features.build_features(block, layout, mask_block, options, origin=origin)
+    k = centroids.shape[0]
+    px = _engine._Pixels(feats.X, feats.keep, binned=False)
+    labels = px.label(centroids)
+    counts, sse = px.counts_and_inertia(labels, centroids)
+    sums = _label_sums(feats.X, labels, k)
+    channels = sums if options.is_default else _label_sums(feats.pixels, labels, k)
+    dropped = np.zeros((k, 0))
+    if feats.dropped is not None:
+        dropped = _label_sums(feats.dropped, labels, k)
+    n_kept = labels.size if feats.keep is None else int(np.count_nonzero(feats.keep))
+    return counts, sums, np.array([sse, n_kept]), channels, dropped
+
+
+def _label_sums(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty((k, A.shape[1]))
+    for j in range(A.shape[1]):
+        out[:, j] = np.bincount(labels, weights=A[:, j], minlength=k + 1)[1 : k + 1]
+    return out
+
+
+def lloyd_passes(
+    darr: da.Array,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    centroids: np.ndarray,
+    *,
+    mask: da.Array | None,
+    max_iter: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Lloyd iterations over all chunks of ``darr`` from ``centroids`` until no
+    centroid moves (a fixed point on all pixels) or ``max_iter`` passes.
+
+    Returns a dict: ``centroids`` (k, d), ``counts``, ``inertia``, ``channel_sums``
+    and ``dropped_sums`` (of the last pass's labels, whose centroids are the
+    returned ones when ``converged``), ``n_iter``, ``converged``, ``n_valid``.
+    """
+    import dask
+    from dask.delayed import delayed
+
+    darr = whole_channels(darr, layout)
+    axis = layout.channel_axis
+    chunks = spatial_chunks(darr, layout)
+    blocks = list(np.ravel(darr.to_delayed()))
+    masks = [None] * len(blocks)
+    if mask is not None:
+        m = mask.rechunk(chunks)
+        if axis is not None:
+            import dask.array as da
+
+            m = da.expand_dims(m, axis)
+        masks = list(np.ravel(m.to_delayed()))
+    starts = [np.cumsum((0, *c[:-1])) for c in chunks]
+    origins = [
+        tuple(int(starts[a][i]) for a, i in enumerate(idx))
+        for idx in np.ndindex(*(len(c) for c in chunks))
+    ]
+    C = np.asarray(centroids, dtype=np.float64)
+    stats = delayed(block_stats, pure=True)
+    total = max_iter * len(blocks)
+    done = 0
+    converged = False
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        acc = None
+        for first in range(0, len(blocks), CHUNKS_PER_STEP):
+            tasks = [
+                stats(
+                    b,
+                    m,
+                    centroids=C,
+                    layout=layout,
+                    options=options,
+                    origin=o,
+                )
+                for b, m, o in zip(
+                    blocks[first : first + CHUNKS_PER_STEP],
+                    masks[first : first + CHUNKS_PER_STEP],
+                    origins[first : first + CHUNKS_PER_STEP],
+                    strict=True,
+                )
+            ]
+            for part in dask.compute(*tasks):
+                if acc is None:
+                    acc = list(part)
+                else:
+                    acc = [a + p for a, p in zip(acc, part, strict=True)]
+            done += len(tasks)
+            if progress is not None:
+                progress(done, total)
+        counts, sums, sse, channel_sums, dropped_sums = acc
+        present = counts > 0
+        C_new = C.copy()
+        C_new[present] = sums[present] / counts[present, None]
+        moved = not np.allclose(C_new, C, rtol=1e-12, atol=0.0)
+        last = {
+            "centroids": C_new,
+            "counts": counts,
+            "inertia": float(sse[0]),
+            "n_kept": int(sse[1]),
+            "channel_sums": channel_sums,
+            "dropped_sums": dropped_sums,
+            "n_valid": int(counts.sum()),
+        }
+        C = C_new
+        if not moved and present.all():
+            converged = True
+            break
+    if progress is not None:
+        progress(total, total)
+    return {**last, "n_iter": n_iter, "converged": converged}
