@@ -73,6 +73,8 @@ WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
 MODEL_FILTER = "k-means model (*.json);;All files (*)"
 #: what the model label says when Segment fits a new model
 FIT_NEW_TEXT = "fitting new model"
+#: the mask choice that clusters every pixel
+NO_MASK = "none"
 #: what the status says after Cancel
 CANCELLED_TEXT = "cancelled"
 #: the plugin and the dock widget name of the colour-space view
@@ -200,6 +202,16 @@ class KMeansWidget(Container):
             tooltip="Seed of the k-means++ starts: the same seed gives the same labels",
         )
         self.suggest_k = SuggestKPanel(self.n_clusters, self._image_for_suggest)
+        self.mask = ComboBox(
+            choices=self._mask_choices,
+            value=None,
+            label="mask",
+            tooltip=(
+                "Cluster only some pixels: non-zero in a Labels layer, or inside the "
+                "shapes of a Shapes layer (same shape and placement as the image); "
+                "the others get label 0"
+            ),
+        )
         self.color_space = ComboBox(
             choices=list(COLOR_SPACES),
             value="rgb",
@@ -302,6 +314,7 @@ class KMeansWidget(Container):
         super().__init__(
             widgets=[
                 self.image,
+                self.mask,
                 self.n_clusters,
                 self.suggest_k,
                 self.random_state,
@@ -596,7 +609,26 @@ class KMeansWidget(Container):
             With a message for the user, when the choices do not make an input.
         """
         layer = resolve_image_layer(self._viewer, self.image.value)
-        return image_input(layer)
+        return image_input(layer, mask_layer=self._mask_layer())
+
+    def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The mask choices: none, then the Labels and Shapes layers."""
+        kinds = (napari.layers.Labels, napari.layers.Shapes)
+        return [(NO_MASK, None)] + [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, kinds)
+        ]
+
+    def _mask_layer(self):
+        """The chosen mask layer, or None (ValueError: it was removed)."""
+        layer = self.mask.value
+        if layer is not None and layer not in self._viewer.layers:
+            raise ValueError(
+                f"mask layer {layer.name!r} is no longer in the viewer; choose "
+                "another mask"
+            )
+        return layer
 
     def _start_run(
         self,

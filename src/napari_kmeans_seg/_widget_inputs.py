@@ -137,8 +137,110 @@ def prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
             cmap.map(np.zeros(1, np.asarray(data).dtype))
 
 
-def image_input(layer: napari.layers.Image) -> SegmentationInput:
-    """The input of Segment for one image layer, as it is."""
+def spatial_shape(layer: napari.layers.Image) -> tuple[int, ...]:
+    """The shape of an image layer's data without its RGB(A) axis."""
+    shape = tuple(int(n) for n in layer.data.shape)
+    return shape[:-1] if layer.rgb else shape
+
+
+def mask_from_layer(
+    mask_layer: napari.layers.Labels | napari.layers.Shapes,
+    image: napari.layers.Image,
+) -> np.ndarray:
+    """The pixels of ``image`` to cluster, from a Labels layer (non-zero) or a
+    Shapes layer (inside any shape).
+
+    Both layers must sit where the image does (same scale and translate): the
+    mask is taken in data coordinates, pixel for pixel.
+
+    Parameters
+    ----------
+    mask_layer : napari.layers.Labels or napari.layers.Shapes
+        The layer that says which pixels to cluster.
+    image : napari.layers.Image
+        The image layer to be segmented.
+
+    Returns
+    -------
+    ndarray of bool
+        Shaped like the image without its RGB axis (:func:`spatial_shape`).
+
+    Raises
+    ------
+    ValueError
+        If the layer is of another kind, is multiscale, does not have the image's
+        spatial shape (Labels) or number of dimensions (Shapes), is placed
+        differently (scale, translate), or selects no pixel.
+    """
+    from napari.layers import Labels, Shapes
+
+    shape = spatial_shape(image)
+    what = f"mask layer {mask_layer.name!r}"
+    if not isinstance(mask_layer, Labels | Shapes):
+        raise ValueError(
+            f"{what} is a {type(mask_layer).__name__} layer; choose a Labels or "
+            "Shapes layer"
+        )
+    if mask_layer.ndim != len(shape):
+        raise ValueError(
+            f"{what} has {mask_layer.ndim} dimensions but image {image.name!r} has "
+            f"{len(shape)} (shape {shape} without its RGB axis); draw the mask on "
+            "the image"
+        )
+    for attr in ("scale", "translate"):
+        theirs, ours = getattr(mask_layer, attr), getattr(image, attr)
+        if not np.allclose(theirs, ours):
+            raise ValueError(
+                f"{what} has {attr} {tuple(float(v) for v in theirs)} but image "
+                f"{image.name!r} has {tuple(float(v) for v in ours)}; the mask is "
+                f"read pixel for pixel, so give both layers the same {attr}"
+            )
+    if isinstance(mask_layer, Labels):
+        if mask_layer.multiscale:
+            raise ValueError(f"{what} is multiscale; choose a single-scale layer")
+        data = mask_layer.data
+        if tuple(data.shape) != shape:
+            raise ValueError(
+                f"{what} has shape {tuple(data.shape)} but image {image.name!r} "
+                f"has {shape} (without its RGB axis); the mask must have the "
+                "image's shape"
+            )
+        mask = np.asarray(data) != 0
+    else:
+        mask = np.asarray(mask_layer.to_labels(labels_shape=shape)) != 0
+    if not mask.any():
+        kind = (
+            "has no shape inside the image"
+            if isinstance(mask_layer, Shapes)
+            else ("has no non-zero pixel")
+        )
+        raise ValueError(f"{what} {kind}: nothing to cluster")
+    return mask
+
+
+def image_input(
+    layer: napari.layers.Image,
+    *,
+    mask_layer: napari.layers.Labels | napari.layers.Shapes | None = None,
+) -> SegmentationInput:
+    """The input of Segment for one image layer.
+
+    Parameters
+    ----------
+    layer : napari.layers.Image
+        The image layer to segment.
+    mask_layer : napari.layers.Labels or napari.layers.Shapes, optional
+        Only the pixels it selects are clustered (see :func:`mask_from_layer`);
+        the others get label 0.
+
+    Raises
+    ------
+    ValueError
+        If the mask layer does not fit the image.
+    """
+    options = {}
+    if mask_layer is not None:
+        options["mask"] = mask_from_layer(mask_layer, layer)
     return SegmentationInput(
         name=layer.name,
         data=layer.data,
@@ -146,6 +248,7 @@ def image_input(layer: napari.layers.Image) -> SegmentationInput:
         layers=(layer,),
         datas=(layer.data,),
         names=(layer.name,),
+        options=options,
     )
 
 
