@@ -5,12 +5,13 @@ No Qt here: this works with a headless ``napari.components.ViewerModel`` too.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import _lazy
 from ._model import KMeansModel
 from ._segment import SegmentationResult, segment
 
@@ -90,6 +91,8 @@ class SourceInfo:
     translate: tuple[float, ...]
     colormap: str
     contrast_limits: tuple[float, float]
+    #: the layer's data is a list of levels, finest first
+    multiscale: bool = False
 
     @classmethod
     def from_layer(cls, layer: napari.layers.Image) -> SourceInfo:
@@ -100,6 +103,7 @@ class SourceInfo:
             translate=tuple(layer.translate),
             colormap=layer.colormap.name,
             contrast_limits=tuple(layer.contrast_limits),
+            multiscale=bool(layer.multiscale),
         )
 
 
@@ -111,6 +115,7 @@ def result_layer_data(
     label_colors: str = "mean",
     mean_color_layer: bool = False,
     masked_layers: bool = True,
+    levels: Sequence[tuple[Any, Any]] | None = None,
 ) -> list[tuple[Any, dict, str]]:
     """Layer data tuples for a result on ``image``, the data of layer ``source``.
 
@@ -119,7 +124,10 @@ def result_layer_data(
     result : SegmentationResult
         The segmentation of ``image``.
     image : ndarray
-        The data of the layer ``source``.
+        The data of the layer ``source`` (its finest level, for a multiscale one).
+    levels : sequence of (image, labels), optional
+        For a multiscale layer: each level's image and labels, finest first; the
+        layers are then multiscale too (lazy where the levels are).
     source : SourceInfo
         The image layer's name, display settings and placement.
     label_colors : {"mean", "distinct"}
@@ -155,11 +163,21 @@ def result_layer_data(
     if not source.rgb:
         display["colormap"] = source.colormap
         display["contrast_limits"] = source.contrast_limits
+    if levels is None:
+        levels = [(image, result.labels)]
+    at = [replace(result, labels=labels) for _, labels in levels]
+
+    def pyramid(make) -> Any:
+        """``make(result of a level, image of the level)`` for every level (one
+        array when there is one level)."""
+        out = [make(r, im) for r, (im, _) in zip(at, levels, strict=True)]
+        return out if len(out) > 1 else out[0]
+
     layers: list[tuple[Any, dict, str]] = []
     if mean_color_layer:
         layers.append(
             (
-                result.mean_color_image(image),
+                pyramid(lambda r, im: r.mean_color_image(im)),
                 {
                     "name": mean_color_name(source.name),
                     "metadata": meta,
@@ -171,7 +189,7 @@ def result_layer_data(
         )
     layers.append(
         (
-            result.labels,
+            pyramid(lambda r, im: r.labels),
             {
                 "name": labels_name(source.name),
                 "colormap": _labels_colormap(result, label_colors),
@@ -186,7 +204,7 @@ def result_layer_data(
     for i in range(1, result.n_clusters + 1 if masked_layers else 1):
         layers.append(
             (
-                result.masked_image(image, i),
+                pyramid(lambda r, im, i=i: r.masked_image(im, i)),
                 {
                     "name": cluster_name(source.name, i),
                     "visible": False,
@@ -235,21 +253,33 @@ def compute_layers(
     the layers (see :func:`result_layer_data`); the other ``options`` go to
     :func:`segment`, with the layer's ``scale`` unless given. Before any work, a
     request that would not fit in the memory available is refused
-    (:func:`check_layers_memory`); ``image`` may be any array-like (a dask or zarr
-    array is loaded here)."""
+    (:func:`check_layers_memory`).
+
+    ``image`` may be any array-like. A lazy one (dask, zarr) stays lazy: the fit
+    reads a bounded region (``fit_pixels``) and every output layer is a lazy dask
+    array that napari computes chunk by chunk as it shows them. A multiscale layer
+    (``source.multiscale``; ``image`` the list of levels, finest first) is fitted
+    on its finest level, as a lazy image, and every level is labelled lazily: the
+    outputs are multiscale."""
     _check_label_colors(label_colors)
     options = {"scale": _spatial_scale(source.scale, options), **options}
-    check_layers_memory(
-        image,
-        source,
-        n_clusters,
-        model=model,
-        mean_color_layer=mean_color_layer,
-        masked_layers=masked_layers,
-        **options,
-    )
-    image = np.asarray(image)  # here, not in the main thread: dask/zarr data loads
+    levels = None
+    if source.multiscale:
+        image, levels = _finest_and_levels(image)
+    if not _lazy.is_lazy(image):
+        check_layers_memory(
+            image,
+            source,
+            n_clusters,
+            model=model,
+            mean_color_layer=mean_color_layer,
+            masked_layers=masked_layers,
+            **options,
+        )
+        image = np.asarray(image)
     result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
+    if levels is not None:
+        levels = _label_levels(result, levels, options.get("scale"))
     layer_data = result_layer_data(
         result,
         image,
@@ -257,9 +287,45 @@ def compute_layers(
         label_colors=label_colors,
         mean_color_layer=mean_color_layer,
         masked_layers=masked_layers,
+        levels=levels,
     )
     _prepare_colormaps(layer_data)
     return result, layer_data
+
+
+def _finest_and_levels(data) -> tuple[Any, list]:
+    """The finest level of multiscale ``data`` (a sequence of levels, finest
+    first) and all levels, each as a lazy array (in-memory levels wrapped, not
+    copied)."""
+    import dask.array as da
+
+    levels = [
+        _lazy.as_dask(level) if _lazy.is_lazy(level) else da.from_array(level)
+        for level in (data[i] for i in range(len(data)))
+    ]
+    if not levels:
+        raise ValueError("the multiscale layer has no levels")
+    return levels[0], levels
+
+
+def _label_levels(
+    result: SegmentationResult, levels: list, scale: Sequence[float] | None
+) -> list[tuple[Any, Any]]:
+    """Each level with its labels: the result's own for the finest, the model's
+    lazy prediction for the others (with the level's pixel size, so coordinate
+    features stay in the same units)."""
+    layout = result.model.layout_for(levels[0].shape)
+    finest = layout.spatial_shape(levels[0].shape)
+    out = [(levels[0], result.labels)]
+    for level in levels[1:]:
+        shape = result.model.layout_for(level.shape).spatial_shape(level.shape)
+        level_scale = None
+        if scale is not None:
+            level_scale = tuple(
+                s * n0 / n for s, n0, n in zip(scale, finest, shape, strict=True)
+            )
+        out.append((level, result.model.predict(level, scale=level_scale)))
+    return out
 
 
 def _spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
@@ -319,7 +385,12 @@ def _prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
     for data, meta, kind in layer_data:
         cmap = meta.get("colormap")
         if kind == "labels" and hasattr(cmap, "map"):
-            cmap.map(np.zeros(1, np.asarray(data).dtype))
+            cmap.map(np.zeros(1, _first_level(data).dtype))
+
+
+def _first_level(data):
+    """The data itself, or its finest level when it is multiscale (a list)."""
+    return data[0] if isinstance(data, list) else data
 
 
 def add_or_update_layers(
@@ -379,7 +450,8 @@ def iter_add_or_update_layers(
             and existing.__class__.__name__.lower() == kind  # public, unlike
             # _type_string (napari's plugin proxy warns on private attributes)
             and getattr(existing, "rgb", None) == meta.get("rgb")
-            and existing.ndim == data.ndim - (1 if meta.get("rgb") else 0)
+            and existing.multiscale == isinstance(data, list)
+            and existing.ndim == _first_level(data).ndim - (1 if meta.get("rgb") else 0)
         ):
             existing.data = data
             for key, value in meta.items():
@@ -422,11 +494,6 @@ def resolve_image_layer(viewer, layer) -> napari.layers.Image:
         raise ValueError(
             f"layer {layer.name!r} is a {type(layer).__name__} layer; choose an image "
             "layer"
-        )
-    if layer.multiscale:
-        raise ValueError(
-            f"layer {layer.name!r} is multiscale, which is not supported yet; add its "
-            "finest level as an image layer: viewer.add_image(layer.data[0])"
         )
     return layer
 
@@ -485,7 +552,7 @@ def segment_layer(
     """
     source = resolve_image_layer(viewer, layer)
     result, layer_data = compute_layers(
-        np.asarray(source.data), SourceInfo.from_layer(source), n_clusters, **options
+        source.data, SourceInfo.from_layer(source), n_clusters, **options
     )
     add_or_update_layers(viewer, layer_data, source_name=source.name)
     return result

@@ -96,9 +96,10 @@ def fit_region(
 
     A 2D image is subsampled with the same step along y and x. A stack keeps
     whole planes (the last two axes) where it can, spread evenly over the leading
-    axes (z, t, …) by one step on all of them, which reads few of the chunks of a
-    stack stored plane by plane; when fewer than :data:`MIN_FIT_PLANES` whole
-    planes fit, it takes that many planes and subsamples within them.
+    axes (z, t, …; the axis with the most planes is thinned first), which reads
+    few of the chunks of a stack stored plane by plane; when fewer than
+    :data:`MIN_FIT_PLANES` whole planes fit, it takes that many planes and
+    subsamples within them.
 
     Parameters
     ----------
@@ -122,11 +123,15 @@ def fit_region(
     plane_size = math.prod(plane)
     n_planes = math.prod(lead)
     want = max(budget // plane_size, min(n_planes, MIN_FIT_PLANES), 1)
-    g = 1  # one step over all leading axes, the smallest keeping <= want planes
-    while math.prod(-(-s // g) for s in lead) > want:
-        g += 1
-    lead_step = (g,) * len(lead)
-    kept = math.prod(-(-s // g) for s in lead)
+    lead_step = [1] * len(lead)  # step the axis with the most planes kept first
+
+    def counts() -> list[int]:
+        return [-(-n // st) for n, st in zip(lead, lead_step, strict=True)]
+
+    while math.prod(counts()) > want:
+        c = counts()
+        lead_step[c.index(max(c))] += 1
+    kept = math.prod(counts())
     s = 1  # then one step over y and x, the smallest fitting the budget
     while kept * math.prod(-(-n // s) for n in plane) > budget:
         s += 1
