@@ -142,3 +142,96 @@ def test_bad_mask_is_a_notification_and_adds_nothing(
     assert any(message in m for m in new_messages(n)), new_messages(n)
     assert names(viewer) == before
     assert widget.run_button.enabled and not widget.busy
+
+
+# ----------------------------------------------------------- current slice
+
+
+def stack_image(shape=(5, 40, 50), seed=0):
+    """A z-stack whose slices differ: 3 intensity bands, shifted per slice."""
+    rng = np.random.default_rng(seed)
+    z, _, x = np.indices(shape)
+    bands = ((x + 7 * z) * 3 // shape[2]) % 3
+    return (bands * 1000 + rng.integers(0, 200, shape)).astype(np.uint16)
+
+
+def test_current_slice_clusters_the_shown_plane(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    stack = stack_image()
+    layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
+    layer.translate = (10.0, 1.0, -3.0)
+    widget = open_widget(viewer)
+    widget.image.value = layer
+    assert widget.current_slice.enabled
+    widget.current_slice.value = True
+    viewer.dims.set_point(0, 10.0 + 3 * 2.0)  # world z of slice 3
+    widget.n_clusters.value = 3
+    click_and_wait(qtbot, widget)
+
+    labels = viewer.layers["stack clusters"]
+    assert labels.data.shape == (1, 40, 50)
+    np.testing.assert_array_equal(labels.data[0], segment(stack[3], 3).labels)
+    np.testing.assert_allclose(labels.translate, (16.0, 1.0, -3.0))
+    np.testing.assert_allclose(labels.scale, (2.0, 0.5, 0.5))
+    masked = viewer.layers["stack cluster 2"]
+    assert masked.data.shape == (1, 40, 50)
+    np.testing.assert_allclose(masked.translate, (16.0, 1.0, -3.0))
+    inside = labels.data == 2
+    np.testing.assert_array_equal(masked.data[inside], stack[3:4][inside])
+    # the outputs sit on slice 3 of the stack: same world position
+    np.testing.assert_allclose(
+        labels.data_to_world((0, 5, 7)), layer.data_to_world((3, 5, 7))
+    )
+
+    # another slice: the same layers now hold that plane
+    viewer.dims.set_point(0, 10.0 + 1 * 2.0)
+    click_and_wait(qtbot, widget)
+    assert viewer.layers["stack clusters"] is labels
+    np.testing.assert_array_equal(labels.data[0], segment(stack[1], 3).labels)
+    np.testing.assert_allclose(labels.translate, (12.0, 1.0, -3.0))
+    # the table describes the plane's clusters
+    assert sum(int(widget.table_panel.cell(r, "pixels")) for r in range(3)) == 2000
+
+
+def test_current_slice_with_a_mask_and_a_time_series(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(2)
+    movie = rng.integers(0, 256, (3, 4, 30, 20, 3), dtype=np.uint8)  # t, z, y, x, rgb
+    layer = viewer.add_image(movie, name="movie", rgb=True)
+    roi = np.zeros((3, 4, 30, 20), np.uint8)
+    roi[:, :, 5:25, 2:15] = 1
+    viewer.add_labels(roi, name="roi")
+    widget = open_widget(viewer)
+    widget.image.value = layer
+    widget.mask.value = viewer.layers["roi"]
+    widget.current_slice.value = True
+    viewer.dims.set_point(0, 2)
+    viewer.dims.set_point(1, 1)
+    widget.n_clusters.value = 2
+    click_and_wait(qtbot, widget)
+    labels = viewer.layers["movie clusters"]
+    assert labels.data.shape == (1, 1, 30, 20)
+    np.testing.assert_allclose(labels.translate, (2, 1, 0, 0))
+    expected = segment(movie[2, 1], 2, mask=roi[2, 1] != 0).labels
+    np.testing.assert_array_equal(labels.data[0, 0], expected)
+    assert viewer.layers["movie cluster 1"].data.shape == (1, 1, 30, 20, 3)
+
+
+def test_current_slice_disabled_for_2d_and_refused_in_3d_view(
+    make_napari_viewer, qtbot, small_astronaut
+):
+    viewer = make_napari_viewer()
+    flat = viewer.add_image(small_astronaut, name="photo")
+    stack = viewer.add_image(stack_image(), name="stack")
+    widget = open_widget(viewer)
+    widget.image.value = flat
+    assert not widget.current_slice.enabled
+    widget.image.value = stack
+    assert widget.current_slice.enabled
+    widget.current_slice.value = True
+    viewer.dims.ndisplay = 3
+    before = names(viewer)
+    n = len(notification_manager.records)
+    click_and_wait(qtbot, widget)
+    assert any("needs the 2D view" in m for m in new_messages(n))
+    assert names(viewer) == before

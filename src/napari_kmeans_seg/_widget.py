@@ -61,8 +61,10 @@ from ._table_panel import ClusterTablePanel
 from ._widget_inputs import (
     LAYER_OPTIONS,
     SegmentationInput,
+    current_plane,
     image_input,
     merge_layers,
+    spatial_shape,
 )
 
 logger = logging.getLogger(__name__)
@@ -186,6 +188,14 @@ class KMeansWidget(Container):
             options={
                 "tooltip": "Image layer to segment (defaults to the selected one)"
             },
+        )
+        self.current_slice = CheckBox(
+            value=False,
+            text="current slice only",
+            tooltip=(
+                "For a stack or time series: cluster only the 2D plane shown; the "
+                "outputs sit on that slice (disabled for 2D images)"
+            ),
         )
         self.n_clusters = SpinBox(
             value=3,
@@ -315,6 +325,7 @@ class KMeansWidget(Container):
             widgets=[
                 self.image,
                 self.mask,
+                self.current_slice,
                 self.n_clusters,
                 self.suggest_k,
                 self.random_state,
@@ -402,6 +413,7 @@ class KMeansWidget(Container):
         for widget in (self.normalize, self.spatial_weight, self.smoothing):
             widget.enabled = fitting
         self.suggest_k.enabled = fitting
+        self.current_slice.enabled = layer is not None and _n_spatial(layer) > 2
 
     def _image_for_suggest(self) -> tuple[np.ndarray, dict[str, Any]]:
         """The chosen image and the options for **Suggest k** (ValueError: none)."""
@@ -609,7 +621,10 @@ class KMeansWidget(Container):
             With a message for the user, when the choices do not make an input.
         """
         layer = resolve_image_layer(self._viewer, self.image.value)
-        return image_input(layer, mask_layer=self._mask_layer())
+        plane = None
+        if self.current_slice.value and _n_spatial(layer) > 2:
+            plane = current_plane(self._viewer, layer)
+        return image_input(layer, mask_layer=self._mask_layer(), plane=plane)
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
         """The mask choices: none, then the Labels and Shapes layers."""
@@ -844,6 +859,11 @@ class KMeansWidget(Container):
         if run is self._run and run.steps is None:
             # errored or its result was discarded: nothing to add
             self._end_run(run)
+
+
+def _n_spatial(layer: napari.layers.Image) -> int:
+    """Number of spatial dimensions of an image layer (without its RGB axis)."""
+    return len(spatial_shape(layer))
 
 
 def _collapsible(title: str, content: Container, host: Container):

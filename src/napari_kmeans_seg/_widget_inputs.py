@@ -218,10 +218,78 @@ def mask_from_layer(
     return mask
 
 
+def current_plane(
+    viewer: napari.components.ViewerModel, layer: napari.layers.Image
+) -> tuple[int, ...]:
+    """The indices, along the leading axes of ``layer``, of the 2D plane the
+    viewer shows: ``viewer.dims.point`` mapped to the layer's data with
+    ``layer.world_to_data``.
+
+    Parameters
+    ----------
+    viewer : napari.components.ViewerModel
+        The viewer, showing a 2D view of its last two axes.
+    layer : napari.layers.Image
+        A layer with more than two spatial dimensions.
+
+    Returns
+    -------
+    tuple of int
+        One index per axis but the last two (of the data without its RGB axis).
+
+    Raises
+    ------
+    ValueError
+        If the layer has two spatial dimensions or fewer, the view is 3D or shows
+        other axes than the layer's last two, or the current point is outside the
+        layer.
+    """
+    shape = spatial_shape(layer)
+    n = len(shape)
+    if n <= 2:
+        raise ValueError(f"layer {layer.name!r} is 2D: it has no slices to choose from")
+    dims = viewer.dims
+    if dims.ndisplay != 2:
+        raise ValueError(
+            "'current slice only' needs the 2D view: switch the viewer to 2D"
+        )
+    world_n = dims.ndim
+    if tuple(dims.displayed) != (world_n - 2, world_n - 1):
+        raise ValueError(
+            "'current slice only' clusters the plane of the layer's last two axes; "
+            "the view shows other axes: reset the axis order (transpose) first"
+        )
+    position = np.asarray(layer.world_to_data(dims.point), dtype=float)[-n:]
+    index = tuple(int(np.round(v)) for v in position[: n - 2])
+    for axis, (i, size) in enumerate(zip(index, shape, strict=False)):
+        if not 0 <= i < size:
+            raise ValueError(
+                f"the current slice is outside layer {layer.name!r} (index {i} "
+                f"along its axis {axis}, which has {size}); move the slider onto "
+                "the layer"
+            )
+    return index
+
+
+def plane_slices(index: tuple[int, ...]) -> tuple[slice, ...]:
+    """Slices keeping the plane ``index`` with length-1 leading axes."""
+    return tuple(slice(i, i + 1) for i in index)
+
+
+def plane_source(source: SourceInfo, index: tuple[int, ...]) -> SourceInfo:
+    """``source`` placed at the plane ``index``: its leading translate moved by
+    ``index * scale``, so the outputs show on that slice only."""
+    translate = list(source.translate)
+    for axis, i in enumerate(index):
+        translate[axis] = translate[axis] + i * source.scale[axis]
+    return replace(source, translate=tuple(translate))
+
+
 def image_input(
     layer: napari.layers.Image,
     *,
     mask_layer: napari.layers.Labels | napari.layers.Shapes | None = None,
+    plane: tuple[int, ...] | None = None,
 ) -> SegmentationInput:
     """The input of Segment for one image layer.
 
@@ -232,6 +300,11 @@ def image_input(
     mask_layer : napari.layers.Labels or napari.layers.Shapes, optional
         Only the pixels it selects are clustered (see :func:`mask_from_layer`);
         the others get label 0.
+    plane : tuple of int, optional
+        Cluster only this 2D plane (indices along the leading axes, see
+        :func:`current_plane`): the data, the mask and the outputs keep the
+        layer's dimensions, with length 1 on the leading axes, and the outputs
+        are placed at the plane (:func:`plane_source`).
 
     Raises
     ------
@@ -239,12 +312,20 @@ def image_input(
         If the mask layer does not fit the image.
     """
     options = {}
+    source = SourceInfo.from_layer(layer)
+    data = layer.data
     if mask_layer is not None:
         options["mask"] = mask_from_layer(mask_layer, layer)
+    if plane:
+        slices = plane_slices(plane)
+        data = data[slices]  # a view (numpy) or a lazy slice (dask, zarr)
+        source = plane_source(source, plane)
+        if "mask" in options:
+            options["mask"] = options["mask"][slices]
     return SegmentationInput(
         name=layer.name,
-        data=layer.data,
-        source=SourceInfo.from_layer(layer),
+        data=data,
+        source=source,
         layers=(layer,),
         datas=(layer.data,),
         names=(layer.name,),
