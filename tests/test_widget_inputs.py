@@ -235,3 +235,121 @@ def test_current_slice_disabled_for_2d_and_refused_in_3d_view(
     click_and_wait(qtbot, widget)
     assert any("needs the 2D view" in m for m in new_messages(n))
     assert names(viewer) == before
+
+
+# ------------------------------------------------------- layers as channels
+
+
+def channel_data(shape=(3, 40, 50), seed=3):
+    """Three channels whose combination has 4 classes no single channel shows."""
+    rng = np.random.default_rng(seed)
+    y, x = np.indices(shape[-2:])
+    region = (y >= shape[-2] // 2) * 2 + (x >= shape[-1] // 2)
+    levels = np.array([[10, 200, 10, 200], [10, 10, 200, 200], [100, 50, 150, 90]])
+    base = levels[: shape[0]][:, region]  # channels, y, x
+    lead = (1,) * (len(shape) - 3)
+    data = np.broadcast_to(base.reshape(shape[:1] + lead + shape[-2:]), shape)
+    return (data + rng.integers(0, 20, shape)).astype(np.uint8)
+
+
+def choose_channels(widget, layers):
+    widget.input_mode.value = "layers as channels"
+    widget.channel_layers.value = list(layers)
+
+
+def test_layers_as_channels_segment_and_merge(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    data = channel_data()
+    layers = viewer.add_image(data, channel_axis=0, name=["c0", "c1", "c2"])
+    widget = open_widget(viewer)
+    assert widget.channel_layers.native.isHidden()
+    choose_channels(widget, layers)
+    assert not widget.channel_layers.native.isHidden()
+    assert widget.image.native.isHidden()
+    widget.n_clusters.value = 4
+    click_and_wait(qtbot, widget)
+
+    labels = viewer.layers["c0+c1+c2 clusters"]
+    expected = segment(data, 4, channel_axis=0)
+    np.testing.assert_array_equal(labels.data, expected.labels)
+    assert labels.data.shape == (40, 50)
+    assert names(viewer) == ["c0", "c1", "c2", "c0+c1+c2 clusters"] + [
+        f"c{c} cluster {i}" for c in range(3) for i in range(1, 5)
+    ]
+    for c in range(3):
+        for i in range(1, 5):
+            masked = viewer.layers[f"c{c} cluster {i}"]
+            assert masked.data.dtype == np.uint8 and not masked.rgb
+            np.testing.assert_array_equal(
+                masked.data, np.where(expected.labels == i, data[c], 0)
+            )
+    assert widget.table_panel.columns == list(expected.table().columns)
+    assert widget.table_panel.cluster_ids == [1, 2, 3, 4]
+    # Suggest k scores the same stacked channels
+    image, options = widget._image_for_suggest()
+    np.testing.assert_array_equal(image, data)
+    assert options["channel_axis"] == 0 and options["rgb"] is False
+
+    # Merge works on the channels' outputs too: the 4th cluster layers go
+    widget.table_panel.select_ids([3, 4])
+    qtbot.mouseClick(widget.table_panel.merge_button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    merged = expected.merge([3, 4])
+    np.testing.assert_array_equal(labels.data, merged.labels)
+    assert not any(n.endswith("cluster 4") for n in names(viewer))
+    np.testing.assert_array_equal(
+        viewer.layers["c2 cluster 3"].data, np.where(merged.labels == 3, data[2], 0)
+    )
+    for c in range(3):  # the layers themselves are untouched
+        np.testing.assert_array_equal(viewer.layers[f"c{c}"].data, data[c])
+
+
+def test_layers_as_channels_from_dask_stay_lazy(make_napari_viewer, qtbot):
+    import dask.array as da
+
+    viewer = make_napari_viewer()
+    data = channel_data((2, 3, 30, 40))  # channels, z, y, x
+    lazy = da.from_array(data, chunks=(1, 1, 30, 40))
+    layers = viewer.add_image(lazy, channel_axis=0, name=["a", "b"])
+    widget = open_widget(viewer)
+    choose_channels(widget, layers)
+    widget.current_slice.value = True
+    viewer.dims.set_point(0, 2)
+    inputs = widget.read_inputs()
+    assert isinstance(inputs.data, da.Array)  # nothing loaded in the main thread
+    assert inputs.data.shape == (2, 1, 30, 40)
+    widget.n_clusters.value = 3
+    click_and_wait(qtbot, widget)
+    labels = viewer.layers["a+b clusters"]
+    assert labels.data.shape == (1, 30, 40)
+    np.testing.assert_allclose(labels.translate, (2, 0, 0))
+    np.testing.assert_array_equal(
+        labels.data[0], segment(data[:, 2], 3, channel_axis=0).labels
+    )
+    assert viewer.layers["b cluster 1"].data.shape == (1, 30, 40)
+
+
+@pytest.mark.parametrize(
+    ("chosen", "message"),
+    [
+        (["g0"], "choose at least two image layers"),
+        (["g0", "small"], "must have the same shape"),
+        (["g0", "photo"], "layer 'photo' is RGB"),
+    ],
+)
+def test_layers_as_channels_refusals(
+    make_napari_viewer, qtbot, small_astronaut, chosen, message
+):
+    viewer = make_napari_viewer()
+    viewer.add_image(small_astronaut[..., 0], name="g0")
+    viewer.add_image(small_astronaut[..., 1], name="g1")
+    viewer.add_image(small_astronaut[:64, :64, 2], name="small")
+    viewer.add_image(small_astronaut, name="photo")
+    widget = open_widget(viewer)
+    choose_channels(widget, [viewer.layers[n] for n in chosen])
+    before = names(viewer)
+    n = len(notification_manager.records)
+    click_and_wait(qtbot, widget)
+    assert any(message in m for m in new_messages(n)), new_messages(n)
+    assert names(viewer) == before
+    assert widget.run_button.enabled

@@ -39,6 +39,7 @@ from magicgui.widgets import (
     FloatSpinBox,
     Label,
     PushButton,
+    Select,
     SpinBox,
     create_widget,
 )
@@ -50,6 +51,7 @@ from ._features import COLOR_SPACES, MAX_CLUSTERS
 from ._layers import (
     LABEL_COLORS,
     SOURCE_KEY,
+    check_layers_memory,
     compute_layers,
     labels_name,
     resolve_image_layer,
@@ -61,6 +63,7 @@ from ._table_panel import ClusterTablePanel
 from ._widget_inputs import (
     LAYER_OPTIONS,
     SegmentationInput,
+    channels_input,
     current_plane,
     image_input,
     merge_layers,
@@ -75,6 +78,9 @@ WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
 MODEL_FILTER = "k-means model (*.json);;All files (*)"
 #: what the model label says when Segment fits a new model
 FIT_NEW_TEXT = "fitting new model"
+#: the input choices: one image layer, or several layers as the channels of one
+INPUT_IMAGE = "image"
+INPUT_CHANNELS = "layers as channels"
 #: the mask choice that clusters every pixel
 NO_MASK = "none"
 #: what the status says after Cancel
@@ -132,13 +138,45 @@ def _compute(
     **options,
 ) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
     """The work of Segment on ``inputs``, in the worker thread."""
-    return compute_layers(
+    if not inputs.channels:
+        return compute_layers(
+            inputs.data,
+            inputs.source,
+            n_clusters,
+            model=model,
+            **inputs.options,
+            **options,
+        )
+    # layers as channels: the labels from compute_layers, the masked layers of
+    # each layer from the loaded stack (checked against the memory first)
+    layer_options = {k: options.pop(k) for k in LAYER_OPTIONS if k in options}
+    check_layers_memory(
         inputs.data,
         inputs.source,
         n_clusters,
         model=model,
+        mean_color_layer=layer_options.get("mean_color_layer", False),
+        masked_layers=layer_options.get("masked_layers", True),
         **inputs.options,
         **options,
+    )
+    image = np.asarray(inputs.data)  # a dask stack loads here
+    result, labels_data = compute_layers(
+        image,
+        inputs.source,
+        n_clusters,
+        model=model,
+        label_colors=layer_options.get("label_colors", "mean"),
+        masked_layers=False,
+        mean_color_layer=False,
+        **inputs.options,
+        **options,
+    )
+    return result, labels_data + inputs.channel_outputs(
+        result,
+        image,
+        mean_color_layer=layer_options.get("mean_color_layer", False),
+        masked_layers=layer_options.get("masked_layers", True),
     )
 
 
@@ -182,6 +220,15 @@ class KMeansWidget(Container):
         self._last_model: KMeansModel | None = None
         #: the last result and what it was made from: what the table shows
         self._shown: _Shown | None = None
+        self.input_mode = ComboBox(
+            choices=[INPUT_IMAGE, INPUT_CHANNELS],
+            value=INPUT_IMAGE,
+            label="input",
+            tooltip=(
+                "What to cluster: one image layer, or several single-channel image "
+                "layers of the same shape as the channels of one image"
+            ),
+        )
         self.image = create_widget(
             annotation=napari.layers.Image,
             label="image",
@@ -189,6 +236,18 @@ class KMeansWidget(Container):
                 "tooltip": "Image layer to segment (defaults to the selected one)"
             },
         )
+        self.channel_layers = Select(
+            choices=self._channel_choices,
+            value=[],
+            label="layers",
+            tooltip=(
+                "The single-channel image layers clustered together, one channel "
+                "each (Ctrl/Shift-click to choose several); outputs: "
+                "'<a>+<b> clusters' and '<layer> cluster i' per layer"
+            ),
+            visible=False,
+        )
+        self.channel_layers.native.setMaximumHeight(110)
         self.current_slice = CheckBox(
             value=False,
             text="current slice only",
@@ -323,7 +382,9 @@ class KMeansWidget(Container):
         options_box = Container(labels=False)
         super().__init__(
             widgets=[
+                self.input_mode,
                 self.image,
+                self.channel_layers,
                 self.mask,
                 self.current_slice,
                 self.n_clusters,
@@ -357,6 +418,8 @@ class KMeansWidget(Container):
         self.colorview_button.changed.connect(self.open_colorview)
         self.table_panel.merge_requested.connect(self.merge)
         self.image.changed.connect(self._update_enabled)
+        self.channel_layers.changed.connect(self._update_enabled)
+        self.input_mode.changed.connect(self._on_input_mode)
         viewer.layers.selection.events.active.connect(self._follow_selection)
         self.native.destroyed.connect(self._on_destroyed)
         self._follow_selection()
@@ -409,6 +472,9 @@ class KMeansWidget(Container):
             return
         fitting = self._model is None
         layer = self.image.value
+        if self.input_mode.value == INPUT_CHANNELS:
+            chosen = self._chosen_channel_layers()
+            layer = chosen[0] if chosen else None
         self.color_space.enabled = fitting and layer is not None and bool(layer.rgb)
         for widget in (self.normalize, self.spatial_weight, self.smoothing):
             widget.enabled = fitting
@@ -416,13 +482,16 @@ class KMeansWidget(Container):
         self.current_slice.enabled = layer is not None and _n_spatial(layer) > 2
 
     def _image_for_suggest(self) -> tuple[np.ndarray, dict[str, Any]]:
-        """The chosen image and the options for **Suggest k** (ValueError: none)."""
-        layer = resolve_image_layer(self._viewer, self.image.value)
-        return np.asarray(layer.data), {
-            "rgb": bool(layer.rgb),
+        """What Segment would cluster (:meth:`read_inputs`: the image, or the
+        layers as channels; the mask; the current slice) and the options for
+        **Suggest k** (ValueError: no valid input)."""
+        inputs = self.read_inputs()
+        return np.asarray(inputs.data), {
+            "rgb": inputs.source.rgb,
             "random_state": self.random_state.value,
-            "scale": tuple(layer.scale),
-            **self.feature_options(layer),
+            "scale": tuple(inputs.source.scale),
+            **inputs.options,
+            **self.feature_options(inputs.layers[0]),
         }
 
     def open_colorview(self, _=None):
@@ -620,11 +689,40 @@ class KMeansWidget(Container):
         ValueError
             With a message for the user, when the choices do not make an input.
         """
-        layer = resolve_image_layer(self._viewer, self.image.value)
+        if self.input_mode.value == INPUT_CHANNELS:
+            layers = self._chosen_channel_layers()
+            if len(layers) < 2:  # channels_input says why
+                return channels_input(layers)
+            first = layers[0]
+        else:
+            layers = None
+            first = resolve_image_layer(self._viewer, self.image.value)
         plane = None
-        if self.current_slice.value and _n_spatial(layer) > 2:
-            plane = current_plane(self._viewer, layer)
-        return image_input(layer, mask_layer=self._mask_layer(), plane=plane)
+        if self.current_slice.value and _n_spatial(first) > 2:
+            plane = current_plane(self._viewer, first)
+        mask_layer = self._mask_layer()
+        if layers is not None:
+            return channels_input(layers, mask_layer=mask_layer, plane=plane)
+        return image_input(first, mask_layer=mask_layer, plane=plane)
+
+    def _channel_choices(self, _widget=None) -> list[tuple[str, Any]]:
+        """The layers that can be clustered as channels: the image layers."""
+        return [
+            (layer.name, layer)
+            for layer in self._viewer.layers
+            if isinstance(layer, napari.layers.Image)
+        ]
+
+    def _chosen_channel_layers(self) -> list[napari.layers.Image]:
+        """The layers chosen as channels, in the viewer's layer order."""
+        chosen = list(self.channel_layers.value or [])
+        return [layer for layer in self._viewer.layers if layer in chosen]
+
+    def _on_input_mode(self, _=None) -> None:
+        channels = self.input_mode.value == INPUT_CHANNELS
+        self.image.visible = not channels
+        self.channel_layers.visible = channels
+        self._update_enabled()
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
         """The mask choices: none, then the Labels and Shapes layers."""

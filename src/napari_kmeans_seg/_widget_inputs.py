@@ -19,7 +19,9 @@ import numpy as np
 from ._layers import (
     SOURCE_KEY,
     SourceInfo,
+    cluster_name,
     iter_add_or_update_layers,
+    mean_color_name,
     result_layer_data,
 )
 from ._segment import SegmentationResult
@@ -54,6 +56,12 @@ class SegmentationInput:
     options : dict
         Keyword options of :func:`segment` that come from the inputs (``mask``,
         ``channel_axis``, ``scale``).
+    channels : tuple of SourceInfo
+        With several layers as channels (:func:`channels_input`): each layer's
+        name, display and placement, in the order of :attr:`data`'s axis 0; its
+        masked (and mean-colour) outputs are named after it. Empty otherwise.
+    channel_dtypes : tuple of numpy.dtype
+        The dtype of each of those layers (the stack may have a wider one).
     """
 
     name: str
@@ -63,12 +71,14 @@ class SegmentationInput:
     datas: tuple = ()
     names: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    channels: tuple[SourceInfo, ...] = ()
+    channel_dtypes: tuple[np.dtype, ...] = ()
 
     @property
     def source_names(self) -> tuple[str, ...]:
         """The source names the output layers are grouped under (their
         ``metadata[SOURCE_KEY]``)."""
-        return (self.name,)
+        return (self.name, *(c.name for c in self.channels))
 
     def renamed(self, name: str) -> SegmentationInput:
         """The same input after its single layer was renamed ``name``."""
@@ -106,11 +116,65 @@ class SegmentationInput:
             image,
             self.source,
             label_colors=label_colors,
-            mean_color_layer=mean_color_layer,
-            masked_layers=masked_layers,
+            mean_color_layer=mean_color_layer and not self.channels,
+            masked_layers=masked_layers and not self.channels,
         )
         prepare_colormaps(layer_data)
+        if self.channels:
+            layer_data += self.channel_outputs(
+                result,
+                image,
+                mean_color_layer=mean_color_layer,
+                masked_layers=masked_layers,
+            )
         return layer_data
+
+    def channel_outputs(
+        self,
+        result: SegmentationResult,
+        image: np.ndarray,
+        *,
+        mean_color_layer: bool = False,
+        masked_layers: bool = True,
+    ) -> list[tuple[Any, dict, str]]:
+        """The outputs of each layer clustered as a channel: ``"<layer> mean
+        colour"`` (its cluster means, if asked) and ``"<layer> cluster i"`` (the
+        layer masked to cluster ``i``), in the layer's dtype, display and
+        placement. ``image``: the loaded stack, channels on axis 0."""
+        out: list[tuple[Any, dict, str]] = []
+        means = result.mean_color_image() if mean_color_layer else None
+        for c, (info, dtype) in enumerate(
+            zip(self.channels, self.channel_dtypes, strict=True)
+        ):
+            meta = {
+                "metadata": {SOURCE_KEY: info.name},
+                "colormap": info.colormap,
+                "contrast_limits": info.contrast_limits,
+                "scale": info.scale,
+                "translate": info.translate,
+            }
+            channel = image[c].astype(dtype, copy=False)
+            if means is not None:
+                out.append(
+                    (
+                        means[c].astype(dtype),
+                        {"name": mean_color_name(info.name), **meta},
+                        "image",
+                    )
+                )
+            for i in range(1, result.n_clusters + 1 if masked_layers else 1):
+                out.append(
+                    (
+                        np.where(result.labels == i, channel, np.zeros((), dtype)),
+                        {
+                            "name": cluster_name(info.name, i),
+                            "visible": False,
+                            **meta,
+                        },
+                        "image",
+                    )
+                )
+        return out
 
     def iter_add_layers(
         self,
@@ -330,6 +394,99 @@ def image_input(
         datas=(layer.data,),
         names=(layer.name,),
         options=options,
+    )
+
+
+def channels_name(names: list[str] | tuple[str, ...]) -> str:
+    """What the outputs of layers clustered as channels are named after: their
+    names joined by "+" (the labels layer is ``"<a>+<b> clusters"``)."""
+    return "+".join(names)
+
+
+def channels_input(
+    layers: list[napari.layers.Image] | tuple[napari.layers.Image, ...],
+    *,
+    mask_layer: napari.layers.Labels | napari.layers.Shapes | None = None,
+    plane: tuple[int, ...] | None = None,
+) -> SegmentationInput:
+    """The input of Segment for several single-channel image layers of the same
+    shape, clustered together as the channels of one image.
+
+    The layers are stacked along a new axis 0 (``np.stack``; ``dask.array.stack``
+    when one of them is a dask array, so nothing is loaded until the worker
+    thread converts it) and segmented with ``channel_axis=0``. The labels layer
+    is named :func:`channels_name` + ``" clusters"`` and placed like the first
+    layer; each layer gets its own masked outputs, ``"<layer> cluster i"``.
+
+    Parameters
+    ----------
+    layers : sequence of napari.layers.Image
+        Two or more single-channel (not RGB) image layers of the same shape.
+    mask_layer : napari.layers.Labels or napari.layers.Shapes, optional
+        Only the pixels it selects are clustered (see :func:`mask_from_layer`,
+        checked against the first layer).
+    plane : tuple of int, optional
+        Cluster only this 2D plane of every layer (see :func:`image_input`).
+
+    Raises
+    ------
+    ValueError
+        With fewer than two layers, an RGB or multiscale layer, layers of
+        different shapes, or a mask that does not fit.
+    """
+    layers = tuple(layers)
+    if len(layers) < 2:
+        raise ValueError(
+            "choose at least two image layers to cluster as channels (Ctrl-click "
+            f"in the list); {len(layers)} chosen"
+        )
+    for layer in layers:
+        if layer.rgb:
+            raise ValueError(
+                f"layer {layer.name!r} is RGB; layers as channels takes "
+                "single-channel layers (segment an RGB layer on its own)"
+            )
+        if layer.multiscale:
+            raise ValueError(
+                f"layer {layer.name!r} is multiscale; layers as channels takes "
+                "single-scale layers"
+            )
+    shapes = {layer.name: tuple(layer.data.shape) for layer in layers}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n!r} {s}" for n, s in shapes.items())
+        raise ValueError(
+            f"layers clustered as channels must have the same shape: {listed}"
+        )
+    first = layers[0]
+    options: dict[str, Any] = {"channel_axis": 0, "scale": tuple(first.scale)}
+    if mask_layer is not None:
+        options["mask"] = mask_from_layer(mask_layer, first)
+    parts = [layer.data for layer in layers]
+    infos = [SourceInfo.from_layer(layer) for layer in layers]
+    if plane:
+        slices = plane_slices(plane)
+        parts = [part[slices] for part in parts]
+        infos = [plane_source(info, plane) for info in infos]
+        if "mask" in options:
+            options["mask"] = options["mask"][slices]
+    if not all(isinstance(part, np.ndarray) for part in parts):
+        # dask (or zarr, ...): stack lazily, loaded in the worker thread
+        import dask.array as da
+
+        data = da.stack([da.asarray(part) for part in parts])
+    else:
+        data = np.stack([np.asarray(part) for part in parts])
+    name = channels_name([layer.name for layer in layers])
+    return SegmentationInput(
+        name=name,
+        data=data,
+        source=replace(infos[0], name=name),
+        layers=layers,
+        datas=tuple(layer.data for layer in layers),
+        names=tuple(layer.name for layer in layers),
+        options=options,
+        channels=tuple(infos),
+        channel_dtypes=tuple(np.dtype(layer.data.dtype) for layer in layers),
     )
 
 
