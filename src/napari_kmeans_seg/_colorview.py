@@ -38,7 +38,7 @@ from vispy import scene
 from vispy.io import write_png
 from vispy.scene import visuals
 
-from . import _features
+from . import _features, _lazy
 from ._layers import cluster_name, labels_name, mean_colors
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ DEFAULT_N_POINTS = 20_000
 MAX_N_POINTS = 500_000
 #: pixels whose per-cluster means place the centres until the exact means are in
 CENTRE_SAMPLE = 200_000
+#: pixels of a lazy (dask, zarr) or multiscale image the view loads at most
+LAZY_VIEW_PIXELS = 1 << 20
 #: pixels summed per step of the exact cluster means (one step per event-loop turn)
 _MEANS_BLOCK = 1 << 20
 #: colour modes of the points
@@ -246,6 +248,21 @@ def label_means_steps(
         yield
     with np.errstate(invalid="ignore", divide="ignore"):
         return sums[ids] / counts[ids, None]
+
+
+def _lazy_region(image, labels, layout: _features.Layout) -> tuple:
+    """Of a lazy (dask, zarr) image and its labels: the pixels of a regular grid of
+    at most :data:`LAZY_VIEW_PIXELS` (see :func:`._lazy.fit_region`), loaded, so
+    that the view never reads a whole large image."""
+    spatial = layout.spatial_shape(image.shape)
+    origin, step = _lazy.fit_region(spatial, LAZY_VIEW_PIXELS)
+    index = _lazy.region_index(layout, origin, step)
+    spatial_index = tuple(sl for i, sl in enumerate(index) if i != layout.channel_axis)
+    return _lazy.load([_lazy_view(image)[index], _lazy_view(labels)[spatial_index]])
+
+
+def _lazy_view(data):
+    return _lazy.as_dask(data) if _lazy.is_lazy(data) else data
 
 
 def _sample_means(
@@ -545,23 +562,29 @@ class ColorSpaceView(Container):
                 f"image layer {name!r} has no labels layer {lname!r}: segment it first"
             )
         image_layer, labels_layer = layers[name], layers[lname]
-        if image_layer.multiscale:
-            raise ValueError(f"layer {name!r} is multiscale, which is not supported")
-        image = np.asarray(image_layer.data)
-        labels = np.asarray(labels_layer.data)
+        image, labels = image_layer.data, labels_layer.data
+        if image_layer.multiscale:  # the finest level (a region of it, below)
+            image = image[0]
+        if labels_layer.multiscale:
+            labels = labels[0]
         layout = _features.guess_layout(
             image.shape, channel_axis=None, rgb=bool(image_layer.rgb)
         )
-        if layout.spatial_shape(image.shape) != labels.shape:
+        if layout.spatial_shape(image.shape) != tuple(labels.shape):
             raise ValueError(
                 f"labels layer {lname!r} (shape {labels.shape}) does not fit image "
                 f"layer {name!r} (shape {image.shape})"
             )
+        note = ""
+        if _lazy.is_lazy(image) or _lazy.is_lazy(labels):
+            image, labels = _lazy_region(image, labels, layout)
+            note = f"pixels of a regular grid of {labels.size:,} (lazy image)"
+        image, labels = np.asarray(image), np.asarray(labels)
         ids = np.arange(1, int(labels.max(initial=0)) + 1)
         self._track(labels_layer)
         self._image_name = name
         self._result_args = None
-        self._note = ""
+        self._note = note
         self._set_choice(name)
         if self._selected not in (0, *ids.tolist()):
             self._selected = 0
