@@ -353,3 +353,17 @@ def test_layers_as_channels_refusals(
     assert any(message in m for m in new_messages(n)), new_messages(n)
     assert names(viewer) == before
     assert widget.run_button.enabled
+
+
+def test_mask_on_a_multiscale_layer_is_a_notification(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    base = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    viewer.add_image([base, base[::2, ::2]], multiscale=True, name="pyramid")
+    viewer.add_labels(np.ones((64, 64), np.uint8), name="roi")
+    widget = open_widget(viewer)
+    widget.image.value = viewer.layers["pyramid"]
+    widget.mask.value = viewer.layers["roi"]
+    n = len(notification_manager.records)
+    click_and_wait(qtbot, widget)
+    assert any("multiscale" in m and "mask" in m for m in new_messages(n))
+    assert names(viewer) == ["pyramid", "roi"]

@@ -194,3 +194,44 @@ def test_merge_after_source_removed_is_a_notification(astronaut_k4, qtbot):
     click_and_wait(qtbot, widget, widget.table_panel.merge_button)
     assert any("Cannot merge" in m and "removed" in m for m in new_messages(n))
     assert len(np.unique(viewer.layers["astronaut clusters"].data)) == 4
+
+
+def test_merge_on_a_lazy_layer_keeps_it_lazy(make_napari_viewer, qtbot, astronaut):
+    import dask.array as da
+
+    from napari_kmeans_seg._lazy import is_lazy
+
+    viewer = make_napari_viewer()
+    small = np.ascontiguousarray(astronaut[::4, ::4])
+    viewer.add_image(da.from_array(small, chunks=(64, 64, 3)), name="lazy")
+    widget = open_widget(viewer)
+    widget.n_clusters.value = 4
+    click_and_wait(qtbot, widget)
+    widget.table_panel.select_ids([1, 4])
+    click_and_wait(qtbot, widget, widget.table_panel.merge_button)
+    expected = segment(small, 4).merge([1, 4])
+    labels = viewer.layers["lazy clusters"].data
+    np.testing.assert_array_equal(np.asarray(labels), expected.labels)
+    assert widget.table_panel.cluster_ids == [1, 2, 3]
+    masked = viewer.layers["lazy cluster 1"].data
+    assert is_lazy(masked)
+    inside = expected.labels == 1
+    np.testing.assert_array_equal(np.asarray(masked)[inside], small[inside])
+    assert "lazy cluster 4" not in viewer.layers
+
+
+def test_merge_on_a_multiscale_layer_is_a_notification(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    viewer.add_image([base, base[::2, ::2]], multiscale=True, name="pyramid")
+    widget = open_widget(viewer)
+    widget.n_clusters.value = 3
+    click_and_wait(qtbot, widget)
+    before = np.asarray(viewer.layers["pyramid clusters"].data[0]).copy()
+    widget.table_panel.select_ids([1, 2])
+    n = len(notification_manager.records)
+    click_and_wait(qtbot, widget, widget.table_panel.merge_button)
+    assert any("multiscale" in m and "not supported" in m for m in new_messages(n))
+    after = np.asarray(viewer.layers["pyramid clusters"].data[0])
+    np.testing.assert_array_equal(after, before)

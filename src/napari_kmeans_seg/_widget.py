@@ -794,6 +794,12 @@ class KMeansWidget(Container):
         if problem is not None:
             show_error(f"Cannot merge: {problem}; click Segment again.")
             return
+        if shown.inputs.source.multiscale:
+            show_error(
+                f"Merging the clusters of multiscale layer {shown.inputs.name!r} is "
+                "not supported yet; segment it again with fewer clusters."
+            )
+            return
         ids = [int(i) for i in ids]
         run = self._start_run(
             shown.inputs, None, dict(shown.layer_options), kind="merge"

@@ -24,6 +24,7 @@ from ._layers import (
     mean_color_name,
     result_layer_data,
 )
+from ._lazy import is_lazy
 from ._segment import SegmentationResult
 
 if TYPE_CHECKING:
@@ -109,8 +110,15 @@ class SegmentationInput:
     ) -> list[tuple[Any, dict, str]]:
         """The layer data of ``result`` (e.g. a merged one) on this input: what
         :func:`compute_layers` makes. ``image``: :attr:`data` already loaded (None:
-        loaded here; call it in a worker thread)."""
-        image = np.asarray(self.data) if image is None else image
+        :attr:`data`, loaded here unless lazy; call it in a worker thread). Not for
+        a multiscale layer (its levels would need relabelling)."""
+        if self.source.multiscale:
+            raise ValueError(
+                f"merging the clusters of multiscale layer {self.name!r} is not "
+                "supported yet; segment it again with fewer clusters"
+            )
+        if image is None:
+            image = self.data if is_lazy(self.data) else np.asarray(self.data)
         layer_data = result_layer_data(
             result,
             image,
@@ -378,6 +386,11 @@ def image_input(
     options = {}
     source = SourceInfo.from_layer(layer)
     data = layer.data
+    if layer.multiscale and (mask_layer is not None or plane):
+        raise ValueError(
+            f"layer {layer.name!r} is multiscale: a mask and 'current slice only' "
+            "are not supported for it yet (set mask to none, untick current slice)"
+        )
     if mask_layer is not None:
         options["mask"] = mask_from_layer(mask_layer, layer)
     if plane:
