@@ -220,3 +220,30 @@ def test_import_loads_no_gui():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_lazy_image_is_sampled_from_a_bounded_region(monkeypatch):
+    import dask.array as da
+
+    import napari_kmeans_seg._suggest as suggest
+
+    monkeypatch.setattr(suggest, "LAZY_REGION_PIXELS", 40_000)
+    rng = np.random.default_rng(0)
+    centres = np.array([[20, 20, 200], [200, 30, 30], [30, 200, 40]])
+    stack = centres[rng.integers(0, 3, (32, 64, 64))] + rng.normal(
+        0, 5, (32, 64, 64, 3)
+    )
+    stack = np.clip(stack, 0, 255).astype(np.uint8)
+    planes_read = []
+
+    def read(block, block_info=None):
+        if block_info:  # None when dask infers the dtype
+            planes_read.append(block_info[0]["array-location"][0][0])
+        return block
+
+    lazy = da.from_array(stack, chunks=(1, 64, 64, 3)).map_blocks(read, dtype=np.uint8)
+    s = suggest_n_clusters(lazy, range(2, 6), sample_size=5_000)
+    assert s.suggested == 3
+    assert 0 < len(set(planes_read)) <= 16  # planes spread over the stack, not all
+    with pytest.raises(ValueError, match="smoothing needs the whole image"):
+        suggest_n_clusters(lazy, range(2, 4), sample_size=5_000, smoothing=1.0)

@@ -220,18 +220,22 @@ def test_merge_on_a_lazy_layer_keeps_it_lazy(make_napari_viewer, qtbot, astronau
     assert "lazy cluster 4" not in viewer.layers
 
 
-def test_merge_on_a_multiscale_layer_is_a_notification(make_napari_viewer, qtbot):
+def test_merge_on_a_multiscale_layer_relabels_every_level(
+    make_napari_viewer, qtbot, astronaut
+):
     viewer = make_napari_viewer()
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (64, 64), dtype=np.uint8)
-    viewer.add_image([base, base[::2, ::2]], multiscale=True, name="pyramid")
+    levels = [astronaut, astronaut[::2, ::2], astronaut[::4, ::4]]
+    viewer.add_image(levels, multiscale=True, name="pyramid", rgb=True)
     widget = open_widget(viewer)
-    widget.n_clusters.value = 3
+    widget.n_clusters.value = 4
     click_and_wait(qtbot, widget)
-    before = np.asarray(viewer.layers["pyramid clusters"].data[0]).copy()
-    widget.table_panel.select_ids([1, 2])
-    n = len(notification_manager.records)
+    before = [np.asarray(d) for d in viewer.layers["pyramid clusters"].data]
+    widget.table_panel.select_ids([2, 3])
     click_and_wait(qtbot, widget, widget.table_panel.merge_button)
-    assert any("multiscale" in m and "not supported" in m for m in new_messages(n))
-    after = np.asarray(viewer.layers["pyramid clusters"].data[0])
-    np.testing.assert_array_equal(after, before)
+    labels = viewer.layers["pyramid clusters"]
+    assert labels.multiscale and widget.table_panel.cluster_ids == [1, 2, 3]
+    lut = np.array([0, 1, 2, 2, 3], np.uint8)  # 2 and 3 merged into 2
+    for old, new in zip(before, labels.data, strict=True):
+        np.testing.assert_array_equal(np.asarray(new), lut[old])
+    assert viewer.layers["pyramid cluster 2"].multiscale
+    assert "pyramid cluster 4" not in viewer.layers

@@ -262,10 +262,10 @@ def compute_layers(
     on its finest level, as a lazy image, and every level is labelled lazily: the
     outputs are multiscale."""
     _check_label_colors(label_colors)
-    options = {"scale": _spatial_scale(source.scale, options), **options}
+    options = {"scale": spatial_scale(source.scale, options), **options}
     levels = None
     if source.multiscale:
-        image, levels = _finest_and_levels(image)
+        image, levels = multiscale_levels(image)
     if not _lazy.is_lazy(image):
         check_layers_memory(
             image,
@@ -279,7 +279,7 @@ def compute_layers(
         image = np.asarray(image)
     result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
     if levels is not None:
-        levels = _label_levels(result, levels, options.get("scale"))
+        levels = label_levels(result, levels, options.get("scale"))
     layer_data = result_layer_data(
         result,
         image,
@@ -289,11 +289,11 @@ def compute_layers(
         masked_layers=masked_layers,
         levels=levels,
     )
-    _prepare_colormaps(layer_data)
+    prepare_colormaps(layer_data)
     return result, layer_data
 
 
-def _finest_and_levels(data) -> tuple[Any, list]:
+def multiscale_levels(data) -> tuple[Any, list]:
     """The finest level of multiscale ``data`` (a sequence of levels, finest
     first) and all levels, each as a lazy array (in-memory levels wrapped, not
     copied)."""
@@ -308,7 +308,7 @@ def _finest_and_levels(data) -> tuple[Any, list]:
     return levels[0], levels
 
 
-def _label_levels(
+def label_levels(
     result: SegmentationResult, levels: list, scale: Sequence[float] | None
 ) -> list[tuple[Any, Any]]:
     """Each level with its labels: the result's own for the finest, the model's
@@ -328,7 +328,7 @@ def _label_levels(
     return out
 
 
-def _spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
+def spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
     """The layer's ``scale`` without the entry of ``options["channel_axis"]``: napari
     gives every axis of a layer a scale, :func:`segment` one per spatial axis."""
     axis = options.get("channel_axis")
@@ -377,7 +377,7 @@ def check_layers_memory(
     check_memory(estimate, what=f"segmenting {source.name!r}")
 
 
-def _prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
+def prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
     """Map a label through each labels colormap, here in the worker thread: napari
     compiles its label-colour lookup (numba) on first use in a process, which takes
     seconds, and caches each colormap's lookup table; done here, neither blocks the

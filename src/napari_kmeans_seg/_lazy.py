@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -150,6 +151,64 @@ def region_index(
     if layout.channel_axis is not None:
         index.insert(layout.channel_axis, slice(None))
     return tuple(index)
+
+
+def spatial_index(index: tuple[slice, ...], layout: _features.Layout) -> tuple:
+    """``index`` (of the image) without its entry for the channel axis."""
+    return tuple(s for i, s in enumerate(index) if i != layout.channel_axis)
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """A fit region, loaded: ``image[origin[0]::step[0], …]`` and its mask."""
+
+    image: np.ndarray
+    mask: np.ndarray | None
+    origin: tuple[int, ...]
+    step: tuple[int, ...]
+
+    @property
+    def whole(self) -> bool:
+        """Whether the region is the whole image."""
+        return all(s == 1 for s in self.step)
+
+
+def region_of(
+    darr: da.Array, layout: _features.Layout, fit_pixels: int
+) -> tuple[da.Array, tuple[int, ...], tuple[int, ...]]:
+    """The lazy fit region of at most ``fit_pixels`` pixels of ``darr`` (see
+    :func:`fit_region`), with its origin and step."""
+    origin, step = fit_region(layout.spatial_shape(darr.shape), fit_pixels)
+    return darr[region_index(layout, origin, step)], origin, step
+
+
+def read_region(
+    darr: da.Array,
+    layout: _features.Layout,
+    fit_pixels: int,
+    *,
+    mask: da.Array | None = None,
+    progress: Progress | None = None,
+) -> Region:
+    """Load the fit region of at most ``fit_pixels`` pixels of the lazy image
+    ``darr`` (and of its lazy ``mask``)."""
+    region, origin, step = region_of(darr, layout, fit_pixels)
+    wanted = [region]
+    if mask is not None:
+        index = region_index(layout, origin, step)
+        wanted.append(mask[spatial_index(index, layout)])
+    loaded = load(wanted, progress)
+    return Region(loaded[0], loaded[1] if mask is not None else None, origin, step)
+
+
+def check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> None:
+    """Smoothing needs whole images: refuse it when the fit sees a grid of pixels."""
+    if options.smoothing:
+        raise ValueError(
+            f"smoothing needs the whole image, which has more than fit_pixels="
+            f"{fit_pixels} pixels; use smoothing=0, or a larger fit_pixels if the "
+            "image fits in memory"
+        )
 
 
 def as_mask(mask: Any, spatial: tuple[int, ...]) -> da.Array | None:

@@ -704,7 +704,7 @@ def segment(
     origin, step = _lazy.fit_region(spatial, fit_pixels)
     if all(s == 1 for s in step):
         return _fit(arr, layout, options, mask, k=k, **fit)
-    _check_region_smoothing(options, fit_pixels)
+    _lazy.check_region_smoothing(options, fit_pixels)
     index = _lazy.region_index(layout, origin, step)
     part = _fit(
         arr[index],
@@ -750,21 +750,12 @@ def _check_fit_options(n_clusters, fit: dict) -> int:
     return k
 
 
-def _check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> None:
-    if options.smoothing:
-        raise ValueError(
-            f"smoothing needs the whole image, which has more than fit_pixels="
-            f"{fit_pixels} pixels; use smoothing=0, or a larger fit_pixels if the "
-            "image fits in memory"
-        )
-
-
 def _region_mask(mask, index: tuple[slice, ...], layout: _features.Layout):
     """The part of ``mask`` (spatial, array-like) in the region ``index`` of the
     image, or None."""
     if mask is None:
         return None
-    return np.asarray(mask)[_spatial_index(index, layout)]
+    return np.asarray(mask)[_lazy.spatial_index(index, layout)]
 
 
 def _fit(
@@ -848,10 +839,7 @@ def _segment_lazy(
     darr = _lazy.whole_channels(darr, layout)
     spatial = layout.spatial_shape(darr.shape)
     dmask = _lazy.as_mask(mask, spatial)
-    origin, step = _lazy.fit_region(spatial, fit_pixels)
-    whole = all(s == 1 for s in step)
-    index = _lazy.region_index(layout, origin, step)
-    region = darr[index]
+    region, _, _ = _lazy.region_of(darr, layout, fit_pixels)
     _memory.check_memory(
         _memory.estimate_memory(
             region.shape,
@@ -862,15 +850,13 @@ def _segment_lazy(
             **given,
         )
     )
-    wanted = [region]
-    if dmask is not None:
-        wanted.append(dmask[_spatial_index(index, layout)])
-    loaded = _lazy.load(wanted, progress)
-    sub, sub_mask = loaded[0], (loaded[1] if dmask is not None else None)
+    loaded = _lazy.read_region(darr, layout, fit_pixels, mask=dmask, progress=progress)
+    sub, sub_mask = loaded.image, loaded.mask
+    origin, step, whole = loaded.origin, loaded.step, loaded.whole
     if model is None:
         options = _features.make_options(layout, len(spatial), scale=scale, **given)
         if not whole:
-            _check_region_smoothing(options, fit_pixels)
+            _lazy.check_region_smoothing(options, fit_pixels)
         part = _fit(
             sub, layout, options, sub_mask, k=k, origin=origin, step=step, **fit
         )
@@ -905,10 +891,6 @@ def _segment_lazy(
         progress=progress,
     )
     return _from_passes(part, passes, darr, layout, dmask)
-
-
-def _spatial_index(index: tuple[slice, ...], layout: _features.Layout) -> tuple:
-    return tuple(s for i, s in enumerate(index) if i != layout.channel_axis)
 
 
 def _from_passes(

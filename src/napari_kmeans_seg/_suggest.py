@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _engine, _features
+from . import _engine, _features, _lazy
 
 #: criteria that :func:`suggest_n_clusters` can pick k by
 CRITERIA = ("silhouette", "elbow")
+#: a lazy image is sampled from a regular grid of at least this many pixels
+LAZY_REGION_PIXELS = 1 << 22
 #: rows of the pairwise-distance matrix computed at once by the silhouette
 _SILHOUETTE_CHUNK = 512
 
@@ -113,7 +115,10 @@ def suggest_n_clusters(
     view of the image, no copy), one random sample of ``sample_size`` valid pixels
     is drawn (pixels that :func:`segment` would leave out — outside ``mask``, fully
     transparent, NaN or infinite — are never drawn), and k-means runs on that sample
-    for every k in ``k_range``. Each k gets two scores:
+    for every k in ``k_range``. A lazy image (dask, zarr) is not read whole: the
+    sample is drawn from a regular grid of pixels spread over it (as :func:`segment`
+    fits a large lazy image; at least 4,194,304 pixels, or ``4 · sample_size``).
+    Each k gets two scores:
 
     - the **inertia** of the sample (sum of squared distances to the nearest
       centroid; it always falls as k grows);
@@ -206,8 +211,22 @@ def suggest_n_clusters(
     ks = _check_k_range(k_range)
     sample_size = _positive_int(sample_size, "sample_size")
     silhouette_size = _positive_int(silhouette_size, "silhouette_size")
-    arr = _features.check_image(image)
-    layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
+    origin = step = None
+    if _lazy.is_lazy(image):  # a bounded region of it, never the whole
+        darr = _lazy.as_dask(image)
+        _features.check_array(darr)
+        layout = _features.guess_layout(darr.shape, channel_axis=channel_axis, rgb=rgb)
+        darr = _lazy.whole_channels(darr, layout)
+        region = _lazy.read_region(
+            darr,
+            layout,
+            max(LAZY_REGION_PIXELS, 4 * sample_size),
+            mask=_lazy.as_mask(mask, layout.spatial_shape(darr.shape)),
+        )
+        arr, mask, origin, step = region.image, region.mask, region.origin, region.step
+    else:
+        arr = _features.check_image(image)
+        layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
     options = _features.make_options(
         layout,
         len(layout.spatial_shape(arr.shape)),
@@ -218,7 +237,11 @@ def suggest_n_clusters(
         scale=scale,
         smoothing=smoothing,
     )
-    feats = _features.build_features(arr, layout, mask, options)
+    if step is not None and any(st > 1 for st in step):
+        _lazy.check_region_smoothing(options, max(LAZY_REGION_PIXELS, 4 * sample_size))
+    feats = _features.build_features(
+        arr, layout, mask, options, origin=origin, step=step
+    )
     rng = np.random.default_rng(random_state)
     P = sample_pixels(feats.X, feats.keep, sample_size, rng)
     if len(P) == 0:

@@ -56,6 +56,7 @@ from ._layers import (
     labels_name,
     resolve_image_layer,
 )
+from ._lazy import is_lazy
 from ._model import KMeansModel
 from ._segment import SegmentationResult
 from ._suggest_panel import SuggestKPanel
@@ -148,19 +149,22 @@ def _compute(
             **options,
         )
     # layers as channels: the labels from compute_layers, the masked layers of
-    # each layer from the loaded stack (checked against the memory first)
+    # each layer from the stack: loaded (checked against the memory first), or
+    # lazy (a dask stack of lazy layers: its outputs stay lazy)
     layer_options = {k: options.pop(k) for k in LAYER_OPTIONS if k in options}
-    check_layers_memory(
-        inputs.data,
-        inputs.source,
-        n_clusters,
-        model=model,
-        mean_color_layer=layer_options.get("mean_color_layer", False),
-        masked_layers=layer_options.get("masked_layers", True),
-        **inputs.options,
-        **options,
-    )
-    image = np.asarray(inputs.data)  # a dask stack loads here
+    image = inputs.data
+    if not is_lazy(image):
+        check_layers_memory(
+            image,
+            inputs.source,
+            n_clusters,
+            model=model,
+            mean_color_layer=layer_options.get("mean_color_layer", False),
+            masked_layers=layer_options.get("masked_layers", True),
+            **inputs.options,
+            **options,
+        )
+        image = np.asarray(image)
     result, labels_data = compute_layers(
         image,
         inputs.source,
@@ -486,7 +490,12 @@ class KMeansWidget(Container):
         layers as channels; the mask; the current slice) and the options for
         **Suggest k** (ValueError: no valid input)."""
         inputs = self.read_inputs()
-        return np.asarray(inputs.data), {
+        data = inputs.data
+        if inputs.source.multiscale:  # its finest level
+            data = data[0]
+        if not is_lazy(data):  # a lazy image is sampled, not loaded
+            data = np.asarray(data)
+        return data, {
             "rgb": inputs.source.rgb,
             "random_state": self.random_state.value,
             "scale": tuple(inputs.source.scale),
@@ -793,12 +802,6 @@ class KMeansWidget(Container):
         problem = shown.inputs.problem(self._viewer)
         if problem is not None:
             show_error(f"Cannot merge: {problem}; click Segment again.")
-            return
-        if shown.inputs.source.multiscale:
-            show_error(
-                f"Merging the clusters of multiscale layer {shown.inputs.name!r} is "
-                "not supported yet; segment it again with fewer clusters."
-            )
             return
         ids = [int(i) for i in ids]
         run = self._start_run(

@@ -21,8 +21,12 @@ from ._layers import (
     SourceInfo,
     cluster_name,
     iter_add_or_update_layers,
+    label_levels,
     mean_color_name,
+    multiscale_levels,
+    prepare_colormaps,
     result_layer_data,
+    spatial_scale,
 )
 from ._lazy import is_lazy
 from ._segment import SegmentationResult
@@ -110,14 +114,15 @@ class SegmentationInput:
     ) -> list[tuple[Any, dict, str]]:
         """The layer data of ``result`` (e.g. a merged one) on this input: what
         :func:`compute_layers` makes. ``image``: :attr:`data` already loaded (None:
-        :attr:`data`, loaded here unless lazy; call it in a worker thread). Not for
-        a multiscale layer (its levels would need relabelling)."""
+        :attr:`data`, loaded here unless lazy; call it in a worker thread). A
+        multiscale layer's levels are labelled again with the result's model,
+        lazily."""
+        levels = None
         if self.source.multiscale:
-            raise ValueError(
-                f"merging the clusters of multiscale layer {self.name!r} is not "
-                "supported yet; segment it again with fewer clusters"
-            )
-        if image is None:
+            image, levels = multiscale_levels(self.data)
+            scale = spatial_scale(self.source.scale, self.options)
+            levels = label_levels(result, levels, scale)
+        elif image is None:
             image = self.data if is_lazy(self.data) else np.asarray(self.data)
         layer_data = result_layer_data(
             result,
@@ -126,6 +131,7 @@ class SegmentationInput:
             label_colors=label_colors,
             mean_color_layer=mean_color_layer and not self.channels,
             masked_layers=masked_layers and not self.channels,
+            levels=levels,
         )
         prepare_colormaps(layer_data)
         if self.channels:
@@ -197,16 +203,6 @@ class SegmentationInput:
             group = [t for t in layer_data if t[1]["metadata"][SOURCE_KEY] == source]
             steps.append(iter_add_or_update_layers(viewer, group, source_name=source))
         return itertools.chain.from_iterable(steps)
-
-
-def prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
-    """Map a label through each labels colormap, in the worker thread, so that
-    napari's label-colour lookup is compiled and cached before the layer is added
-    in the main thread (as :func:`compute_layers` does)."""
-    for data, meta, kind in layer_data:
-        cmap = meta.get("colormap")
-        if kind == "labels" and hasattr(cmap, "map"):
-            cmap.map(np.zeros(1, np.asarray(data).dtype))
 
 
 def spatial_shape(layer: napari.layers.Image) -> tuple[int, ...]:
