@@ -126,3 +126,25 @@ def test_cancel_a_lazy_run_leaves_no_layers(make_napari_viewer, qtbot):
     assert not widget.busy
     qtbot.waitUntil(lambda: widget.n_background == 0, timeout=60_000)
     assert [layer.name for layer in viewer.layers] == ["slow"]
+
+
+def test_progress_of_a_lazy_run_reaches_the_main_thread(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    from napari_kmeans_seg._widget import KMeansWidget
+
+    calls = []
+    original = KMeansWidget._on_progress
+
+    def spy(self, run, done, total):
+        calls.append((threading.current_thread() is threading.main_thread(), done))
+        original(self, run, done, total)
+
+    monkeypatch.setattr(KMeansWidget, "_on_progress", spy)
+    viewer = make_napari_viewer()
+    viewer.add_image(da.from_array(stack((8, 64, 64)), chunks=(1, 64, 64)), name="s")
+    widget = open_widget(viewer)
+    click(qtbot, widget.run_button)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
+    assert calls and all(in_main for in_main, _ in calls)
+    assert "clusters in" in widget.status.value

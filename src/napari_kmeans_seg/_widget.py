@@ -45,7 +45,7 @@ from magicgui.widgets import (
 )
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import QObject, QTimer, Signal
 
 from ._features import COLOR_SPACES, MAX_CLUSTERS
 from ._layers import (
@@ -112,6 +112,9 @@ class _Run:
     result: SegmentationResult | None = None
     #: adding the layers in the main thread, one per turn of the event loop
     steps: Iterator | None = field(default=None, repr=False)
+    #: a lazy image's reading: the last (done, total), and the signal relaying it
+    progress: tuple[int, int] | None = None
+    relay: Any = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -120,6 +123,13 @@ class _Run:
     @property
     def layer_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.options.items() if k in LAYER_OPTIONS}
+
+
+class _ProgressRelay(QObject):
+    """Carries ``(done, total)`` from the worker thread to the main thread (a
+    queued signal): the engine's ``progress`` callback for lazy images."""
+
+    moved = Signal(int, int)
 
 
 @dataclass(frozen=True, eq=False)
@@ -679,16 +689,21 @@ class KMeansWidget(Container):
         run = self._start_run(inputs, model, options)
         self.status.value = f"segmenting {inputs.name}…"
         # the data goes as it is: compute_layers turns it into an array in the
-        # worker (a dask or zarr layer loads there, not in the main thread)
+        # worker (a dask or zarr layer loads there, not in the main thread); a
+        # lazy one reports its progress through the relay, in the main thread
+        relay = _ProgressRelay()
+        relay.moved.connect(partial(self._on_progress, run))
         run.worker = create_worker(
             _compute,
             inputs,
             None if model is not None else self.n_clusters.value,
             model=model,
+            progress=relay.moved.emit,
             **options,
             _progress={"total": 0, "desc": f"Segmenting {inputs.name}"},
             _connect=self._connections(run),
         )
+        run.relay = relay
 
     def read_inputs(self) -> SegmentationInput:
         """What Segment would cluster now, read from the widget and the viewer.
@@ -772,6 +787,19 @@ class KMeansWidget(Container):
         self.table_panel.set_locked(True)
         self.cancel_button.enabled = True
         return run
+
+    def _on_progress(self, run: _Run, done: int, total: int) -> None:
+        """Progress of a lazy image's reading (the fit region, then the chunks of
+        each Lloyd pass): to the run's progress bar and the status line."""
+        if not self._is_current(run) or total <= 0:
+            return
+        run.progress = (done, total)
+        pbar = getattr(run.worker, "pbar", None)
+        if pbar is not None:
+            pbar.total = total
+            pbar.n = min(done, total)
+            pbar.refresh()
+        self.status.value = f"segmenting {run.name}… ({done}/{total})"
 
     def _connections(self, run: _Run) -> dict[str, Any]:
         return {
