@@ -1,4 +1,7 @@
-"""Shared fixtures: small real photos and synthetic images."""
+"""Shared fixtures: small real photos, synthetic images, an array that counts its
+reads."""
+
+import threading
 
 import numpy as np
 import pytest
@@ -33,3 +36,27 @@ def blobs_image(shape=(40, 50), k=3, seed=0, dtype=np.uint8):
     region = (np.arange(shape[1])[None, :] * k // shape[1]) * np.ones(shape, int)
     img = colors[region] + rng.normal(0, 4, (*shape, 3))
     return np.clip(img, 0, 255).astype(dtype)
+
+
+class CountingArray:
+    """An array read on demand, as a zarr array is, that records the size of every
+    non-empty read (dask reads an empty slice for its metadata)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
+        self.reads = []
+        self._lock = threading.Lock()
+
+    def __getitem__(self, index):
+        out = self.data[index]
+        if out.size:
+            with self._lock:
+                self.reads.append(out.size)
+        return out
+
+
+@pytest.fixture
+def counting_array():
+    """:class:`CountingArray`: wrap an array to count what is read of it."""
+    return CountingArray

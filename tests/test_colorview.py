@@ -261,28 +261,17 @@ def test_render_refuses_a_never_shown_view(qtbot, astronaut):
 
 
 def test_lazy_and_multiscale_layers_load_a_bounded_region(
-    make_napari_viewer, qtbot, astronaut, monkeypatch
+    make_napari_viewer, qtbot, astronaut, monkeypatch, counting_array
 ):
     import dask.array as da
 
     import napari_kmeans_seg._colorview as colorview
 
     monkeypatch.setattr(colorview, "LAZY_VIEW_PIXELS", 50_000)
-    reads = []
-
-    class Counting:
-        def __init__(self, data):
-            self.data, self.shape = data, data.shape
-            self.dtype, self.ndim = data.dtype, data.ndim
-
-        def __getitem__(self, index):
-            out = self.data[index]
-            reads.append(out.size)
-            return out
-
     stack = np.stack([astronaut] * 8)  # (8, 512, 512, 3)
     viewer = make_napari_viewer()
-    lazy = da.from_array(Counting(stack), chunks=(1, 512, 512, 3))
+    source = counting_array(stack)
+    lazy = da.from_array(source, chunks=(1, 512, 512, 3))
     viewer.add_image(lazy, name="lazy", rgb=True)
     viewer.add_image(
         [astronaut, astronaut[::2, ::2]], name="ms", multiscale=True, rgb=True
@@ -290,10 +279,10 @@ def test_lazy_and_multiscale_layers_load_a_bounded_region(
     view = open_view(viewer)
     segment_layer(viewer, "lazy", 3, fit_pixels=100_000)
     segment_layer(viewer, "ms", 3)
-    reads.clear()
+    source.reads.clear()
     view.update_from_layer("lazy")
     # a region, not the stack (napari's dask cache may hold some chunks already)
-    assert sum(reads) <= stack.size // 2
+    assert sum(source.reads) <= stack.size // 2
     assert len(view.cluster_ids) == 3
     assert "regular grid of" in view.status.value  # ...and the view says so
     assert view._source[1].size <= 50_000  # the labels it holds: the region's

@@ -13,23 +13,6 @@ PLUGIN = "napari-kmeans-seg"
 WIDGET = "K-Means Segmentation"
 
 
-class CountingArray:
-    """An array that records how many pixels each read takes (as zarr is read)."""
-
-    def __init__(self, data):
-        self.data = data
-        self.shape, self.dtype, self.ndim = data.shape, data.dtype, data.ndim
-        self.reads = []
-        self._lock = threading.Lock()
-
-    def __getitem__(self, index):
-        out = self.data[index]
-        if out.size:
-            with self._lock:
-                self.reads.append(out.size)
-        return out
-
-
 def open_widget(viewer):
     _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
     return widget
@@ -47,10 +30,10 @@ def stack(shape=(40, 96, 96)):
 
 
 def test_lazy_stack_layer_gets_lazy_outputs_reading_a_bounded_part(
-    make_napari_viewer, qtbot
+    make_napari_viewer, qtbot, counting_array
 ):
     data = stack()
-    source = CountingArray(data)
+    source = counting_array(data)
     viewer = make_napari_viewer()
     layer = viewer.add_image(
         da.from_array(source, chunks=(1, 96, 96)), name="lazy", scale=(3, 1, 1)
@@ -73,12 +56,14 @@ def test_lazy_stack_layer_gets_lazy_outputs_reading_a_bounded_part(
     assert "3 clusters" in widget.status.value
 
 
-def test_lazy_layer_fitted_on_a_region(make_napari_viewer, qtbot, monkeypatch):
+def test_lazy_layer_fitted_on_a_region(
+    make_napari_viewer, qtbot, monkeypatch, counting_array
+):
     import napari_kmeans_seg._lazy as lazy
 
     monkeypatch.setattr(lazy, "DEFAULT_FIT_PIXELS", 20_000)
     data = stack((32, 96, 96))
-    source = CountingArray(data)
+    source = counting_array(data)
     viewer = make_napari_viewer()
     viewer.add_image(da.from_array(source, chunks=(1, 96, 96)), name="big")
     widget = open_widget(viewer)
@@ -110,8 +95,8 @@ def test_multiscale_layer_segments_every_level(make_napari_viewer, qtbot, astron
     viewer.screenshot(canvas_only=True)  # napari draws the lazy levels
 
 
-def test_cancel_a_lazy_run_leaves_no_layers(make_napari_viewer, qtbot):
-    class Slow(CountingArray):
+def test_cancel_a_lazy_run_leaves_no_layers(make_napari_viewer, qtbot, counting_array):
+    class Slow(counting_array):
         def __getitem__(self, index):
             threading.Event().wait(0.05)
             return super().__getitem__(index)
