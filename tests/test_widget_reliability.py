@@ -5,6 +5,7 @@ segmented."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -309,12 +310,12 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     make_napari_viewer, qtbot
 ):
     """A 10 ms QTimer keeps ticking while a 4K RGB photo is segmented: the work runs
-    in a thread and the layers are added one per turn of the event loop.
-
-    napari's own cost of adding a labels layer (its Qt controls and vispy overlays,
-    whatever the data's size) is measured first, on a 10 x 10 layer: when the
-    result layers are new, no gap may exceed it by more than 250 ms; when they are
-    updated in place (Segment again), no gap may exceed 250 ms."""
+    in a thread, the compiled passes were loaded when the widget opened (in a
+    background thread, followed by a garbage collection: the test waits for it, as
+    a user choosing an image would),
+    and the layers are added one per turn of the event loop (each new one hidden
+    first, then shown). No gap may exceed 250 ms, on the first run (new layers)
+    and on a second (layers updated in place)."""
     from skimage import data
 
     astro = data.astronaut()
@@ -325,13 +326,11 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     viewer.add_image(image, name="4k")
     widget = open_widget(viewer)
     widget.n_clusters.value = 3
+    qtbot.waitUntil(widget_module.WARM.is_set, timeout=60_000)
+    # the warm-up ends with a full garbage collection, so that none falls in the
+    # first Segment; in this test process it ran for an earlier test: collect now
+    gc.collect()
     qtbot.wait(100)
-
-    t = time.perf_counter()
-    viewer.add_labels(np.zeros((10, 10), np.uint8), name="tiny")
-    napari_labels_cost = time.perf_counter() - t
-    viewer.layers.remove("tiny")
-    viewer.layers.selection.active = viewer.layers["4k"]
 
     ticks: list[float] = []
     timer = QTimer()
@@ -347,10 +346,9 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
         timer.stop()
     print(
         f"\nlargest event-loop gap, 4K RGB k=3: {first * 1000:.0f} ms adding new "
-        f"layers (napari adds a 10x10 labels layer in {napari_labels_cost * 1000:.0f}"
-        f" ms), {again * 1000:.0f} ms updating them"
+        f"layers, {again * 1000:.0f} ms updating them"
     )
+    assert first < 0.25
     assert again < 0.25
-    assert first < napari_labels_cost + 0.25
     expected = segment(image, 3, random_state=1)
     np.testing.assert_array_equal(viewer.layers["4k clusters"].data, expected.labels)

@@ -459,13 +459,20 @@ def iter_add_or_update_layers(
                     setattr(existing, key, value)
             yield existing
             continue
-        layer = Layer.create(data, meta, kind)
+        # a new layer is added hidden, then shown in a step of its own: napari
+        # builds its controls and visual in one, slices and uploads its data in
+        # the other, so neither holds the event loop for both
+        visible = meta.get("visible", True)
+        layer = Layer.create(data, {**meta, "visible": False}, kind)
         if existing is not None:  # same name, other kind: replace at its place
             index = viewer.layers.index(existing)
             viewer.layers.remove(existing)
             viewer.layers.insert(index, layer)
         else:
             viewer.add_layer(layer)
+        if visible:
+            yield None
+            layer.visible = True
         yield layer
     viewer.layers.selection.clear()
     viewer.layers.selection.update(
