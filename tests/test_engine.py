@@ -191,3 +191,39 @@ def test_memory_beyond_input_is_bounded():
     assert fit.converged
     # labels (1 byte/pixel) + bounded working memory: below one input size (6 B/px)
     assert peak < X.nbytes, peak / X.nbytes
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_labelling_through_the_centroid_grid_equals_comparing_distances(
+    dtype, monkeypatch
+):
+    """Three integer features labelled with given centroids go through a grid laid
+    over the centroids (cells owned whole take their owner): the labels are those
+    of the nearest centroid, the first on ties, for values inside and outside the
+    grid, with a mask, and reused from the cache."""
+    monkeypatch.setattr(_engine, "_CENTROID_GRID_MIN_PIXELS", 1_000)
+    monkeypatch.setattr(_engine, "_centroid_grids", {})
+    top = np.iinfo(dtype).max
+    rng = np.random.default_rng(5)
+    n = 60_000
+
+    def nearest(X, C):
+        d = ((X[:, None, :].astype(np.float64) - C[None]) ** 2).sum(axis=2)
+        return (d.argmin(axis=1) + 1).astype(np.uint8)
+
+    for k in (2, 4, 8):
+        C = rng.uniform(0.4 * top, 0.55 * top, (k, 3))  # a grid on part of the range
+        X = C[rng.integers(0, k, n)] + rng.normal(0, 0.05 * top, (n, 3))
+        X = np.clip(X, 0, top).astype(dtype)
+        X[:500], X[500:1000] = top, 0  # outside the grid, into its edge bins
+        mask = rng.random(n) > 0.2
+        expected = nearest(X, C)
+        assert np.array_equal(_engine.predict(X, C), expected)
+        assert np.array_equal(_engine.predict(X, C), expected)  # from the cache
+        assert np.array_equal(
+            _engine.predict(X, C, mask=mask), np.where(mask, expected, 0)
+        )
+    ties = np.full((5_000, 3), 3 * (top // 255), dtype)  # equidistant: the first
+    C = np.array([[2.0, 2, 2], [4, 4, 4]]) * (top // 255)
+    assert (_engine.predict(ties, C) == 1).all()
+    assert len(_engine._centroid_grids) == 4

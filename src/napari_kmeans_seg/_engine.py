@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -127,6 +128,59 @@ def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
 #: grids of one cell: ``x >> 63`` is 0 for unsigned integers, ``⌊x·0⌋`` for floats
 _ONE_CELL_INT = _Grid(np.zeros(3, np.int64), np.zeros(3), np.zeros(3), 63, 1, 3)
 _ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
+
+
+#: bins per feature of :func:`_centroid_grid`
+_CENTROID_GRID_BINS = 32
+#: pixels from which labelling three integer features builds that grid (cheaper
+#: than comparing distances from about a million pixels on; once built, it is
+#: reused, e.g. for every chunk of a lazy image)
+_CENTROID_GRID_MIN_PIXELS = 1 << 20
+_centroid_grids: dict[tuple, tuple] = {}
+_centroid_grids_lock = threading.Lock()
+
+
+def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
+    """For labelling ``n`` pixels of three unsigned integer features of
+    ``itemsize`` bytes with centroids ``C``: a grid of 32³ cells laid over the
+    centroids and the label of each cell owned whole (0: it straddles a Voronoi
+    boundary), as ``(ilo, shift, bins, table)`` for
+    :func:`~._kernels.label_int3_table_kernel`; None below
+    :data:`_CENTROID_GRID_MIN_PIXELS` unless already built for these centroids.
+
+    The cells are ``2**shift`` wide, the smallest power of two whose 32 bins span
+    the centroids' range plus half of it on each side (at least 1), starting at
+    ``ilo`` per feature; values outside fall into the first or last bin of their
+    axis, so the boxes of those bins reach to the dtype's limits. Ownership is
+    decided with a margin (:func:`~._kernels.box_owner`), so the labels are those
+    of comparing distances."""
+    key = (C.tobytes(), C.shape, itemsize)
+    with _centroid_grids_lock:
+        found = _centroid_grids.get(key)
+    if found is not None or n < _CENTROID_GRID_MIN_PIXELS:
+        return found
+    k = C.shape[0]
+    G = _CENTROID_GRID_BINS
+    vmax = (1 << (8 * itemsize)) - 1
+    lo, hi = C.min(axis=0), C.max(axis=0)
+    span = float(np.max(hi - lo))
+    shift = max(0, int(np.ceil(np.log2(max(2 * span, 1.0) / G))))
+    ilo = np.floor(0.5 * (lo + hi) - (G << shift) / 2).astype(np.int64)
+    ilo = np.clip(ilo, 0, max(vmax + 1 - (G << shift), 0))
+    b = np.stack(np.unravel_index(np.arange(G**3), (G,) * 3), axis=1)
+    blo = (ilo + (b << shift)).astype(np.float64)
+    bhi = blo + (1 << shift) - 1
+    blo[b == 0] = 0.0  # the first and last bins reach to the dtype's limits
+    bhi[b == G - 1] = float(vmax)
+    owner = np.full(G**3, -1, np.int64)
+    K.owners(C, np.arange(G**3), blo, bhi, owner)
+    table = (owner + 1).astype(np.uint8 if k < 255 else np.uint16)
+    found = (ilo, shift, G, table)
+    with _centroid_grids_lock:
+        if len(_centroid_grids) >= 16:
+            _centroid_grids.pop(next(iter(_centroid_grids)))
+        _centroid_grids[key] = found
+    return found
 
 
 def _spans(n: int) -> list[tuple[int, int]]:
@@ -340,18 +394,30 @@ class _Pixels:
 
     def label(self, C, owner=None, perm=None) -> np.ndarray:
         """Labels ``perm[nearest centroid] + 1`` (0 for invalid pixels); ``owner``
-        gives the cells owned whole by one centroid (-1: compare distances)."""
+        gives the cells owned whole by one centroid (-1: compare distances).
+
+        Without ``owner``, three integer features of enough pixels are labelled
+        through a grid laid over the centroids (:func:`_centroid_grid`): a pixel in
+        a cell owned whole takes its owner, the others compare distances; the
+        labels are the same."""
         k = C.shape[0]
         grid = self.grid
-        if owner is None:  # no cell known to be owned whole: one catch-all cell
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        table = None
+        if owner is None and perm is None and self.int3:
+            table = _centroid_grid(C, self.X.dtype.itemsize, self.n)
+        if owner is None and table is None:  # no cell owned whole: one catch-all
             grid = _ONE_CELL_INT if self.int3 else _ONE_CELL
             owner = np.full(1, -1, np.int64)
         perm = np.arange(k, dtype=np.int64) if perm is None else perm
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
-        C = np.ascontiguousarray(C, dtype=np.float64)
 
         def part(start, stop):
-            if self.int3:
+            if table is not None:
+                K.label_int3_table_kernel(
+                    *self._common(start, stop), *table, C, labels[start:stop]
+                )
+            elif self.int3:
                 K.label_int3_kernel(
                     *self._common(start, stop),
                     *grid.int_args(),
