@@ -9,7 +9,11 @@ It writes to ``docs/images/`` of the repository (or ``--out DIR``):
 - ``viewer_after_segment.png``: the napari window with the astronaut sample, the
   K-Means Segmentation widget docked and the clusters (k=3) drawn over the photo;
 - ``clusters_grid.png``: the photo and each cluster's masked image side by side,
-  rendered by napari in grid mode.
+  rendered by napari in grid mode;
+- ``clusters_table.png``: the widget's table of the clusters (label, pixels,
+  fraction, centroid, mean colour) after that segmentation;
+- ``color_spaces.png``: the photo and its k=4 mean-colour images clustered in RGB,
+  HSV and L*a*b*, side by side (grid mode).
 
 The status line in the first picture says how long Segment took; the script
 segments the photo once beforehand, so that it shows a warm run's time rather
@@ -43,6 +47,9 @@ LABELS_OPACITY = 0.6
 
 VIEWER_PNG = "viewer_after_segment.png"
 GRID_PNG = "clusters_grid.png"
+TABLE_PNG = "clusters_table.png"
+SPACES_PNG = "color_spaces.png"
+SPACES_K = 4
 
 
 def _process_events(seconds: float = 0.0) -> None:
@@ -78,8 +85,9 @@ def _save(image, path: Path) -> Path:
     return path
 
 
-def _segment_in_viewer(viewer, timeout: float) -> None:
-    """Open the sample, dock the widget, click Segment (k=3) and wait for it."""
+def _segment_in_viewer(viewer, timeout: float):
+    """Open the sample, dock the widget, click Segment (k=3) and wait for it;
+    return the widget."""
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QLabel
 
@@ -97,6 +105,10 @@ def _segment_in_viewer(viewer, timeout: float) -> None:
     dock.parent().resizeDocks([dock], [width], Qt.Orientation.Horizontal)
     _process_events(0.5)
 
+    from napari_kmeans_seg._widget import WARM
+
+    # the widget loads the compiled passes in the background when it opens
+    _wait_until(WARM.is_set, timeout, "warm-up")
     widget.image.value = viewer.layers[SAMPLE]
     widget.n_clusters.value = N_CLUSTERS
     widget.random_state.value = 0
@@ -116,6 +128,7 @@ def _segment_in_viewer(viewer, timeout: float) -> None:
     viewer.reset_view()
     viewer.cursor.position = HOVER  # as if the mouse were there: label + features
     _process_events(0.5)
+    return widget
 
 
 def _grid_model(viewer):
@@ -126,8 +139,6 @@ def _grid_model(viewer):
 
 def _grid_image(source_viewer):
     """Picture of a 1 x (k+1) grid: the photo, then each masked cluster."""
-    import napari
-
     photo = source_viewer.layers[SAMPLE]
     labels = source_viewer.layers[f"{SAMPLE} clusters"]
     fractions = labels.features["fraction"].to_numpy()
@@ -135,6 +146,39 @@ def _grid_image(source_viewer):
     for i in range(1, N_CLUSTERS + 1):
         masked = source_viewer.layers[f"{SAMPLE} cluster {i}"].data
         panels.append((f"cluster {i} ({fractions[i - 1]:.0%} of pixels)", masked))
+    return _panels_image(panels, max(photo.data.shape[:2]))
+
+
+def _color_spaces_image(photo):
+    """Picture of the photo and its mean-colour images clustered in each colour
+    space (k = SPACES_K), side by side."""
+    from napari_kmeans_seg import segment
+
+    panels = [("original", photo)]
+    for space, title in (("rgb", "RGB"), ("hsv", "HSV"), ("lab", "L*a*b*")):
+        result = segment(photo, SPACES_K, color_space=space, random_state=0)
+        panels.append((f"{title}, k={SPACES_K}", result.mean_color_image()))
+    return _panels_image(panels, max(photo.shape[:2]))
+
+
+def _table_image(widget):
+    """Picture of the widget's clusters table (its panel, as drawn)."""
+    import numpy as np
+    from qtpy.QtGui import QImage
+
+    grabbed = widget.table_panel.native.grab().toImage()
+    image = grabbed.convertToFormat(QImage.Format.Format_RGBA8888)
+    bits = image.constBits()
+    if hasattr(bits, "setsize"):  # PyQt: a sized pointer; PySide: a memoryview
+        bits.setsize(image.sizeInBytes())
+    rows = np.frombuffer(bits, np.uint8).reshape(image.height(), image.bytesPerLine())
+    width = image.width()
+    return rows[:, : width * 4].reshape(image.height(), width, 4)[..., :3].copy()
+
+
+def _panels_image(panels, size: int):
+    """Picture of images side by side in napari's grid mode, each titled."""
+    import napari
 
     grid = napari.Viewer(title="napari-kmeans-seg clusters", show=True)
     try:
@@ -150,8 +194,7 @@ def _grid_image(source_viewer):
         _grid_model(grid).spacing = GRID_SPACING
         _grid_model(grid).enabled = True
         _process_events(0.5)
-        scale = PANEL_SIZE / max(photo.data.shape[:2])
-        image = grid.export_figure(scale_factor=scale, flash=False)
+        image = grid.export_figure(scale_factor=PANEL_SIZE / size, flash=False)
     finally:
         grid.close()
     return _even_margins(image)
@@ -181,12 +224,16 @@ def main(out_dir: Path | str = DEFAULT_OUT, *, timeout: float = 300.0) -> list[P
     out_dir = Path(out_dir)
     viewer = napari.Viewer(title="napari-kmeans-seg", show=True)
     try:
-        _segment_in_viewer(viewer, timeout)
+        widget = _segment_in_viewer(viewer, timeout)
         written = [
             _save(
                 viewer.screenshot(canvas_only=False, flash=False), out_dir / VIEWER_PNG
             ),
             _save(_grid_image(viewer), out_dir / GRID_PNG),
+            _save(_table_image(widget), out_dir / TABLE_PNG),
+            _save(
+                _color_spaces_image(viewer.layers[SAMPLE].data), out_dir / SPACES_PNG
+            ),
         ]
     finally:
         viewer.close()
