@@ -186,7 +186,7 @@ def main() -> None:
     chunks = tuple(int(v) for v in args.chunks.split(","))
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    name = "x".join(map(str, shape))
+    name = "x".join(map(str, shape)) + "-chunks" + "x".join(map(str, chunks))
     path = folder / f"stack-{name}.zarr"
     make_stack(path, shape, chunks)
     nbytes = int(np.prod(shape)) * 2
