@@ -514,6 +514,10 @@ def segment_layer(
     """Segment an image layer and add (or update) the result layers, as **Segment**
     does in the widget.
 
+    A lazy layer (dask, zarr) is fitted on a bounded region and gets lazy output
+    layers; a multiscale layer is fitted on its finest level and every level is
+    labelled (multiscale outputs): see :func:`compute_layers`.
+
     Parameters
     ----------
     viewer : napari.Viewer or napari.components.ViewerModel
@@ -525,7 +529,8 @@ def segment_layer(
         ``model=``.
     **options
         Keyword options of :func:`segment` (``random_state``, ``method``,
-        ``model``, ``color_space``, ``spatial_weight``, ...) and of the layers
+        ``model``, ``color_space``, ``spatial_weight``, ``fit_pixels``, ...) and of
+        the layers
         (``label_colors``, ``mean_color_layer``, ``masked_layers``: see
         :func:`result_layer_data`). The channel layout (``rgb``) and the pixel
         size (``scale``) come from the layer.
