@@ -142,10 +142,9 @@ def test_colorview_button_docks_the_view(viewer_widget, qtbot):
     viewer, widget = viewer_widget
     click_and_wait(qtbot, widget)
     widget.colorview_button.native.click()
-    docks = viewer.window._dock_widgets
+    docks = viewer.window.dock_widgets  # public: the inner widgets
     name = next(n for n in docks if "Colour Space View" in n)
-    view = docks[name].widget()
-    view = getattr(view, "_magic_widget", view)
+    view = docks[name]
     assert view is widget.open_colorview()  # a second click: the same view
     qtbot.waitUntil(lambda: not view.busy, timeout=30_000)
     assert len(view.cluster_ids) > 0
