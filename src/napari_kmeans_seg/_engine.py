@@ -331,7 +331,7 @@ class _Pixels:
     def _hist_gather(self, n_selected: int) -> bool:
         """Count distinct values (integer colour data, small cells, and histograms
         of bounded size) rather than copy rows."""
-        if not self.int3:
+        if not self.int3 or self.n >= 1 << 31:  # counts are int32
             return False
         sub = 1 << (3 * self.grid.shift)
         return sub <= _MAX_SUBCELL and n_selected * sub <= _MAX_HIST
@@ -348,23 +348,35 @@ class _Pixels:
             s = grid.shift
             slot = np.full(nc, -1, np.int64)
             slot[sel] = np.arange(sel.size)
+            spans = _spans(self.n)
+            index = {start: q for q, (start, _) in enumerate(spans)}
+            # one histogram per range (zeroed lazily by the OS, in the threads)
+            hists = np.zeros((len(spans), sel.size, 1 << (3 * s)), np.int32)
 
             def part(start, stop):
-                hist = np.zeros((sel.size, 1 << (3 * s)), np.int32)
                 K.gather_hist_int3_kernel(
-                    *self._common(start, stop), *grid.int_args(), slot, hist
+                    *self._common(start, stop),
+                    *grid.int_args(),
+                    slot,
+                    hists[index[start]],
                 )
-                return hist
 
-            hist = np.sum(_map(part, self.n), axis=0)
-            rows, sub = np.nonzero(hist)
-            W = hist[rows, sub].astype(np.float64)
-            cell = sel[rows]
-            b = np.stack(np.unravel_index(cell, (grid.bins,) * 3), axis=1)
-            low = np.stack(np.unravel_index(sub, (1 << s,) * 3), axis=1)
-            P = (grid.ilo + (b << s) + low).astype(np.float64)
-            pcount[sel] = np.bincount(rows, minlength=sel.size)
-            pstart[sel] = np.cumsum(pcount[sel]) - pcount[sel]
+            _map(part, self.n)
+            nonzero = np.empty(sel.size, np.int64)
+
+            S = hists.shape[2]
+
+            def merge(a, b):  # the entries a..b, as whole rows
+                K.hist_merge_kernel(hists, a // S, b // S, nonzero)
+
+            _map(merge, sel.size * S)
+            counts = nonzero
+            starts = np.cumsum(counts) - counts
+            P = np.empty((int(counts.sum()), 3))
+            W = np.empty(P.shape[0])
+            K.hist_points_kernel(hists[0], sel, grid.ilo, s, grid.bins, starts, P, W)
+            pcount[sel] = counts
+            pstart[sel] = starts
             return P, W, pstart, pcount
         pcount[sel] = count[sel]
         offsets = np.cumsum(pcount) - pcount

@@ -248,6 +248,45 @@ def gather_hist_int3_kernel(X, mask, use_mask, ilo, shift, G, slot, hist):
 
 
 @njit(**_OPTS)
+def hist_merge_kernel(hists, r0, r1, nonzero):
+    """Add the histograms of every range into the first (``hists[0]``), rows
+    ``r0..r1``, and count each row's non-zero entries into ``nonzero``."""
+    nq, _, S = hists.shape
+    for r in range(r0, r1):
+        c = 0
+        for j in range(S):
+            v = hists[0, r, j]
+            for q in range(1, nq):
+                v += hists[q, r, j]
+            hists[0, r, j] = v
+            if v != 0:
+                c += 1
+        nonzero[r] = c
+
+
+@njit(**_OPTS)
+def hist_points_kernel(hist, cells, ilo, shift, G, starts, P, W):
+    """The distinct values counted in ``hist`` (row ``r``: cell ``cells[r]``) as
+    points ``P`` with counts ``W``, row ``r``'s from ``starts[r]`` on, in the order
+    of their sub-cell index (that of ``np.nonzero(hist)``)."""
+    side = 1 << shift
+    for r in range(hist.shape[0]):
+        c = cells[r]
+        base0 = ilo[0] + ((c // (G * G)) << shift)
+        base1 = ilo[1] + (((c // G) % G) << shift)
+        base2 = ilo[2] + ((c % G) << shift)
+        o = starts[r]
+        for j in range(hist.shape[1]):
+            v = hist[r, j]
+            if v != 0:
+                P[o, 0] = base0 + j // (side * side)
+                P[o, 1] = base1 + (j // side) % side
+                P[o, 2] = base2 + j % side
+                W[o] = v
+                o += 1
+
+
+@njit(**_OPTS)
 def label_int3_kernel(X, mask, use_mask, ilo, shift, G, owner, C, perm, labels):
     """:func:`label_kernel` for three integer features."""
     l0, l1, l2 = ilo[0], ilo[1], ilo[2]
