@@ -722,7 +722,15 @@ def fit_predict(
         # refine the starts that came out (nearly) as good as the best on the binned
         # data; a clearly worse one rarely overtakes it on all pixels
         top = starts[0][0]
-        starts = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
+        near = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
+        # a start whose centroids all lie within a tenth of a cell of a better
+        # one's (a different binned optimum by a hair) reaches the same fixed
+        # point on all pixels: refine only the better
+        tol = 0.1 * px.grid.width
+        starts = []
+        for s in near:
+            if not any(np.max(np.abs(s[1] - t[1])) <= tol for t in starts):
+                starts.append(s)
         refiner = _Refiner(px, stats, cells)
         refiner.gather_for([C0 for _, C0 in starts])
         best = None
