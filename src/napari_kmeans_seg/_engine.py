@@ -28,6 +28,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -192,16 +193,21 @@ def _spans(n: int) -> list[tuple[int, int]]:
 def _map(fn, n: int) -> list:
     """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
     parallel threads (the kernels release the GIL)."""
-    global _pool
     spans = _spans(n)
     if len(spans) == 1:
         return [fn(*spans[0])]
+    return _in_parallel([lambda s=s: fn(*s) for s in spans])
+
+
+def _in_parallel(calls: list) -> list:
+    """``[call() for call in calls]``, run in the pool's threads, in order."""
+    global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(
             max_workers=min(N_RANGES, os.cpu_count() or 1),
             thread_name_prefix="kmeans-seg",
         )
-    return list(_pool.map(lambda s: fn(*s), spans))
+    return list(_pool.map(lambda call: call(), calls))
 
 
 def as_supported(X: np.ndarray) -> np.ndarray:
@@ -484,12 +490,20 @@ def _seeds(P, w, k, rng, n_init, max_iter) -> list[tuple[float, np.ndarray]]:
     """``n_init`` runs of k-means++ + weighted Lloyd on the points ``P``: their
     distinct results as (inertia, centroids), best first."""
     n_trials = 2 + int(np.log(k))
-    found: list[tuple[float, np.ndarray]] = []
-    for _ in range(n_init):
-        rand = rng.random(1 + (k - 1) * n_trials)
+    draws = [rng.random(1 + (k - 1) * n_trials) for _ in range(n_init)]
+
+    def run(rand):
         C = K.kmeans_plusplus(P, w, k, rand, n_trials)
         inertia, _ = K.weighted_lloyd(P, w, C, max_iter)
-        C = C[np.lexsort(C.T[::-1])]
+        return inertia, C[np.lexsort(C.T[::-1])]
+
+    found: list[tuple[float, np.ndarray]] = []
+    runs = (
+        _in_parallel([partial(run, rand) for rand in draws])
+        if n_init > 1
+        else [run(draws[0])]
+    )
+    for inertia, C in runs:  # the starts are independent: run at once, kept in order
         if not any(np.allclose(C, other, rtol=1e-6, atol=1e-9) for _, other in found):
             found.append((inertia, C))
     return sorted(found, key=lambda f: f[0])
