@@ -266,11 +266,15 @@ def test_layers_as_channels_segment_and_merge(make_napari_viewer, qtbot):
     choose_channels(widget, layers)
     assert not widget.channel_layers.native.isHidden()
     assert widget.image.native.isHidden()
+    # in-memory layers are stacked in the worker, not when Segment is clicked
+    inputs = widget.read_inputs()
+    assert inputs.stacked_in_worker and not isinstance(inputs.data, np.ndarray)
     widget.n_clusters.value = 4
     click_and_wait(qtbot, widget)
 
     labels = viewer.layers["c0+c1+c2 clusters"]
     expected = segment(data, 4, channel_axis=0)
+    assert isinstance(labels.data, np.ndarray)  # the in-memory, exact path
     np.testing.assert_array_equal(labels.data, expected.labels)
     assert labels.data.shape == (40, 50)
     assert names(viewer) == ["c0", "c1", "c2", "c0+c1+c2 clusters"] + [

@@ -206,10 +206,9 @@ def _compute(
     # each layer from the stack: loaded (checked against the memory first), or
     # lazy (a dask stack of lazy layers: its outputs stay lazy)
     layer_options = {k: options.pop(k) for k in LAYER_OPTIONS if k in options}
-    image = inputs.data
-    if not is_lazy(image):
+    if not inputs.lazy:
         check_layers_memory(
-            image,
+            inputs.data,
             inputs.source,
             n_clusters,
             model=model,
@@ -218,7 +217,7 @@ def _compute(
             **inputs.options,
             **options,
         )
-        image = np.asarray(image)
+    image = inputs.load()
     result, labels_data = compute_layers(
         image,
         inputs.source,
@@ -548,7 +547,7 @@ class KMeansWidget(Container):
         data = inputs.data
         if inputs.source.multiscale:  # its finest level
             data = data[0]
-        if not is_lazy(data):  # a lazy image is sampled, not loaded
+        elif not is_lazy(data):  # a lazy one (or stack) is sampled, not loaded
             data = np.asarray(data)
         return data, {
             "rgb": inputs.source.rgb,

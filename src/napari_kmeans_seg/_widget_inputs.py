@@ -67,6 +67,10 @@ class SegmentationInput:
         masked (and mean-colour) outputs are named after it. Empty otherwise.
     channel_dtypes : tuple of numpy.dtype
         The dtype of each of those layers (the stack may have a wider one).
+    stacked_in_worker : bool
+        :attr:`data` is a lazy stack of in-memory layers: :meth:`load` stacks them
+        into one array in the worker thread (a copy of every layer: not in the
+        main thread).
     """
 
     name: str
@@ -78,6 +82,19 @@ class SegmentationInput:
     options: dict[str, Any] = field(default_factory=dict)
     channels: tuple[SourceInfo, ...] = ()
     channel_dtypes: tuple[np.dtype, ...] = ()
+    stacked_in_worker: bool = False
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the data is lazy and stays so (dask, zarr; not a stack of
+        in-memory layers)."""
+        return is_lazy(self.data) and not self.stacked_in_worker
+
+    def load(self) -> Any:
+        """:attr:`data` as it is segmented (call it in a worker thread): lazy data
+        as it is, anything else as an array (a stack of in-memory layers is
+        stacked here)."""
+        return self.data if self.lazy else np.asarray(self.data)
 
     @property
     def source_names(self) -> tuple[str, ...]:
@@ -123,7 +140,7 @@ class SegmentationInput:
             scale = spatial_scale(self.source.scale, self.options)
             levels = label_levels(result, levels, scale)
         elif image is None:
-            image = self.data if is_lazy(self.data) else np.asarray(self.data)
+            image = self.load()
         layer_data = result_layer_data(
             result,
             image,
@@ -478,13 +495,17 @@ def channels_input(
         infos = [plane_source(info, plane) for info in infos]
         if "mask" in options:
             options["mask"] = options["mask"][slices]
-    if not all(isinstance(part, np.ndarray) for part in parts):
-        # dask (or zarr, ...): stack lazily, loaded in the worker thread
-        import dask.array as da
+    # stacked lazily here: dask or zarr layers stay lazy; in-memory layers are
+    # stacked by SegmentationInput.load in the worker (a copy of each)
+    import dask.array as da
 
-        data = da.stack([da.asarray(part) for part in parts])
-    else:
-        data = np.stack([np.asarray(part) for part in parts])
+    in_memory = all(isinstance(part, np.ndarray) for part in parts)
+    data = da.stack(
+        [
+            da.from_array(p, chunks=p.shape) if in_memory else da.asarray(p)
+            for p in parts
+        ]
+    )
     name = channels_name([layer.name for layer in layers])
     return SegmentationInput(
         name=name,
@@ -496,6 +517,7 @@ def channels_input(
         options=options,
         channels=tuple(infos),
         channel_dtypes=tuple(np.dtype(layer.data.dtype) for layer in layers),
+        stacked_in_worker=in_memory,
     )
 
 
