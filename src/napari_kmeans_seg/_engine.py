@@ -126,8 +126,7 @@ def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-#: grids of one cell: ``x >> 63`` is 0 for unsigned integers, ``⌊x·0⌋`` for floats
-_ONE_CELL_INT = _Grid(np.zeros(3, np.int64), np.zeros(3), np.zeros(3), 63, 1, 3)
+#: a grid of one cell for float features: ``⌊x·0⌋``
 _ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
 
 
@@ -412,39 +411,31 @@ class _Pixels:
 
     def label(self, C, owner=None, perm=None) -> np.ndarray:
         """Labels ``perm[nearest centroid] + 1`` (0 for invalid pixels); ``owner``
-        gives the cells owned whole by one centroid (-1: compare distances).
+        gives the cells of :attr:`grid` owned whole by one centroid (-1: compare
+        distances).
 
-        Without ``owner``, three integer features of enough pixels are labelled
-        through a grid laid over the centroids (:func:`_centroid_grid`): a pixel in
-        a cell owned whole takes its owner, the others compare distances; the
-        labels are the same."""
+        Three integer features are labelled through a table of each cell's label
+        (0: compare distances): the owners' cells, or without ``owner``, for
+        enough pixels, a grid laid over the centroids (:func:`_centroid_grid`);
+        the labels are those of comparing distances."""
         k = C.shape[0]
-        grid = self.grid
         C = np.ascontiguousarray(C, dtype=np.float64)
-        table = None
-        if owner is None and perm is None and self.int3:
-            table = _centroid_grid(C, self.X.dtype.itemsize, self.n)
-        if owner is None and table is None:  # no cell owned whole: one catch-all
-            grid = _ONE_CELL_INT if self.int3 else _ONE_CELL
-            owner = np.full(1, -1, np.int64)
         perm = np.arange(k, dtype=np.int64) if perm is None else perm
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
+        if self.int3:
+            cells = self._label_cells(C, owner, perm, labels.dtype)
 
-        def part(start, stop):
-            if table is not None:
+            def part(start, stop):
                 K.label_int3_table_kernel(
-                    *self._common(start, stop), *table, C, labels[start:stop]
+                    *self._common(start, stop), *cells, C, perm, labels[start:stop]
                 )
-            elif self.int3:
-                K.label_int3_kernel(
-                    *self._common(start, stop),
-                    *grid.int_args(),
-                    owner,
-                    C,
-                    perm,
-                    labels[start:stop],
-                )
-            else:
+
+        else:
+            grid = self.grid
+            if owner is None:  # no cell known to be owned whole: one catch-all
+                grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
+
+            def part(start, stop):
                 K.label_kernel(
                     *self._common(start, stop),
                     *grid.args(),
@@ -457,6 +448,21 @@ class _Pixels:
 
         _map(part, self.n)
         return labels
+
+    def _label_cells(self, C, owner, perm, dtype) -> tuple:
+        """``(ilo, shift, bins, table)`` for :func:`~._kernels.label_int3_table_kernel`:
+        the label ``perm[owner] + 1`` of each cell owned whole (0: compare)."""
+        if owner is not None:
+            g = self.grid
+            table = np.where(owner >= 0, perm[np.maximum(owner, 0)] + 1, 0)
+            return g.ilo, g.shift, g.bins, table.astype(dtype)
+        found = _centroid_grid(C, self.X.dtype.itemsize, self.n)
+        if found is None:  # one cell, to be compared
+            return np.zeros(3, np.int64), 0, 1, np.zeros(1, dtype)
+        ilo, shift, G, table = found  # labels for the identity permutation
+        if not np.array_equal(perm, np.arange(len(perm))):
+            table = np.where(table > 0, perm[np.maximum(table, 1) - 1] + 1, 0)
+        return ilo, shift, G, table.astype(dtype, copy=False)
 
     def counts_and_inertia(self, labels, C) -> tuple[np.ndarray, float]:
         """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""

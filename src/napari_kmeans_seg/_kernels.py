@@ -287,29 +287,12 @@ def hist_points_kernel(hist, cells, ilo, shift, G, starts, P, W):
 
 
 @njit(**_OPTS)
-def label_int3_kernel(X, mask, use_mask, ilo, shift, G, owner, C, perm, labels):
-    """:func:`label_kernel` for three integer features."""
-    l0, l1, l2 = ilo[0], ilo[1], ilo[2]
-    for i in range(X.shape[0]):
-        if use_mask and not mask[i]:
-            labels[i] = 0
-            continue
-        x0 = np.int64(X[i, 0])
-        x1 = np.int64(X[i, 1])
-        x2 = np.int64(X[i, 2])
-        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
-        o = owner[c]
-        if o < 0:
-            o = _nearest3(x0, x1, x2, C)
-        labels[i] = perm[o] + 1
-
-
-@njit(**_OPTS)
-def label_int3_table_kernel(X, mask, use_mask, ilo, shift, G, table, C, labels):
-    """:func:`label_int3_kernel` with the label of each cell in ``table`` (0: the
-    cell straddles a boundary, compare distances), on a grid that need not cover
-    the data: a value below or above it falls into the first or last bin of its
-    axis (the table accounts for that)."""
+def label_int3_table_kernel(X, mask, use_mask, ilo, shift, G, table, C, perm, labels):
+    """:func:`label_kernel` for three integer features: the label of each cell is
+    in ``table`` (0: the cell straddles a boundary, compare distances; then
+    ``perm[nearest] + 1``), on a grid that need not cover the data: a value below
+    or above it falls into the first or last bin of its axis (the table accounts
+    for that)."""
     l0, l1, l2 = ilo[0], ilo[1], ilo[2]
     top = G - 1
     for i in range(X.shape[0]):
@@ -324,7 +307,7 @@ def label_int3_table_kernel(X, mask, use_mask, ilo, shift, G, table, C, labels):
         b2 = min(max((x2 - l2) >> shift, 0), top)
         v = table[(b0 * G + b1) * G + b2]
         if v == 0:
-            v = _nearest3(x0, x1, x2, C) + 1
+            v = perm[_nearest3(x0, x1, x2, C)] + 1
         labels[i] = v
 
 
