@@ -566,7 +566,10 @@ def segment(
     method : {"auto", "exact", "sample"}
         "exact" (and "auto") reach a Lloyd fixed point on all pixels; "sample" fits
         on a random sample of 100,000 pixels and only assigns the rest (faster to
-        start on huge images, not a fixed point). Not used with ``model``.
+        start on huge images, not a fixed point). For an image fitted on a region
+        of ``fit_pixels`` (a large lazy image by default), "auto" is a fixed point
+        on the region only and "exact" continues on all pixels (see
+        ``fit_pixels``). Not used with ``model``.
     n_init : int
         k-means++ starts tried; the best is refined. Not used with ``model``.
     max_iter : int
