@@ -142,6 +142,8 @@ def test_large_lazy_image_equals_in_memory_with_the_same_fit_pixels(method):
         assert not lazy.converged
         assert lazy.n_fit <= 6_000
         assert lazy.counts.sum() == lazy.n_fit
+        # in memory, counts and inertia are measured on all pixels
+        assert eager.counts.sum() == eager.n_fit == 24 * 64 * 64
 
 
 def test_exact_lazy_result_is_a_lloyd_fixed_point():

@@ -254,11 +254,11 @@ def _lazy_region(image, labels, layout: _features.Layout) -> tuple:
     """Of a lazy (dask, zarr) image and its labels: the pixels of a regular grid of
     at most :data:`LAZY_VIEW_PIXELS` (see :func:`._lazy.fit_region`), loaded, so
     that the view never reads a whole large image."""
-    view = _lazy.as_dask(image) if _lazy.is_lazy(image) else image
-    region, origin, step = _lazy.region_of(view, layout, LAZY_VIEW_PIXELS)
-    index = _lazy.spatial_index(_lazy.region_index(layout, origin, step), layout)
-    view_labels = _lazy.as_dask(labels) if _lazy.is_lazy(labels) else labels
-    return _lazy.load([region, view_labels[index]])
+    region = _lazy.Region.of(tuple(image.shape), layout, LAZY_VIEW_PIXELS)
+    return region.read(
+        _lazy.as_dask(image) if _lazy.is_lazy(image) else image,
+        _lazy.as_dask(labels) if _lazy.is_lazy(labels) else labels,
+    )
 
 
 def _sample_means(

@@ -167,11 +167,9 @@ def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
     shift = max(0, int(np.ceil(np.log2(max(2 * span, 1.0) / G))))
     ilo = np.floor(0.5 * (lo + hi) - (G << shift) / 2).astype(np.int64)
     ilo = np.clip(ilo, 0, max(vmax + 1 - (G << shift), 0))
-    b = np.stack(np.unravel_index(np.arange(G**3), (G,) * 3), axis=1)
-    blo = (ilo + (b << shift)).astype(np.float64)
-    bhi = blo + (1 << shift) - 1
-    blo[b == 0] = 0.0  # the first and last bins reach to the dtype's limits
-    bhi[b == G - 1] = float(vmax)
+    blo, bhi = (a.copy() for a in _int_boxes(tuple(ilo.tolist()), shift, G))
+    blo[blo == ilo] = 0.0  # the first and last bins reach to the dtype's limits
+    bhi[bhi == ilo + (G << shift) - 1] = float(vmax)
     owner = np.full(G**3, -1, np.int64)
     K.owners(C, np.arange(G**3), blo, bhi, owner)
     table = (owner + 1).astype(np.uint8 if k < 255 else np.uint16)
@@ -367,15 +365,13 @@ class _Pixels:
                 )
 
             _map(part, self.n)
-            nonzero = np.empty(sel.size, np.int64)
-
+            counts = np.empty(sel.size, np.int64)  # distinct values per cell
             S = hists.shape[2]
 
             def merge(a, b):  # the entries a..b, as whole rows
-                K.hist_merge_kernel(hists, a // S, b // S, nonzero)
+                K.hist_merge_kernel(hists, a // S, b // S, counts)
 
             _map(merge, sel.size * S)
-            counts = nonzero
             starts = np.cumsum(counts) - counts
             P = np.empty((int(counts.sum()), 3))
             W = np.empty(P.shape[0])
@@ -420,10 +416,11 @@ class _Pixels:
         the labels are those of comparing distances."""
         k = C.shape[0]
         C = np.ascontiguousarray(C, dtype=np.float64)
-        perm = np.arange(k, dtype=np.int64) if perm is None else perm
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
+        given_perm = perm
+        perm = np.arange(k, dtype=np.int64) if perm is None else perm
         if self.int3:
-            cells = self._label_cells(C, owner, perm, labels.dtype)
+            cells = self._label_cells(C, owner, given_perm, labels.dtype)
 
             def part(start, stop):
                 K.label_int3_table_kernel(
@@ -451,18 +448,22 @@ class _Pixels:
 
     def _label_cells(self, C, owner, perm, dtype) -> tuple:
         """``(ilo, shift, bins, table)`` for :func:`~._kernels.label_int3_table_kernel`:
-        the label ``perm[owner] + 1`` of each cell owned whole (0: compare)."""
+        the label ``perm[owner] + 1`` of each cell of :attr:`grid` owned whole (0:
+        compare); without ``owner``, the grid over the centroids (labels without a
+        permutation) or one cell to compare."""
         if owner is not None:
             g = self.grid
-            table = np.where(owner >= 0, perm[np.maximum(owner, 0)] + 1, 0)
-            return g.ilo, g.shift, g.bins, table.astype(dtype)
-        found = _centroid_grid(C, self.X.dtype.itemsize, self.n)
+            if perm is not None:
+                owner = np.where(owner >= 0, perm[np.maximum(owner, 0)], -1)
+            return g.ilo, g.shift, g.bins, (owner + 1).astype(dtype)
+        found = (
+            None
+            if perm is not None
+            else _centroid_grid(C, self.X.dtype.itemsize, self.n)
+        )
         if found is None:  # one cell, to be compared
             return np.zeros(3, np.int64), 0, 1, np.zeros(1, dtype)
-        ilo, shift, G, table = found  # labels for the identity permutation
-        if not np.array_equal(perm, np.arange(len(perm))):
-            table = np.where(table > 0, perm[np.maximum(table, 1) - 1] + 1, 0)
-        return ilo, shift, G, table.astype(dtype, copy=False)
+        return found
 
     def counts_and_inertia(self, labels, C) -> tuple[np.ndarray, float]:
         """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""

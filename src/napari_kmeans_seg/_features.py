@@ -297,6 +297,13 @@ def check_nonnegative(value, name: str) -> float:
     return float(value)
 
 
+def check_positive_int(value, name: str) -> int:
+    """``value`` as a positive int, or a clear ``ValueError`` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
 def check_color_space(color_space, layout: Layout) -> str:
     """``color_space`` if it is valid for ``layout``, or a clear ``ValueError``."""
     if color_space not in COLOR_SPACES:
@@ -553,16 +560,21 @@ def _affine(
     return a.astype(np.float32), b.astype(np.float32)
 
 
+def label_sums(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """``(k, A.shape[1])`` sum (float64) of the rows of ``A`` with each label 1..k
+    (rows labelled 0 are ignored)."""
+    out = np.empty((k, A.shape[1]))
+    for j in range(A.shape[1]):
+        out[:, j] = np.bincount(labels, weights=A[:, j], minlength=k + 1)[1 : k + 1]
+    return out
+
+
 def label_means(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     """``(k, A.shape[1])`` mean of the rows of ``A`` with each label 1..k (rows
     labelled 0 are ignored; NaN for a label without rows)."""
     counts = np.bincount(labels, minlength=k + 1)[1 : k + 1]
-    out = np.empty((k, A.shape[1]))
-    for j in range(A.shape[1]):
-        sums = np.bincount(labels, weights=A[:, j], minlength=k + 1)[1 : k + 1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, j] = sums / counts
-    return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return label_sums(A, labels, k) / counts[:, None]
 
 
 def build_features(

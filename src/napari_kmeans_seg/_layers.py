@@ -301,7 +301,7 @@ def multiscale_levels(data) -> tuple[Any, list]:
 
     levels = [
         _lazy.as_dask(level) if _lazy.is_lazy(level) else da.from_array(level)
-        for level in (data[i] for i in range(len(data)))
+        for level in data
     ]
     if not levels:
         raise ValueError("the multiscale layer has no levels")

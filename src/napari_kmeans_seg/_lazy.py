@@ -72,6 +72,18 @@ def as_dask(image: Any) -> da.Array:
     return da.from_array(image, chunks=chunks)
 
 
+def open_image(
+    image: Any, layout_for: Callable[[tuple[int, ...]], _features.Layout]
+) -> tuple[da.Array, _features.Layout]:
+    """The lazy ``image`` as a dask array with its channel axis in one chunk, and
+    its layout (``layout_for(shape)``); its dtype and shape checked, nothing
+    read."""
+    darr = as_dask(image)
+    _features.check_array(darr)
+    layout = layout_for(tuple(darr.shape))
+    return whole_channels(darr, layout), layout
+
+
 def whole_channels(darr: da.Array, layout: _features.Layout) -> da.Array:
     """``darr`` with its channel axis in one chunk (the features need every
     channel of a pixel together)."""
@@ -143,62 +155,53 @@ def fit_region(
     return origin, step
 
 
-def region_index(
-    layout: _features.Layout, origin: tuple[int, ...], step: tuple[int, ...]
-) -> tuple[slice, ...]:
-    """Index of the fit region in the image (all of the channel axis)."""
-    index = [slice(o, None, s) for o, s in zip(origin, step, strict=True)]
-    if layout.channel_axis is not None:
-        index.insert(layout.channel_axis, slice(None))
-    return tuple(index)
-
-
-def spatial_index(index: tuple[slice, ...], layout: _features.Layout) -> tuple:
-    """``index`` (of the image) without its entry for the channel axis."""
-    return tuple(s for i, s in enumerate(index) if i != layout.channel_axis)
-
-
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True)
 class Region:
-    """A fit region, loaded: ``image[origin[0]::step[0], …]`` and its mask."""
+    """The fit region of an image: ``image[origin[0]::step[0], …]`` over its
+    spatial axes (all of its channel axis), see :func:`fit_region`."""
 
-    image: np.ndarray
-    mask: np.ndarray | None
     origin: tuple[int, ...]
     step: tuple[int, ...]
+    layout: _features.Layout
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, ...], layout: _features.Layout, fit_pixels: int
+    ) -> Region:
+        """The region of at most ``fit_pixels`` pixels of an image of ``shape``."""
+        return cls(*fit_region(layout.spatial_shape(shape), fit_pixels), layout)
 
     @property
     def whole(self) -> bool:
         """Whether the region is the whole image."""
         return all(s == 1 for s in self.step)
 
+    @property
+    def spatial_index(self) -> tuple[slice, ...]:
+        """Index of the region in an array of the image's spatial shape (a mask,
+        labels)."""
+        return tuple(
+            slice(o, None, s) for o, s in zip(self.origin, self.step, strict=True)
+        )
 
-def region_of(
-    darr: da.Array, layout: _features.Layout, fit_pixels: int
-) -> tuple[da.Array, tuple[int, ...], tuple[int, ...]]:
-    """The lazy fit region of at most ``fit_pixels`` pixels of ``darr`` (see
-    :func:`fit_region`), with its origin and step."""
-    origin, step = fit_region(layout.spatial_shape(darr.shape), fit_pixels)
-    return darr[region_index(layout, origin, step)], origin, step
+    @property
+    def index(self) -> tuple[slice, ...]:
+        """Index of the region in the image (all of the channel axis)."""
+        index = list(self.spatial_index)
+        if self.layout.channel_axis is not None:
+            index.insert(self.layout.channel_axis, slice(None))
+        return tuple(index)
 
-
-def read_region(
-    darr: da.Array,
-    layout: _features.Layout,
-    fit_pixels: int,
-    *,
-    mask: da.Array | None = None,
-    progress: Progress | None = None,
-) -> Region:
-    """Load the fit region of at most ``fit_pixels`` pixels of the lazy image
-    ``darr`` (and of its lazy ``mask``)."""
-    region, origin, step = region_of(darr, layout, fit_pixels)
-    wanted = [region]
-    if mask is not None:
-        index = region_index(layout, origin, step)
-        wanted.append(mask[spatial_index(index, layout)])
-    loaded = load(wanted, progress)
-    return Region(loaded[0], loaded[1] if mask is not None else None, origin, step)
+    def read(
+        self, darr: Any, mask: Any = None, progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The region of the image ``darr`` and of ``mask``, an array of its
+        spatial shape (a mask, or labels), lazy or not, loaded together."""
+        wanted = [darr[self.index]]
+        if mask is not None:
+            wanted.append(mask[self.spatial_index])
+        loaded = load(wanted, progress)
+        return loaded[0], (loaded[1] if mask is not None else None)
 
 
 def check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> None:
@@ -239,6 +242,23 @@ def load(arrays: Sequence[Any], progress: Progress | None = None) -> list:
 # ------------------------------------------------------------------ labelling
 
 
+def _mask_blocks(mask: da.Array, chunks: tuple, axis: int | None) -> da.Array:
+    """``mask`` chunked like the image's spatial axes, with a length-1 channel axis
+    at ``axis`` so that its blocks line up with the image's."""
+    import dask.array as da
+
+    m = mask.rechunk(chunks)
+    return m if axis is None else da.expand_dims(m, axis)
+
+
+def _block_mask(mask_block, axis: int | None):
+    """A block of :func:`_mask_blocks` as a spatial bool array (or None)."""
+    if mask_block is None:
+        return None
+    mask_block = np.asarray(mask_block)
+    return mask_block if axis is None else np.squeeze(mask_block, axis)
+
+
 def label_lazy(
     model: KMeansModel,
     darr: da.Array,
@@ -262,10 +282,7 @@ def label_lazy(
     axis = layout.channel_axis
     args = [darr]
     if mask is not None:
-        m = mask.rechunk(chunks)
-        if axis is not None:  # a length-1 channel axis, to line up with the image
-            m = da.expand_dims(m, axis)
-        args.append(m)
+        args.append(_mask_blocks(mask, chunks, axis))
     return da.map_blocks(
         _label_block,
         *args,
@@ -288,10 +305,7 @@ def _label_block(block, mask_block=None, *, model, axis, scale, block_info=None)
     """Labels of one chunk (a task of :func:`label_lazy`)."""
     block = np.asarray(block)
     origin = None if block_info is None else _block_origin(block_info, axis)
-    if mask_block is not None:
-        mask_block = np.asarray(mask_block)
-        if axis is not None:
-            mask_block = np.squeeze(mask_block, axis)
+    mask_block = _block_mask(mask_block, axis)
     layout = model.layout_for(block.shape)
     spatial = layout.spatial_shape(block.shape)
     if 0 in spatial:
@@ -337,28 +351,21 @@ def block_stats(
     number of pixels considered (inside the mask, opaque); per centroid, the sums
     of the image's channels and of the features of weight 0."""
     block = np.asarray(block)
-    axis = layout.channel_axis
-    if mask_block is not None and axis is not None:
-        mask_block = np.squeeze(np.asarray(mask_block), axis)
+    mask_block = _block_mask(mask_block, layout.channel_axis)
     feats = _features.build_features(block, layout, mask_block, options, origin=origin)
     k = centroids.shape[0]
     px = _engine._Pixels(feats.X, feats.keep, binned=False)
     labels = px.label(centroids)
     counts, sse = px.counts_and_inertia(labels, centroids)
-    sums = _label_sums(feats.X, labels, k)
-    channels = sums if options.is_default else _label_sums(feats.pixels, labels, k)
+    sums = _features.label_sums(feats.X, labels, k)
+    channels = sums
+    if not options.is_default:
+        channels = _features.label_sums(feats.pixels, labels, k)
     dropped = np.zeros((k, 0))
     if feats.dropped is not None:
-        dropped = _label_sums(feats.dropped, labels, k)
+        dropped = _features.label_sums(feats.dropped, labels, k)
     n_kept = labels.size if feats.keep is None else int(np.count_nonzero(feats.keep))
     return counts, sums, np.array([sse, n_kept]), channels, dropped
-
-
-def _label_sums(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    out = np.empty((k, A.shape[1]))
-    for j in range(A.shape[1]):
-        out[:, j] = np.bincount(labels, weights=A[:, j], minlength=k + 1)[1 : k + 1]
-    return out
 
 
 def lloyd_passes(
@@ -387,12 +394,7 @@ def lloyd_passes(
     blocks = list(np.ravel(darr.to_delayed()))
     masks = [None] * len(blocks)
     if mask is not None:
-        m = mask.rechunk(chunks)
-        if axis is not None:
-            import dask.array as da
-
-            m = da.expand_dims(m, axis)
-        masks = list(np.ravel(m.to_delayed()))
+        masks = list(np.ravel(_mask_blocks(mask, chunks, axis).to_delayed()))
     starts = [np.cumsum((0, *c[:-1])) for c in chunks]
     origins = [
         tuple(int(starts[a][i]) for a, i in enumerate(idx))

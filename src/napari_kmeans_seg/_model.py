@@ -313,9 +313,7 @@ class KMeansModel:
         (400, 600)
         """
         if _lazy.is_lazy(image):
-            darr = _lazy.as_dask(image)
-            _features.check_array(darr)
-            layout = self.layout_for(darr.shape)
+            darr, layout = _lazy.open_image(image, self.layout_for)
             spatial = layout.spatial_shape(darr.shape)
             if scale is not None:
                 scale = _features.check_scale(scale, len(spatial))

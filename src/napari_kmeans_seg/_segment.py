@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -57,9 +58,10 @@ class SegmentationResult:
     image_dtype : str, optional
         Name of the segmented image's dtype.
     n_fit : int, optional
-        Pixels the fit was made on, and that ``counts``, ``inertia`` and
-        ``channel_means`` describe: all the image's pixels, except for a lazy image
-        fitted on a region of ``fit_pixels`` (method "auto" or "sample").
+        Number of pixels ``counts``, ``inertia`` and ``channel_means`` are measured
+        over (those left out included): all the image's, except for a lazy image
+        fitted on a region of ``fit_pixels`` with "auto" or "sample" (or measured
+        on it, with ``model``), whose region's.
     """
 
     labels: np.ndarray
@@ -656,12 +658,8 @@ def segment(
         "n_init": n_init,
         "max_iter": max_iter,
     }
-    if fit_pixels is not None and (
-        isinstance(fit_pixels, bool)
-        or not isinstance(fit_pixels, int | np.integer)
-        or fit_pixels < 1
-    ):
-        raise ValueError(f"fit_pixels must be a positive integer, not {fit_pixels!r}")
+    if fit_pixels is not None:
+        fit_pixels = _features.check_positive_int(fit_pixels, "fit_pixels")
     if _lazy.is_lazy(image):
         return _segment_lazy(
             image,
@@ -702,21 +700,20 @@ def segment(
     layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
     spatial = layout.spatial_shape(arr.shape)
     options = _features.make_options(layout, len(spatial), scale=scale, **given)
-    if fit_pixels is None:
-        return _fit(arr, layout, options, mask, k=k, **fit)
-    origin, step = _lazy.fit_region(spatial, fit_pixels)
-    if all(s == 1 for s in step):
+    region = (
+        None if fit_pixels is None else _lazy.Region.of(arr.shape, layout, fit_pixels)
+    )
+    if region is None or region.whole:
         return _fit(arr, layout, options, mask, k=k, **fit)
     _lazy.check_region_smoothing(options, fit_pixels)
-    index = _lazy.region_index(layout, origin, step)
     part = _fit(
-        arr[index],
+        arr[region.index],
         layout,
         options,
-        _region_mask(mask, index, layout),
+        None if mask is None else np.asarray(mask)[region.spatial_index],
         k=k,
-        origin=origin,
-        step=step,
+        origin=region.origin,
+        step=region.step,
         **fit,
     )
     if method == "exact":  # on to a fixed point on all pixels
@@ -734,7 +731,7 @@ def segment(
         scale=scale,
         given={},
     )
-    return replace(full, n_iter=part.n_iter, n_fit=part.n_fit)
+    return replace(full, n_iter=part.n_iter)
 
 
 def _check_fit_options(n_clusters, fit: dict) -> int:
@@ -743,22 +740,8 @@ def _check_fit_options(n_clusters, fit: dict) -> int:
     if fit["method"] not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {fit['method']!r}")
     for name in ("n_init", "max_iter"):
-        value = fit[name]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | np.integer)
-            or value < 1
-        ):
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+        _features.check_positive_int(fit[name], name)
     return k
-
-
-def _region_mask(mask, index: tuple[slice, ...], layout: _features.Layout):
-    """The part of ``mask`` (spatial, array-like) in the region ``index`` of the
-    image, or None."""
-    if mask is None:
-        return None
-    return np.asarray(mask)[_lazy.spatial_index(index, layout)]
 
 
 def _fit(
@@ -831,31 +814,30 @@ def _segment_lazy(
     progress,
 ) -> SegmentationResult:
     """:func:`segment` of a lazy image (see :mod:`._lazy`)."""
-    darr = _lazy.as_dask(image)
-    _features.check_array(darr)
     if model is not None:
         _check_model_type(model)
-        layout = model.layout_for(darr.shape)
+        darr, layout = _lazy.open_image(image, model.layout_for)
     else:
         k = _check_fit_options(n_clusters, fit)
-        layout = _features.guess_layout(darr.shape, channel_axis=channel_axis, rgb=rgb)
-    darr = _lazy.whole_channels(darr, layout)
+        darr, layout = _lazy.open_image(
+            image, partial(_features.guess_layout, channel_axis=channel_axis, rgb=rgb)
+        )
     spatial = layout.spatial_shape(darr.shape)
     dmask = _lazy.as_mask(mask, spatial)
-    region, _, _ = _lazy.region_of(darr, layout, fit_pixels)
+    region = _lazy.Region.of(darr.shape, layout, fit_pixels)
+    region_shape = darr[region.index].shape
     _memory.check_memory(
         _memory.estimate_memory(
-            region.shape,
-            region.dtype,
+            region_shape,
+            darr.dtype,
             channel_axis=layout.channel_axis,
             rgb=layout.rgb,
             method=fit["method"],
             **given,
         )
     )
-    loaded = _lazy.read_region(darr, layout, fit_pixels, mask=dmask, progress=progress)
-    sub, sub_mask = loaded.image, loaded.mask
-    origin, step, whole = loaded.origin, loaded.step, loaded.whole
+    sub, sub_mask = region.read(darr, dmask, progress)
+    origin, step, whole = region.origin, region.step, region.whole
     if model is None:
         options = _features.make_options(layout, len(spatial), scale=scale, **given)
         if not whole:
@@ -923,7 +905,7 @@ def _from_passes(
         converged=passes["converged"],
         n_invalid=passes["n_kept"] - passes["n_valid"],
         channel_means=channel_means,
-        n_fit=passes["n_kept"],
+        n_fit=int(np.prod(layout.spatial_shape(darr.shape))),
         _centres=C,
     )
 

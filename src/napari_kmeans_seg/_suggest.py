@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -209,21 +210,17 @@ def suggest_n_clusters(
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
     ks = _check_k_range(k_range)
-    sample_size = _positive_int(sample_size, "sample_size")
-    silhouette_size = _positive_int(silhouette_size, "silhouette_size")
-    origin = step = None
+    sample_size = _features.check_positive_int(sample_size, "sample_size")
+    silhouette_size = _features.check_positive_int(silhouette_size, "silhouette_size")
+    region = None
     if _lazy.is_lazy(image):  # a bounded region of it, never the whole
-        darr = _lazy.as_dask(image)
-        _features.check_array(darr)
-        layout = _features.guess_layout(darr.shape, channel_axis=channel_axis, rgb=rgb)
-        darr = _lazy.whole_channels(darr, layout)
-        region = _lazy.read_region(
-            darr,
-            layout,
-            max(LAZY_REGION_PIXELS, 4 * sample_size),
-            mask=_lazy.as_mask(mask, layout.spatial_shape(darr.shape)),
+        darr, layout = _lazy.open_image(
+            image, partial(_features.guess_layout, channel_axis=channel_axis, rgb=rgb)
         )
-        arr, mask, origin, step = region.image, region.mask, region.origin, region.step
+        region_pixels = max(LAZY_REGION_PIXELS, 4 * sample_size)
+        region = _lazy.Region.of(darr.shape, layout, region_pixels)
+        mask = _lazy.as_mask(mask, layout.spatial_shape(darr.shape))
+        arr, mask = region.read(darr, mask)
     else:
         arr = _features.check_image(image)
         layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
@@ -237,10 +234,15 @@ def suggest_n_clusters(
         scale=scale,
         smoothing=smoothing,
     )
-    if step is not None and any(st > 1 for st in step):
-        _lazy.check_region_smoothing(options, max(LAZY_REGION_PIXELS, 4 * sample_size))
+    if region is not None and not region.whole:
+        _lazy.check_region_smoothing(options, region_pixels)
     feats = _features.build_features(
-        arr, layout, mask, options, origin=origin, step=step
+        arr,
+        layout,
+        mask,
+        options,
+        origin=None if region is None else region.origin,
+        step=None if region is None else region.step,
     )
     rng = np.random.default_rng(random_state)
     P = sample_pixels(feats.X, feats.keep, sample_size, rng)
@@ -447,12 +449,6 @@ def _check_k_range(k_range) -> tuple[int, ...]:
                 f"got {int(k)}"
             )
     return tuple(sorted({int(k) for k in values}))
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def _n_distinct(P: np.ndarray, cap: int) -> int:

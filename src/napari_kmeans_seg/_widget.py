@@ -156,8 +156,7 @@ class _Run:
     result: SegmentationResult | None = None
     #: adding the layers in the main thread, one per turn of the event loop
     steps: Iterator | None = field(default=None, repr=False)
-    #: a lazy image's reading: the last (done, total), and the signal relaying it
-    progress: tuple[int, int] | None = None
+    #: the signal relaying a lazy image's reading progress (kept alive with the run)
     relay: Any = field(default=None, repr=False)
 
     @property
@@ -732,9 +731,9 @@ class KMeansWidget(Container):
             options.update(self.feature_options(inputs.layers[0]))
         run = self._start_run(inputs, model, options)
         self.status.value = f"segmenting {inputs.name}…"
-        # the data goes as it is: compute_layers turns it into an array in the
-        # worker (a dask or zarr layer loads there, not in the main thread); a
-        # lazy one reports its progress through the relay, in the main thread
+        # the data goes as it is: in the worker, in-memory data becomes an array
+        # and lazy data (dask, zarr) stays lazy, its reading progress relayed to
+        # the main thread
         relay = _ProgressRelay()
         relay.moved.connect(partial(self._on_progress, run))
         run.worker = create_worker(
@@ -837,7 +836,6 @@ class KMeansWidget(Container):
         each Lloyd pass): to the run's progress bar and the status line."""
         if not self._is_current(run) or total <= 0:
             return
-        run.progress = (done, total)
         pbar = getattr(run.worker, "pbar", None)
         if pbar is not None:
             pbar.total = total
