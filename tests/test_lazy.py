@@ -297,6 +297,31 @@ def test_zarr_in_and_out(tmp_path):
     assert in_memory.shape == (48, 48)
 
 
+def test_to_zarr_chunks_codecs_and_empty_chunks(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    image = stack((3, 6, 40, 40))
+    # irregular dask chunks are written with zarr's regular ones; masked-out
+    # chunks (all zeros) are written too, so the array reads back whole
+    lazy = da.from_array(image, chunks=(3, (2, 4), (15, 25), 40))
+    mask = np.ones(image.shape[1:], bool)
+    mask[:2] = False
+    result = segment(lazy, 3, channel_axis=0, mask=mask, fit_pixels=2_000)
+    expected = np.asarray(result.labels)
+    assert (expected[:2] == 0).all() and expected[2:].all()
+    written = result.to_zarr(tmp_path / "a.zarr")
+    assert written.chunks == (2, 15, 40)
+    assert np.array_equal(written[:], expected)
+    assert written.nchunks_initialized == written.nchunks
+    assert "blosc" in str(written.compressors).lower()
+    plain = result.to_zarr(tmp_path / "b.zarr", chunks=(3, 20, 20), compressors=None)
+    assert plain.chunks == (3, 20, 20) and plain.compressors == ()
+    assert np.array_equal(plain[:], expected)
+    group = zarr.open_group(tmp_path / "g.zarr", mode="w")
+    inside = result.to_zarr(group.store, component="labels", compressors="auto")
+    assert np.array_equal(inside[:], expected)
+    assert np.array_equal(zarr.open_group(tmp_path / "g.zarr")["labels"][:], expected)
+
+
 # ------------------------------------------------------------------- distributed
 
 

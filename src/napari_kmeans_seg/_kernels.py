@@ -286,29 +286,48 @@ def hist_points_kernel(hist, cells, ilo, shift, G, starts, P, W):
                 o += 1
 
 
+#: pixels per tile of :func:`label_int3_table_kernel` (their cell indices stay in L1)
+_LABEL_TILE = 1024
+
+
 @njit(**_OPTS)
 def label_int3_table_kernel(X, mask, use_mask, ilo, shift, G, table, C, perm, labels):
     """:func:`label_kernel` for three integer features: the label of each cell is
     in ``table`` (0: the cell straddles a boundary, compare distances; then
-    ``perm[nearest] + 1``), on a grid that need not cover the data: a value below
-    or above it falls into the first or last bin of its axis (the table accounts
-    for that)."""
+    ``perm[nearest] + 1``), on a grid of ``G`` bins per feature (a power of two)
+    that need not cover the data: a value below or above it falls into the first
+    or last bin of its axis (the table accounts for that).
+
+    Tile by tile: first every pixel's cell index, a loop of shifts and clamps the
+    compiler vectorises, then the table look-ups."""
     l0, l1, l2 = ilo[0], ilo[1], ilo[2]
     top = G - 1
-    for i in range(X.shape[0]):
-        if use_mask and not mask[i]:
-            labels[i] = 0
-            continue
-        x0 = np.int64(X[i, 0])
-        x1 = np.int64(X[i, 1])
-        x2 = np.int64(X[i, 2])
-        b0 = min(max((x0 - l0) >> shift, 0), top)
-        b1 = min(max((x1 - l1) >> shift, 0), top)
-        b2 = min(max((x2 - l2) >> shift, 0), top)
-        v = table[(b0 * G + b1) * G + b2]
-        if v == 0:
-            v = perm[_nearest3(x0, x1, x2, C)] + 1
-        labels[i] = v
+    gb = 0
+    while (1 << gb) < G:
+        gb += 1
+    n = X.shape[0]
+    cell = np.empty(_LABEL_TILE, np.int64)
+    todo = np.empty(_LABEL_TILE, np.int64)
+    for s in range(0, n, _LABEL_TILE):
+        m = min(_LABEL_TILE, n - s)
+        for j in range(m):
+            b0 = min(max((np.int64(X[s + j, 0]) - l0) >> shift, 0), top)
+            b1 = min(max((np.int64(X[s + j, 1]) - l1) >> shift, 0), top)
+            b2 = min(max((np.int64(X[s + j, 2]) - l2) >> shift, 0), top)
+            cell[j] = (((b0 << gb) | b1) << gb) | b2
+        n_todo = 0  # the pixels to compare, gathered without a branch
+        for j in range(m):
+            v = table[cell[j]]
+            labels[s + j] = v
+            todo[n_todo] = s + j
+            n_todo += v == 0
+        for t in range(n_todo):
+            i = todo[t]
+            labels[i] = perm[_nearest3(X[i, 0], X[i, 1], X[i, 2], C)] + 1
+        if use_mask:
+            for j in range(s, s + m):
+                if not mask[j]:
+                    labels[j] = 0
 
 
 # ---------------------------------------------------------------- the fit itself
