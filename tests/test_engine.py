@@ -227,3 +227,16 @@ def test_labelling_through_the_centroid_grid_equals_comparing_distances(
     C = np.array([[2.0, 2, 2], [4, 4, 4]]) * (top // 255)
     assert (_engine.predict(ties, C) == 1).all()
     assert len(_engine._centroid_grids) == 4
+
+
+def test_passes_in_this_thread_give_the_same_result():
+    """Under ``in_this_thread`` (dask tasks) a pass is not split over the engine's
+    threads, and gives the same labels and centroids."""
+    X = np.random.default_rng(3).integers(0, 255, (300_000, 3)).astype(np.uint8)
+    split = _engine.fit_predict(X, n_clusters=4, random_state=0)
+    with _engine.in_this_thread():
+        whole = _engine.fit_predict(X, n_clusters=4, random_state=0)
+        assert _engine._spans(len(X)) == [(0, len(X))]
+    assert _engine._spans(len(X)) != [(0, len(X))]
+    np.testing.assert_array_equal(whole.labels, split.labels)
+    np.testing.assert_allclose(whole.centroids, split.centroids, rtol=1e-12)

@@ -22,6 +22,7 @@ look, not a fixed point on all pixels.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -181,7 +182,27 @@ def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
     return found
 
 
+#: set in threads whose passes run whole, in that thread (see :func:`in_this_thread`)
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def in_this_thread():
+    """Run the passes started in this thread in it alone, not split over the
+    engine's threads: for callers that already run many at once, such as the tasks
+    of a dask graph, where splitting adds only hand-offs between threads that
+    compete for the same cores."""
+    before = getattr(_local, "whole", False)
+    _local.whole = True
+    try:
+        yield
+    finally:
+        _local.whole = before
+
+
 def _spans(n: int) -> list[tuple[int, int]]:
+    if getattr(_local, "whole", False):
+        return [(0, n)]
     n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
     b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
     return list(itertools.pairwise(b))
@@ -197,7 +218,10 @@ def _map(fn, n: int) -> list:
 
 
 def _in_parallel(calls: list) -> list:
-    """``[call() for call in calls]``, run in the pool's threads, in order."""
+    """``[call() for call in calls]``, run in the pool's threads, in order (in
+    this thread under :func:`in_this_thread`)."""
+    if getattr(_local, "whole", False):
+        return [call() for call in calls]
     global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(

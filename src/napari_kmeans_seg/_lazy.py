@@ -311,7 +311,9 @@ def _label_block(block, mask_block=None, *, model, axis, scale, block_info=None)
     if 0 in spatial:
         return np.zeros(spatial, np.uint8)
     feats = model._features_of(block, mask_block, scale, origin=origin)
-    return model._assign(feats).reshape(spatial).astype(np.uint8, copy=False)
+    with _engine.in_this_thread():  # dask runs the tasks in parallel
+        labels = model._assign(feats)
+    return labels.reshape(spatial).astype(np.uint8, copy=False)
 
 
 def relabel(lut: np.ndarray, labels) -> Any:
@@ -355,8 +357,9 @@ def block_stats(
     feats = _features.build_features(block, layout, mask_block, options, origin=origin)
     k = centroids.shape[0]
     px = _engine._Pixels(feats.X, feats.keep, binned=False)
-    labels = px.label(centroids)
-    counts, sse = px.counts_and_inertia(labels, centroids)
+    with _engine.in_this_thread():  # dask runs the tasks in parallel
+        labels = px.label(centroids)
+        counts, sse = px.counts_and_inertia(labels, centroids)
     sums = _features.label_sums(feats.X, labels, k)
     channels = sums
     if not options.is_default:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -860,10 +862,16 @@ def _segment_lazy(
             **given,
         )
     )
+    loading = None
+    if model is None:
+        options = _features.make_options(layout, len(spatial), scale=scale, **given)
+        loading = _load_fit_passes(
+            region_shape, darr.dtype, layout, options, dmask is not None, k, fit
+        )
     sub, sub_mask = region.read(darr, dmask, progress)
     origin, step, whole = region.origin, region.step, region.whole
     if model is None:
-        options = _features.make_options(layout, len(spatial), scale=scale, **given)
+        loading.join()
         if not whole:
             _lazy.check_region_smoothing(options, fit_pixels)
         part = _fit(
@@ -900,6 +908,43 @@ def _segment_lazy(
         progress=progress,
     )
     return _from_passes(part, passes, darr, layout, dmask)
+
+
+def _load_fit_passes(
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    masked: bool,
+    k: int,
+    fit: dict,
+) -> threading.Thread:
+    """Start loading the compiled passes that fitting an image of ``shape`` and
+    ``dtype`` uses, in a background thread, by fitting a small random image of the
+    same kind: numba loads a pass on its first call in a process (about 0.3 s for
+    a fit), which then overlaps with reading the fit region."""
+    tiny_shape = tuple(
+        n if i == layout.channel_axis else min(n, 16) for i, n in enumerate(shape)
+    )
+    rng = np.random.default_rng(0)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        tiny = rng.integers(info.min, info.max, tiny_shape, dtype, endpoint=True)
+    else:
+        tiny = (
+            rng.random(tiny_shape) > 0.5
+            if dtype.kind == "b"
+            else rng.random(tiny_shape)
+        ).astype(dtype)
+    mask = np.ones(layout.spatial_shape(tiny_shape), bool) if masked else None
+
+    def run() -> None:
+        with contextlib.suppress(Exception):  # a warm-up: the real fit reports errors
+            _fit(tiny, layout, options, mask, k=k, **fit)
+
+    thread = threading.Thread(target=run, name="kmeans-seg-load", daemon=True)
+    thread.start()
+    return thread
 
 
 def _from_passes(
