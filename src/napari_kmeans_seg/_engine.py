@@ -131,7 +131,7 @@ def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
 _ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
 
 
-#: bins per feature of :func:`_centroid_grid`
+#: bins per feature of :func:`_centroid_grid` before its cells are halved
 _CENTROID_GRID_BINS = 32
 #: pixels from which labelling three integer features builds that grid (cheaper
 #: than comparing distances from about a million pixels on; once built, it is
@@ -143,24 +143,26 @@ _centroid_grids_lock = threading.Lock()
 
 def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
     """For labelling ``n`` pixels of three unsigned integer features of
-    ``itemsize`` bytes with centroids ``C``: a grid of 32³ cells laid over the
-    centroids and the label of each cell owned whole (0: it straddles a Voronoi
-    boundary), as ``(ilo, shift, bins, table)`` for
-    :func:`~._kernels.label_int3_table_kernel`; None below
-    :data:`_CENTROID_GRID_MIN_PIXELS` unless already built for these centroids.
+    ``itemsize`` bytes with centroids ``C``: a grid laid over the centroids and
+    the label of each cell owned whole (0: it straddles a Voronoi boundary), as
+    ``(ilo, shift, bins, table)`` for :func:`~._kernels.label_int3_table_kernel`;
+    None below :data:`_CENTROID_GRID_MIN_PIXELS` unless already built for these
+    centroids.
 
-    The cells are ``2**shift`` wide, the smallest power of two whose 32 bins span
-    the centroids' range plus half of it on each side (at least 1), starting at
-    ``ilo`` per feature; values outside fall into the first or last bin of their
-    axis, so the boxes of those bins reach to the dtype's limits. Ownership is
-    decided with a margin (:func:`~._kernels.box_owner`), so the labels are those
-    of comparing distances."""
+    The grid has 32³ cells ``2**shift`` wide, the smallest power of two whose 32
+    bins span the centroids' range plus half of it on each side (at least 1),
+    starting at ``ilo`` per feature; then, if they are wider than 1, the cells
+    are halved (64³), deciding again only the halves of straddling cells, which
+    halves the pixels whose distances are compared. Values outside the grid fall
+    into the first or last bin of their axis, so the boxes of those bins reach to
+    the dtype's limits. Ownership is decided with a margin
+    (:func:`~._kernels.box_owner`), so the labels are those of comparing
+    distances."""
     key = (C.tobytes(), C.shape, itemsize)
     with _centroid_grids_lock:
         found = _centroid_grids.get(key)
     if found is not None or n < _CENTROID_GRID_MIN_PIXELS:
         return found
-    k = C.shape[0]
     G = _CENTROID_GRID_BINS
     vmax = (1 << (8 * itemsize)) - 1
     lo, hi = C.min(axis=0), C.max(axis=0)
@@ -168,18 +170,35 @@ def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
     shift = max(0, int(np.ceil(np.log2(max(2 * span, 1.0) / G))))
     ilo = np.floor(0.5 * (lo + hi) - (G << shift) / 2).astype(np.int64)
     ilo = np.clip(ilo, 0, max(vmax + 1 - (G << shift), 0))
-    blo, bhi = (a.copy() for a in _int_boxes(tuple(ilo.tolist()), shift, G))
-    blo[blo == ilo] = 0.0  # the first and last bins reach to the dtype's limits
-    bhi[bhi == ilo + (G << shift) - 1] = float(vmax)
-    owner = np.full(G**3, -1, np.int64)
-    K.owners(C, np.arange(G**3), blo, bhi, owner)
-    table = (owner + 1).astype(np.uint8 if k < 255 else np.uint16)
+    table = _cell_labels(C, ilo, shift, G, vmax, np.arange(G**3))
+    if shift > 0:  # halve the cells: a half of an owned cell has the same owner
+        halves = np.unravel_index(np.arange((2 * G) ** 3), (2 * G,) * 3)
+        table = table[np.ravel_multi_index(tuple(b >> 1 for b in halves), (G,) * 3)]
+        G, shift = 2 * G, shift - 1
+        straddling = np.flatnonzero(table == 0)
+        table[straddling] = _cell_labels(C, ilo, shift, G, vmax, straddling)
+    if C.shape[0] < 255:
+        table = table.astype(np.uint8)
     found = (ilo, shift, G, table)
     with _centroid_grids_lock:
         if len(_centroid_grids) >= 16:
             _centroid_grids.pop(next(iter(_centroid_grids)))
         _centroid_grids[key] = found
     return found
+
+
+def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
+    """``owner + 1`` (uint16; 0: no single owner) of each of ``cells`` of the grid
+    of ``G`` bins per feature ``2**shift`` wide from ``ilo``, whose first and last
+    bins reach to 0 and ``vmax``."""
+    b = np.stack(np.unravel_index(cells, (G,) * 3), axis=1)
+    blo = ilo + (b << shift)
+    bhi = blo + (1 << shift) - 1
+    blo = np.where(b == 0, 0, blo).astype(np.float64)
+    bhi = np.where(b == G - 1, vmax, bhi).astype(np.float64)
+    owner = np.full(len(cells), -1, np.int64)
+    K.owners(C, np.arange(len(cells)), blo, bhi, owner)
+    return (owner + 1).astype(np.uint16)
 
 
 #: set in threads whose passes run whole, in that thread (see :func:`in_this_thread`)
