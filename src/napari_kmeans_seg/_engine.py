@@ -118,13 +118,18 @@ class _Grid:
 
 @functools.lru_cache(maxsize=8)
 def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
-    D = len(ilo)
-    b = np.stack(np.unravel_index(np.arange(G**D), (G,) * D), axis=1)
-    lo = np.asarray(ilo) + (b << shift)
-    hi = lo + (1 << shift) - 1
-    lo, hi = lo.astype(np.float64), hi.astype(np.float64)
+    lo, hi = _cell_boxes(np.asarray(ilo), shift, G, np.arange(G ** len(ilo)))
     lo.flags.writeable = hi.flags.writeable = False
     return lo, hi
+
+
+def _cell_boxes(ilo: np.ndarray, shift: int, G: int, cells) -> tuple:
+    """The boxes of ``cells`` of the grid of ``G`` bins per feature ``2**shift``
+    wide from ``ilo``: their lowest and highest corners, float64 ``(len(cells), D)``."""
+    b = np.stack(np.unravel_index(cells, (G,) * len(ilo)), axis=1)
+    lo = ilo + (b << shift)
+    hi = lo + (1 << shift) - 1
+    return lo.astype(np.float64), hi.astype(np.float64)
 
 
 #: a grid of one cell for float features: ``⌊x·0⌋``
@@ -191,11 +196,9 @@ def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
     """``owner + 1`` (uint16; 0: no single owner) of each of ``cells`` of the grid
     of ``G`` bins per feature ``2**shift`` wide from ``ilo``, whose first and last
     bins reach to 0 and ``vmax``."""
-    b = np.stack(np.unravel_index(cells, (G,) * 3), axis=1)
-    blo = ilo + (b << shift)
-    bhi = blo + (1 << shift) - 1
-    blo = np.where(b == 0, 0, blo).astype(np.float64)
-    bhi = np.where(b == G - 1, vmax, bhi).astype(np.float64)
+    blo, bhi = _cell_boxes(ilo, shift, G, cells)
+    blo[blo == ilo] = 0.0  # the first and last bins reach to the dtype's limits
+    bhi[bhi == ilo + (G << shift) - 1] = float(vmax)
     owner = np.full(len(cells), -1, np.int64)
     K.owners(C, np.arange(len(cells)), blo, bhi, owner)
     return (owner + 1).astype(np.uint16)
