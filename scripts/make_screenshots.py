@@ -105,7 +105,7 @@ def _segment_in_viewer(viewer, timeout: float):
     dock.parent().resizeDocks([dock], [width], Qt.Orientation.Horizontal)
     _process_events(0.5)
 
-    from napari_kmeans_seg._widget import WARM
+    from napari_kmeans_seg._qt.widget import WARM
 
     # the widget loads the compiled passes in the background when it opens
     _wait_until(WARM.is_set, timeout, "warm-up")

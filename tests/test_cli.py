@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from napari_kmeans_seg import KMeansModel, segment
-from napari_kmeans_seg._cli import build_parser, main
+from napari_kmeans_seg.cli import build_parser, main
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +259,7 @@ def test_help_documents_every_option():
 def test_cli_imports_neither_qt_nor_napari(photos, tmp_path):
     code = (
         "import sys\n"
-        "from napari_kmeans_seg._cli import main\n"
+        "from napari_kmeans_seg.cli import main\n"
         f"rc = main(['segment', {str(photos / 'astronaut.png')!r}, '-k', '2',"
         f" '--masks', '--out', {str(tmp_path)!r}])\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in "

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _LAZY = {
-    "segment": "._segment",
-    "SegmentationResult": "._segment",
-    "KMeansModel": "._model",
-    "segment_layer": "._layers",
-    "suggest_n_clusters": "._suggest",
-    "KSuggestion": "._suggest",
+    "segment": ".core.segment",
+    "SegmentationResult": ".core.segment",
+    "KMeansModel": ".core.model",
+    "segment_layer": ".layers.outputs",
+    "suggest_n_clusters": ".core.suggest",
+    "KSuggestion": ".core.suggest",
 }
 
 __all__ = [
@@ -41,10 +41,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._layers import segment_layer
-    from ._model import KMeansModel
-    from ._segment import SegmentationResult, segment
-    from ._suggest import KSuggestion, suggest_n_clusters
+    from .core.model import KMeansModel
+    from .core.segment import SegmentationResult, segment
+    from .core.suggest import KSuggestion, suggest_n_clusters
+    from .layers.outputs import segment_layer
 
 
 def __getattr__(name: str):

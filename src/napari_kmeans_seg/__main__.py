@@ -1,6 +1,6 @@
 """``python -m napari_kmeans_seg``: the command line (see :mod:`._cli`)."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

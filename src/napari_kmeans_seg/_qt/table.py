@@ -1,0 +1,205 @@
+"""The per-cluster statistics table and its **Merge** button.
+
+A GUI module (Qt through magicgui/qtpy), made to be dropped into the segmentation
+widget: it shows :meth:`SegmentationResult.table` read-only, one row per cluster,
+and asks for a merge of the selected clusters (the widget does the merging, in a
+worker thread, and gives the panel the merged result).
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from magicgui.widgets import Container, Label, PushButton
+from psygnal import Signal
+from qtpy.QtCore import Qt
+from qtpy.QtGui import QBrush, QColor
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+)
+
+from ..core.segment import SegmentationResult
+
+#: text of the hint under the table when there is nothing to merge
+MERGE_HINT = "select two or more rows (Ctrl/Shift-click), then Merge"
+
+
+def format_cell(value) -> str:
+    """The text of one table cell: integers as they are, fractions and features
+    with 4 significant digits, missing values as an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return "" if not np.isfinite(value) else f"{float(value):.4g}"
+    return str(value)
+
+
+class ClusterTablePanel(Container):
+    """The clusters of the last result as a read-only table, with **Merge**.
+
+    Columns are those of :meth:`SegmentationResult.table` (label, pixels, fraction,
+    one per centroid feature and, for RGB images, the mean colour as a hex string
+    on a swatch of that colour). Selecting two or more rows enables **Merge**,
+    which emits :attr:`merge_requested` with their labels.
+
+    Attributes
+    ----------
+    merge_requested : Signal(list)
+        Emitted with the sorted labels of the selected rows when **Merge** is
+        clicked.
+    """
+
+    merge_requested = Signal(list)
+
+    def __init__(self):
+        self.merge_button = PushButton(
+            text="Merge",
+            enabled=False,
+            tooltip="Merge the selected clusters into one (the lowest label); the "
+            "other labels are renumbered",
+        )
+        self.hint = Label(value="")
+        self.caption = Label(value="")
+        super().__init__(
+            widgets=[
+                self.caption,
+                Container(
+                    widgets=[self.merge_button, self.hint],
+                    layout="horizontal",
+                    labels=False,
+                ),
+            ],
+            labels=False,
+        )
+        self.table = QTableWidget(0, 0)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.table.setMinimumHeight(90)
+        self.table.setMaximumHeight(220)
+        self.table.setToolTip("The clusters of the last segmentation")
+        self.native.layout().insertWidget(1, self.table)
+        self._ids: list[int] = []
+        self._locked = False
+        self.table.itemSelectionChanged.connect(self._update_enabled)
+        self.merge_button.changed.connect(self._on_merge_clicked)
+        self.set_result(None)
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def columns(self) -> list[str]:
+        """The column headers shown."""
+        return [
+            self.table.horizontalHeaderItem(j).text()
+            for j in range(self.table.columnCount())
+        ]
+
+    def cell(self, row: int, column: str) -> str:
+        """The text shown in ``row`` (0-based) under ``column``."""
+        return self.table.item(row, self.columns.index(column)).text()
+
+    def set_result(self, result: SegmentationResult | None, *, title: str = "") -> None:
+        """Show the clusters of ``result`` (None: empty, Merge disabled), under the
+        caption ``"<title>: <n> clusters"``."""
+        self.table.clearSelection()
+        self.caption.value = (
+            "" if result is None else f"{title}: {result.n_clusters} clusters"
+        )
+        self.caption.visible = result is not None
+        if result is None:
+            self.table.setRowCount(0)
+            self.table.setColumnCount(0)
+            self._ids = []
+            self.visible_table(False)
+            self._update_enabled()
+            return
+        frame = result.table()
+        self._ids = [int(v) for v in frame["label"]]
+        self.table.setColumnCount(len(frame.columns))
+        self.table.setHorizontalHeaderLabels([str(c) for c in frame.columns])
+        self.table.setRowCount(len(frame))
+        for i, row in enumerate(frame.itertuples(index=False)):
+            for j, (column, value) in enumerate(zip(frame.columns, row, strict=True)):
+                item = QTableWidgetItem(format_cell(value))
+                item.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+                if column == "color" and value:
+                    _paint_swatch(item, str(value))
+                elif column != "name":
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.table.setItem(i, j, item)
+        self.visible_table(True)
+        self._update_enabled()
+
+    def visible_table(self, visible: bool) -> None:
+        """Show or hide the table (hidden while there is no result)."""
+        self.table.setVisible(visible)
+
+    # ---------------------------------------------------------------- selection
+
+    @property
+    def cluster_ids(self) -> list[int]:
+        """The labels shown, one per row."""
+        return list(self._ids)
+
+    def selected_ids(self) -> list[int]:
+        """The labels of the selected rows, sorted."""
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        return sorted(self._ids[r] for r in rows if r < len(self._ids))
+
+    def select_ids(self, ids: Sequence[int]) -> None:
+        """Select the rows of the labels ``ids`` (and no others)."""
+        from qtpy.QtCore import QItemSelectionModel
+
+        model = self.table.selectionModel()
+        self.table.clearSelection()
+        flags = (
+            QItemSelectionModel.SelectionFlag.Select
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        for row, label in enumerate(self._ids):
+            if label in set(ids):
+                model.select(self.table.model().index(row, 0), flags)
+
+    def set_locked(self, locked: bool) -> None:
+        """Disable Merge (while the widget is busy) or let the selection decide."""
+        self._locked = bool(locked)
+        self._update_enabled()
+
+    def _update_enabled(self) -> None:
+        n = len(self.selected_ids())
+        self.merge_button.enabled = n >= 2 and not self._locked
+        if not self._ids:
+            self.hint.value = ""
+        elif n >= 2:
+            self.hint.value = f"merge {n} clusters"
+        else:
+            self.hint.value = MERGE_HINT
+
+    def _on_merge_clicked(self, _=None) -> None:
+        ids = self.selected_ids()
+        if len(ids) >= 2 and not self._locked:
+            self.merge_requested.emit(ids)
+
+
+def _paint_swatch(item: QTableWidgetItem, hex_color: str) -> None:
+    """Fill ``item`` with ``hex_color``, its text in black or white, whichever
+    reads better on it."""
+    color = QColor(hex_color)
+    if not color.isValid():
+        return
+    item.setBackground(QBrush(color))
+    luminance = 0.299 * color.red() + 0.587 * color.green() + 0.114 * color.blue()
+    item.setForeground(QBrush(QColor("black" if luminance > 140 else "white")))

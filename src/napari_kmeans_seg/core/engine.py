@@ -1,0 +1,849 @@
+"""Exact k-means on the pixels of an image: a pixel matrix in, labels and centroids out.
+
+No napari and no Qt here. The algorithm, in passes over the pixel matrix ``X`` (each
+pass split into a fixed number of row ranges that run in parallel threads):
+
+1. bin the valid pixels into a grid of cells, recording per cell the pixel count and
+   the feature sums (and, unless the cells' bin ranges bound them well, as for
+   three integer features, the bounding box of the values);
+2. k-means++ and weighted Lloyd on the cell means (several starts; cheap: at most a
+   few tens of thousands of points) give the starting centroids;
+3. exact Lloyd on *all* pixels: a cell whose box lies entirely in one centroid's
+   Voronoi region contributes its sums whole; only the pixels of the cells that
+   straddle a boundary are gathered (one more pass; as distinct values with counts
+   for 8-bit colour) and assigned one by one. This repeats until no pixel changes
+   cluster: a Lloyd fixed point on all pixels;
+4. a last pass writes every pixel's label (pixels of cells owned whole need no
+   distance comparisons).
+
+The method ``"sample"`` replaces 1–3 by k-means on a random sample of pixels: a quick
+look, not a fixed point on all pixels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from . import kernels as K
+
+#: fixed split of every pass (by size only), so that results never depend on the
+#: number of threads: one range below _SMALL pixels, two below 32·_SMALL, else this
+N_RANGES = 4
+_SMALL = 1 << 16
+#: grid bins per binned feature, by number of binned features
+_GRID_BINS = {1: 4096, 2: 256, 3: 32}
+#: number of k-means++ starts tried on the cell means
+DEFAULT_N_INIT = 4
+#: best distinct starts refined exactly on all pixels
+DEFAULT_N_REFINE = 4
+#: starts within this relative inertia of the best (on binned data) are refined too
+_REFINE_WITHIN = 1e-3
+#: pixels drawn by method="sample"
+DEFAULT_SAMPLE_SIZE = 100_000
+#: cells within this fraction of a cell width of a Voronoi boundary are gathered too
+_MARGIN = 0.25
+#: largest histogram (entries per range) the gather may allocate: 16 MB of int32
+_MAX_HIST = 1 << 22
+#: largest magnitude of a pixel value: squared distances must stay finite in float64
+_MAX_MAGNITUDE = 1e150
+#: largest number of distinct values per cell counted by the histogram gather
+_MAX_SUBCELL = 4096
+
+_pool: ThreadPoolExecutor | None = None
+
+
+class TooFewValuesError(ValueError):
+    """The data holds fewer distinct values than the requested number of clusters."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Output of :func:`fit_predict` (arrays over the rows of the pixel matrix)."""
+
+    labels: np.ndarray  #: (n,) uint8 or uint16; 0 = not clustered, 1..k
+    centroids: np.ndarray  #: (k, d) float64, row i-1 is the centroid of label i
+    counts: np.ndarray  #: (k,) int64 pixels per label
+    inertia: float  #: sum of squared distances of the pixels to their centroid
+    n_iter: int  #: exact Lloyd iterations on all pixels (0 for method="sample")
+    converged: bool  #: True when the result is a Lloyd fixed point on all pixels
+    n_valid: int  #: number of clustered pixels
+    n_invalid: int  #: pixels left out because a value is NaN or infinite
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Cells: bin ``(x - ilo) >> shift`` (integers) or ``⌊(x - flo)·inv⌋`` (floats,
+    ``shift == -1``) of each of the first ``n_dims`` features, ``bins`` per feature."""
+
+    ilo: np.ndarray
+    flo: np.ndarray
+    inv: np.ndarray
+    shift: int
+    bins: int
+    n_dims: int
+
+    @property
+    def n_cells(self) -> int:
+        return self.bins**self.n_dims
+
+    @property
+    def width(self) -> float:
+        """Widest side of a cell."""
+        if self.shift >= 0:
+            return float(1 << self.shift)
+        return float(np.max(1.0 / self.inv))
+
+    def args(self) -> tuple:
+        """The grid as the generic kernels take it."""
+        return self.ilo, self.flo, self.inv, self.shift, self.bins
+
+    def int_args(self) -> tuple:
+        """The grid as the three-integer-feature kernels take it."""
+        return self.ilo, self.shift, self.bins
+
+    def boxes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``, for an
+        integer grid (``shift >= 0``): the range of values binned into it."""
+        return _int_boxes(tuple(self.ilo.tolist()), self.shift, self.bins)
+
+
+@functools.lru_cache(maxsize=8)
+def _int_boxes(ilo: tuple, shift: int, G: int) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = _cell_boxes(np.asarray(ilo), shift, G, np.arange(G ** len(ilo)))
+    lo.flags.writeable = hi.flags.writeable = False
+    return lo, hi
+
+
+def _cell_boxes(ilo: np.ndarray, shift: int, G: int, cells) -> tuple:
+    """The boxes of ``cells`` of the grid of ``G`` bins per feature ``2**shift``
+    wide from ``ilo``: their lowest and highest corners, float64 ``(len(cells), D)``."""
+    b = np.stack(np.unravel_index(cells, (G,) * len(ilo)), axis=1)
+    lo = ilo + (b << shift)
+    hi = lo + (1 << shift) - 1
+    return lo.astype(np.float64), hi.astype(np.float64)
+
+
+#: a grid of one cell for float features: ``⌊x·0⌋``
+_ONE_CELL = _Grid(np.zeros(1, np.int64), np.zeros(1), np.zeros(1), -1, 1, 1)
+
+
+#: bins per feature of :func:`_centroid_grid` before its cells are halved
+_CENTROID_GRID_BINS = 32
+#: pixels from which labelling three integer features builds that grid (cheaper
+#: than comparing distances from about a million pixels on; once built, it is
+#: reused, e.g. for every chunk of a lazy image)
+_CENTROID_GRID_MIN_PIXELS = 1 << 20
+_centroid_grids: dict[tuple, tuple] = {}
+_centroid_grids_lock = threading.Lock()
+
+
+def _centroid_grid(C: np.ndarray, itemsize: int, n: int) -> tuple | None:
+    """For labelling ``n`` pixels of three unsigned integer features of
+    ``itemsize`` bytes with centroids ``C``: a grid laid over the centroids and
+    the label of each cell owned whole (0: it straddles a Voronoi boundary), as
+    ``(ilo, shift, bins, table)`` for :func:`~._kernels.label_int3_table_kernel`;
+    None below :data:`_CENTROID_GRID_MIN_PIXELS` unless already built for these
+    centroids.
+
+    The grid has 32³ cells ``2**shift`` wide, the smallest power of two whose 32
+    bins span the centroids' range plus half of it on each side (at least 1),
+    starting at ``ilo`` per feature; then, if they are wider than 1, the cells
+    are halved (64³), deciding again only the halves of straddling cells, which
+    halves the pixels whose distances are compared. Values outside the grid fall
+    into the first or last bin of their axis, so the boxes of those bins reach to
+    the dtype's limits. Ownership is decided with a margin
+    (:func:`~._kernels.box_owner`), so the labels are those of comparing
+    distances."""
+    key = (C.tobytes(), C.shape, itemsize)
+    with _centroid_grids_lock:
+        found = _centroid_grids.get(key)
+    if found is not None or n < _CENTROID_GRID_MIN_PIXELS:
+        return found
+    G = _CENTROID_GRID_BINS
+    vmax = (1 << (8 * itemsize)) - 1
+    lo, hi = C.min(axis=0), C.max(axis=0)
+    span = float(np.max(hi - lo))
+    shift = max(0, int(np.ceil(np.log2(max(2 * span, 1.0) / G))))
+    ilo = np.floor(0.5 * (lo + hi) - (G << shift) / 2).astype(np.int64)
+    ilo = np.clip(ilo, 0, max(vmax + 1 - (G << shift), 0))
+    table = _cell_labels(C, ilo, shift, G, vmax, np.arange(G**3))
+    if shift > 0:  # halve the cells: a half of an owned cell has the same owner
+        halves = np.unravel_index(np.arange((2 * G) ** 3), (2 * G,) * 3)
+        table = table[np.ravel_multi_index(tuple(b >> 1 for b in halves), (G,) * 3)]
+        G, shift = 2 * G, shift - 1
+        straddling = np.flatnonzero(table == 0)
+        table[straddling] = _cell_labels(C, ilo, shift, G, vmax, straddling)
+    if C.shape[0] < 255:
+        table = table.astype(np.uint8)
+    found = (ilo, shift, G, table)
+    with _centroid_grids_lock:
+        if len(_centroid_grids) >= 16:
+            _centroid_grids.pop(next(iter(_centroid_grids)))
+        _centroid_grids[key] = found
+    return found
+
+
+def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
+    """``owner + 1`` (uint16; 0: no single owner) of each of ``cells`` of the grid
+    of ``G`` bins per feature ``2**shift`` wide from ``ilo``, whose first and last
+    bins reach to 0 and ``vmax``."""
+    blo, bhi = _cell_boxes(ilo, shift, G, cells)
+    blo[blo == ilo] = 0.0  # the first and last bins reach to the dtype's limits
+    bhi[bhi == ilo + (G << shift) - 1] = float(vmax)
+    owner = np.full(len(cells), -1, np.int64)
+    K.owners(C, np.arange(len(cells)), blo, bhi, owner)
+    return (owner + 1).astype(np.uint16)
+
+
+#: set in threads whose passes run whole, in that thread (see :func:`in_this_thread`)
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def in_this_thread():
+    """Run the passes started in this thread in it alone, not split over the
+    engine's threads: for callers that already run many at once, such as the tasks
+    of a dask graph, where splitting adds only hand-offs between threads that
+    compete for the same cores."""
+    before = getattr(_local, "whole", False)
+    _local.whole = True
+    try:
+        yield
+    finally:
+        _local.whole = before
+
+
+def _spans(n: int) -> list[tuple[int, int]]:
+    if getattr(_local, "whole", False):
+        return [(0, n)]
+    n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
+    b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
+    return list(itertools.pairwise(b))
+
+
+def _map(fn, n: int) -> list:
+    """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
+    parallel threads (the kernels release the GIL)."""
+    spans = _spans(n)
+    if len(spans) == 1:
+        return [fn(*spans[0])]
+    return _in_parallel([lambda s=s: fn(*s) for s in spans])
+
+
+def _in_parallel(calls: list) -> list:
+    """``[call() for call in calls]``, run in the pool's threads, in order (in
+    this thread under :func:`in_this_thread`)."""
+    if getattr(_local, "whole", False):
+        return [call() for call in calls]
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(
+            max_workers=min(N_RANGES, os.cpu_count() or 1),
+            thread_name_prefix="kmeans-seg",
+        )
+    return list(_pool.map(lambda call: call(), calls))
+
+
+def as_supported(X: np.ndarray) -> np.ndarray:
+    """``X`` in a dtype the kernels are compiled for, converted only if needed and
+    always exactly: uint8, uint16, float32 and float64 pass through; bool → uint8;
+    int8, int16 and float16 → float32; other integers → float64."""
+    dt = X.dtype
+    if not dt.isnative:  # big-endian data on a little-endian machine, or vice versa
+        X = X.astype(dt.newbyteorder("="))
+        dt = X.dtype
+    if dt in (np.uint8, np.uint16, np.float32, np.float64):
+        return X
+    if dt == np.bool_:
+        return X.view(np.uint8)
+    if dt in (np.int8, np.int16, np.float16):
+        return X.astype(np.float32)
+    if dt.kind in "iu":
+        return X.astype(np.float64)
+    raise TypeError(f"pixels of dtype {dt} cannot be clustered")
+
+
+def _mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
+    if mask is None:
+        return np.ones(1, dtype=np.bool_), False
+    m = np.ascontiguousarray(mask, dtype=np.bool_).reshape(-1)
+    if m.size != n:
+        raise ValueError(f"mask has {m.size} elements, expected {n}")
+    return m, True
+
+
+class _Pixels:
+    """The pixel matrix with its validity mask and cell grid; runs the passes."""
+
+    def __init__(self, X: np.ndarray, mask: np.ndarray | None, *, binned=True):
+        """``binned=False`` skips choosing the cell grid (a pass over the data for
+        all but uint8): enough for labelling with given centroids and counting."""
+        self.X = as_supported(X)
+        self.n, self.d = self.X.shape
+        self.mask, self.use_mask = _mask_arg(mask, self.n)
+        # three integer features (RGB, 3-channel uint16): the fast unrolled passes
+        self.int3 = self.d == 3 and self.X.dtype.kind == "u"
+        self.grid = self._make_grid() if binned else _ONE_CELL
+
+    def _make_grid(self) -> _Grid:
+        X, d = self.X, self.d
+        D = min(d, 3)
+        G = _GRID_BINS[D]
+        if X.dtype == np.uint8:
+            shift = {1: 0, 2: 0, 3: 3}[D]
+            return _Grid(
+                np.zeros(D, np.int64), np.zeros(D), np.ones(D), shift, 256 >> shift, D
+            )
+
+        def part(start, stop):
+            mn = np.full(d, np.inf)
+            mx = np.full(d, -np.inf)
+            K.minmax_kernel(*self._common(start, stop), mn, mx)
+            return mn, mx
+
+        parts = _map(part, self.n)
+        mn = np.min([p[0] for p in parts], axis=0)
+        mx = np.max([p[1] for p in parts], axis=0)
+        ends = np.abs(np.concatenate([mn, mx]))
+        top = float(ends[np.isfinite(ends)].max(initial=0.0))
+        if top > _MAX_MAGNITUDE:
+            raise ValueError(
+                f"pixel values reach {top:.3g}, too large to cluster exactly in "
+                "float64; rescale the image first (e.g. image / np.abs(image).max())"
+            )
+        mn, mx = mn[:D], mx[:D]
+        if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
+            mn, mx = np.zeros(D), np.zeros(D)
+        if X.dtype.kind == "u":
+            top = int(np.max(mx - mn))
+            shift = max(0, top.bit_length() - (G.bit_length() - 1))
+            return _Grid(mn.astype(np.int64), np.zeros(D), np.ones(D), shift, G, D)
+        span = mx - mn
+        inv = np.where(span > 0, G / np.where(span > 0, span, 1.0), 1.0)
+        return _Grid(np.zeros(D, np.int64), mn, inv, -1, G, D)
+
+    def _common(self, start, stop) -> tuple:
+        """The kernels' first arguments for the rows ``[start, stop)``."""
+        mask = self.mask[start:stop] if self.use_mask else self.mask
+        return (self.X[start:stop], mask, self.use_mask)
+
+    def stats(self):
+        """Per cell: count, feature sums, sum of squared norms, box; and each
+        range's counts."""
+        nc, d, grid = self.grid.n_cells, self.d, self.grid
+        acc_dtype = np.int64 if self.X.dtype.kind == "u" else np.float64
+        if self.int3:
+
+            def part(start, stop):
+                acc = np.zeros((2, nc, 5), acc_dtype)
+                K.stats_int3_kernel(*self._common(start, stop), *grid.int_args(), acc)
+                return acc[0] + acc[1], None, None
+
+        else:
+
+            def part(start, stop):
+                acc = np.zeros((nc, 2 + d), acc_dtype)
+                bmin = np.full((nc, d), np.inf)
+                bmax = np.full((nc, d), -np.inf)
+                K.stats_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    acc,
+                    bmin,
+                    bmax,
+                )
+                return acc, bmin, bmax
+
+        parts = _map(part, self.n)
+        acc = np.sum([p[0] for p in parts], axis=0)
+        part_counts = [p[0][:, 0].astype(np.int64) for p in parts]
+        count = acc[:, 0].astype(np.int64)
+        sums = acc[:, 1 : d + 1].astype(np.float64)
+        sumsq = acc[:, d + 1].astype(np.float64)
+        if self.int3:
+            blo, bhi = grid.boxes()
+        else:
+            blo = np.min([p[1] for p in parts], axis=0)
+            bhi = np.max([p[2] for p in parts], axis=0)
+        return part_counts, count, sums, sumsq, blo, bhi
+
+    def _hist_gather(self, n_selected: int) -> bool:
+        """Count distinct values (integer colour data, small cells, and histograms
+        of bounded size) rather than copy rows."""
+        if not self.int3 or self.n >= 1 << 31:  # counts are int32
+            return False
+        sub = 1 << (3 * self.grid.shift)
+        return sub <= _MAX_SUBCELL and n_selected * sub <= _MAX_HIST
+
+    def gather(self, selected, part_counts, count):
+        """The pixels of the ``selected`` cells, grouped by cell: (P, W, pstart,
+        pcount); as distinct values ``P`` with counts ``W`` for integer colour data,
+        otherwise as rows (``W`` empty: weight 1)."""
+        nc, grid = self.grid.n_cells, self.grid
+        pstart = np.full(nc, -1, np.int64)
+        pcount = np.zeros(nc, np.int64)
+        sel = np.flatnonzero(selected)
+        if self._hist_gather(sel.size):
+            s = grid.shift
+            slot = np.full(nc, -1, np.int64)
+            slot[sel] = np.arange(sel.size)
+            spans = _spans(self.n)
+            index = {start: q for q, (start, _) in enumerate(spans)}
+            # one histogram per range (zeroed lazily by the OS, in the threads)
+            hists = np.zeros((len(spans), sel.size, 1 << (3 * s)), np.int32)
+
+            def part(start, stop):
+                K.gather_hist_int3_kernel(
+                    *self._common(start, stop),
+                    *grid.int_args(),
+                    slot,
+                    hists[index[start]],
+                )
+
+            _map(part, self.n)
+            counts = np.empty(sel.size, np.int64)  # distinct values per cell
+            S = hists.shape[2]
+
+            def merge(a, b):  # the entries a..b, as whole rows
+                K.hist_merge_kernel(hists, a // S, b // S, counts)
+
+            _map(merge, sel.size * S)
+            starts = np.cumsum(counts) - counts
+            P = np.empty((int(counts.sum()), 3))
+            W = np.empty(P.shape[0])
+            K.hist_points_kernel(hists[0], sel, grid.ilo, s, grid.bins, starts, P, W)
+            pcount[sel] = counts
+            pstart[sel] = starts
+            return P, W, pstart, pcount
+        pcount[sel] = count[sel]
+        offsets = np.cumsum(pcount) - pcount
+        pstart[sel] = offsets[sel]
+        P = np.empty((int(pcount.sum()), self.d), self.X.dtype)
+        cursors, running = {}, offsets
+        for (start, _), pc in zip(_spans(self.n), part_counts, strict=True):
+            cursors[start] = np.where(selected, running, -1)
+            running = running + np.where(selected, pc, 0)
+
+        def part(start, stop):
+            if self.int3:
+                K.gather_rows_int3_kernel(
+                    *self._common(start, stop), *grid.int_args(), cursors[start], P
+                )
+            else:
+                K.gather_rows_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    cursors[start],
+                    P,
+                )
+
+        _map(part, self.n)
+        return P, np.empty(0), pstart, pcount
+
+    def label(self, C, owner=None, perm=None) -> np.ndarray:
+        """Labels ``perm[nearest centroid] + 1`` (0 for invalid pixels); ``owner``
+        gives the cells of :attr:`grid` owned whole by one centroid (-1: compare
+        distances).
+
+        Three integer features are labelled through a table of each cell's label
+        (0: compare distances): the owners' cells, or without ``owner``, for
+        enough pixels, a grid laid over the centroids (:func:`_centroid_grid`);
+        the labels are those of comparing distances."""
+        k = C.shape[0]
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
+        given_perm = perm
+        perm = np.arange(k, dtype=np.int64) if perm is None else perm
+        if self.int3:
+            cells = self._label_cells(C, owner, given_perm, labels.dtype)
+
+            def part(start, stop):
+                K.label_int3_table_kernel(
+                    *self._common(start, stop), *cells, C, perm, labels[start:stop]
+                )
+
+        else:
+            grid = self.grid
+            if owner is None:  # no cell known to be owned whole: one catch-all
+                grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
+
+            def part(start, stop):
+                K.label_kernel(
+                    *self._common(start, stop),
+                    *grid.args(),
+                    grid.n_dims,
+                    owner,
+                    C,
+                    perm,
+                    labels[start:stop],
+                )
+
+        _map(part, self.n)
+        return labels
+
+    def _label_cells(self, C, owner, perm, dtype) -> tuple:
+        """``(ilo, shift, bins, table)`` for :func:`~._kernels.label_int3_table_kernel`:
+        the label ``perm[owner] + 1`` of each cell of :attr:`grid` owned whole (0:
+        compare); without ``owner``, the grid over the centroids (labels without a
+        permutation) or one cell to compare."""
+        if owner is not None:
+            g = self.grid
+            if perm is not None:
+                owner = np.where(owner >= 0, perm[np.maximum(owner, 0)], -1)
+            return g.ilo, g.shift, g.bins, (owner + 1).astype(dtype)
+        found = (
+            None
+            if perm is not None
+            else _centroid_grid(C, self.X.dtype.itemsize, self.n)
+        )
+        if found is None:  # one cell, to be compared
+            return np.zeros(3, np.int64), 0, 1, np.zeros(1, dtype)
+        return found
+
+    def counts_and_inertia(self, labels, C) -> tuple[np.ndarray, float]:
+        """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""
+        counts = np.bincount(labels, minlength=C.shape[0] + 1)[1:].astype(np.int64)
+        C = np.ascontiguousarray(C, dtype=np.float64)
+        sq = _map(lambda a, b: K.sqdist_kernel(self.X[a:b], labels[a:b], C), self.n)
+        return counts, float(sum(sq))
+
+    def sample(self, rng, size) -> np.ndarray:
+        idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
+        P = self.X[idx].astype(np.float64)
+        ok = np.all(np.isfinite(P), axis=1)
+        if self.use_mask:
+            ok &= self.mask[idx]
+        return P[ok]
+
+    def n_distinct(self, cap: int) -> int:
+        """Number of distinct valid rows, exact when below ``cap`` (else >= cap)."""
+        X = self.X[self.mask] if self.use_mask else self.X
+        if X.dtype.kind == "f":
+            X = X[np.all(np.isfinite(X), axis=1)]
+        found: set = set()
+        for start in range(0, len(X), 1 << 16):
+            found.update(map(tuple, np.unique(X[start : start + (1 << 16)], axis=0)))
+            if len(found) >= cap:
+                break
+        return len(found)
+
+
+def _seeds(P, w, k, rng, n_init, max_iter) -> list[tuple[float, np.ndarray]]:
+    """``n_init`` runs of k-means++ + weighted Lloyd on the points ``P``: their
+    distinct results as (inertia, centroids), best first."""
+    n_trials = 2 + int(np.log(k))
+    draws = [rng.random(1 + (k - 1) * n_trials) for _ in range(n_init)]
+
+    def run(rand):
+        C = K.kmeans_plusplus(P, w, k, rand, n_trials)
+        inertia, _ = K.weighted_lloyd(P, w, C, max_iter)
+        return inertia, C[np.lexsort(C.T[::-1])]
+
+    found: list[tuple[float, np.ndarray]] = []
+    runs = (
+        _in_parallel([partial(run, rand) for rand in draws])
+        if n_init > 1
+        else [run(draws[0])]
+    )
+    for inertia, C in runs:  # the starts are independent: run at once, kept in order
+        if not any(np.allclose(C, other, rtol=1e-6, atol=1e-9) for _, other in found):
+            found.append((inertia, C))
+    return sorted(found, key=lambda f: f[0])
+
+
+class _Refiner:
+    """Exact Lloyd on all pixels; the pixels gathered for one start are kept for the
+    next, which usually needs the same ones."""
+
+    def __init__(self, px: _Pixels, stats, cells):
+        self.px = px
+        self.part_counts, self.count, self.sums, self.sumsq, self.blo, self.bhi = stats
+        self.cells = cells
+        nc = self.count.size
+        self.cnt = self.count.astype(np.float64)
+        self.selected = np.zeros(nc, np.bool_)
+        d = px.d
+        self.gathered = (
+            np.empty((0, d)),
+            np.empty(0),
+            np.full(nc, -1, np.int64),
+            np.zeros(nc, np.int64),
+        )
+
+    def _step(self, C, owner, need):
+        k, d = C.shape
+        new_sums = np.zeros((k, d))
+        new_cnt = np.zeros(k)
+        need[:] = False
+        P, W, pstart, pcount = self.gathered
+        n_need, inertia = K.refine_step(
+            C, self.cells, self.cnt, self.sums, self.sumsq, self.blo, self.bhi,
+            pstart, pcount, P, W, _MARGIN * self.px.grid.width, owner, need,
+            new_sums, new_cnt,
+        )  # fmt: skip
+        return n_need, inertia, new_sums, new_cnt
+
+    def gather_for(self, starts) -> None:
+        """Gather, in one pass, the pixels that all these starts need first."""
+        nc = self.count.size
+        owner = np.full(nc, -1, np.int64)
+        need = np.zeros(nc, np.bool_)
+        for C in starts:
+            if self._step(C, owner, need)[0]:
+                self.selected |= need
+        if self.selected.any():
+            self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+
+    def _gather_needed(self, C, owner, need) -> bool:
+        """Gather what a full step from ``C`` needs; True if anything was."""
+        if not self._step(C, owner, need)[0]:
+            return False
+        self._gather_more(need)
+        return True
+
+    def _gather_more(self, need) -> None:
+        if not np.any(need & ~self.selected):  # cannot happen with finite data
+            raise RuntimeError("k-means refinement made no progress (non-finite data?)")
+        self.selected |= need
+        self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+
+    def _reseed(self, C, empty, owner):
+        """``C`` with the first empty cluster moved to the worst-served position."""
+        P, _, pstart, pcount = self.gathered
+        C = C.copy()
+        C[np.flatnonzero(empty)[0]] = K.farthest(
+            C, self.cells, self.cnt, self.sums, owner, pstart, pcount, P
+        )
+        return C
+
+    def run(self, C, max_iter):
+        """From ``C`` to a fixed point: (C, owner, counts, inertia, n_iter,
+        converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1.
+
+        Incremental iterations (:func:`_kernels.lloyd_incremental`) do the bulk of
+        the work; full steps from scratch then confirm the fixed point."""
+        k, d = C.shape
+        nc = self.count.size
+        owner = np.full(nc, -1, np.int64)
+        need = np.zeros(nc, np.bool_)
+        C = np.array(C, dtype=np.float64)
+        n_iter = 0
+        while n_iter < max_iter:
+            if self._gather_needed(C, owner, need):
+                continue
+            P, W, pstart, pcount = self.gathered
+            plab = np.full(len(P), -1, np.int16)
+            ub = np.empty(len(P), np.float32)
+            lb = np.empty(len(P), np.float32)
+            S, N = np.zeros((k, d)), np.zeros(k)
+            args = (self.cells, self.cnt, self.sums, self.blo, self.bhi, pstart,
+                    pcount, P, W, owner, plab, ub, lb, S, N)  # fmt: skip
+            K.lloyd_init(C, *args)
+            code, it = K.lloyd_incremental(C, *args, max_iter - n_iter)
+            n_iter += it
+            if code == K.EMPTY_CLUSTER:
+                C = self._reseed(S / np.maximum(N, 1e-300)[:, None], N <= 0, owner)
+            elif code != K.NEED_GATHER:
+                break
+        converged = False
+        while True:  # confirm (or, after max_iter, report) with full steps
+            n_need, inertia, new_sums, new_cnt = self._step(C, owner, need)
+            if n_need:
+                self._gather_more(need)
+                continue
+            empty = new_cnt == 0
+            new_C = new_sums / np.maximum(new_cnt, 1)[:, None]
+            if not empty.any() and np.array_equal(new_C, C):
+                converged = True
+                break
+            if n_iter >= max_iter:
+                break
+            n_iter += 1
+            C = self._reseed(new_C, empty, owner) if empty.any() else new_C
+        return C, owner, new_cnt.astype(np.int64), inertia, n_iter, converged
+
+
+def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Stable cluster order: by luminance of the centroid (Rec. 601 weights for three
+    features, the feature mean otherwise), then larger clusters first, then by the
+    centroid's coordinates. Returns the old indices in their new order."""
+    lum = C @ np.array([0.299, 0.587, 0.114]) if C.shape[1] == 3 else C.mean(axis=1)
+    keys = [C[:, j] for j in range(C.shape[1] - 1, -1, -1)]
+    return np.lexsort([*keys, -counts, np.round(lum, 9)])
+
+
+def predict(X: np.ndarray, centroids: np.ndarray, *, mask=None) -> np.ndarray:
+    """Label each valid row of ``X`` with its nearest centroid's index + 1 (the first
+    on ties; 0 for invalid rows)."""
+    px = _Pixels(X, mask, binned=False)
+    if px.d != centroids.shape[1]:
+        raise ValueError(
+            f"the image has {px.d} features per pixel, the model {centroids.shape[1]}"
+        )
+    return px.label(centroids)
+
+
+def fit_predict(
+    X: np.ndarray,
+    *,
+    n_clusters: int,
+    mask: np.ndarray | None = None,
+    random_state: int | None = 0,
+    method: str = "exact",
+    n_init: int = DEFAULT_N_INIT,
+    max_iter: int = 300,
+    sample_size: int = DEFAULT_SAMPLE_SIZE,
+    n_refine: int = DEFAULT_N_REFINE,
+    init: np.ndarray | None = None,
+) -> EngineResult:
+    """k-means on the rows of ``X`` (one row per pixel, one column per feature).
+
+    Parameters
+    ----------
+    X : (n, d) ndarray
+        Pixel features, any real dtype and strides; never modified.
+    n_clusters : int
+        Number of clusters, at least 1.
+    mask : (n,) bool ndarray, optional
+        Rows to cluster; the others get label 0. Rows with a NaN or infinite value
+        are always left out (label 0).
+    random_state : int or None
+        Seed of the k-means++ starts.
+    method : {"exact", "sample"}
+        "exact" iterates to a Lloyd fixed point on all rows; "sample" fits on a random
+        sample of ``sample_size`` rows and assigns every row to the nearest centroid.
+    n_init : int
+        k-means++ starts tried on the binned data; the best is refined.
+    max_iter : int
+        Maximum number of Lloyd iterations.
+    sample_size : int
+        Rows drawn by method="sample".
+    n_refine : int
+        Number of the best distinct binned-data solutions refined on all rows; the
+        one with the lowest inertia is kept.
+    init : (n_clusters, d) ndarray, optional
+        Start from these centroids instead of k-means++ (method "exact" only).
+
+    Returns
+    -------
+    EngineResult
+
+    Raises
+    ------
+    TooFewValuesError
+        If the valid rows hold fewer distinct values than ``n_clusters``.
+    """
+    if method not in ("exact", "sample"):
+        raise ValueError(f"method must be 'exact' or 'sample', not {method!r}")
+    k = int(n_clusters)
+    px = _Pixels(X, mask)
+    rng = np.random.default_rng(random_state)
+    stats = px.stats()
+    _, count, sums, _, blo, bhi = stats
+    cells = np.flatnonzero(count)
+    n_valid = int(count.sum())
+    n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
+    if n_valid == 0:
+        raise TooFewValuesError("there is no pixel to cluster (all are masked or NaN)")
+    if cells.size < k:  # each non-empty cell has a value of its own; count exactly
+        distinct = px.n_distinct(k)
+        if distinct < k:
+            raise TooFewValuesError(
+                f"the image has only {distinct} distinct value"
+                f"{'s' * (distinct != 1)}; choose n_clusters <= {distinct}"
+            )
+
+    means = sums[cells] / count[cells][:, None]
+    if method == "sample":
+        P = px.sample(rng, sample_size)
+        if len(P) == 0 or len(np.unique(P, axis=0)) < k:
+            P = means  # an unlucky sample: seed on the cell means instead
+        C = _seeds(P, np.ones(len(P)), k, rng, n_init, max_iter)[0][1]
+        owner = np.full(count.size, -1, np.int64)
+        K.owners(C, cells, blo, bhi, owner)
+        labels = px.label(C, owner)
+        counts, inertia = px.counts_and_inertia(labels, C)
+        order = cluster_order(C, counts)
+        relabel = np.zeros(k + 1, labels.dtype)
+        relabel[order + 1] = np.arange(1, k + 1)
+        labels = relabel[labels]
+        n_iter, converged = 0, False
+    else:
+        if init is not None:
+            starts = [(0.0, np.array(init, dtype=np.float64).reshape(k, px.d))]
+        else:
+            starts = _seeds(
+                means, count[cells].astype(np.float64), k, rng, n_init, max_iter
+            )
+        # refine the starts that came out (nearly) as good as the best on the binned
+        # data; a clearly worse one rarely overtakes it on all pixels
+        top = starts[0][0]
+        near = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
+        # a start whose centroids all lie within a tenth of a cell of a better
+        # one's (a different binned optimum by a hair) reaches the same fixed
+        # point on all pixels: refine only the better
+        tol = 0.1 * px.grid.width
+        starts = []
+        for s in near:
+            if not any(np.max(np.abs(s[1] - t[1])) <= tol for t in starts):
+                starts.append(s)
+        refiner = _Refiner(px, stats, cells)
+        refiner.gather_for([C0 for _, C0 in starts])
+        best = None
+        for _, C0 in starts:
+            fit = refiner.run(C0, max_iter)
+            if best is None or fit[3] < best[3]:
+                best = fit
+        C, owner, counts, inertia, n_iter, converged = best
+        order = cluster_order(C, counts)
+        perm = np.empty(k, np.int64)
+        perm[order] = np.arange(k)
+        labels = px.label(C, owner, perm)
+    return EngineResult(
+        labels=labels,
+        centroids=C[order],
+        counts=counts[order],
+        inertia=inertia,
+        n_iter=n_iter,
+        converged=converged,
+        n_valid=n_valid,
+        n_invalid=px.n - n_valid - n_masked,
+    )
+
+
+def warm_up() -> None:
+    """Load the compiled passes for the common kinds of image: 8-bit RGB, 16-bit
+    three-channel, single-channel and float features, each fitted and labelled
+    once on a small synthetic image.
+
+    numba loads a pass's machine code from its on-disk cache (compiling it the
+    first time on a machine) on its first call in a process, holding the GIL for
+    tens of milliseconds per pass; a GUI calls this in a background thread when it
+    opens, so that the first segmentation does not freeze its event loop.
+    """
+    rng = np.random.default_rng(0)
+    centres = rng.uniform(0.1, 0.9, (4, 3))
+    rows = centres[rng.integers(0, 4, 1 << 17)] + rng.normal(0, 0.05, (1 << 17, 3))
+    rows = np.clip(rows, 0, 1)
+    for X in (
+        (rows * 255).astype(np.uint8),
+        (rows * 65535).astype(np.uint16),
+        (rows[:, :1] * 255).astype(np.uint8),
+        rows.astype(np.float32),
+        rows[:, :1].astype(np.float32),
+    ):
+        fit = fit_predict(X, n_clusters=3, random_state=0)
+        predict(X, fit.centroids)
+        mask = np.ones(len(X), bool)
+        fit_predict(X, n_clusters=3, mask=mask, random_state=0, method="sample")

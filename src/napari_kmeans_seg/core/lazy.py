@@ -1,0 +1,454 @@
+"""Lazy images (dask, zarr, …): fit on a bounded part, label chunk by chunk.
+
+No napari and no Qt here; dask is imported when a lazy image arrives. What
+:func:`segment` does with an image that :func:`is_lazy`:
+
+1. the fit reads a bounded region of the image (:func:`fit_region`: at most
+   ``fit_pixels`` pixels, whole planes spread over the leading axes of a stack, a
+   regular grid of pixels within them) and fits k-means on it in memory, as for
+   any array;
+2. the labels are a lazy dask array: each chunk is labelled with the fitted model
+   when it is computed (napari computes the chunks on screen, ``to_zarr`` one
+   chunk after another); masked and mean-colour images are lazy too;
+3. with ``method="exact"`` on an image larger than the region, Lloyd passes over
+   all chunks (dask reductions: per chunk only counts and sums leave the task)
+   move the centroids on to a fixed point on all pixels.
+
+The task graphs hold only the small model (centroids and options), never pixel
+data, so they run unchanged on a ``dask.distributed`` cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import engine as _engine
+from . import features as _features
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+#: default largest number of pixels a lazy image is fitted on (4 Mi pixels)
+DEFAULT_FIT_PIXELS = 1 << 22
+#: a stack's fit region takes whole planes from at least this many of its planes
+#: (fewer when the stack has fewer), subsampling within the planes if need be
+MIN_FIT_PLANES = 16
+#: chunks computed per step of a pass over all chunks (progress is reported after
+#: each step)
+CHUNKS_PER_STEP = 8
+
+#: progress callback: (done, total) units of work
+Progress = Callable[[int, int], None]
+
+
+def is_lazy(image: Any) -> bool:
+    """Whether ``image`` is an array whose values are read on demand: a dask array,
+    or a chunked array such as a zarr or HDF5 array (anything with ``shape``,
+    ``dtype`` and ``chunks`` that is not a NumPy array)."""
+    if isinstance(image, np.ndarray):
+        return False
+    if type(image).__module__.startswith("dask."):
+        return hasattr(image, "dask")
+    return all(hasattr(image, a) for a in ("shape", "dtype", "chunks", "__getitem__"))
+
+
+def as_dask(image: Any) -> da.Array:
+    """``image`` (lazy, see :func:`is_lazy`) as a dask array, reading nothing."""
+    import dask.array as da
+
+    if isinstance(image, da.Array):
+        return image
+    chunks = getattr(image, "chunks", None)
+    if not isinstance(chunks, tuple) or not all(
+        isinstance(c, int | np.integer) for c in chunks
+    ):
+        chunks = "auto"
+    return da.from_array(image, chunks=chunks)
+
+
+def open_image(
+    image: Any, layout_for: Callable[[tuple[int, ...]], _features.Layout]
+) -> tuple[da.Array, _features.Layout]:
+    """The lazy ``image`` as a dask array with its channel axis in one chunk, and
+    its layout (``layout_for(shape)``); its dtype and shape checked, nothing
+    read."""
+    darr = as_dask(image)
+    _features.check_array(darr)
+    layout = layout_for(tuple(darr.shape))
+    return whole_channels(darr, layout), layout
+
+
+def whole_channels(darr: da.Array, layout: _features.Layout) -> da.Array:
+    """``darr`` with its channel axis in one chunk (the features need every
+    channel of a pixel together)."""
+    axis = layout.channel_axis
+    if axis is None or len(darr.chunks[axis]) == 1:
+        return darr
+    return darr.rechunk({axis: -1})
+
+
+def spatial_chunks(darr: da.Array, layout: _features.Layout) -> tuple:
+    """The chunks of ``darr`` without its channel axis."""
+    axis = layout.channel_axis
+    return tuple(c for i, c in enumerate(darr.chunks) if i != axis)
+
+
+# ------------------------------------------------------------------ the fit region
+
+
+def fit_region(
+    spatial_shape: Sequence[int], fit_pixels: int
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The regular grid of at most ``fit_pixels`` pixels a large image is fitted on.
+
+    A 2D image is subsampled with the same step along y and x. A stack keeps
+    whole planes (the last two axes) where it can, spread evenly over the leading
+    axes (z, t, …; the axis with the most planes is thinned first), which reads
+    few of the chunks of a stack stored plane by plane; when fewer than
+    :data:`MIN_FIT_PLANES` whole planes fit, it takes that many planes and
+    subsamples within them.
+
+    Parameters
+    ----------
+    spatial_shape : sequence of int
+        The image's shape without the channel axis.
+    fit_pixels : int
+        Largest number of pixels in the region (at least 1).
+
+    Returns
+    -------
+    origin, step : tuple of int
+        Per spatial axis: the region is ``image[origin[0]::step[0], …]``, centred
+        on the image. All steps are 1 when the image has at most ``fit_pixels``
+        pixels.
+    """
+    shape = tuple(int(s) for s in spatial_shape)
+    budget = max(int(fit_pixels), 1)
+    if math.prod(shape) <= budget:
+        return (0,) * len(shape), (1,) * len(shape)
+    lead, plane = shape[:-2], shape[-2:]
+    plane_size = math.prod(plane)
+    n_planes = math.prod(lead)
+    want = max(budget // plane_size, min(n_planes, MIN_FIT_PLANES), 1)
+    lead_step = [1] * len(lead)  # step the axis with the most planes kept first
+
+    def counts() -> list[int]:
+        return [-(-n // st) for n, st in zip(lead, lead_step, strict=True)]
+
+    while math.prod(counts()) > want:
+        c = counts()
+        lead_step[c.index(max(c))] += 1
+    kept = math.prod(counts())
+    s = 1  # then one step over y and x, the smallest fitting the budget
+    while kept * math.prod(-(-n // s) for n in plane) > budget:
+        s += 1
+    step = (*lead_step, s, s)
+    origin = tuple(
+        (n - 1 - (-(-n // st) - 1) * st) // 2 for n, st in zip(shape, step, strict=True)
+    )
+    return origin, step
+
+
+@dataclass(frozen=True)
+class Region:
+    """The fit region of an image: ``image[origin[0]::step[0], …]`` over its
+    spatial axes (all of its channel axis), see :func:`fit_region`."""
+
+    origin: tuple[int, ...]
+    step: tuple[int, ...]
+    layout: _features.Layout
+
+    @classmethod
+    def of(
+        cls, shape: tuple[int, ...], layout: _features.Layout, fit_pixels: int
+    ) -> Region:
+        """The region of at most ``fit_pixels`` pixels of an image of ``shape``."""
+        return cls(*fit_region(layout.spatial_shape(shape), fit_pixels), layout)
+
+    @property
+    def whole(self) -> bool:
+        """Whether the region is the whole image."""
+        return all(s == 1 for s in self.step)
+
+    @property
+    def spatial_index(self) -> tuple[slice, ...]:
+        """Index of the region in an array of the image's spatial shape (a mask,
+        labels)."""
+        return tuple(
+            slice(o, None, s) for o, s in zip(self.origin, self.step, strict=True)
+        )
+
+    @property
+    def index(self) -> tuple[slice, ...]:
+        """Index of the region in the image (all of the channel axis)."""
+        index = list(self.spatial_index)
+        if self.layout.channel_axis is not None:
+            index.insert(self.layout.channel_axis, slice(None))
+        return tuple(index)
+
+    def read(
+        self, darr: Any, mask: Any = None, progress: Progress | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The region of the image ``darr`` and of ``mask``, an array of its
+        spatial shape (a mask, or labels), lazy or not, loaded together."""
+        wanted = [darr[self.index]]
+        if mask is not None:
+            wanted.append(mask[self.spatial_index])
+        loaded = load(wanted, progress)
+        return loaded[0], (loaded[1] if mask is not None else None)
+
+
+def check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> None:
+    """Smoothing needs whole images: refuse it when the fit sees a grid of pixels."""
+    if options.smoothing:
+        raise ValueError(
+            f"smoothing needs the whole image, which has more than fit_pixels="
+            f"{fit_pixels} pixels; use smoothing=0, or a larger fit_pixels if the "
+            "image fits in memory"
+        )
+
+
+def as_mask(mask: Any, spatial: tuple[int, ...]) -> da.Array | None:
+    """``mask`` (array-like or lazy, shaped ``spatial``) as a lazy bool array."""
+    import dask.array as da
+
+    if mask is None:
+        return None
+    m = as_dask(mask) if is_lazy(mask) else da.from_array(np.asarray(mask))
+    if tuple(m.shape) != tuple(spatial):
+        raise ValueError(
+            f"mask shape {tuple(m.shape)} does not match the image's spatial shape "
+            f"{tuple(spatial)}"
+        )
+    return m.astype(bool)
+
+
+def load(arrays: Sequence[Any], progress: Progress | None = None) -> list:
+    """Compute the (small) dask arrays ``arrays`` together, as NumPy arrays."""
+    import dask
+
+    out = dask.compute(*arrays)
+    if progress is not None:
+        progress(1, 1)
+    return [np.asarray(a) for a in out]
+
+
+# ------------------------------------------------------------------ labelling
+
+
+def _mask_blocks(mask: da.Array, chunks: tuple, axis: int | None) -> da.Array:
+    """``mask`` chunked like the image's spatial axes, with a length-1 channel axis
+    at ``axis`` so that its blocks line up with the image's."""
+    import dask.array as da
+
+    m = mask.rechunk(chunks)
+    return m if axis is None else da.expand_dims(m, axis)
+
+
+def _block_mask(mask_block, axis: int | None):
+    """A block of :func:`_mask_blocks` as a spatial bool array (or None)."""
+    if mask_block is None:
+        return None
+    mask_block = np.asarray(mask_block)
+    return mask_block if axis is None else np.squeeze(mask_block, axis)
+
+
+def label_lazy(
+    label_chunk: Callable[..., np.ndarray],
+    darr: da.Array,
+    layout: _features.Layout,
+    *,
+    mask: da.Array | None = None,
+) -> da.Array:
+    """The labels of the lazy image ``darr``, as a lazy uint8 dask array chunked like
+    the image's spatial axes.
+
+    Each chunk is labelled when it is computed, by
+    ``label_chunk(block, mask_block, origin=...)`` (flat labels; ``origin`` is where
+    the chunk lies in the image, for coordinate features).
+    """
+    import dask.array as da
+
+    darr = whole_channels(darr, layout)
+    chunks = spatial_chunks(darr, layout)
+    axis = layout.channel_axis
+    args = [darr]
+    if mask is not None:
+        args.append(_mask_blocks(mask, chunks, axis))
+    return da.map_blocks(
+        _label_block,
+        *args,
+        label_chunk=label_chunk,
+        layout=layout,
+        dtype=np.uint8,
+        chunks=chunks,
+        drop_axis=[] if axis is None else [axis],
+        meta=np.empty((0,) * len(chunks), np.uint8),
+    )
+
+
+def _block_origin(block_info, axis: int | None) -> tuple[int, ...]:
+    location = block_info[0]["array-location"]
+    return tuple(start for i, (start, _) in enumerate(location) if i != axis)
+
+
+def _label_block(block, mask_block=None, *, label_chunk, layout, block_info=None):
+    """Labels of one chunk (a task of :func:`label_lazy`)."""
+    block = np.asarray(block)
+    axis = layout.channel_axis
+    origin = None if block_info is None else _block_origin(block_info, axis)
+    spatial = layout.spatial_shape(block.shape)
+    if 0 in spatial:
+        return np.zeros(spatial, np.uint8)
+    with _engine.in_this_thread():  # dask runs the tasks in parallel
+        labels = label_chunk(block, _block_mask(mask_block, axis), origin=origin)
+    return labels.reshape(spatial).astype(np.uint8, copy=False)
+
+
+def relabel(lut: np.ndarray, labels) -> Any:
+    """``lut[labels]``, lazily for lazy labels (a 2D ``lut`` adds a last axis of
+    ``lut.shape[1]``)."""
+    if not is_lazy(labels):
+        return lut[labels]
+    if lut.ndim == 1:
+        return labels.map_blocks(_lookup, lut=lut, dtype=lut.dtype)
+    return labels.map_blocks(
+        _lookup,
+        lut=lut,
+        dtype=lut.dtype,
+        new_axis=labels.ndim,
+        chunks=(*labels.chunks, (lut.shape[1],)),
+    )
+
+
+def _lookup(block, *, lut):
+    return lut[block]
+
+
+# ------------------------------------------------------------------ exact passes
+
+
+def block_stats(
+    block,
+    mask_block=None,
+    *,
+    centroids: np.ndarray,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    origin: tuple[int, ...],
+) -> tuple[np.ndarray, ...]:
+    """What one Lloyd pass needs of one chunk: per nearest centroid, the pixel
+    count and the sums of the features; the sum of squared distances and the
+    number of pixels considered (inside the mask, opaque); per centroid, the sums
+    of the image's channels and of the features of weight 0."""
+    block = np.asarray(block)
+    mask_block = _block_mask(mask_block, layout.channel_axis)
+    feats = _features.build_features(block, layout, mask_block, options, origin=origin)
+    k = centroids.shape[0]
+    px = _engine._Pixels(feats.X, feats.keep, binned=False)
+    with _engine.in_this_thread():  # dask runs the tasks in parallel
+        labels = px.label(centroids)
+        counts, sse = px.counts_and_inertia(labels, centroids)
+    sums = _features.label_sums(feats.X, labels, k)
+    channels = sums
+    if not options.is_default:
+        channels = _features.label_sums(feats.pixels, labels, k)
+    dropped = np.zeros((k, 0))
+    if feats.dropped is not None:
+        dropped = _features.label_sums(feats.dropped, labels, k)
+    n_kept = labels.size if feats.keep is None else int(np.count_nonzero(feats.keep))
+    return counts, sums, np.array([sse, n_kept]), channels, dropped
+
+
+def lloyd_passes(
+    darr: da.Array,
+    layout: _features.Layout,
+    options: _features.FeatureOptions,
+    centroids: np.ndarray,
+    *,
+    mask: da.Array | None,
+    max_iter: int,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Lloyd iterations over all chunks of ``darr`` from ``centroids`` until no
+    centroid moves (a fixed point on all pixels) or ``max_iter`` passes.
+
+    Returns a dict: ``centroids`` (k, d), ``counts``, ``inertia``, ``channel_sums``
+    and ``dropped_sums`` (of the last pass's labels, whose centroids are the
+    returned ones when ``converged``), ``n_iter``, ``converged``, ``n_valid``.
+    """
+    import dask
+    from dask.delayed import delayed
+
+    darr = whole_channels(darr, layout)
+    axis = layout.channel_axis
+    chunks = spatial_chunks(darr, layout)
+    blocks = list(np.ravel(darr.to_delayed()))
+    masks = [None] * len(blocks)
+    if mask is not None:
+        masks = list(np.ravel(_mask_blocks(mask, chunks, axis).to_delayed()))
+    starts = [np.cumsum((0, *c[:-1])) for c in chunks]
+    origins = [
+        tuple(int(starts[a][i]) for a, i in enumerate(idx))
+        for idx in np.ndindex(*(len(c) for c in chunks))
+    ]
+    C = np.asarray(centroids, dtype=np.float64)
+    stats = delayed(block_stats, pure=True)
+    total = max_iter * len(blocks)
+    done = 0
+    converged = False
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        acc = None
+        for first in range(0, len(blocks), CHUNKS_PER_STEP):
+            tasks = [
+                stats(
+                    b,
+                    m,
+                    centroids=C,
+                    layout=layout,
+                    options=options,
+                    origin=o,
+                )
+                for b, m, o in zip(
+                    blocks[first : first + CHUNKS_PER_STEP],
+                    masks[first : first + CHUNKS_PER_STEP],
+                    origins[first : first + CHUNKS_PER_STEP],
+                    strict=True,
+                )
+            ]
+            for part in dask.compute(*tasks):
+                if acc is None:
+                    acc = list(part)
+                else:
+                    acc = [a + p for a, p in zip(acc, part, strict=True)]
+            done += len(tasks)
+            if progress is not None:
+                progress(done, total)
+        counts, sums, sse, channel_sums, dropped_sums = acc
+        present = counts > 0
+        C_new = C.copy()
+        C_new[present] = sums[present] / counts[present, None]
+        moved = not np.allclose(C_new, C, rtol=1e-12, atol=0.0)
+        last = {
+            "centroids": C_new,
+            "counts": counts,
+            "inertia": float(sse[0]),
+            "n_kept": int(sse[1]),
+            "channel_sums": channel_sums,
+            "dropped_sums": dropped_sums,
+            "n_valid": int(counts.sum()),
+        }
+        C = C_new
+        if not moved and present.all():
+            converged = True
+            break
+    if progress is not None:
+        progress(total, total)
+    return {**last, "n_iter": n_iter, "converged": converged}

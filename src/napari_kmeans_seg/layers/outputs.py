@@ -1,0 +1,570 @@
+"""Segmentation result → napari layers, and the console one-liner ``segment_layer``.
+
+No Qt here: this works with a headless ``napari.components.ViewerModel`` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core import lazy as _lazy
+from ..core.model import KMeansModel
+from ..core.segment import SegmentationResult, segment
+
+if TYPE_CHECKING:
+    import napari
+
+#: metadata key marking the layers this plugin made (value: the source layer's name)
+SOURCE_KEY = "napari_kmeans_seg_source"
+#: how the labels layer is coloured: each cluster's mean colour (RGB images; others
+#: fall back to distinct colours) or napari's distinct label colours
+LABEL_COLORS = ("mean", "distinct")
+
+
+def labels_name(image_name: str) -> str:
+    """Name of the labels layer made from the image layer ``image_name``."""
+    return f"{image_name} clusters"
+
+
+def cluster_name(image_name: str, cluster_id: int) -> str:
+    """Name of the masked image layer of one cluster."""
+    return f"{image_name} cluster {cluster_id}"
+
+
+def mean_color_name(image_name: str) -> str:
+    """Name of the mean-colour image layer made from the image layer
+    ``image_name``."""
+    return f"{image_name} mean colour"
+
+
+def mean_colors(
+    result: SegmentationResult, dtype: np.dtype | None = None
+) -> np.ndarray | None:
+    """Each cluster's mean colour as RGBA in [0, 1] for an RGB result, else None
+    (:attr:`SegmentationResult.mean_colors` with alpha 1; ``dtype`` is the image's,
+    used only when the result does not record it)."""
+    if result.image_dtype is None and dtype is not None:
+        result = replace(result, image_dtype=np.dtype(dtype).name)
+    colors = result.mean_colors
+    if colors is None:
+        return None
+    rgba = np.ones((len(colors), 4))
+    rgba[:, :3] = colors
+    return rgba
+
+
+def _check_label_colors(label_colors: str) -> None:
+    if label_colors not in LABEL_COLORS:
+        raise ValueError(
+            f"label_colors must be one of {LABEL_COLORS}, not {label_colors!r}"
+        )
+
+
+def _labels_colormap(result: SegmentationResult, label_colors: str = "mean"):
+    from napari.utils.colormaps import DirectLabelColormap, label_colormap
+
+    ids = np.arange(1, result.n_clusters + 1)
+    distinct = label_colormap(result.n_clusters + 1).map(ids)
+    colors = mean_colors(result) if label_colors == "mean" else None
+    if colors is None:  # napari's own distinct label colours
+        colors = distinct
+    else:  # a cluster without pixels has no mean colour
+        bad = ~np.isfinite(colors).all(axis=1)
+        colors[bad] = distinct[bad]
+    color_dict: dict[int | None, Any] = {None: np.zeros(4), 0: np.zeros(4)}
+    color_dict.update({i + 1: c for i, c in enumerate(colors)})
+    return DirectLabelColormap(color_dict=color_dict)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the result layers take from the image layer, read once in the main
+    thread so that the work can run in another."""
+
+    name: str
+    rgb: bool
+    scale: tuple[float, ...]
+    translate: tuple[float, ...]
+    colormap: str
+    contrast_limits: tuple[float, float]
+    #: the layer's data is a list of levels, finest first
+    multiscale: bool = False
+
+    @classmethod
+    def from_layer(cls, layer: napari.layers.Image) -> SourceInfo:
+        return cls(
+            name=layer.name,
+            rgb=bool(layer.rgb),
+            scale=tuple(layer.scale),
+            translate=tuple(layer.translate),
+            colormap=layer.colormap.name,
+            contrast_limits=tuple(layer.contrast_limits),
+            multiscale=bool(layer.multiscale),
+        )
+
+
+def result_layer_data(
+    result: SegmentationResult,
+    image: np.ndarray,
+    source: SourceInfo,
+    *,
+    label_colors: str = "mean",
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
+    levels: Sequence[tuple[Any, Any]] | None = None,
+) -> list[tuple[Any, dict, str]]:
+    """Layer data tuples for a result on ``image``, the data of layer ``source``.
+
+    Parameters
+    ----------
+    result : SegmentationResult
+        The segmentation of ``image``.
+    image : ndarray
+        The data of the layer ``source`` (its finest level, for a multiscale one).
+    levels : sequence of (image, labels), optional
+        For a multiscale layer: each level's image and labels, finest first; the
+        layers are then multiscale too (lazy where the levels are).
+    source : SourceInfo
+        The image layer's name, display settings and placement.
+    label_colors : {"mean", "distinct"}
+        Colour of each cluster in the labels layer: its mean colour (RGB images;
+        others get distinct colours anyway) or napari's distinct label colours.
+    mean_color_layer : bool
+        Also make the image layer ``"<image> mean colour"``: each pixel in its
+        cluster's mean colour (:meth:`SegmentationResult.mean_color_image`).
+    masked_layers : bool
+        Make one hidden image layer ``"<image> cluster i"`` per cluster, the image
+        masked to it.
+
+    Returns
+    -------
+    list of (data, meta, kind)
+        The mean-colour layer (if asked, below the labels), the labels layer
+        ``"<image> clusters"`` whose ``features`` are :meth:`result.table()
+        <SegmentationResult.table>` with an ``index`` column (= label, which napari
+        uses to match rows to label values, so hovering shows the cluster's row),
+        then the masked layers. All carry the source's scale and translate.
+
+    Raises
+    ------
+    ValueError
+        If ``label_colors`` is not one of :data:`LABEL_COLORS`.
+    """
+    _check_label_colors(label_colors)
+    placement = {"scale": source.scale, "translate": source.translate}
+    meta = {SOURCE_KEY: source.name}
+    features = result.table()
+    features.insert(0, "index", features["label"].to_numpy())
+    display: dict[str, Any] = {"rgb": source.rgb}
+    if not source.rgb:
+        display["colormap"] = source.colormap
+        display["contrast_limits"] = source.contrast_limits
+    if levels is None:
+        levels = [(image, result.labels)]
+    at = [replace(result, labels=labels) for _, labels in levels]
+
+    def pyramid(make) -> Any:
+        """``make(result of a level, image of the level)`` for every level (one
+        array when there is one level)."""
+        out = [make(r, im) for r, (im, _) in zip(at, levels, strict=True)]
+        return out if len(out) > 1 else out[0]
+
+    layers: list[tuple[Any, dict, str]] = []
+    if mean_color_layer:
+        layers.append(
+            (
+                pyramid(lambda r, im: r.mean_color_image(im)),
+                {
+                    "name": mean_color_name(source.name),
+                    "metadata": meta,
+                    **display,
+                    **placement,
+                },
+                "image",
+            )
+        )
+    layers.append(
+        (
+            pyramid(lambda r, im: r.labels),
+            {
+                "name": labels_name(source.name),
+                "colormap": _labels_colormap(result, label_colors),
+                "opacity": 0.7,
+                "features": features,
+                "metadata": meta,
+                **_labels_placement(placement, result, source),
+            },
+            "labels",
+        )
+    )
+    for i in range(1, result.n_clusters + 1 if masked_layers else 1):
+        layers.append(
+            (
+                pyramid(lambda r, im, i=i: r.masked_image(im, i)),
+                {
+                    "name": cluster_name(source.name, i),
+                    "visible": False,
+                    "metadata": meta,
+                    **display,
+                    **placement,
+                },
+                "image",
+            )
+        )
+    return layers
+
+
+def _labels_placement(
+    placement: dict[str, tuple[float, ...]],
+    result: SegmentationResult,
+    source: SourceInfo,
+) -> dict[str, tuple[float, ...]]:
+    """The layer's scale and translate for the labels: without the channel axis of
+    a multichannel layer (``channel_axis=``), which napari shows as an axis of its
+    own while the labels do not have it."""
+    axis = result.model.layout.channel_axis
+    if source.rgb or axis is None or len(source.scale) != result.labels.ndim + 1:
+        return placement
+    return {
+        key: tuple(v for i, v in enumerate(values) if i != axis)
+        for key, values in placement.items()
+    }
+
+
+def compute_layers(
+    image: np.ndarray,
+    source: SourceInfo,
+    n_clusters: int | None,
+    *,
+    model: KMeansModel | None = None,
+    label_colors: str = "mean",
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
+    **options,
+) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
+    """Segment ``image`` (the data of layer ``source``) and build its layer data:
+    the work of **Segment**, safe to run outside the main thread. With ``model``,
+    the model is applied instead of fitting a new one (``n_clusters`` None or the
+    model's). ``label_colors``, ``mean_color_layer`` and ``masked_layers`` choose
+    the layers (see :func:`result_layer_data`); the other ``options`` go to
+    :func:`segment`, with the layer's ``scale`` unless given. Before any work, a
+    request that would not fit in the memory available is refused
+    (:func:`check_layers_memory`).
+
+    ``image`` may be any array-like. A lazy one (dask, zarr) stays lazy: the fit
+    reads a bounded region (``fit_pixels``) and every output layer is a lazy dask
+    array that napari computes chunk by chunk as it shows them. A multiscale layer
+    (``source.multiscale``; ``image`` the list of levels, finest first) is fitted
+    on its finest level, as a lazy image, and every level is labelled lazily: the
+    outputs are multiscale."""
+    _check_label_colors(label_colors)
+    options = {"scale": spatial_scale(source.scale, options), **options}
+    levels = None
+    if source.multiscale:
+        image, levels = multiscale_levels(image)
+    if not _lazy.is_lazy(image):
+        check_layers_memory(
+            image,
+            source,
+            n_clusters,
+            model=model,
+            mean_color_layer=mean_color_layer,
+            masked_layers=masked_layers,
+            **options,
+        )
+        image = np.asarray(image)
+    result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
+    if levels is not None:
+        levels = label_levels(result, levels, options.get("scale"))
+    layer_data = result_layer_data(
+        result,
+        image,
+        source,
+        label_colors=label_colors,
+        mean_color_layer=mean_color_layer,
+        masked_layers=masked_layers,
+        levels=levels,
+    )
+    prepare_colormaps(layer_data)
+    return result, layer_data
+
+
+def multiscale_levels(data) -> tuple[Any, list]:
+    """The finest level of multiscale ``data`` (a sequence of levels, finest
+    first) and all levels, each as a lazy array (in-memory levels wrapped, not
+    copied)."""
+    import dask.array as da
+
+    levels = [
+        _lazy.as_dask(level) if _lazy.is_lazy(level) else da.from_array(level)
+        for level in data
+    ]
+    if not levels:
+        raise ValueError("the multiscale layer has no levels")
+    return levels[0], levels
+
+
+def label_levels(
+    result: SegmentationResult, levels: list, scale: Sequence[float] | None
+) -> list[tuple[Any, Any]]:
+    """Each level with its labels: the result's own for the finest, the model's
+    lazy prediction for the others (with the level's pixel size, so coordinate
+    features stay in the same units)."""
+    layout = result.model.layout_for(levels[0].shape)
+    finest = layout.spatial_shape(levels[0].shape)
+    out = [(levels[0], result.labels)]
+    for level in levels[1:]:
+        shape = result.model.layout_for(level.shape).spatial_shape(level.shape)
+        level_scale = None
+        if scale is not None:
+            level_scale = tuple(
+                s * n0 / n for s, n0, n in zip(scale, finest, shape, strict=True)
+            )
+        out.append((level, result.model.predict(level, scale=level_scale)))
+    return out
+
+
+def spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
+    """The layer's ``scale`` without the entry of ``options["channel_axis"]``: napari
+    gives every axis of a layer a scale, :func:`segment` one per spatial axis."""
+    axis = options.get("channel_axis")
+    n = len(scale)
+    valid = isinstance(axis, int | np.integer) and not isinstance(axis, bool)
+    if valid and -n <= axis < n:
+        return tuple(s for i, s in enumerate(scale) if i != axis % n)
+    return scale
+
+
+def check_layers_memory(
+    image,
+    source: SourceInfo,
+    n_clusters: int | None,
+    *,
+    model: KMeansModel | None = None,
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
+    **options,
+) -> None:
+    """Refuse, before any work, a :func:`compute_layers` request that does not fit
+    in the memory available: the labels, the engine's working memory and one image
+    copy per masked (and mean-colour) layer (see :mod:`._memory`).
+
+    Raises
+    ------
+    InsufficientMemoryError
+        A ``MemoryError`` whose message names the sizes and what to do.
+    """
+    from ..core.features import MAX_CLUSTERS
+    from ..core.memory import check_memory, estimate_memory
+
+    k = model.n_clusters if model is not None else n_clusters
+    k = 3 if k is None else k
+    valid_k = (
+        isinstance(k, int | np.integer)
+        and not isinstance(k, bool)
+        and 2 <= k <= MAX_CLUSTERS
+    )  # an invalid k is refused by segment, with its own message
+    n_layers = (int(k) if masked_layers and valid_k else 0) + bool(mean_color_layer)
+    if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+        image = np.asarray(image)
+    estimate = estimate_memory(
+        image.shape, image.dtype, rgb=source.rgb, n_image_layers=n_layers, **options
+    )
+    check_memory(estimate, what=f"segmenting {source.name!r}")
+
+
+def prepare_colormaps(layer_data: list[tuple[Any, dict, str]]) -> None:
+    """Map a label through each labels colormap, here in the worker thread: napari
+    compiles its label-colour lookup (numba) on first use in a process, which takes
+    seconds, and caches each colormap's lookup table; done here, neither blocks the
+    main thread when the layer is added."""
+    for data, meta, kind in layer_data:
+        cmap = meta.get("colormap")
+        if kind == "labels" and hasattr(cmap, "map"):
+            cmap.map(np.zeros(1, _first_level(data).dtype))
+
+
+def _first_level(data):
+    """The data itself, or its finest level when it is multiscale (a list)."""
+    return data[0] if isinstance(data, list) else data
+
+
+def add_or_update_layers(
+    viewer: napari.components.ViewerModel,
+    layer_data: list[tuple[Any, dict, str]],
+    *,
+    source_name: str,
+) -> list[napari.layers.Layer]:
+    """Add the layers, or update those of the same name and kind in place; remove
+    this plugin's cluster and mean-colour layers of ``source_name`` that the new
+    result no longer has (a re-run with fewer clusters, or without them). Keeps the
+    layer selection as it was."""
+    return [
+        layer
+        for layer in iter_add_or_update_layers(
+            viewer, layer_data, source_name=source_name
+        )
+        if layer is not None
+    ]
+
+
+def iter_add_or_update_layers(
+    viewer: napari.components.ViewerModel,
+    layer_data: list[tuple[Any, dict, str]],
+    *,
+    source_name: str,
+) -> Iterator[napari.layers.Layer | None]:
+    """:func:`add_or_update_layers` one step at a time, for the main thread of a GUI.
+
+    Adding a big layer takes a noticeable fraction of a second (napari builds its
+    controls, thumbnail and texture), so the widget lets the event loop run between
+    steps. The first step removes the stale layers (yields None), then each step
+    adds or updates one layer (yields it), and the last restores the selection
+    (yields None). Stopping early leaves the layers done so far.
+    """
+    from napari.layers import Layer
+
+    selected = set(viewer.layers.selection)
+    active = viewer.layers.selection.active
+    names = {meta["name"] for _, meta, _ in layer_data}
+    for layer in list(viewer.layers):
+        if (
+            layer.metadata.get(SOURCE_KEY) == source_name
+            and layer.name not in names
+            and (
+                layer.name.startswith(f"{source_name} cluster ")
+                or layer.name == mean_color_name(source_name)
+            )
+        ):
+            viewer.layers.remove(layer)
+    yield None
+    for data, meta, kind in layer_data:
+        name = meta["name"]
+        existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401
+        if (
+            existing is not None
+            and existing.__class__.__name__.lower() == kind  # public, unlike
+            # _type_string (napari's plugin proxy warns on private attributes)
+            and getattr(existing, "rgb", None) == meta.get("rgb")
+            and existing.multiscale == isinstance(data, list)
+            and existing.ndim == _first_level(data).ndim - (1 if meta.get("rgb") else 0)
+        ):
+            existing.data = data
+            for key, value in meta.items():
+                if key not in ("name", "rgb", "visible"):
+                    setattr(existing, key, value)
+            yield existing
+            continue
+        # a new layer is added hidden, then shown in a step of its own: napari
+        # builds its controls and visual in one, slices and uploads its data in
+        # the other, so neither holds the event loop for both
+        visible = meta.get("visible", True)
+        layer = Layer.create(data, {**meta, "visible": False}, kind)
+        if existing is not None:  # same name, other kind: replace at its place
+            index = viewer.layers.index(existing)
+            viewer.layers.remove(existing)
+            viewer.layers.insert(index, layer)
+        else:
+            viewer.add_layer(layer)
+        if visible:
+            yield None
+            layer.visible = True
+        yield layer
+    viewer.layers.selection.clear()
+    viewer.layers.selection.update(
+        layer for layer in selected if layer in viewer.layers
+    )
+    if active in viewer.layers:
+        viewer.layers.selection.active = active
+    yield None
+
+
+def resolve_image_layer(viewer, layer) -> napari.layers.Image:
+    """The image layer ``layer`` (a layer or its name) of ``viewer``, or a clear
+    ``ValueError``."""
+    from napari.layers import Image
+
+    if layer is None:
+        raise ValueError("no image layer chosen: open an image and select it")
+    if isinstance(layer, str):
+        if layer not in viewer.layers:
+            known = ", ".join(repr(x.name) for x in viewer.layers) or "none"
+            raise ValueError(
+                f"no layer named {layer!r} in the viewer (layers: {known})"
+            )
+        layer = viewer.layers[layer]
+    if not isinstance(layer, Image):
+        raise ValueError(
+            f"layer {layer.name!r} is a {type(layer).__name__} layer; choose an image "
+            "layer"
+        )
+    return layer
+
+
+def segment_layer(
+    viewer: napari.components.ViewerModel,
+    layer,
+    n_clusters: int | None = None,
+    **options,
+) -> SegmentationResult:
+    """Segment an image layer and add (or update) the result layers, as **Segment**
+    does in the widget.
+
+    A lazy layer (dask, zarr) is fitted on a bounded region and gets lazy output
+    layers; a multiscale layer is fitted on its finest level and every level is
+    labelled (multiscale outputs): see :func:`compute_layers`.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer or napari.components.ViewerModel
+        The viewer holding the layer.
+    layer : napari.layers.Image or str
+        The image layer, or its name.
+    n_clusters : int, optional
+        Number of clusters, from 2 to 254; 3 when None, or the model's with
+        ``model=``.
+    **options
+        Keyword options of :func:`segment` (``random_state``, ``method``,
+        ``model``, ``color_space``, ``spatial_weight``, ``fit_pixels``, ...) and of
+        the layers
+        (``label_colors``, ``mean_color_layer``, ``masked_layers``: see
+        :func:`result_layer_data`). The channel layout (``rgb``) and the pixel
+        size (``scale``) come from the layer.
+
+    Returns
+    -------
+    SegmentationResult
+
+    Raises
+    ------
+    ValueError
+        If the layer does not exist or is not an image layer, or :func:`segment`
+        refuses the data; the message says what to do.
+    MemoryError
+        If the labels, the engine's working memory and the masked layers would not
+        fit in the memory available; refused before any work, and the message names
+        the sizes and what to do (e.g. ``masked_layers=False``).
+
+    Examples
+    --------
+    In napari's console, with the astronaut sample open:
+
+    >>> from napari_kmeans_seg import segment_layer
+    >>> result = segment_layer(viewer, "astronaut", n_clusters=3)  # doctest: +SKIP
+
+    The same classes on another layer, with a saved model:
+
+    >>> from napari_kmeans_seg import KMeansModel
+    >>> model = KMeansModel.load("astronaut-k3.json")  # doctest: +SKIP
+    >>> segment_layer(viewer, "coffee", model=model)  # doctest: +SKIP
+    """
+    source = resolve_image_layer(viewer, layer)
+    result, layer_data = compute_layers(
+        source.data, SourceInfo.from_layer(source), n_clusters, **options
+    )
+    add_or_update_layers(viewer, layer_data, source_name=source.name)
+    return result

@@ -1,0 +1,102 @@
+"""The "Suggest k" panel: scores k in a worker, plots them, sets the k spin box."""
+
+import numpy as np
+import pytest
+from magicgui.widgets import SpinBox
+from qtpy.QtCore import QPoint, Qt
+from test_suggest import colour_groups
+
+from napari_kmeans_seg._qt.suggest_panel import SuggestKPanel
+
+
+@pytest.fixture
+def spin():
+    return SpinBox(value=3, min=2, max=20)
+
+
+def make_panel(qtbot, spin, image, **options):
+    panel = SuggestKPanel(spin, lambda: (image, options))
+    qtbot.addWidget(panel.native)
+    panel.native.resize(300, 250)
+    panel.native.show()
+    return panel
+
+
+def suggest_and_wait(qtbot, panel):
+    qtbot.mouseClick(panel.suggest_button.native, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.busy, timeout=60_000)
+
+
+def test_suggest_then_use(qtbot, spin):
+    panel = make_panel(qtbot, spin, colour_groups(4, 0), rgb=True)
+    assert not panel.use_button.enabled and not panel.plot.isVisible()
+    suggest_and_wait(qtbot, panel)
+    assert panel.suggestion.suggested == 4
+    assert panel.use_button.enabled and panel.use_button.text == "Use k = 4"
+    assert "suggested k = 4" in panel.status.value
+    assert panel.plot.isVisible()
+    picture = panel.plot.grab().toImage()
+    assert picture.width() > 50 and picture.height() > 50
+    qtbot.mouseClick(panel.use_button.native, Qt.MouseButton.LeftButton)
+    assert spin.value == 4
+
+    # another k, clicked on the plot
+    x = round(panel.plot.x_of(7))
+    qtbot.mouseClick(panel.plot, Qt.MouseButton.LeftButton, pos=QPoint(x, 40))
+    assert panel.plot.chosen == 7 and panel.use_button.text == "Use k = 7"
+    with qtbot.waitSignal(panel.k_used) as blocker:
+        panel.use()
+    assert blocker.args == [7] and spin.value == 7
+
+
+def test_refused_image_is_a_notification(qtbot, spin):
+    from napari.utils.notifications import notification_manager
+
+    def no_image():
+        raise ValueError("no image layer chosen")
+
+    panel = SuggestKPanel(spin, no_image)
+    qtbot.addWidget(panel.native)
+    n = len(notification_manager.records)
+    assert panel.suggest() is None and not panel.busy
+    assert any(
+        "no image layer chosen" in str(r.message)
+        for r in notification_manager.records[n:]
+    )
+
+
+def test_errors_and_warnings_of_the_worker_are_notifications(qtbot, spin):
+    from napari.utils.notifications import notification_manager
+
+    n = len(notification_manager.records)
+    flat = make_panel(qtbot, spin, np.zeros((20, 20), np.uint8))
+    suggest_and_wait(qtbot, flat)
+    three = make_panel(qtbot, spin, np.tile(np.uint8([0, 90, 200]), (30, 10)))
+    suggest_and_wait(qtbot, three)
+    messages = [str(r.message) for r in notification_manager.records[n:]]
+    assert any("nothing to split" in m for m in messages)
+    assert any("only 3 distinct values" in m for m in messages)
+    assert three.suggestion.k_values == (2, 3)
+    assert flat.suggestion is None and not flat.use_button.enabled
+
+
+def test_fits_the_segmentation_widget(make_napari_viewer, qtbot):
+    """What the wiring in the widget will look like: the panel drives the real
+    widget's k spin box from its current image layer."""
+    from napari_kmeans_seg.layers.outputs import resolve_image_layer
+
+    viewer = make_napari_viewer()
+    viewer.add_image(colour_groups(5, 1), name="groups")
+    _, widget = viewer.window.add_plugin_dock_widget(
+        "napari-kmeans-seg", "K-Means Segmentation"
+    )
+
+    def current_image():
+        layer = resolve_image_layer(viewer, widget.image.value)
+        return np.asarray(layer.data), {"rgb": bool(layer.rgb)}
+
+    panel = SuggestKPanel(widget.n_clusters, current_image)
+    viewer.window.add_dock_widget(panel, name="suggest k")
+    suggest_and_wait(qtbot, panel)
+    panel.use()
+    assert widget.n_clusters.value == 5
