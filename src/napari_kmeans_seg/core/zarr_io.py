@@ -426,6 +426,7 @@ def write_ome_labels(
     chunks=None,
     compressors: Any = "lz4",
     overwrite: bool = False,
+    attributes: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``labels`` as an OME-NGFF (OME-Zarr 0.5) labels image, all or nothing.
 
@@ -456,6 +457,9 @@ def write_ome_labels(
         As for :func:`write_labels_zarr` (every level has the finest one's chunks).
     overwrite : bool
         Replace an existing labels image of that path (or name).
+    attributes : mapping, optional
+        More attributes of the labels group, beside OME's (JSON values), e.g.
+        what wrote it.
 
     Returns
     -------
@@ -494,6 +498,8 @@ def write_ome_labels(
     try:
         group = zarr.open_group(str(tmp), mode="w")
         _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, colors)
+        if attributes:
+            group.attrs.update(dict(attributes))
         _move_into_place(tmp, final)
     except BaseException:
         _discard(tmp)
