@@ -425,12 +425,14 @@ def test_symlinks_in_the_output_folder_are_never_followed(small, tmp_path, capsy
     (out / "a_labels.tif").symlink_to(victim)
     (out / "a_clusters.csv").symlink_to(outside / "new.csv")  # dangling
     (out / "b_labels_labels.tif").symlink_to(small / "b_labels.tif")  # an input
+    os.link(small / "a.png", out / "b_labels_clusters.csv")  # an input, hard-linked
     before = snapshot(tmp_path)
     assert main(["segment", str(small), "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "a_labels.tif is a symbolic link (not followed, not replaced)" in err
     assert "a_clusters.csv is a symbolic link" in err
-    assert "would overwrite the input" in err
+    assert "would overwrite the input" in err and "b_labels_labels.tif" in err
+    assert f"would overwrite the input {small / 'a.png'}" in err
     assert snapshot(tmp_path) == before
 
 

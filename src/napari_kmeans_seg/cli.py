@@ -21,6 +21,7 @@ import csv
 import io
 import os
 import sys
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SEGMENT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_segment_arguments(seg)
+    return parser
+
+
+def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
+    """The arguments of ``segment``."""
     seg.add_argument(
         "inputs",
         nargs="+",
@@ -185,7 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (created if needed)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -377,6 +383,8 @@ def _check_outputs(batch: _Batch, todo: list[Path], inputs: list[Path]) -> None:
     followed); the real paths are compared, so links and ``..`` do not hide an
     input."""
     real_inputs = {os.path.realpath(p): p for p in inputs}
+    # the same file under another name too (a hard link, another letter case)
+    real_inputs.update({_file_id(p, follow=True): p for p in inputs if p.exists()})
     problems = []
     targets = [
         (path, batch.out / name)
@@ -390,11 +398,10 @@ def _check_outputs(batch: _Batch, todo: list[Path], inputs: list[Path]) -> None:
     seen: dict[str, Path] = {}
     for source, target in targets:
         real = os.path.realpath(target)
-        if real in real_inputs:
+        if real in real_inputs or _file_id(target, real_inputs):
             whose = f"the outputs of {source}" if source else "--save-model"
-            problems.append(
-                f"{whose} would overwrite the input {real_inputs[real]} ({target})"
-            )
+            same = real_inputs.get(real) or real_inputs[_file_id(target)]
+            problems.append(f"{whose} would overwrite the input {same} ({target})")
         elif real in seen and source is None:
             problems.append(f"--save-model {target} is also an output of {seen[real]}")
         elif os.path.islink(target):
@@ -409,6 +416,19 @@ def _check_outputs(batch: _Batch, todo: list[Path], inputs: list[Path]) -> None:
             + "\n  ".join(problems)
             + "\nchoose another --out (or --save-model), or move those files"
         )
+
+
+def _file_id(
+    path: Path, known: dict | None = None, *, follow: bool = False
+) -> tuple[int, int] | None:
+    """The (device, inode) of an existing file (of the link itself unless
+    ``follow``), if in ``known`` when given; None otherwise."""
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+    except OSError:
+        return None
+    found = (st.st_dev, st.st_ino)
+    return found if known is None or found in known else None
 
 
 def written_here(path: Path) -> bool:
@@ -714,7 +734,7 @@ def _publish(path: Path, write) -> None:
     ``path``. Refuses to replace a symbolic link or a file this command did not
     write."""
     _check_replaceable(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(write):x}.tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     # encoded in memory first: some writers need a named file, not a descriptor
     buffer = io.BytesIO()
