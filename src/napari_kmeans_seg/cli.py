@@ -798,25 +798,16 @@ def _write_mask(f, masked, *, png: bool) -> None:
 
 
 def _write_ome_zarr(result, path: Path, placement: Placement | None) -> Path:
-    import numpy as np
-
-    from .core.zarr_io import write_ome_labels
+    from .core.zarr_io import label_colors, write_ome_labels
 
     _check_replaceable(path)
-    colors = None
-    if result.mean_colors is not None:
-        colors = {
-            i + 1: tuple(c)
-            for i, c in enumerate(result.mean_colors)
-            if np.isfinite(c).all()
-        }
     return write_ome_labels(
         result.labels,
         path,
         axes=placement.axes.lower() if placement else None,
         scale=placement.scale if placement else None,
         units=[_UNIT_NAMES.get(u, u) for u in placement.units] if placement else None,
-        colors=colors,
+        colors=label_colors(result.mean_colors),
         overwrite=True,
         attributes={WRITER: {"version": __version__}},
     )

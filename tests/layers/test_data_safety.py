@@ -203,3 +203,31 @@ def test_shifted_places_a_plane_where_it_was(photo):
         np.testing.assert_allclose(
             labels.data_to_world((0, y, x)), image.data_to_world((2, y, x)), atol=1e-9
         )
+
+
+def test_labels_of_a_layer_to_ome_zarr_keep_its_placement(photo, tmp_path):
+    napari_reader = pytest.importorskip("napari_ome_zarr._reader")
+    zarr = pytest.importorskip("zarr")
+    from napari_kmeans_seg.core.zarr_io import write_ome_labels
+    from napari_kmeans_seg.layers.outputs import ome_placement
+
+    viewer = ViewerModel()
+    image = viewer.add_image(
+        photo, name="img", scale=(0.5, 0.25), translate=(7.0, 3.0), units="um"
+    )
+    result = segment_layer(viewer, "img", 3, masked_layers=False)
+    placement = ome_placement(SourceInfo.from_layer(image))
+    path = write_ome_labels(result.labels, tmp_path / "img.zarr", **placement)
+    (data, meta, kind), *_ = napari_reader.napari_get_reader(str(path))(str(path))
+    labels = viewer.add_layer(Layer.create(data, meta, kind))
+    finest = labels.data[0] if labels.multiscale else labels.data
+    np.testing.assert_array_equal(np.asarray(finest), result.labels)
+    assert tuple(labels.scale) == tuple(image.scale)
+    assert labels.units == image.units
+    root = zarr.open_group(path, mode="r").attrs["ome"]
+    transforms = root["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    assert transforms[1]["translation"] == [7.0, 3.0]
+
+    image.rotate = 10
+    with pytest.raises(ValueError, match="has rotate: OME-NGFF labels keep only"):
+        ome_placement(SourceInfo.from_layer(image))

@@ -412,6 +412,19 @@ def _units(units, ndim) -> tuple[str | None, ...]:
     return units
 
 
+def label_colors(colors) -> dict[int, tuple[float, ...]] | None:
+    """``{label: colour}`` for ``colors[i]``, the colour of label ``i + 1`` (e.g.
+    :attr:`SegmentationResult.mean_colors`), leaving out colours that are not
+    finite (a cluster without pixels); None for None."""
+    if colors is None:
+        return None
+    return {
+        i + 1: tuple(float(v) for v in c)
+        for i, c in enumerate(np.asarray(colors, dtype=float))
+        if np.isfinite(c).all()
+    }
+
+
 def write_ome_labels(
     labels,
     store,

@@ -152,6 +152,41 @@ class SourceInfo:
         )
 
 
+def ome_placement(
+    source: SourceInfo, *, channel_axis: int | None = None
+) -> dict[str, Any]:
+    """The ``scale``, ``translation`` and ``units`` of the labels of layer
+    ``source`` as OME-NGFF stores them (keyword arguments of
+    :func:`~napari_kmeans_seg.core.zarr_io.write_ome_labels`), without the
+    channel axis ``channel_axis`` of a multichannel layer.
+
+    Raises
+    ------
+    ValueError
+        If the layer is rotated, sheared, has an affine or a negative scale:
+        OME-NGFF 0.5 keeps only a positive scale and a translation per axis.
+    """
+    moved = [key for key in ("rotate", "shear", "affine") if getattr(source, key)]
+    if moved or min(source.scale) <= 0:
+        why = ", ".join(moved) or "a negative scale"
+        raise ValueError(
+            f"layer {source.name!r} has {why}: OME-NGFF labels keep only a positive "
+            "scale and a translation per axis; reset it (or write a plain zarr "
+            "with to_zarr)"
+        )
+    keep = [
+        i
+        for i in range(len(source.scale))
+        if channel_axis is None or i != channel_axis % len(source.scale)
+    ]
+    units = source.units or ("pixel",) * len(source.scale)
+    return {
+        "scale": tuple(source.scale[i] for i in keep),
+        "translation": tuple(source.translate[i] for i in keep),
+        "units": tuple(units[i] for i in keep),
+    }
+
+
 def _floats(values) -> tuple[float, ...]:
     return tuple(float(v) for v in np.ravel(values))
 
