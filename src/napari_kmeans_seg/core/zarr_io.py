@@ -102,6 +102,8 @@ class _Target:
                 raise ValueError(
                     f"component must name a node inside the store, got {component!r}"
                 )
+        if isinstance(store, str) and "://" in store:  # a URL (fsspec): no rename
+            return cls(store, component)
         if isinstance(store, str | os.PathLike):
             return cls(store, component, Path(os.fspath(store)))
         root = getattr(store, "root", None)  # zarr.storage.LocalStore

@@ -633,7 +633,7 @@ def _add_or_update_one(viewer, data, meta, kind, source_name):
         existing.data = data
         ndim = existing.ndim
         for key, default in _PLACEMENT.items():  # a placement left out is reset
-            setattr(existing, key, meta.get(key, default(ndim)))
+            _set_if_changed(existing, key, meta.get(key, default(ndim)))
         for key, value in meta.items():
             if key not in ("name", "rgb", "visible", *_PLACEMENT):
                 setattr(existing, key, value)
@@ -657,6 +657,26 @@ def _add_or_update_one(viewer, data, meta, kind, source_name):
         yield None
         layer.visible = True
     yield layer
+
+
+def _set_if_changed(layer, key: str, value) -> None:
+    """Set a placement attribute only if it changes: each change refreshes the
+    layer (slicing and uploading its data again)."""
+    current = getattr(layer, key)
+    if key == "units":
+        same = tuple(str(u) for u in current) == tuple(str(u) for u in value)
+    else:
+        if key == "affine":
+            current = current.affine_matrix
+        value_array = np.asarray(value, dtype=float)
+        if key == "rotate" and value_array.ndim == 0:  # an angle (2D)
+            same = False
+        else:
+            same = np.shape(current) == value_array.shape and np.array_equal(
+                current, value_array
+            )
+    if not same:
+        setattr(layer, key, value)
 
 
 def _fits(existing, data, meta, kind) -> bool:
