@@ -731,6 +731,12 @@ def segment_layer(
     layers; a multiscale layer is fitted on its finest level and every level is
     labelled (multiscale outputs): see :func:`compute_layers`.
 
+    The outputs carry the layer's whole placement (scale, translate, rotate,
+    shear, affine, units), so each lands on its image pixels. Only layers this
+    plugin made are updated; a user's layer that has an output's name is left
+    as it is and the output takes a free name (``"img clusters [1]"``; see
+    :func:`find_output_layer`).
+
     Parameters
     ----------
     viewer : napari.Viewer or napari.components.ViewerModel
@@ -755,8 +761,9 @@ def segment_layer(
     Raises
     ------
     ValueError
-        If the layer does not exist or is not an image layer, or :func:`segment`
-        refuses the data; the message says what to do.
+        If the layer does not exist, is no longer in the viewer or is not an
+        image layer, or :func:`segment` refuses the data; the message says what
+        to do.
     MemoryError
         If the labels, the engine's working memory and the masked layers would not
         fit in the memory available; refused before any work, and the message names
