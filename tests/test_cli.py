@@ -536,3 +536,44 @@ def test_ome_tiff_pixel_sizes_reach_the_labels_tiff_and_ome_zarr(tmp_path):
     code = main(["segment", str(path), "--ome-zarr", "-o", str(foreign.parent)])
     assert code == 2
     assert (foreign / "data.bin").read_bytes() == b"mine"
+
+
+def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
+    reader = pytest.importorskip("ome_zarr.reader")
+    from ome_zarr.io import parse_url
+    from skimage import data
+
+    camera = data.camera()[::8, ::8]
+    stack = np.stack([camera // (i + 1) for i in range(5)])  # (5, 64, 64) uint8
+    tifffile.imwrite(
+        tmp_path / "stack.tif",
+        stack,
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeY": 1.0,
+                  "PhysicalSizeX": 1.0, "PhysicalSizeZUnit": "nm"},
+    )  # fmt: skip
+    rgb = data.astronaut()[::8, ::8]
+    tifffile.imwrite(
+        tmp_path / "rgb.tif",
+        rgb,
+        ome=True,
+        photometric="rgb",
+        metadata={"axes": "YXS", "PhysicalSizeX": 3.0, "PhysicalSizeY": 3.0},
+    )
+    out = tmp_path / "out"
+    for name in ("stack.tif", "rgb.tif"):
+        code = main(["segment", str(tmp_path / name), "-k", "2", "--ome-zarr", "-o",
+                     str(out)])  # fmt: skip
+        assert code == 0
+    with tifffile.TiffFile(out / "stack_labels.tif") as tif:
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+        assert (pixels["PhysicalSizeZ"], pixels["PhysicalSizeZUnit"]) == (2.0, "nm")
+        assert tif.series[0].axes == "ZYX" and tif.asarray().shape == stack.shape
+    node = next(iter(reader.Reader(parse_url(str(out / "stack_labels.ome.zarr")))()))
+    assert [a["name"] for a in node.metadata["axes"]] == ["z", "y", "x"]
+    assert [a["unit"] for a in node.metadata["axes"]] == ["nanometer", "micrometer",
+                                                          "micrometer"]  # fmt: skip
+    assert node.metadata["coordinateTransformations"][0][0]["scale"] == [2.0, 1.0, 1.0]
+    node = next(iter(reader.Reader(parse_url(str(out / "rgb_labels.ome.zarr")))()))
+    assert node.metadata["coordinateTransformations"][0][0]["scale"] == [3.0, 3.0]
+    assert np.asarray(node.data[0]).shape == rgb.shape[:2]
