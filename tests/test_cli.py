@@ -306,3 +306,274 @@ def test_progress_bar_on_a_terminal(photos, tmp_path, capsys, monkeypatch):
     assert "1/1" in captured.err and "image" in captured.err  # the tqdm bar
     assert "[1/1]" not in captured.out  # no per-file lines with a bar
     assert "missing.png: no such file or folder" in captured.err
+
+
+# ------------------------------------------------------------- never lose data
+
+
+def snapshot(root):
+    """Every path under ``root``: a file's SHA-256, a link's target (links are
+    not followed), a folder's mark."""
+    import hashlib
+
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            key = str(path.relative_to(root))
+            if path.is_symlink():
+                out[key] = ("link", os.readlink(path))
+            elif path.is_dir():
+                out[key] = ("dir",)
+            else:
+                out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A folder with a.png and the user's own b_labels.tif (an RGB
+    image whose name looks like an output)."""
+    from skimage import data
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    iio.imwrite(folder / "a.png", data.astronaut()[::4, ::4])
+    tifffile.imwrite(folder / "b_labels.tif", data.coffee()[::4, ::4])
+    return folder
+
+
+def test_same_folder_outputs_never_overwrite_an_input(tmp_path, capsys):
+    from skimage import data
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    iio.imwrite(folder / "a.png", data.astronaut()[::4, ::4])
+    # the user's own file, named like a.png's labels output
+    tifffile.imwrite(folder / "a_labels.tif", data.coffee()[::4, ::4])
+    before = snapshot(tmp_path)
+    for argv in (
+        ["segment", str(folder), "--out", str(folder)],
+        # named explicitly, it is still an input
+        [
+            "segment",
+            str(folder / "a.png"),
+            str(folder / "a_labels.tif"),
+            "-o",
+            str(folder),
+        ],
+        # the output folder spelled another way: real paths are compared
+        ["segment", str(folder), "--out", str(folder / ".." / "in")],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "would overwrite the input" in err and "a_labels.tif" in err
+        assert snapshot(tmp_path) == before
+    # with another output folder, the user's file is segmented like any image
+    out = tmp_path / "out"
+    assert main(["segment", str(folder), "-k", "2", "--out", str(out)]) == 0
+    assert (out / "a_labels.tif").is_file() and (out / "a_labels_labels.tif").is_file()
+    after = snapshot(tmp_path)
+    assert {k: after[k] for k in before} == before
+
+
+def test_earlier_outputs_are_reported_not_silently_skipped(small, capsys):
+    before = snapshot(small)
+    assert main(["segment", str(small), "-k", "2", "--out", str(small)]) == 0
+    captured = capsys.readouterr()
+    # the user's b_labels.tif is an input, not taken for an output
+    assert "segmented 2 of 2 images" in captured.out
+    assert (small / "b_labels_labels.tif").is_file()
+    # a second run in place: its earlier outputs are listed, the inputs unchanged
+    assert main(["segment", str(small), "-k", "2", "--out", str(small)]) == 0
+    captured = capsys.readouterr()
+    assert "segmented 2 of 2 images" in captured.out
+    assert "outputs of an earlier run" in captured.err
+    assert "a_labels.tif" in captured.err and "b_labels_labels.tif" in captured.err
+    assert "not a PNG, JPEG or TIFF image file: a_clusters.csv" in captured.err
+    after = snapshot(small)
+    assert {k: after[k] for k in before} == before
+    assert not [name for name in after if name.endswith(".tmp")]
+
+
+def test_save_model_onto_an_input_is_refused(small, tmp_path, capsys):
+    before = snapshot(tmp_path)
+    out = tmp_path / "out"
+    for target in (small / "b_labels.tif", small / "." / "a.png"):
+        code = main(
+            ["segment", str(small), "--save-model", str(target), "-o", str(out)]
+        )
+        assert code == 2
+        assert "--save-model would overwrite the input" in capsys.readouterr().err
+    model = tmp_path / "model.json"
+    segment(iio.imread(small / "a.png"), 2).model.save(model)
+    before = snapshot(tmp_path)
+    code = main(["segment", str(small), "--model", str(model), "--save-model",
+                 str(model), "-o", str(out)])  # fmt: skip
+    assert code == 2
+    assert snapshot(tmp_path) == before
+    assert not out.exists()  # refused before any work
+
+
+def test_symlinks_in_the_output_folder_are_never_followed(small, tmp_path, capsys):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "precious.tif"
+    tifffile.imwrite(victim, np.arange(12, dtype=np.uint8).reshape(3, 4))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_labels.tif").symlink_to(victim)
+    (out / "a_clusters.csv").symlink_to(outside / "new.csv")  # dangling
+    (out / "b_labels_labels.tif").symlink_to(small / "b_labels.tif")  # an input
+    os.link(small / "a.png", out / "b_labels_clusters.csv")  # an input, hard-linked
+    before = snapshot(tmp_path)
+    assert main(["segment", str(small), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "a_labels.tif is a symbolic link (not followed, not replaced)" in err
+    assert "a_clusters.csv is a symbolic link" in err
+    assert "would overwrite the input" in err and "b_labels_labels.tif" in err
+    assert f"would overwrite the input {small / 'a.png'}" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_files_this_command_did_not_write_are_never_replaced(small, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_clusters.csv").write_text("my,own,table\n1,2,3\n")
+    tifffile.imwrite(out / "a_labels.tif", np.ones((5, 5), np.uint8))
+    before = snapshot(tmp_path)
+    assert main(["segment", str(small / "a.png"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "a_clusters.csv exists and was not written by napari-kmeans-seg" in err
+    assert "a_labels.tif exists and was not written" in err
+    assert snapshot(tmp_path) == before
+    # its own outputs of an earlier run are replaced
+    for p in out.iterdir():
+        p.unlink()
+    assert main(["segment", str(small / "a.png"), "-k", "2", "-o", str(out)]) == 0
+    first = tifffile.imread(out / "a_labels.tif")
+    assert main(["segment", str(small / "a.png"), "-k", "3", "-o", str(out)]) == 0
+    assert tifffile.imread(out / "a_labels.tif").max() == 3 > first.max()
+    assert sorted(p.name for p in out.iterdir()) == ["a_clusters.csv", "a_labels.tif"]
+
+
+def test_cmyk_jpeg_is_read_as_colour_and_cmyk_tiff_refused(tmp_path, capsys):
+    from PIL import Image
+    from skimage import data
+
+    rgb = Image.fromarray(data.astronaut()[::4, ::4])
+    rgb.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "cmyk.jpg"), "-k", "3", "-o", str(out)]) == 0
+    labels = tifffile.imread(out / "cmyk_labels.tif")
+    with Image.open(tmp_path / "cmyk.jpg") as im:
+        assert im.mode == "CMYK"
+        expected = segment(np.asarray(im.convert("RGB")), 3, random_state=0)
+    assert labels.min() >= 1  # every pixel clustered (K is no alpha)
+    np.testing.assert_array_equal(labels, expected.labels)
+    assert [r["centroid_red"] for r in read_csv(out / "cmyk_clusters.csv")]
+
+    cmyk = np.zeros((8, 8, 4), np.uint8)
+    tifffile.imwrite(tmp_path / "cmyk.tif", cmyk, photometric="separated")
+    assert main(["segment", str(tmp_path / "cmyk.tif"), "-o", str(out)]) == 1
+    assert "a CMYK TIFF" in capsys.readouterr().err
+
+
+def test_bad_option_values_are_usage_errors_before_any_work(small, tmp_path, capsys):
+    out = tmp_path / "out"
+    for argv in (
+        ["segment", str(small), "--random-state", "-1", "-o", str(out)],
+        ["segment", str(small), "--random-state", "1.5", "-o", str(out)],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "must be 0 or more, got -1" in err and "not an integer: '1.5'" in err
+    assert not out.exists()
+    (tmp_path / "file").write_text("")
+    assert main(["segment", str(small), "-o", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_ome_tiff_pixel_sizes_reach_the_labels_tiff_and_ome_zarr(tmp_path):
+    reader = pytest.importorskip("ome_zarr.reader")
+    from ome_zarr.io import parse_url
+    from skimage import data
+
+    image = data.camera()
+    path = tmp_path / "cells.ome.tif"
+    tifffile.imwrite(
+        path,
+        image,
+        ome=True,
+        metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25,
+                  "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"},
+    )  # fmt: skip
+    out = tmp_path / "out"
+    assert main(["segment", str(path), "-k", "3", "--ome-zarr", "-o", str(out)]) == 0
+    expected = segment(image, 3, random_state=0).labels
+    with tifffile.TiffFile(out / "cells.ome_labels.tif") as tif:
+        assert tif.is_ome
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+        assert (pixels["PhysicalSizeX"], pixels["PhysicalSizeY"]) == (0.5, 0.25)
+        assert pixels["PhysicalSizeXUnit"] == "µm"
+        np.testing.assert_array_equal(tif.asarray(), expected)
+    store = out / "cells.ome_labels.ome.zarr"
+    node = next(iter(reader.Reader(parse_url(str(store)))()))
+    np.testing.assert_array_equal(np.asarray(node.data[0]), expected)
+    assert len(node.data) == 1  # 512 x 512: no pyramid needed
+    scale = node.metadata["coordinateTransformations"][0][0]["scale"]
+    assert scale == [0.25, 0.5]
+    assert [a["unit"] for a in node.metadata["axes"]] == ["micrometer"] * 2
+    # a re-run replaces its own OME-Zarr; someone else's is refused
+    assert main(["segment", str(path), "-k", "2", "--ome-zarr", "-o", str(out)]) == 0
+    node = next(iter(reader.Reader(parse_url(str(store)))()))
+    assert int(np.asarray(node.data[0]).max()) == 2
+    foreign = tmp_path / "out2" / "cells.ome_labels.ome.zarr"
+    foreign.mkdir(parents=True)
+    (foreign / "data.bin").write_bytes(b"mine")
+    code = main(["segment", str(path), "--ome-zarr", "-o", str(foreign.parent)])
+    assert code == 2
+    assert (foreign / "data.bin").read_bytes() == b"mine"
+
+
+def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
+    reader = pytest.importorskip("ome_zarr.reader")
+    from ome_zarr.io import parse_url
+    from skimage import data
+
+    camera = data.camera()[::8, ::8]
+    stack = np.stack([camera // (i + 1) for i in range(5)])  # (5, 64, 64) uint8
+    tifffile.imwrite(
+        tmp_path / "stack.tif",
+        stack,
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeY": 1.0,
+                  "PhysicalSizeX": 1.0, "PhysicalSizeZUnit": "nm"},
+    )  # fmt: skip
+    rgb = data.astronaut()[::8, ::8]
+    tifffile.imwrite(
+        tmp_path / "rgb.tif",
+        rgb,
+        ome=True,
+        photometric="rgb",
+        metadata={"axes": "YXS", "PhysicalSizeX": 3.0, "PhysicalSizeY": 3.0},
+    )
+    out = tmp_path / "out"
+    for name in ("stack.tif", "rgb.tif"):
+        code = main(["segment", str(tmp_path / name), "-k", "2", "--ome-zarr", "-o",
+                     str(out)])  # fmt: skip
+        assert code == 0
+    with tifffile.TiffFile(out / "stack_labels.tif") as tif:
+        pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
+        assert (pixels["PhysicalSizeZ"], pixels["PhysicalSizeZUnit"]) == (2.0, "nm")
+        assert tif.series[0].axes == "ZYX" and tif.asarray().shape == stack.shape
+    node = next(iter(reader.Reader(parse_url(str(out / "stack_labels.ome.zarr")))()))
+    assert [a["name"] for a in node.metadata["axes"]] == ["z", "y", "x"]
+    assert [a["unit"] for a in node.metadata["axes"]] == ["nanometer", "micrometer",
+                                                          "micrometer"]  # fmt: skip
+    assert node.metadata["coordinateTransformations"][0][0]["scale"] == [2.0, 1.0, 1.0]
+    node = next(iter(reader.Reader(parse_url(str(out / "rgb_labels.ome.zarr")))()))
+    assert node.metadata["coordinateTransformations"][0][0]["scale"] == [3.0, 3.0]
+    assert np.asarray(node.data[0]).shape == rgb.shape[:2]

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
+import os
 import sys
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,14 +51,21 @@ segmented (inputs in the order given, a folder's images sorted by name), unless
 --model gives a saved one; the other images are labelled with it, not refitted.
 
 For each image STEM.ext, DIR receives
-  STEM_labels.tif     uint8 labels: 0 = not clustered, 1..k = cluster (darkest first)
+  STEM_labels.tif     uint8 labels: 0 = not clustered, 1..k = cluster (darkest
+                      first), as OME-TIFF with the input's pixel sizes (OME-TIFF)
   STEM_clusters.csv   per cluster: label, pixels, fraction, centroid per feature
   STEM_clusterI.png   with --masks: the image with all but cluster I set to 0
                       (.tif unless the image is 8-bit greyscale or RGB(A))
+  STEM_labels.ome.zarr  with --ome-zarr: the labels as an OME-NGFF labels image
 
-A file that cannot be read or segmented (say, a greyscale image with a model
-fitted on RGB ones) is reported on stderr and skipped; the others go on. Exit
-code: 0 when all inputs were segmented, 1 when some failed, 2 for a usage error.
+Nothing is ever overwritten that is not an output of this program: a run that
+would overwrite an input, a file it did not write or a symbolic link is refused
+before any work (exit 2). Each file is written under a temporary name in DIR and
+renamed when whole. A file that cannot be read or segmented (say, a greyscale
+image with a model fitted on RGB ones) is reported on stderr and skipped; the
+others go on. A folder's files that are not taken (not an image, or an output of
+an earlier run) are listed on stderr. Exit code: 0 when all inputs were
+segmented, 1 when some failed, 2 for a usage error.
 """
 
 SEGMENT_EXAMPLES = """\
@@ -74,6 +84,16 @@ def _n_clusters(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"must be between 2 and {MAX_CLUSTERS}, got {value}"
         )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
 
 
@@ -97,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SEGMENT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_segment_arguments(seg)
+    return parser
+
+
+def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
+    """The arguments of ``segment``."""
     seg.add_argument(
         "inputs",
         nargs="+",
@@ -143,11 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     seg.add_argument(
         "--random-state",
-        type=int,
+        type=_seed,
         default=0,
         metavar="SEED",
-        help="seed of the k-means++ starts (default 0): the same images and seed "
-        "give the same labels",
+        help="seed of the k-means++ starts, 0 or more (default 0): the same "
+        "images and seed give the same labels",
+    )
+    seg.add_argument(
+        "--ome-zarr",
+        action="store_true",
+        help=(
+            "also write STEM_labels.ome.zarr: the labels as an OME-NGFF labels image "
+            "(axes, the input's pixel sizes, a pyramid for large images), which "
+            "OME-Zarr readers and napari-ome-zarr open (needs ome-zarr)"
+        ),
     )
     seg.add_argument(
         "-o",
@@ -157,7 +192,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output folder (created if needed)",
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -194,6 +228,11 @@ class _UsageError(Exception):
     pass
 
 
+#: what marks the files this command writes (TIFF and PNG "Software", OME-Zarr
+#: attribute), so that a later run replaces them and nothing else
+WRITER = PROG
+
+
 @dataclass
 class _Batch:
     """The state of one ``segment`` run."""
@@ -203,6 +242,7 @@ class _Batch:
     random_state: int
     masks: bool
     save_model: Path | None
+    ome_zarr: bool = False
     model: KMeansModel | None = None
     model_source: str = ""
     save_error: str | None = None
@@ -222,29 +262,38 @@ class _Batch:
         else:
             print(text, file=sys.stderr, flush=True)
 
+    @property
+    def k(self) -> int:
+        """The number of clusters every output will have."""
+        if self.model is not None:
+            return self.model.n_clusters
+        return 3 if self.n_clusters is None else self.n_clusters
+
 
 def _segment_command(args: argparse.Namespace) -> int:
-    from .core.model import KMeansModel
-
     batch = _Batch(
         out=args.out,
         n_clusters=args.n_clusters,
         random_state=args.random_state,
         masks=args.masks,
         save_model=args.save_model,
+        ome_zarr=args.ome_zarr,
     )
     if args.model is not None:
-        try:
-            batch.model = KMeansModel.load(args.model)
-        except (OSError, ValueError) as err:
-            raise _UsageError(f"cannot load the model {args.model}: {err}") from None
-        if args.n_clusters is not None and args.n_clusters != batch.model.n_clusters:
-            raise _UsageError(
-                f"--n-clusters {args.n_clusters} contradicts the model "
-                f"{args.model.name}, which has {batch.model.n_clusters} clusters; "
-                "leave --n-clusters out"
-            )
-        batch.model_source = f"loaded from {args.model}"
+        _load_model(batch, args.model, args.n_clusters)
+    if args.out.exists() and not args.out.is_dir():
+        raise _UsageError(f"the output folder {args.out} is a file; choose a folder")
+    if args.ome_zarr:
+        _check_ome_zarr_installed()
+
+    files = _expand_inputs(args.inputs, batch)
+    n_inputs = len(files) + len(batch.failed)  # files, missing paths, empty folders
+    if n_inputs == 0:
+        raise _UsageError("no input images")
+    todo = _unique_stems(files, batch)
+    # every check on what would be written comes before anything is written
+    inputs = [*files, *([args.model] if args.model is not None else [])]
+    _check_outputs(batch, todo, inputs)
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -253,23 +302,6 @@ def _segment_command(args: argparse.Namespace) -> int:
         ) from None
     if batch.model is not None and batch.save_model is not None:
         _save_model(batch)
-
-    files = _expand_inputs(args.inputs, batch)
-    n_inputs = len(files) + len(batch.failed)  # files, missing paths, empty folders
-    if n_inputs == 0:
-        raise _UsageError("no input images")
-    stems: dict[str, Path] = {}
-    todo = []
-    for path in files:
-        if path.stem in stems:
-            batch.fail(
-                path,
-                f"its outputs would overwrite those of {stems[path.stem]} (same name "
-                "stem); rename one",
-            )
-        else:
-            stems[path.stem] = path
-            todo.append(path)
 
     batch.progress = _Progress(len(todo))
     try:
@@ -287,35 +319,204 @@ def _segment_command(args: argparse.Namespace) -> int:
     return _summary(batch, n_inputs)
 
 
+def _load_model(batch: _Batch, path: Path, n_clusters: int | None) -> None:
+    from .core.model import KMeansModel
+
+    try:
+        batch.model = KMeansModel.load(path)
+    except (OSError, ValueError) as err:
+        raise _UsageError(f"cannot load the model {path}: {err}") from None
+    if n_clusters is not None and n_clusters != batch.model.n_clusters:
+        raise _UsageError(
+            f"--n-clusters {n_clusters} contradicts the model {path.name}, which "
+            f"has {batch.model.n_clusters} clusters; leave --n-clusters out"
+        )
+    batch.model_source = f"loaded from {path}"
+
+
+def _check_ome_zarr_installed() -> None:
+    try:
+        import ome_zarr  # noqa: F401
+        import zarr  # noqa: F401
+    except ImportError:
+        raise _UsageError(
+            '--ome-zarr needs ome-zarr and zarr 3: pip install ome-zarr "zarr>=3"'
+        ) from None
+
+
+def _unique_stems(files: list[Path], batch: _Batch) -> list[Path]:
+    """The files whose outputs do not collide with an earlier file's (same stem);
+    the others are reported as failed."""
+    stems: dict[str, Path] = {}
+    todo = []
+    for path in files:
+        if path.stem in stems:
+            batch.fail(
+                path,
+                f"its outputs would overwrite those of {stems[path.stem]} (same name "
+                "stem); rename one",
+            )
+        else:
+            stems[path.stem] = path
+            todo.append(path)
+    return todo
+
+
+def output_names(stem: str, k: int, *, masks: bool, ome_zarr: bool) -> list[str]:
+    """Every name the outputs of an image ``stem`` may take (both suffixes of the
+    masked images: which one is known only once the image is read)."""
+    names = [f"{stem}_labels.tif", f"{stem}_clusters.csv"]
+    if ome_zarr:
+        names.append(f"{stem}_labels.ome.zarr")
+    if masks:
+        names += [
+            f"{stem}_cluster{i}.{ext}"
+            for ext in ("png", "tif")
+            for i in range(1, k + 1)
+        ]
+    return names
+
+
+def _check_outputs(batch: _Batch, todo: list[Path], inputs: list[Path]) -> None:
+    """Refuse (a usage error, before any work) a run that would overwrite an
+    input, a file this command did not write, or a symbolic link (never
+    followed); the real paths are compared, so links and ``..`` do not hide an
+    input."""
+    real_inputs = {os.path.realpath(p): p for p in inputs}
+    # the same file under another name too (a hard link, another letter case)
+    real_inputs.update({_file_id(p, follow=True): p for p in inputs if p.exists()})
+    problems = []
+    targets = [
+        (path, batch.out / name)
+        for path in todo
+        for name in output_names(
+            path.stem, batch.k, masks=batch.masks, ome_zarr=batch.ome_zarr
+        )
+    ]
+    if batch.save_model is not None:
+        targets.append((None, batch.save_model))
+    seen: dict[str, Path] = {}
+    for source, target in targets:
+        real = os.path.realpath(target)
+        if real in real_inputs or _file_id(target, real_inputs):
+            whose = f"the outputs of {source}" if source else "--save-model"
+            same = real_inputs.get(real) or real_inputs[_file_id(target)]
+            problems.append(f"{whose} would overwrite the input {same} ({target})")
+        elif real in seen and source is None:
+            problems.append(f"--save-model {target} is also an output of {seen[real]}")
+        elif os.path.islink(target):
+            problems.append(f"{target} is a symbolic link (not followed, not replaced)")
+        elif os.path.lexists(target) and not written_here(target):
+            problems.append(f"{target} exists and was not written by {PROG}")
+        if source is not None:
+            seen[real] = source
+    if problems:
+        raise _UsageError(
+            "refusing to overwrite:\n  "
+            + "\n  ".join(problems)
+            + "\nchoose another --out (or --save-model), or move those files"
+        )
+
+
+def _file_id(
+    path: Path, known: dict | None = None, *, follow: bool = False
+) -> tuple[int, int] | None:
+    """The (device, inode) of an existing file (of the link itself unless
+    ``follow``), if in ``known`` when given; None otherwise."""
+    try:
+        st = os.stat(path, follow_symlinks=follow)
+    except OSError:
+        return None
+    found = (st.st_dev, st.st_ino)
+    return found if known is None or found in known else None
+
+
+def written_here(path: Path) -> bool:
+    """Whether ``path`` is a file (or OME-Zarr folder) this command wrote: a TIFF
+    or PNG whose "Software" is :data:`WRITER`, a CSV with this command's header,
+    an OME-Zarr marked with it, a model file."""
+    import json
+    import re
+
+    name = path.name.lower()
+    try:
+        if name.endswith(".zarr"):
+            meta = json.loads((path / "zarr.json").read_text(encoding="utf-8"))
+            return WRITER in meta.get("attributes", {})
+        if path.is_dir():
+            return False
+        if name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                return tif.pages[0].software == WRITER
+        if name.endswith(".png"):
+            from PIL import Image
+
+            with Image.open(path) as im:
+                return im.text.get("Software") == WRITER
+        if name.endswith(".csv"):
+            with path.open(encoding="utf-8") as f:
+                head = f.readline()
+            return (
+                re.match(r"label,(name,)?pixels,fraction,centroid_", head) is not None
+            )
+        if name.endswith(".json"):
+            from .core.model import FORMAT
+
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and data.get("format") == FORMAT
+    except Exception:  # unreadable: not ours to replace
+        return False
+    return False
+
+
 def _expand_inputs(inputs: Iterable[str], batch: _Batch) -> list[Path]:
     """The image files of ``inputs`` (files as given, folders' images sorted; a
-    file named twice is taken once)."""
-    out_dir = batch.out.resolve()
+    file named twice is taken once). A folder's files that are not taken are
+    reported: those that are not images, and outputs of an earlier run (marked
+    by :func:`written_here`); named explicitly, any file is an input."""
     files: list[Path] = []
     for text in inputs:
         path = Path(text)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.iterdir()
-                if p.is_file()
-                and p.suffix.lower() in IMAGE_SUFFIXES
-                and not (path.resolve() == out_dir and _is_output_name(p.name))
-            )
-            if not found:
-                batch.fail(path, "the folder holds no PNG, JPEG or TIFF image")
-            files.extend(found)
+            files.extend(_folder_images(path, batch))
         elif path.is_file():
             files.append(path)
         else:
             batch.fail(path, "no such file or folder")
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique = []
     for path in files:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
             unique.append(path)
     return unique
+
+
+def _folder_images(folder: Path, batch: _Batch) -> list[Path]:
+    found, not_images, earlier = [], [], []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or not p.is_file():
+            not_images.append(p.name)
+        elif _is_output_name(p.name) and written_here(p):
+            earlier.append(p.name)
+        else:
+            found.append(p)
+    if not_images:
+        batch.report(
+            f"{PROG}: {folder}: not taken, not a PNG, JPEG or TIFF image file: "
+            + ", ".join(not_images)
+        )
+    if earlier:
+        batch.report(
+            f"{PROG}: {folder}: not taken, outputs of an earlier run (name them to "
+            "segment them): " + ", ".join(earlier)
+        )
+    if not found:
+        batch.fail(folder, "the folder holds no PNG, JPEG or TIFF image")
+    return found
 
 
 def _is_output_name(name: str) -> bool:
@@ -326,7 +527,8 @@ def _is_output_name(name: str) -> bool:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read an image file: TIFF with tifffile, anything else with imageio.
+    """Read an image file: TIFF with tifffile, anything else with imageio; a CMYK
+    JPEG is converted to RGB.
 
     Parameters
     ----------
@@ -341,16 +543,80 @@ def read_image(path: Path) -> np.ndarray:
 
     Raises
     ------
+    ValueError
+        For a CMYK TIFF (convert it to RGB first).
     Exception
         Whatever the reader raises for a missing, unreadable or corrupt file.
     """
     if path.suffix.lower() in _TIFF_SUFFIXES:
         import tifffile
 
-        return tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            if tif.pages[0].photometric == tifffile.PHOTOMETRIC.SEPARATED:
+                raise ValueError(
+                    "a CMYK TIFF (its 4th channel is black, not alpha): convert it "
+                    "to RGB first"
+                )
+            return tif.asarray()
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode == "CMYK":  # its K channel is no alpha: Pillow's conversion
+            return np.asarray(im.convert("RGB"))
     import imageio.v3 as iio
 
     return iio.imread(path)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The pixel size of an image's axes, from OME-TIFF metadata."""
+
+    #: OME axis letters of the labels (T, Z, Y, X)
+    axes: str
+    scale: tuple[float, ...]
+    #: OME unit symbols ("µm", "s", ...)
+    units: tuple[str, ...]
+
+
+#: OME unit symbols -> OME-NGFF unit names
+_UNIT_NAMES = {
+    "µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter",
+    "cm": "centimeter", "m": "meter", "Å": "angstrom", "pm": "picometer",
+    "s": "second", "ms": "millisecond", "µs": "microsecond", "min": "minute",
+    "h": "hour",
+}  # fmt: skip
+
+
+def read_placement(path: Path, labels_ndim: int) -> Placement | None:
+    """The pixel sizes of an OME-TIFF's axes, for labels of ``labels_ndim``
+    dimensions (the image's without its RGB samples); None for other files or
+    axes that do not fit (say, channels)."""
+    if path.suffix.lower() not in _TIFF_SUFFIXES:
+        return None
+    import numpy as np
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if not tif.is_ome:
+                return None
+            axes = tif.series[0].axes.replace("S", "")
+            image = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+    except Exception:  # metadata we cannot read: the labels go without
+        return None
+    pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+    if len(axes) != labels_ndim or not set(axes) <= set("TZYX"):
+        return None
+    scale, units = [], []
+    for axis in axes:
+        key = "TimeIncrement" if axis == "T" else f"PhysicalSize{axis}"
+        scale.append(float(pixels.get(key, 1.0)))
+        units.append(str(pixels.get(f"{key}Unit", "s" if axis == "T" else "µm")))
+    if not all(np.isfinite(scale)) or min(scale) <= 0:
+        return None
+    return Placement(axes, tuple(scale), tuple(units))
 
 
 def _segment_one(batch: _Batch, path: Path, image) -> None:
@@ -379,7 +645,15 @@ def _segment_one(batch: _Batch, path: Path, image) -> None:
         batch.fail(path, f"segmentation failed: {_describe(err)}")
         return
     try:
-        write_outputs(result, image, batch.out, path.stem, masks=batch.masks)
+        write_outputs(
+            result,
+            image,
+            batch.out,
+            path.stem,
+            masks=batch.masks,
+            placement=read_placement(path, result.labels.ndim),
+            ome_zarr=batch.ome_zarr,
+        )
     except Exception as err:
         batch.fail(path, f"cannot write its outputs: {_describe(err)}")
         return
@@ -393,8 +667,14 @@ def write_outputs(
     stem: str,
     *,
     masks: bool = False,
+    placement: Placement | None = None,
+    ome_zarr: bool = False,
 ) -> list[Path]:
     """Write one image's labels TIFF, cluster statistics CSV and masked images.
+
+    Each file is written under a temporary name in ``out`` and renamed when
+    whole; a symbolic link or a file this command did not write
+    (:func:`written_here`) is never replaced.
 
     Parameters
     ----------
@@ -406,37 +686,131 @@ def write_outputs(
         Output folder.
     stem : str
         Base name of the files: ``<stem>_labels.tif``, ``<stem>_clusters.csv``,
-        ``<stem>_cluster<i>.png`` (or ``.tif``).
+        ``<stem>_cluster<i>.png`` (or ``.tif``), ``<stem>_labels.ome.zarr``.
     masks : bool
         Whether to write the masked image of each cluster.
+    placement : Placement, optional
+        The image's axes and pixel sizes (:func:`read_placement`), written into
+        the labels OME-TIFF (and OME-Zarr).
+    ome_zarr : bool
+        Whether to write the labels as an OME-NGFF labels image too.
 
     Returns
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    FileExistsError
+        If an output would replace a symbolic link or a file this command did
+        not write.
     """
     import numpy as np
-    import tifffile
 
-    written = [out / f"{stem}_labels.tif", out / f"{stem}_clusters.csv"]
-    tifffile.imwrite(written[0], result.labels, compression="zlib")
-    _write_csv(result, written[1])
+    labels_path = out / f"{stem}_labels.tif"
+    written = [labels_path, out / f"{stem}_clusters.csv"]
+    _publish(labels_path, lambda f: _write_labels_tiff(f, result.labels, placement))
+    _publish(written[1], lambda f: _write_csv(result, f))
+    if ome_zarr:
+        written.append(
+            _write_ome_zarr(result, out / f"{stem}_labels.ome.zarr", placement)
+        )
     if masks:
         as_png = image.dtype == np.uint8 and (
             image.ndim == 2 or (image.ndim == 3 and image.shape[-1] in (3, 4))
         )
         for i in range(1, result.n_clusters + 1):
             masked = result.masked_image(image, i)
-            if as_png:
-                import imageio.v3 as iio
-
-                path = out / f"{stem}_cluster{i}.png"
-                iio.imwrite(path, masked)
-            else:
-                path = out / f"{stem}_cluster{i}.tif"
-                tifffile.imwrite(path, masked, compression="zlib")
+            path = out / f"{stem}_cluster{i}.{'png' if as_png else 'tif'}"
+            _publish(path, lambda f, m=masked: _write_mask(f, m, png=as_png))
             written.append(path)
     return written
+
+
+def _publish(path: Path, write) -> None:
+    """Write a file with ``write(binary file)`` under a new temporary name next to
+    ``path`` (created exclusively, never through a link), then rename it to
+    ``path``. Refuses to replace a symbolic link or a file this command did not
+    write."""
+    _check_replaceable(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    # encoded in memory first: some writers need a named file, not a descriptor
+    buffer = io.BytesIO()
+    write(buffer)
+    fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o644)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+        _check_replaceable(path)  # not made a link while we wrote
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _check_replaceable(path: Path) -> None:
+    if os.path.islink(path):
+        raise FileExistsError(f"{path} is a symbolic link: not followed, not replaced")
+    if os.path.lexists(path) and not written_here(path):
+        raise FileExistsError(f"{path} exists and was not written by {PROG}")
+
+
+def _write_labels_tiff(f, labels, placement: Placement | None) -> None:
+    """The labels as OME-TIFF: their axes and, when known, the pixel sizes."""
+    import tifffile
+
+    metadata: dict = {}
+    axes = (
+        placement.axes if placement else {2: "YX", 3: "ZYX", 4: "TZYX"}.get(labels.ndim)
+    )
+    if axes is not None:
+        metadata["axes"] = axes
+    if placement is not None:
+        for axis, size, unit in zip(
+            placement.axes, placement.scale, placement.units, strict=True
+        ):
+            key = "TimeIncrement" if axis == "T" else f"PhysicalSize{axis}"
+            metadata[key], metadata[f"{key}Unit"] = size, unit
+    tifffile.imwrite(
+        f,
+        labels,
+        compression="zlib",
+        software=WRITER,
+        ome=axes is not None,
+        photometric="minisblack",
+        metadata=metadata if axes is not None else {},
+    )
+
+
+def _write_mask(f, masked, *, png: bool) -> None:
+    if png:
+        from PIL import Image, PngImagePlugin
+
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", WRITER)
+        Image.fromarray(masked).save(f, format="PNG", pnginfo=info)
+    else:
+        import tifffile
+
+        tifffile.imwrite(f, masked, compression="zlib", software=WRITER)
+
+
+def _write_ome_zarr(result, path: Path, placement: Placement | None) -> Path:
+    from .core.zarr_io import label_colors, write_ome_labels
+
+    _check_replaceable(path)
+    return write_ome_labels(
+        result.labels,
+        path,
+        axes=placement.axes.lower() if placement else None,
+        scale=placement.scale if placement else None,
+        units=[_UNIT_NAMES.get(u, u) for u in placement.units] if placement else None,
+        colors=label_colors(result.mean_colors),
+        overwrite=True,
+        attributes={WRITER: {"version": __version__}},
+    )
 
 
 def feature_names(model: KMeansModel) -> list[str]:
@@ -449,28 +823,34 @@ def feature_names(model: KMeansModel) -> list[str]:
     return [f"channel{j}" for j in range(model.n_features)]
 
 
-def _write_csv(result: SegmentationResult, path: Path) -> None:
+def _write_csv(result: SegmentationResult, f) -> None:
+    """The per-cluster table as CSV into the binary file ``f``."""
     model = result.model
     names = model.cluster_names
     total = max(int(result.counts.sum()), 1)
     header = ["label", *(["name"] if names else [])]
     header += ["pixels", "fraction"]
     header += [f"centroid_{name}" for name in feature_names(model)]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        for i in range(result.n_clusters):
-            count = int(result.counts[i])
-            row = [i + 1, *([names[i]] if names else [])]
-            row += [count, repr(count / total)]
-            row += [repr(float(c)) for c in result.centroids[i]]
-            writer.writerow(row)
+    text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+    writer = csv.writer(text)
+    writer.writerow(header)
+    for i in range(result.n_clusters):
+        count = int(result.counts[i])
+        row = [i + 1, *([names[i]] if names else [])]
+        row += [count, repr(count / total)]
+        row += [repr(float(c)) for c in result.centroids[i]]
+        writer.writerow(row)
+    text.flush()
+    text.detach()  # the caller owns ``f``
 
 
 def _save_model(batch: _Batch) -> None:
     assert batch.model is not None and batch.save_model is not None
+    import json
+
+    text = json.dumps(batch.model.to_dict(), indent=2, allow_nan=False) + "\n"
     try:
-        batch.model.save(batch.save_model)
+        _publish(batch.save_model, lambda f: f.write(text.encode("utf-8")))
     except OSError as err:
         batch.save_error = f"cannot save the model to {batch.save_model}: {err}"
         batch.report(f"{PROG}: {batch.save_error}")

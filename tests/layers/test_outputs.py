@@ -332,7 +332,7 @@ def test_layer_options(viewer, photo):
 
 
 def test_segment_layer_passes_the_layer_scale(viewer):
-    from test_features import two_blobs
+    from core.test_features import two_blobs
 
     image, mask, _ = two_blobs()
     viewer.add_image(image, name="blobs", scale=(1.0, 2.0))

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 #: metadata key marking the layers this plugin made (value: the source layer's name)
 SOURCE_KEY = "napari_kmeans_seg_source"
+#: metadata key of the name an output was made under (see :func:`output_name`)
+OUTPUT_KEY = "napari_kmeans_seg_output"
 #: how the labels layer is coloured: each cluster's mean colour (RGB images; others
 #: fall back to distinct colours) or napari's distinct label colours
 LABEL_COLORS = ("mean", "distinct")
@@ -83,7 +85,12 @@ def _labels_colormap(result: SegmentationResult, label_colors: str = "mean"):
 @dataclass(frozen=True)
 class SourceInfo:
     """What the result layers take from the image layer, read once in the main
-    thread so that the work can run in another."""
+    thread so that the work can run in another.
+
+    The placement is the layer's whole transform (``scale`` — negative entries
+    included —, ``translate``, ``rotate``, ``shear``, ``affine``) and its
+    ``units``, so that each output pixel lands on its image pixel
+    (:meth:`placement`)."""
 
     name: str
     rgb: bool
@@ -93,18 +100,107 @@ class SourceInfo:
     contrast_limits: tuple[float, float]
     #: the layer's data is a list of levels, finest first
     multiscale: bool = False
+    #: rotation matrix (None: no rotation)
+    rotate: tuple[tuple[float, ...], ...] | None = None
+    #: shear, as napari keeps it (None: no shear)
+    shear: tuple[float, ...] | None = None
+    #: the layer's extra affine matrix, (ndim + 1) squared (None: identity)
+    affine: tuple[tuple[float, ...], ...] | None = None
+    #: unit name of each axis (None: napari's default, pixels)
+    units: tuple[str, ...] | None = None
 
     @classmethod
     def from_layer(cls, layer: napari.layers.Image) -> SourceInfo:
         return cls(
             name=layer.name,
             rgb=bool(layer.rgb),
-            scale=tuple(layer.scale),
-            translate=tuple(layer.translate),
+            scale=tuple(float(v) for v in layer.scale),
+            translate=tuple(float(v) for v in layer.translate),
             colormap=layer.colormap.name,
             contrast_limits=tuple(layer.contrast_limits),
             multiscale=bool(layer.multiscale),
+            rotate=_matrix_or_none(layer.rotate),
+            shear=None if not np.any(layer.shear) else _floats(layer.shear),
+            affine=_matrix_or_none(layer.affine.affine_matrix),
+            units=_unit_names(layer.units),
         )
+
+    def placement(self) -> dict[str, Any]:
+        """The keyword arguments that place a layer where the source is."""
+        out: dict[str, Any] = {"scale": self.scale, "translate": self.translate}
+        for key in ("rotate", "shear", "affine", "units"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = np.asarray(value) if key != "units" else value
+        return out
+
+    def shifted(self, index: Sequence[int]) -> SourceInfo:
+        """This placement for data cut to start at ``index`` on the leading axes
+        (one plane of a stack): ``translate`` moves by ``index`` taken through the
+        layer's scale, shear and rotation (napari applies ``affine`` after
+        ``translate``), so the plane lands where it was, rotated or not."""
+        from napari.utils.transforms import Affine
+
+        step = np.zeros(len(self.scale))
+        step[: len(index)] = index
+        linear = Affine(
+            scale=self.scale, rotate=self.rotate, shear=self.shear
+        ).linear_matrix
+        move = linear @ step
+        return replace(
+            self, translate=tuple(float(v) for v in np.add(self.translate, move))
+        )
+
+
+def ome_placement(
+    source: SourceInfo, *, channel_axis: int | None = None
+) -> dict[str, Any]:
+    """The ``scale``, ``translation`` and ``units`` of the labels of layer
+    ``source`` as OME-NGFF stores them (keyword arguments of
+    :func:`~napari_kmeans_seg.core.zarr_io.write_ome_labels`), without the
+    channel axis ``channel_axis`` of a multichannel layer.
+
+    Raises
+    ------
+    ValueError
+        If the layer is rotated, sheared, has an affine or a negative scale:
+        OME-NGFF 0.5 keeps only a positive scale and a translation per axis.
+    """
+    moved = [key for key in ("rotate", "shear", "affine") if getattr(source, key)]
+    if moved or min(source.scale) <= 0:
+        why = ", ".join(moved) or "a negative scale"
+        raise ValueError(
+            f"layer {source.name!r} has {why}: OME-NGFF labels keep only a positive "
+            "scale and a translation per axis; reset it (or write a plain zarr "
+            "with to_zarr)"
+        )
+    keep = [
+        i
+        for i in range(len(source.scale))
+        if channel_axis is None or i != channel_axis % len(source.scale)
+    ]
+    units = source.units or ("pixel",) * len(source.scale)
+    return {
+        "scale": tuple(source.scale[i] for i in keep),
+        "translation": tuple(source.translate[i] for i in keep),
+        "units": tuple(units[i] for i in keep),
+    }
+
+
+def _floats(values) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.ravel(values))
+
+
+def _matrix_or_none(matrix) -> tuple[tuple[float, ...], ...] | None:
+    matrix = np.asarray(matrix, dtype=float)
+    if np.array_equal(matrix, np.eye(len(matrix))):
+        return None
+    return tuple(_floats(row) for row in matrix)
+
+
+def _unit_names(units) -> tuple[str, ...] | None:
+    names = tuple(str(u) for u in units)
+    return None if all(n == "pixel" for n in names) else names
 
 
 def result_layer_data(
@@ -147,7 +243,8 @@ def result_layer_data(
         ``"<image> clusters"`` whose ``features`` are :meth:`result.table()
         <SegmentationResult.table>` with an ``index`` column (= label, which napari
         uses to match rows to label values, so hovering shows the cluster's row),
-        then the masked layers. All carry the source's scale and translate.
+        then the masked layers. All carry the source's whole placement
+        (:meth:`SourceInfo.placement`), so each pixel lands on its image pixel.
 
     Raises
     ------
@@ -155,7 +252,7 @@ def result_layer_data(
         If ``label_colors`` is not one of :data:`LABEL_COLORS`.
     """
     _check_label_colors(label_colors)
-    placement = {"scale": source.scale, "translate": source.translate}
+    placement = source.placement()
     meta = {SOURCE_KEY: source.name}
     features = result.table()
     features.insert(0, "index", features["label"].to_numpy())
@@ -219,20 +316,38 @@ def result_layer_data(
 
 
 def _labels_placement(
-    placement: dict[str, tuple[float, ...]],
+    placement: dict[str, Any],
     result: SegmentationResult,
     source: SourceInfo,
-) -> dict[str, tuple[float, ...]]:
-    """The layer's scale and translate for the labels: without the channel axis of
-    a multichannel layer (``channel_axis=``), which napari shows as an axis of its
-    own while the labels do not have it."""
+) -> dict[str, Any]:
+    """The placement of the labels: without the channel axis of a multichannel
+    layer (``channel_axis=``), which napari shows as an axis of its own while the
+    labels do not have it. A rotated, sheared or affine placement becomes one
+    affine matrix without that axis's row and column."""
     axis = result.model.layout.channel_axis
     if source.rgb or axis is None or len(source.scale) != result.labels.ndim + 1:
         return placement
-    return {
-        key: tuple(v for i, v in enumerate(values) if i != axis)
-        for key, values in placement.items()
-    }
+    axis %= len(source.scale)
+    out: dict[str, Any] = {}
+    if "units" in placement:
+        out["units"] = tuple(u for i, u in enumerate(placement["units"]) if i != axis)
+    if not any(key in placement for key in ("rotate", "shear", "affine")):
+        for key in ("scale", "translate"):
+            out[key] = tuple(v for i, v in enumerate(placement[key]) if i != axis)
+        return out
+    from napari.utils.transforms import Affine
+
+    full = Affine(
+        scale=source.scale,
+        translate=source.translate,
+        rotate=source.rotate,
+        shear=source.shear,
+    ).affine_matrix
+    if source.affine is not None:
+        full = np.asarray(source.affine) @ full
+    keep = [i for i in range(len(full)) if i != axis]
+    out["affine"] = full[np.ix_(keep, keep)]
+    return out
 
 
 def compute_layers(
@@ -329,14 +444,17 @@ def label_levels(
 
 
 def spatial_scale(scale: tuple[float, ...], options: dict) -> tuple[float, ...]:
-    """The layer's ``scale`` without the entry of ``options["channel_axis"]``: napari
-    gives every axis of a layer a scale, :func:`segment` one per spatial axis."""
+    """The pixel size of each spatial axis for :func:`segment`, from the layer's
+    ``scale``: without the entry of ``options["channel_axis"]`` (napari gives
+    every axis of a layer a scale, :func:`segment` one per spatial axis), and
+    without sign (a negative scale mirrors the layer; the pixel size is its
+    magnitude, and the outputs carry the sign in their own placement)."""
     axis = options.get("channel_axis")
     n = len(scale)
     valid = isinstance(axis, int | np.integer) and not isinstance(axis, bool)
     if valid and -n <= axis < n:
-        return tuple(s for i, s in enumerate(scale) if i != axis % n)
-    return scale
+        scale = tuple(s for i, s in enumerate(scale) if i != axis % n)
+    return tuple(abs(s) if isinstance(s, int | float) else s for s in scale)
 
 
 def check_layers_memory(
@@ -393,16 +511,48 @@ def _first_level(data):
     return data[0] if isinstance(data, list) else data
 
 
+def output_name(layer) -> str | None:
+    """The name this plugin gave ``layer`` when it made it (``"<image> clusters"``,
+    ``"<image> cluster 2"``, ...; it keeps that role when renamed, or when a
+    user's layer held the name and it got another), or None for a layer the
+    plugin did not make."""
+    metadata = getattr(layer, "metadata", None) or {}
+    if SOURCE_KEY not in metadata:
+        return None
+    return metadata.get(OUTPUT_KEY, layer.name)
+
+
+def find_output_layer(
+    viewer: napari.components.ViewerModel, source_name: str, name: str
+) -> napari.layers.Layer | None:
+    """The layer this plugin made as ``name`` (e.g. :func:`labels_name` of the
+    image) for the image layer ``source_name``, whatever it is called now; None
+    if there is none. A user's layer that merely has the name is never it."""
+    for layer in viewer.layers:
+        if layer.metadata.get(SOURCE_KEY) == source_name and output_name(layer) == name:
+            return layer
+    return None
+
+
+def free_name(viewer: napari.components.ViewerModel, name: str) -> str:
+    """``name``, or ``"name [i]"`` with the smallest ``i`` no layer has."""
+    if name not in viewer.layers:
+        return name
+    i = 1
+    while f"{name} [{i}]" in viewer.layers:
+        i += 1
+    return f"{name} [{i}]"
+
+
 def add_or_update_layers(
     viewer: napari.components.ViewerModel,
     layer_data: list[tuple[Any, dict, str]],
     *,
     source_name: str,
 ) -> list[napari.layers.Layer]:
-    """Add the layers, or update those of the same name and kind in place; remove
-    this plugin's cluster and mean-colour layers of ``source_name`` that the new
-    result no longer has (a re-run with fewer clusters, or without them). Keeps the
-    layer selection as it was."""
+    """Add the layers, or update in place those this plugin made for
+    ``source_name`` (see :func:`iter_add_or_update_layers`). Keeps the layer
+    selection as it was."""
     return [
         layer
         for layer in iter_add_or_update_layers(
@@ -420,60 +570,36 @@ def iter_add_or_update_layers(
 ) -> Iterator[napari.layers.Layer | None]:
     """:func:`add_or_update_layers` one step at a time, for the main thread of a GUI.
 
+    Only layers this plugin made for ``source_name`` (marked in their
+    ``metadata``, see :func:`find_output_layer`) are updated or removed: a user's
+    layer that has an output's name is left as it is, and the output gets a free
+    name (:func:`free_name`). This plugin's cluster and mean-colour layers of
+    ``source_name`` that the new result no longer has (a re-run with fewer
+    clusters, or without them) are removed.
+
     Adding a big layer takes a noticeable fraction of a second (napari builds its
     controls, thumbnail and texture), so the widget lets the event loop run between
     steps. The first step removes the stale layers (yields None), then each step
     adds or updates one layer (yields it), and the last restores the selection
     (yields None). Stopping early leaves the layers done so far.
     """
-    from napari.layers import Layer
-
     selected = set(viewer.layers.selection)
     active = viewer.layers.selection.active
     names = {meta["name"] for _, meta, _ in layer_data}
     for layer in list(viewer.layers):
+        role = output_name(layer)
         if (
             layer.metadata.get(SOURCE_KEY) == source_name
-            and layer.name not in names
+            and role not in names
             and (
-                layer.name.startswith(f"{source_name} cluster ")
-                or layer.name == mean_color_name(source_name)
+                role.startswith(f"{source_name} cluster ")
+                or role == mean_color_name(source_name)
             )
         ):
             viewer.layers.remove(layer)
     yield None
     for data, meta, kind in layer_data:
-        name = meta["name"]
-        existing = viewer.layers[name] if name in viewer.layers else None  # noqa: SIM401
-        if (
-            existing is not None
-            and existing.__class__.__name__.lower() == kind  # public, unlike
-            # _type_string (napari's plugin proxy warns on private attributes)
-            and getattr(existing, "rgb", None) == meta.get("rgb")
-            and existing.multiscale == isinstance(data, list)
-            and existing.ndim == _first_level(data).ndim - (1 if meta.get("rgb") else 0)
-        ):
-            existing.data = data
-            for key, value in meta.items():
-                if key not in ("name", "rgb", "visible"):
-                    setattr(existing, key, value)
-            yield existing
-            continue
-        # a new layer is added hidden, then shown in a step of its own: napari
-        # builds its controls and visual in one, slices and uploads its data in
-        # the other, so neither holds the event loop for both
-        visible = meta.get("visible", True)
-        layer = Layer.create(data, {**meta, "visible": False}, kind)
-        if existing is not None:  # same name, other kind: replace at its place
-            index = viewer.layers.index(existing)
-            viewer.layers.remove(existing)
-            viewer.layers.insert(index, layer)
-        else:
-            viewer.add_layer(layer)
-        if visible:
-            yield None
-            layer.visible = True
-        yield layer
+        yield from _add_or_update_one(viewer, data, meta, kind, source_name)
     viewer.layers.selection.clear()
     viewer.layers.selection.update(
         layer for layer in selected if layer in viewer.layers
@@ -483,9 +609,91 @@ def iter_add_or_update_layers(
     yield None
 
 
+#: what places a layer, and the value that leaves an axis as it is
+_PLACEMENT = {
+    "scale": lambda n: np.ones(n),
+    "translate": lambda n: np.zeros(n),
+    "rotate": lambda n: np.eye(n),
+    "shear": lambda n: np.zeros(n * (n - 1) // 2),
+    "affine": lambda n: np.eye(n + 1),
+    "units": lambda n: ("pixel",) * n,
+}
+
+
+def _add_or_update_one(viewer, data, meta, kind, source_name):
+    """Update this plugin's layer made as ``meta["name"]`` (yield it), or add a
+    new one under a free name (yield None, then it, once shown)."""
+    from napari.layers import Layer
+
+    role = meta["name"]
+    source = meta.get("metadata", {}).get(SOURCE_KEY, source_name)
+    meta = {**meta, "metadata": {**meta.get("metadata", {}), OUTPUT_KEY: role}}
+    existing = find_output_layer(viewer, source, role)
+    if existing is not None and _fits(existing, data, meta, kind):
+        existing.data = data
+        ndim = existing.ndim
+        for key, default in _PLACEMENT.items():  # a placement left out is reset
+            _set_if_changed(existing, key, meta.get(key, default(ndim)))
+        for key, value in meta.items():
+            if key not in ("name", "rgb", "visible", *_PLACEMENT):
+                setattr(existing, key, value)
+        yield existing
+        return
+    # a new layer is added hidden, then shown in a step of its own: napari
+    # builds its controls and visual in one, slices and uploads its data in
+    # the other, so neither holds the event loop for both
+    visible = meta.get("visible", True)
+    index = None
+    if existing is not None:  # ours, of another kind: replaced at its place
+        index = viewer.layers.index(existing)
+        viewer.layers.remove(existing)
+    name = free_name(viewer, role)
+    layer = Layer.create(data, {**meta, "name": name, "visible": False}, kind)
+    if index is not None:
+        viewer.layers.insert(index, layer)
+    else:
+        viewer.add_layer(layer)
+    if visible:
+        yield None
+        layer.visible = True
+    yield layer
+
+
+def _set_if_changed(layer, key: str, value) -> None:
+    """Set a placement attribute only if it changes: each change refreshes the
+    layer (slicing and uploading its data again)."""
+    current = getattr(layer, key)
+    if key == "units":
+        same = tuple(str(u) for u in current) == tuple(str(u) for u in value)
+    else:
+        if key == "affine":
+            current = current.affine_matrix
+        value_array = np.asarray(value, dtype=float)
+        if key == "rotate" and value_array.ndim == 0:  # an angle (2D)
+            same = False
+        else:
+            same = np.shape(current) == value_array.shape and np.array_equal(
+                current, value_array
+            )
+    if not same:
+        setattr(layer, key, value)
+
+
+def _fits(existing, data, meta, kind) -> bool:
+    """Whether ``existing`` can take the new data in place (same kind, RGB-ness,
+    multiscale-ness and dimensions)."""
+    return (
+        existing.__class__.__name__.lower() == kind  # public, unlike
+        # _type_string (napari's plugin proxy warns on private attributes)
+        and getattr(existing, "rgb", None) == meta.get("rgb")
+        and existing.multiscale == isinstance(data, list)
+        and existing.ndim == _first_level(data).ndim - (1 if meta.get("rgb") else 0)
+    )
+
+
 def resolve_image_layer(viewer, layer) -> napari.layers.Image:
     """The image layer ``layer`` (a layer or its name) of ``viewer``, or a clear
-    ``ValueError``."""
+    ``ValueError`` (also for a layer object no longer in the viewer)."""
     from napari.layers import Image
 
     if layer is None:
@@ -499,8 +707,13 @@ def resolve_image_layer(viewer, layer) -> napari.layers.Image:
         layer = viewer.layers[layer]
     if not isinstance(layer, Image):
         raise ValueError(
-            f"layer {layer.name!r} is a {type(layer).__name__} layer; choose an image "
-            "layer"
+            f"layer {getattr(layer, 'name', layer)!r} is a {type(layer).__name__} "
+            "layer; choose an image layer"
+        )
+    if layer not in viewer.layers:
+        raise ValueError(
+            f"layer {layer.name!r} is no longer in the viewer (it was removed); "
+            "choose a layer of the viewer"
         )
     return layer
 
@@ -517,6 +730,12 @@ def segment_layer(
     A lazy layer (dask, zarr) is fitted on a bounded region and gets lazy output
     layers; a multiscale layer is fitted on its finest level and every level is
     labelled (multiscale outputs): see :func:`compute_layers`.
+
+    The outputs carry the layer's whole placement (scale, translate, rotate,
+    shear, affine, units), so each lands on its image pixels. Only layers this
+    plugin made are updated; a user's layer that has an output's name is left
+    as it is and the output takes a free name (``"img clusters [1]"``; see
+    :func:`find_output_layer`).
 
     Parameters
     ----------
@@ -542,8 +761,9 @@ def segment_layer(
     Raises
     ------
     ValueError
-        If the layer does not exist or is not an image layer, or :func:`segment`
-        refuses the data; the message says what to do.
+        If the layer does not exist, is no longer in the viewer or is not an
+        image layer, or :func:`segment` refuses the data; the message says what
+        to do.
     MemoryError
         If the labels, the engine's working memory and the masked layers would not
         fit in the memory available; refused before any work, and the message names

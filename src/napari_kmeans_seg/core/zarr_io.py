@@ -1,0 +1,582 @@
+"""Labels to zarr: a plain zarr array or an OME-NGFF labels image, never half-written.
+
+A write that fails part-way (a chunk that raises, a full disk, a killed process)
+leaves nothing at the target that reads as a result: everything is written under a
+hidden temporary name next to the target (``.NAME.partial-XXXX``) and moved into place
+by a rename once the last chunk is stored. A plain array's ``zarr.json`` is held back
+until then, so not even the temporary folder opens as an array. Stores that are not
+folders (e.g. a ``zarr.storage.MemoryStore``) cannot be renamed: what was written is
+deleted when the write fails.
+
+No napari here: the OME-NGFF metadata is written by ``ome-zarr`` (ome-zarr-py), which
+napari's OME-Zarr reader (``napari-ome-zarr``) reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: a pyramid level is added while the previous level's Y or X is longer than this
+PYRAMID_MIN_SIZE = 512
+#: the axes' default names, by number of dimensions (OME-NGFF: t, c, z, y, x)
+DEFAULT_AXES = {2: "yx", 3: "zyx", 4: "tzyx"}
+_PARTIAL = ".partial-"
+_HELD_BACK = "zarr.json.incomplete"
+
+
+def _zarr():
+    try:
+        import zarr
+        from zarr.codecs import BloscCodec  # noqa: F401  (zarr 3 only)
+    except ImportError as err:
+        raise ImportError(
+            'writing zarr needs zarr 3: pip install "zarr>=3" '
+            "(or napari-kmeans-seg[lazy])"
+        ) from err
+    return zarr
+
+
+def _compressors(compressors: Any):
+    """``"lz4"``: Blosc-LZ4 (fast on label images); ``"auto"``: zarr's default;
+    anything else as :func:`zarr.create_array` takes it."""
+    if isinstance(compressors, str) and compressors == "lz4":
+        from zarr.codecs import BloscCodec
+
+        return BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
+    return compressors
+
+
+def regular_dask(labels, chunks=None):
+    """``labels`` as a dask array with regular chunks (zarr's are all one size):
+    ``chunks`` if given, else a lazy array's own (made regular), else dask's
+    automatic chunks."""
+    import dask.array as da
+
+    if not isinstance(labels, da.Array):
+        if not hasattr(labels, "dask") and hasattr(labels, "chunks"):
+            labels = da.from_array(labels, chunks=labels.chunks)
+        else:
+            labels = da.from_array(
+                np.asarray(labels) if not hasattr(labels, "shape") else labels,
+                chunks="auto" if chunks is None else chunks,
+            )
+            chunks = None
+    if chunks is not None:
+        labels = labels.rechunk(chunks)
+    regular = tuple(c[0] if c else 1 for c in labels.chunks)
+    if labels.chunks != da.core.normalize_chunks(regular, labels.shape):
+        labels = labels.rechunk(regular)
+    return labels
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a write goes: a folder ``path`` (with the zarr ``root`` holding it and
+    the ``component`` inside it), or a store that is not a folder."""
+
+    store: Any
+    component: str | None
+    root: Path | None = None
+
+    @property
+    def path(self) -> Path | None:
+        if self.root is None:
+            return None
+        return self.root / self.component if self.component else self.root
+
+    @classmethod
+    def of(cls, store, component: str | None) -> _Target:
+        if component is not None:
+            component = component.strip("/")
+            if not component or ".." in component.split("/"):
+                raise ValueError(
+                    f"component must name a node inside the store, got {component!r}"
+                )
+        if isinstance(store, str) and "://" in store:  # a URL (fsspec): no rename
+            return cls(store, component)
+        if isinstance(store, str | os.PathLike):
+            return cls(store, component, Path(os.fspath(store)))
+        root = getattr(store, "root", None)  # zarr.storage.LocalStore
+        if isinstance(root, str | os.PathLike) and type(store).__name__ == "LocalStore":
+            return cls(store, component, Path(os.fspath(root)))
+        return cls(store, component)
+
+
+def _partial_path(final: Path) -> Path:
+    return final.parent / f".{final.name}{_PARTIAL}{uuid.uuid4().hex[:8]}"
+
+
+def _refuse_existing(final: Path, overwrite: bool) -> None:
+    if os.path.lexists(final) and not overwrite:
+        raise FileExistsError(
+            f"{final} already exists: pass overwrite=True to replace it, or choose "
+            "another path"
+        )
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """Rename ``tmp`` to ``final``, replacing what is there (a symlink is replaced,
+    never followed); the old one is removed only once the new one is in place."""
+    old = None
+    if os.path.lexists(final):
+        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _discard(path: Path) -> None:
+    """Remove a failed write's temporary folder. When one chunk fails, the
+    scheduler raises at once while chunks already running may still be stored
+    (after a first removal), so it is removed until it stays gone."""
+    quiet = 0
+    for _ in range(100):  # bounded: at most ~5 s
+        if os.path.lexists(path):
+            _remove(path)
+            quiet = 0
+        else:
+            quiet += 1
+            if quiet == 4:
+                return
+        time.sleep(0.05)
+
+
+def write_labels_zarr(
+    labels,
+    store,
+    *,
+    component: str | None = None,
+    overwrite: bool = False,
+    chunks=None,
+    compressors: Any = "lz4",
+):
+    """Write ``labels`` to a zarr array, chunk by chunk, all or nothing.
+
+    Lazy labels are computed one chunk at a time as they are written (on the
+    current dask scheduler, e.g. a ``dask.distributed`` client), so labels larger
+    than memory can be saved.
+
+    Parameters
+    ----------
+    labels : ndarray or dask array
+        The labels (any integer dtype).
+    store : str, path-like or zarr store
+        Where to write (a folder for a path).
+    component : str, optional
+        Name of the array inside the zarr group at ``store`` (created if needed).
+    overwrite : bool
+        Replace an existing array; it is replaced only once the new one is whole.
+    chunks : optional
+        Chunks of the written array; None: those of lazy labels (made regular if
+        they are not), or dask's automatic chunks for in-memory labels.
+    compressors : "lz4", "auto" or zarr codecs
+        "lz4" (default): Blosc-LZ4; "auto": zarr's default; otherwise passed to
+        :func:`zarr.create_array` (None: uncompressed).
+
+    Returns
+    -------
+    zarr.Array
+        The written array, opened read-only. Every chunk is written, also chunks
+        of zeros.
+
+    Raises
+    ------
+    FileExistsError
+        If the target exists and ``overwrite`` is False (checked before any work).
+    ImportError
+        If zarr 3 is not installed.
+    """
+    zarr = _zarr()
+    target = _Target.of(store, component)
+    labels = regular_dask(labels, chunks)
+    final = target.path
+    if final is None:  # not a folder: write in place, delete on failure
+        return _write_in_store(labels, target, overwrite, compressors)
+    _refuse_existing(final, overwrite)
+    if target.component is not None:
+        _require_groups(target)
+    tmp = _partial_path(final)
+    guard = _Guarded(None)
+    try:
+        array = _create_array(zarr, str(tmp), None, labels, compressors, False)
+        # held back until the last chunk is stored: the partial folder is no array
+        os.replace(tmp / "zarr.json", tmp / _HELD_BACK)
+        guard.array = array
+        _store(labels, guard)
+        os.replace(tmp / _HELD_BACK, tmp / "zarr.json")
+        _move_into_place(tmp, final)
+    except BaseException:
+        guard.failed = True
+        _discard(tmp)
+        raise
+    return _open(zarr, target)
+
+
+class _Guarded:
+    """A zarr array that refuses chunks once the write has failed (chunks still
+    running when another one raised must not land after the clean-up)."""
+
+    def __init__(self, array):
+        self.array, self.failed = array, False
+
+    def __setitem__(self, key, value) -> None:
+        if self.failed:
+            raise RuntimeError("the write was abandoned: another chunk failed")
+        self.array[key] = value
+
+
+def _require_groups(target: _Target) -> None:
+    """Create the group at the store's root and the groups above ``component``."""
+    import zarr
+
+    group = zarr.open_group(str(target.root), mode="a")
+    parent = target.component.rpartition("/")[0]
+    if parent:
+        group.require_group(parent)
+
+
+def _create_array(zarr, store, name, labels, compressors, overwrite):
+    return zarr.create_array(
+        store,
+        name=name,
+        shape=labels.shape,
+        chunks=tuple(c[0] for c in labels.chunks) if labels.ndim else (),
+        dtype=labels.dtype,
+        compressors=_compressors(compressors),
+        overwrite=overwrite,
+        # checking each chunk for zeros before writing it costs more than
+        # compressing it
+        config={"write_empty_chunks": True},
+    )
+
+
+def _store(labels, array) -> None:
+    import dask.array as da
+
+    da.store(labels, array, lock=False)
+
+
+def _write_in_store(labels, target: _Target, overwrite: bool, compressors):
+    zarr = _zarr()
+    array = _create_array(
+        zarr, target.store, target.component, labels, compressors, overwrite
+    )
+    try:
+        _store(labels, array)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _delete_node(zarr, target)
+        raise
+    return _open(zarr, target)
+
+
+def _delete_node(zarr, target: _Target) -> None:
+    import asyncio
+
+    prefix = target.component or ""
+    store = target.store
+
+    async def clear() -> None:
+        if prefix:
+            await store.delete_dir(prefix)
+        else:
+            await store.clear()
+
+    asyncio.run(clear())
+
+
+def _open(zarr, target: _Target):
+    store = str(target.root) if target.root is not None else target.store
+    if target.component is None:
+        return zarr.open_array(store, mode="r")
+    return zarr.open_group(store, mode="r")[target.component]
+
+
+# ---------------------------------------------------------------------- OME-NGFF
+
+
+def pyramid_levels(labels, *, n_levels: int | None = None) -> list:
+    """The levels of a labels pyramid, finest first: each level keeps every other
+    pixel of the previous one along Y and X (the last two axes), so labels stay
+    labels (no averaging). ``n_levels`` None: add levels while the last one's Y or X
+    is longer than :data:`PYRAMID_MIN_SIZE`."""
+    if n_levels is not None and (
+        not isinstance(n_levels, int | np.integer)
+        or isinstance(n_levels, bool)
+        or n_levels < 1
+    ):
+        raise ValueError(f"n_levels must be an integer >= 1 or None, got {n_levels!r}")
+    levels = [labels]
+    while len(levels) < (n_levels or 64):
+        last = levels[-1]
+        if n_levels is None and max(last.shape[-2:]) <= PYRAMID_MIN_SIZE:
+            break
+        if min(last.shape[-2:]) < 2:
+            break
+        index = (slice(None),) * (last.ndim - 2) + (slice(None, None, 2),) * 2
+        levels.append(last[index])
+    return levels
+
+
+@dataclass(frozen=True)
+class OmeAxes:
+    """Names, pixel size, origin and units of the labels' axes, checked once."""
+
+    names: tuple[str, ...]
+    scale: tuple[float, ...]
+    translation: tuple[float, ...]
+    units: tuple[str | None, ...]
+
+    @classmethod
+    def make(cls, ndim, axes=None, scale=None, translation=None, units=None):
+        if axes is None:
+            if ndim not in DEFAULT_AXES:
+                raise ValueError(
+                    f"labels with {ndim} dimensions need axes= (names such as 'tzyx')"
+                )
+            axes = DEFAULT_AXES[ndim]
+        names = tuple(axes)
+        if len(names) != ndim or len(set(names)) != ndim:
+            raise ValueError(
+                f"axes must name each of the {ndim} axes once, got {axes!r}"
+            )
+        if not set(names) <= set("tczyx") or "c" in names:
+            raise ValueError(
+                f"axes must be among 't', 'z', 'y', 'x' (labels have no channel "
+                f"axis), got {axes!r}"
+            )
+        return cls(
+            names,
+            _floats("scale", scale, ndim, 1.0, positive=True),
+            _floats("translation", translation, ndim, 0.0, positive=False),
+            _units(units, ndim),
+        )
+
+    def types(self) -> list[dict[str, str]]:
+        out = []
+        for name, unit in zip(self.names, self.units, strict=True):
+            axis = {"name": name, "type": "time" if name == "t" else "space"}
+            if unit:
+                axis["unit"] = unit
+            out.append(axis)
+        return out
+
+
+def _floats(what, values, ndim, default, *, positive) -> tuple[float, ...]:
+    if values is None:
+        return (default,) * ndim
+    try:
+        out = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must hold {ndim} numbers, got {values!r}") from None
+    ok = len(out) == ndim and np.isfinite(out).all()
+    if not ok or (positive and min(out) <= 0):
+        raise ValueError(
+            f"{what} must hold {ndim} finite numbers"
+            + (" > 0" if positive else "")
+            + f", got {values!r}"
+        )
+    return out
+
+
+def _units(units, ndim) -> tuple[str | None, ...]:
+    if units is None:
+        return (None,) * ndim
+    if isinstance(units, str):
+        units = (units,) * ndim
+    units = tuple(None if u in (None, "", "pixel") else str(u) for u in units)
+    if len(units) != ndim:
+        raise ValueError(f"units must hold {ndim} names, got {units!r}")
+    return units
+
+
+def label_colors(colors) -> dict[int, tuple[float, ...]] | None:
+    """``{label: colour}`` for ``colors[i]``, the colour of label ``i + 1`` (e.g.
+    :attr:`SegmentationResult.mean_colors`), leaving out colours that are not
+    finite (a cluster without pixels); None for None."""
+    if colors is None:
+        return None
+    return {
+        i + 1: tuple(float(v) for v in c)
+        for i, c in enumerate(np.asarray(colors, dtype=float))
+        if np.isfinite(c).all()
+    }
+
+
+def write_ome_labels(
+    labels,
+    store,
+    *,
+    name: str | None = None,
+    axes: str | Sequence[str] | None = None,
+    scale: Sequence[float] | None = None,
+    translation: Sequence[float] | None = None,
+    units: str | Sequence[str | None] | None = None,
+    colors: Mapping[int, Sequence[float]] | None = None,
+    n_levels: int | None = None,
+    chunks=None,
+    compressors: Any = "lz4",
+    overwrite: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``labels`` as an OME-NGFF (OME-Zarr 0.5) labels image, all or nothing.
+
+    Parameters
+    ----------
+    labels : ndarray or dask array
+        The labels, (Y, X), (Z, Y, X) or (T, Z, Y, X) (see ``axes``).
+    store : str or path-like
+        A folder. Without ``name`` it becomes the labels image itself (open it with
+        ``ome_zarr`` or napari's ``napari-ome-zarr``). With ``name``, it is an
+        OME-Zarr image (created if missing) and the labels go to
+        ``store/labels/<name>``, where OME-Zarr readers find the labels of an image.
+    name : str, optional
+        Name of the labels inside the image at ``store``.
+    axes : str or sequence of str, optional
+        One name per axis among t, z, y, x; default "yx", "zyx", "tzyx" by ndim.
+    scale, translation : sequence of float, optional
+        Pixel size (> 0) and position of pixel 0 per axis, in ``units``.
+    units : str or sequence of str, optional
+        OME-NGFF unit names ("micrometer", "second", ...); a str for every axis.
+    colors : mapping of int to RGBA, optional
+        Colour of each label value, RGBA in [0, 1] (e.g. each cluster's mean
+        colour), written as the ``image-label`` colours.
+    n_levels : int, optional
+        Number of pyramid levels (1: none); None: as many as make Y and X at most
+        :data:`PYRAMID_MIN_SIZE` (see :func:`pyramid_levels`).
+    chunks, compressors
+        As for :func:`write_labels_zarr` (every level has the finest one's chunks).
+    overwrite : bool
+        Replace an existing labels image of that path (or name).
+    attributes : mapping, optional
+        More attributes of the labels group, beside OME's (JSON values), e.g.
+        what wrote it.
+
+    Returns
+    -------
+    Path
+        The folder of the labels image.
+
+    Raises
+    ------
+    FileExistsError
+        If the target exists and ``overwrite`` is False (checked before any work).
+    ValueError
+        If ``axes``, ``scale``, ``translation`` or ``units`` do not fit the labels.
+    ImportError
+        If ``ome-zarr`` is not installed (``pip install ome-zarr``).
+    """
+    try:
+        from ome_zarr import writer as ome_writer
+    except ImportError as err:
+        raise ImportError(
+            "writing OME-Zarr needs ome-zarr: pip install ome-zarr"
+        ) from err
+    zarr = _zarr()
+    labels = regular_dask(labels, chunks)
+    spec = OmeAxes.make(labels.ndim, axes, scale, translation, units)
+    root = Path(os.fspath(store))
+    final = root / "labels" / name if name else root
+    if name is not None and (not name or "/" in name or name.startswith(".")):
+        raise ValueError(f"name must be a plain folder name, got {name!r}")
+    _refuse_existing(final, overwrite)
+    levels = [
+        regular_dask(level, labels.chunksize)
+        for level in pyramid_levels(labels, n_levels=n_levels)
+    ]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial_path(final)
+    try:
+        group = zarr.open_group(str(tmp), mode="w")
+        _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, colors)
+        if attributes:
+            group.attrs.update(dict(attributes))
+        _move_into_place(tmp, final)
+    except BaseException:
+        _discard(tmp)
+        raise
+    if name is not None:
+        _list_label(ome_writer, zarr, root, name)
+    return final
+
+
+def _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, colors):
+    """The multiscale labels in ``group`` with ome-zarr, then each level's
+    placement: level i keeps pixel 0 of the finest level and every 2**i-th pixel
+    along Y and X, so its origin is the finest level's and its pixel size 2**i
+    times larger there."""
+    ome_writer.write_multiscale(
+        levels,
+        group,
+        axes=spec.types(),
+        scale=dict(zip(spec.names, spec.scale, strict=True)),
+        storage_options={"compressors": _compressors(compressors)},
+        name=name or "labels",
+    )
+    ome = dict(group.attrs["ome"])
+    multiscale = ome["multiscales"][0]
+    finest = levels[0].shape
+    for dataset, level in zip(multiscale["datasets"], levels, strict=True):
+        factors = [
+            n0 / n if n else 1 for n0, n in zip(finest, level.shape, strict=True)
+        ]
+        factors = [
+            f if i >= level.ndim - 2 else 1.0 for i, f in enumerate(np.ceil(factors))
+        ]
+        dataset["coordinateTransformations"] = [
+            {
+                "type": "scale",
+                "scale": [s * f for s, f in zip(spec.scale, factors, strict=True)],
+            },
+            {"type": "translation", "translation": list(spec.translation)},
+        ]
+    label_meta: dict[str, Any] = {"version": ome["version"]}
+    if colors:
+        label_meta["colors"] = [
+            {
+                "label-value": int(value),
+                "rgba": [round(255 * float(c)) for c in (*rgba, 1.0)[:4]],
+            }
+            for value, rgba in sorted(colors.items())
+        ]
+    if name is not None:
+        label_meta["source"] = {"image": "../../"}
+    ome["image-label"] = label_meta
+    group.attrs["ome"] = ome
+
+
+def _list_label(ome_writer, zarr, root: Path, name: str) -> None:
+    """Add ``name`` to the ``labels`` list of the image at ``root`` (where readers
+    look for an image's labels)."""
+    image = zarr.open_group(str(root), mode="a")
+    labels = image.require_group("labels")
+    listed = ome_writer.get_metadata(labels).get("labels", [])
+    if name not in listed:
+        ome = dict(labels.attrs.get("ome", {}))
+        ome.setdefault("version", "0.5")
+        ome["labels"] = [*listed, name]
+        labels.attrs["ome"] = ome
