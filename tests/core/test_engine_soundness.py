@@ -61,9 +61,19 @@ def test_subnormal_values_each_their_own_cluster():
 @pytest.mark.timeout(60)
 def test_values_that_cannot_be_told_apart_give_the_true_count():
     """0 and 1e-200 differ, but with 1 in the data no scaling separates their
-    squared difference from 0: two values, not three, can be told apart."""
+    squared difference from 0: two colours, not three, can be told apart."""
+    X = np.array([[0.0, 0.0], [1e-200, 0.0], [1.0, 0.0]])
     with pytest.raises(TooFewValuesError, match="only 2 distinct values that"):
-        fit_predict(np.array([[0.0], [1e-200], [1.0]]), n_clusters=3)
+        fit_predict(X, n_clusters=3)
+
+
+def test_one_feature_tells_tiny_differences_apart():
+    """With one feature the clusters are intervals between midpoints: 0 and
+    1e-200 are on either side of theirs, each its own cluster."""
+    X = np.array([[0.0], [1e-200], [1.0]])
+    fit = fit_predict(X, n_clusters=3)
+    assert fit.converged
+    np.testing.assert_array_equal(fit.centroids.ravel(), [0.0, 1e-200, 1.0])
 
 
 @pytest.mark.timeout(60)
