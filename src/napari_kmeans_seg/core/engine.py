@@ -1222,6 +1222,15 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts) -> tuple:
             means, weights[used], k, rng, opts["n_init"], opts["max_iter"], px.check
         )
     starts = _starts_to_refine(starts, opts["n_refine"], (1 << shift) / hist.inv)
+    if not hist.exact:  # Lloyd on the bins' means first: close to the fixed point
+        w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
+        x = sums / w
+        cw = np.concatenate([[0.0], np.cumsum(w)])
+        cs = np.concatenate([[0.0], np.cumsum(sums)])
+        for _, C0 in starts:
+            C1 = np.sort(C0.ravel())
+            K.lloyd1_points(C1, x, cw, cs, opts["max_iter"])
+            C0[:, 0] = C1
     lloyd = _Lloyd1(px, hist)
     lloyd.gather_near([C0 for _, C0 in starts])
     best = None

@@ -106,6 +106,17 @@ def minmax_kernel(X, mask, use_mask, mn, mx):
     """Per-feature minimum and maximum of the valid rows; returns their number."""
     n_valid = 0
     d = X.shape[1]
+    if d == 1:  # in registers: the common greyscale case at memory speed
+        lo, hi = mn[0], mx[0]
+        for i in range(X.shape[0]):
+            v = np.float64(X[i, 0])
+            if v - v != 0 or (use_mask and not mask[i]):
+                continue
+            n_valid += 1
+            lo = min(lo, v)
+            hi = max(hi, v)
+        mn[0], mx[0] = lo, hi
+        return n_valid
     for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
@@ -916,3 +927,31 @@ def label1_kernel(X, mask, use_mask, t, lut, labels):
                 else:
                     hi = mid
         labels[i] = lut[a]
+
+
+@njit(**_OPTS)
+def lloyd1_points(C, x, cw, cs, max_iter):
+    """Lloyd iterations on sorted points ``x`` (prefix sums of their weights
+    ``cw`` and weighted values ``cs``, each of length ``len(x) + 1``) from the
+    sorted centroids ``C``, updated in place; an empty cluster keeps its place.
+    Each iteration costs ``O(k log len(x))``: for a close start, not an exact
+    answer (prefix differences round). Returns the number of iterations."""
+    k = C.shape[0]
+    m = x.shape[0]
+    new = np.empty(k)
+    for it in range(max_iter):
+        lo = 0
+        for a in range(k):
+            hi = m
+            if a < k - 1:
+                hi = max(np.searchsorted(x, 0.5 * (C[a] + C[a + 1]), "right"), lo)
+            w = cw[hi] - cw[lo]
+            new[a] = (cs[hi] - cs[lo]) / w if w > 0 else C[a]
+            lo = hi
+        same = True
+        for a in range(k):
+            same = same and new[a] == C[a]
+            C[a] = new[a]
+        if same:
+            return it + 1
+    return max_iter
