@@ -532,21 +532,9 @@ def timed(fn, repeats: int) -> tuple[list[float], object]:
     return times, result
 
 
-def run_case(case: Case, args, workdir: Path) -> CaseResult:
-    t0 = time.perf_counter()
-    image = case.build()
-    print(
-        f"\n[{case.key}] built {image.shape} {image.dtype} "
-        f"({image.nbytes / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s",
-        flush=True,
-    )
+def measure_ours(image, X, case: Case, args, image_path: Path, workdir: Path):
+    """Our runs of a case: the table row and the details (checks, memory)."""
     ca, k = case.channel_axis, case.k
-    X = pixels(image, ca)  # a view (strided for the channel-first stack)
-    n, d = X.shape
-    image_path = workdir / f"{case.key}.npy"
-    np.save(image_path, image)
-
-    # a. ours, in this process
     run_ours(warmup_image(image, ca), ca, k)
     runs = []
     times = []
@@ -588,6 +576,25 @@ def run_case(case: Case, args, workdir: Path) -> CaseResult:
     mem = run_child("ours-memory", image_path, case, None, workdir)
     ours["memory"] = mem
     print(f"  ours: memory child {mem['status']}", flush=True)
+    return rows, ours
+
+
+def run_case(case: Case, args, workdir: Path) -> CaseResult:
+    t0 = time.perf_counter()
+    image = case.build()
+    print(
+        f"\n[{case.key}] built {image.shape} {image.dtype} "
+        f"({image.nbytes / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+    ca, k = case.channel_axis, case.k
+    X = pixels(image, ca)  # a view (strided for the channel-first stack)
+    n, d = X.shape
+    image_path = workdir / f"{case.key}.npy"
+    np.save(image_path, image)
+
+    # a. ours, in this process
+    rows, ours = measure_ours(image, X, case, args, image_path, workdir)
 
     # b-e. the peers
     for peer in PEERS:
@@ -1041,7 +1048,7 @@ def science_case(key, title, image, ca, ks, args, workdir: Path) -> list[str]:
     return md
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small cases only")
     parser.add_argument(
@@ -1073,6 +1080,11 @@ def main(argv: list[str] | None = None) -> None:
         "--no-sklearn", action="store_true", help="with --science: ours only"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args.worker)

@@ -16,6 +16,13 @@ pass split into a fixed number of row ranges that run in parallel threads):
 4. a last pass writes every pixel's label (pixels of cells owned whole need no
    distance comparisons).
 
+With one feature (greyscale, one channel) the clusters are intervals between the
+midpoints of consecutive centroids, and the passes are simpler: a histogram of the
+values (one bin per value for integers, 2**16 bins for floats), Lloyd on the bins'
+means for a close start, then exact Lloyd on the histogram plus the values of the
+few bins that a midpoint falls in (one gathering pass, usually), and a labelling
+pass that counts the midpoints below each value.
+
 The method ``"sample"`` replaces 1–3 by k-means on a random sample of pixels: a quick
 look, not a fixed point on all pixels.
 
