@@ -87,6 +87,8 @@ _MAX_EXACT_INT = 2**53
 _MAX_SUBCELL = 4096
 #: incremental Lloyd iterations per kernel call: the stop hook is polled between
 _LLOYD_BATCH = 8
+#: Lloyd iterations per kernel call on the seeds' points (the hook is polled between)
+_SEED_BATCH = 16
 #: bins of the one-feature histogram of float data
 _BINS_1D = 1 << 16
 #: the one-feature starts are seeded on at most this many groups of bins
@@ -748,7 +750,13 @@ def _seeds(
     def run(rand):
         check()
         C = K.kmeans_plusplus(P, w, k, rand, n_trials)
-        inertia, _ = K.weighted_lloyd(P, w, C, max_iter)
+        lab = np.full(len(P), -1, np.int64)
+        n_iter, done, inertia = 0, False, 0.0
+        while not done and n_iter < max_iter:  # in batches: the hook is polled
+            check()
+            batch = min(_SEED_BATCH, max_iter - n_iter)
+            inertia, it, done = K.weighted_lloyd(P, w, C, batch, lab)
+            n_iter += it
         return inertia, C[np.lexsort(C.T[::-1])]
 
     found: list[tuple[float, np.ndarray]] = []

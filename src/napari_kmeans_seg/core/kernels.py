@@ -499,12 +499,14 @@ def farthest(C, agg, gathered, owner):
 
 
 @njit(**_OPTS)
-def weighted_lloyd(P, w, C, max_iter):
+def weighted_lloyd(P, w, C, max_iter, lab):
     """Weighted Lloyd iterations on points ``P`` from centroids ``C`` (updated in
-    place) until no point changes cluster. Returns (inertia, n_iter)."""
+    place) until no point changes cluster; ``lab`` (-1 at first) keeps each
+    point's cluster, so that a run split over several calls gives the same result
+    as one call. Returns (inertia, n_iter, converged)."""
     m, d = P.shape
     k = C.shape[0]
-    lab = np.full(m, -1, np.int64)
+    converged = False
     sums = np.zeros((k, d))
     cnt = np.zeros(k)
     dist = np.zeros(m)
@@ -524,6 +526,7 @@ def weighted_lloyd(P, w, C, max_iter):
             for j in range(d):
                 sums[a, j] += w[i] * P[i, j]
         if changed == 0:
+            converged = True
             break
         for a in range(k):
             if cnt[a] > 0:
@@ -537,7 +540,7 @@ def weighted_lloyd(P, w, C, max_iter):
     inertia = 0.0
     for i in range(m):
         inertia += w[i] * dist[i]
-    return inertia, n_iter
+    return inertia, n_iter, converged
 
 
 @njit(**_OPTS)
