@@ -993,8 +993,10 @@ def run_science(args, workdir: Path) -> list[str]:
     memory of ours in a fresh process (at k = 8). Returns Markdown lines."""
     ks = [int(k) for k in args.ks.split(",")] if args.ks else list(SCI_KS)
     md = []
+    only = {s.strip() for s in args.only.split(",")} if args.only else None
     for key, title, build, ca in science_cases(args.quick):
-        md += science_case(key, title, build(), ca, ks, args, workdir)
+        if only is None or key in only:
+            md += science_case(key, title, build(), ca, ks, args, workdir)
     return md
 
 
@@ -1067,7 +1069,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         metavar="CASES",
-        help="comma-separated case keys: " + ", ".join(c.key for c in CASES),
+        help="comma-separated case keys: "
+        + ", ".join(c.key for c in CASES)
+        + "; with --science: f32-rgb, u16-3, u16-5, f64-2, f32-grey",
     )
     parser.add_argument(
         "--science",
