@@ -64,6 +64,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,8 @@ SMALL = ("astronaut", "coffee", "chelsea")
 def pixels(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
     """The ``(n_pixels, n_channels)`` pixel matrix, pixels in C order of the
     spatial axes (the order of ``segment()``'s ``labels.ravel()``)."""
+    if image.ndim == 2:  # greyscale
+        return image.reshape(-1, 1)
     if channel_axis is None:
         return image.reshape(-1, image.shape[-1])
     return np.moveaxis(image, channel_axis, -1).reshape(-1, image.shape[channel_axis])
@@ -212,8 +215,15 @@ def pixels(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
 
 def warmup_image(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
     """A small contiguous crop of ``image`` of the same kind (dtype, layout)."""
-    crop = image[:512, :512] if channel_axis is None else image[:, :4, :256, :256]
-    return np.ascontiguousarray(crop)
+    if channel_axis is None:
+        return np.ascontiguousarray(image[:512, :512])
+    index = [slice(0, 4 if image.ndim == 4 else 256)] * image.ndim
+    index[channel_axis] = slice(None)
+    index[-1] = index[-2] = slice(0, 256)
+    if channel_axis in (-1, image.ndim - 1):
+        index[-1] = slice(None)
+        index[-3] = slice(0, 256)
+    return np.ascontiguousarray(image[tuple(index)])
 
 
 def run_ours(image, channel_axis, k):
@@ -522,21 +532,9 @@ def timed(fn, repeats: int) -> tuple[list[float], object]:
     return times, result
 
 
-def run_case(case: Case, args, workdir: Path) -> CaseResult:
-    t0 = time.perf_counter()
-    image = case.build()
-    print(
-        f"\n[{case.key}] built {image.shape} {image.dtype} "
-        f"({image.nbytes / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s",
-        flush=True,
-    )
+def measure_ours(image, X, case: Case, args, image_path: Path, workdir: Path):
+    """Our runs of a case: the table row and the details (checks, memory)."""
     ca, k = case.channel_axis, case.k
-    X = pixels(image, ca)  # a view (strided for the channel-first stack)
-    n, d = X.shape
-    image_path = workdir / f"{case.key}.npy"
-    np.save(image_path, image)
-
-    # a. ours, in this process
     run_ours(warmup_image(image, ca), ca, k)
     runs = []
     times = []
@@ -578,6 +576,25 @@ def run_case(case: Case, args, workdir: Path) -> CaseResult:
     mem = run_child("ours-memory", image_path, case, None, workdir)
     ours["memory"] = mem
     print(f"  ours: memory child {mem['status']}", flush=True)
+    return rows, ours
+
+
+def run_case(case: Case, args, workdir: Path) -> CaseResult:
+    t0 = time.perf_counter()
+    image = case.build()
+    print(
+        f"\n[{case.key}] built {image.shape} {image.dtype} "
+        f"({image.nbytes / 2**20:.1f} MiB) in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
+    ca, k = case.channel_axis, case.k
+    X = pixels(image, ca)  # a view (strided for the channel-first stack)
+    n, d = X.shape
+    image_path = workdir / f"{case.key}.npy"
+    np.save(image_path, image)
+
+    # a. ours, in this process
+    rows, ours = measure_ours(image, X, case, args, image_path, workdir)
 
     # b-e. the peers
     for peer in PEERS:
@@ -887,7 +904,153 @@ def report(results: list[CaseResult], args, info, digest: str) -> None:
     print("\n".join(md))
 
 
-def main(argv: list[str] | None = None) -> None:
+# ------------------------------------------------- scientific images (--science)
+# Images where nearly every pixel is unique: float photos after processing,
+# 16-bit fluorescence with Poisson noise, float greyscale. Made here, no downloads.
+SCI_KS = (2, 4, 8, 16, 32)
+
+
+def _smooth_fields(n: int, count: int, rng) -> np.ndarray:
+    """``count`` smooth random fields in [0, 1], ``(count, n, n)`` float32."""
+    from scipy import ndimage
+
+    low = rng.standard_normal((count, n // 32 + 2, n // 32 + 2))
+    out = np.empty((count, n, n), np.float32)
+    for c in range(count):
+        f = ndimage.gaussian_filter(low[c], 1.5)
+        f = ndimage.zoom(f, n / f.shape[0], order=1)[:n, :n]
+        out[c] = (f - f.min()) / (np.ptp(f) or 1.0)
+    return out
+
+
+def sci_float_rgb(n: int) -> np.ndarray:
+    """The astronaut, bilinear resized to ``n``², float32 in [0, 1] + tiny noise."""
+    from skimage import data, transform
+
+    rng = np.random.default_rng(1)
+    img = transform.resize(data.astronaut(), (n, n), order=1).astype(np.float32)
+    img += rng.normal(0, 1e-3, img.shape).astype(np.float32)
+    return img
+
+
+def sci_poisson(n: int, channels: int) -> np.ndarray:
+    """Fluorescence-like ``(n, n, channels)`` uint16: smooth structures (means 50
+    to ~3000 counts) with Poisson noise."""
+    rng = np.random.default_rng(channels)
+    fields = _smooth_fields(n, channels, rng)
+    means = 50.0 + 3000.0 * fields**3
+    return np.moveaxis(rng.poisson(means).astype(np.uint16), 0, -1)
+
+
+def sci_float64_2ch(n: int) -> np.ndarray:
+    """Two channels after flat-field correction: ``(n, n, 2)`` float64."""
+    rng = np.random.default_rng(2)
+    f = _smooth_fields(n, 3, rng).astype(np.float64)
+    flat = 0.6 + 0.4 * f[2]
+    raw = rng.poisson(200 + 2000 * f[:2] ** 2 * flat)
+    return np.moveaxis(raw / flat, 0, -1)
+
+
+def sci_grey(n: int) -> np.ndarray:
+    """The camera photo bilinear resized to ``n``², float32 + tiny noise."""
+    from skimage import data, transform
+
+    rng = np.random.default_rng(3)
+    img = transform.resize(data.camera() / 255.0, (n, n), order=1)
+    return (img + rng.normal(0, 1e-3, img.shape)).astype(np.float32)
+
+
+def science_cases(quick: bool) -> list[tuple[str, str, Callable, int | None]]:
+    n, g = (512, 1024) if quick else (2048, 4096)
+    return [
+        ("f32-rgb", f"float32 RGB {n}²", partial(sci_float_rgb, n), -1),
+        ("u16-3", f"uint16 3-channel Poisson {n}²", partial(sci_poisson, n, 3), -1),
+        ("u16-5", f"uint16 5-channel Poisson {n}²", partial(sci_poisson, n, 5), -1),
+        ("f64-2", f"float64 2-channel {n}²", partial(sci_float64_2ch, n), -1),
+        ("f32-grey", f"float32 greyscale {g}²", partial(sci_grey, g), None),
+    ]
+
+
+def run_sci_ours(image, channel_axis, k):
+    from napari_kmeans_seg import segment
+
+    return segment(image, k, channel_axis=channel_axis, rgb=False, random_state=0)
+
+
+def sklearn_fit(X: np.ndarray, k: int, algorithm: str) -> tuple[float, float]:
+    """Time and inertia of ``KMeans(n_init=1, random_state=0)`` on ``X``."""
+    from sklearn.cluster import KMeans
+
+    t0 = time.perf_counter()
+    km = KMeans(n_clusters=k, n_init=1, random_state=0, algorithm=algorithm)
+    km.fit(X.astype(np.float64))
+    return time.perf_counter() - t0, float(km.inertia_)
+
+
+def run_science(args, workdir: Path) -> list[str]:
+    """Every science case at every k: ours (fastest of ``--repeats``) against
+    scikit-learn lloyd and elkan (one run each); the fixed-point check; the peak
+    memory of ours in a fresh process (at k = 8). Returns Markdown lines."""
+    ks = [int(k) for k in args.ks.split(",")] if args.ks else list(SCI_KS)
+    md = []
+    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    for key, title, build, ca in science_cases(args.quick):
+        if only is None or key in only:
+            md += science_case(key, title, build(), ca, ks, args, workdir)
+    return md
+
+
+def science_row(image, X, ca, k, args, t_sum) -> str:
+    """One k of a science case, as a Markdown table row."""
+    times, r = timed(lambda: run_sci_ours(image, ca, k), args.repeats)
+    lab = r.labels.reshape(-1).astype(np.intp) - 1
+    check = fixed_point_check(X, lab, r.centroids)
+    ours_i = recomputed_inertia(X, lab, r.centroids)
+    fast = min(times)
+    row = [str(k), f"{fast:.3f}", f"{fast / t_sum:.0f}x"]
+    best = np.inf
+    for algorithm in ("lloyd", "elkan"):
+        if args.no_sklearn:
+            row += ["—", "—"]
+            continue
+        t, inertia = sklearn_fit(X, k, algorithm)
+        best = min(best, inertia)
+        row += [f"{t:.2f}", f"{t / fast:.1f}x"]
+    fp = "yes" if check["fixed_point"] else (
+        f"no ({check['not_nearest']} off, {check['empty']} empty)")  # fmt: skip
+    row += [f"{r.n_iter}, {r.converged}", fp,
+            f"{ours_i / best:.6f}" if np.isfinite(best) else "—"]  # fmt: skip
+    return "| " + " | ".join(row) + " |"
+
+
+def science_case(key, title, image, ca, ks, args, workdir: Path) -> list[str]:
+    """All k of one science image, and its peak memory at k = 8."""
+    X = pixels(image, ca)
+    t_sum = min(timed(image.sum, 5)[0])
+    run_sci_ours(warmup_image(image, ca), ca, 3)
+    md = ["", f"### {title}: {X.shape[0]:,} pixels x {X.shape[1]} features, "
+          f"{image.dtype}, input {image.nbytes / 2**20:.0f} MiB", "",
+          "| k | ours (s) | ours / np.sum | sklearn lloyd (s) | ratio | sklearn "
+          "elkan (s) | ratio | ours: iterations, converged | fixed point | "
+          "inertia ours / sklearn best |",
+          "|--:|--:|--:|--:|--:|--:|--:|---|---|--:|"]  # fmt: skip
+    print("\n".join(md), flush=True)
+    for k in ks:
+        md.append(science_row(image, X, ca, k, args, t_sum))
+        print(md[-1], flush=True)
+        gc.collect()
+    path = workdir / f"{key}.npy"
+    np.save(path, image)
+    case = Case(key, title, lambda: image, 8, ca)
+    mem = run_child("ours-memory", path, case, None, workdir)
+    path.unlink()
+    md += ["", f"- one `np.sum` over the image: {t_sum * 1e3:.1f} ms (fastest of 5)",
+           f"- at k = 8: {memory_text(mem)}"]  # fmt: skip
+    print("\n".join(md[-2:]), flush=True)
+    return md
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small cases only")
     parser.add_argument(
@@ -906,15 +1069,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--only",
         metavar="CASES",
-        help="comma-separated case keys: " + ", ".join(c.key for c in CASES),
+        help="comma-separated case keys: "
+        + ", ".join(c.key for c in CASES)
+        + "; with --science: f32-rgb, u16-3, u16-5, f64-2, f32-grey",
+    )
+    parser.add_argument(
+        "--science",
+        action="store_true",
+        help="the scientific images (float, 16-bit multichannel, greyscale) at "
+        "k = 2..32 against scikit-learn lloyd and elkan; with --quick, 512² images",
+    )
+    parser.add_argument("--ks", help="with --science: comma-separated k values")
+    parser.add_argument(
+        "--no-sklearn", action="store_true", help="with --science: ours only"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.worker:
         _worker(args.worker)
         return
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.science:
+        info = machine_info()
+        with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+            md = run_science(args, Path(tmp))
+        print("\n".join([f"- **{k}**: {v}" for k, v in info] + md))
+        return
     cases = list(CASES)
     if args.only:
         keys = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -16,8 +16,21 @@ pass split into a fixed number of row ranges that run in parallel threads):
 4. a last pass writes every pixel's label (pixels of cells owned whole need no
    distance comparisons).
 
+With one feature (greyscale, one channel) the clusters are intervals between the
+midpoints of consecutive centroids, and the passes are simpler: a histogram of the
+values (one bin per value for integers, 2**16 bins for floats), Lloyd on the bins'
+means for a close start, then exact Lloyd on the histogram plus the values of the
+few bins that a midpoint falls in (one gathering pass, usually), and a labelling
+pass that counts the midpoints below each value.
+
 The method ``"sample"`` replaces 1–3 by k-means on a random sample of pixels: a quick
 look, not a fixed point on all pixels.
+
+Every loop ends by construction: Lloyd iterations and re-seeds of empty clusters
+count against ``max_iter``; gathering more pixels strictly grows the gathered set. A
+caller stops a computation with a ``should_stop`` hook (:func:`stop_when`), polled
+between passes and between chunks of rows within a pass. The thread pool is made
+anew in a forked child process.
 """
 
 from __future__ import annotations
@@ -25,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import math
 import os
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +54,8 @@ from . import kernels as K
 #: number of threads: one range below _SMALL pixels, two below 32·_SMALL, else this
 N_RANGES = 4
 _SMALL = 1 << 16
+#: rows per kernel call within a range: the stop hook is polled between calls
+_CHUNK_ROWS = 1 << 21
 #: grid bins per binned feature, by number of binned features
 _GRID_BINS = {1: 4096, 2: 256, 3: 32}
 #: number of k-means++ starts tried on the cell means
@@ -47,6 +64,11 @@ DEFAULT_N_INIT = 4
 DEFAULT_N_REFINE = 4
 #: starts within this relative inertia of the best (on binned data) are refined too
 _REFINE_WITHIN = 1e-3
+#: a start whose centroids all lie within this fraction of a cell width of a better
+#: one's reaches the same fixed point on all pixels: it is not refined
+_SAME_FIXED_POINT = 0.1
+#: tolerances under which two binned starts count as one (``np.allclose``)
+_SAME_START_RTOL, _SAME_START_ATOL = 1e-6, 1e-9
 #: pixels drawn by method="sample"
 DEFAULT_SAMPLE_SIZE = 100_000
 #: cells within this fraction of a cell width of a Voronoi boundary are gathered too
@@ -55,14 +77,51 @@ _MARGIN = 0.25
 _MAX_HIST = 1 << 22
 #: largest magnitude of a pixel value: squared distances must stay finite in float64
 _MAX_MAGNITUDE = 1e150
+#: float data whose largest magnitude is below this is scaled by a power of two
+#: (exactly) before clustering: the squared differences of its distinct values
+#: could underflow in float64
+_MIN_MAGNITUDE = 2.0**-400
+#: largest magnitude of an integer clustered exactly (as float64)
+_MAX_EXACT_INT = 2**53
 #: largest number of distinct values per cell counted by the histogram gather
 _MAX_SUBCELL = 4096
+#: incremental Lloyd iterations per kernel call: the stop hook is polled between
+_LLOYD_BATCH = 8
+#: Lloyd iterations per kernel call on the seeds' points (the hook is polled between)
+_SEED_BATCH = 16
+#: bins of the one-feature histogram of float data
+_BINS_1D = 1 << 16
+#: the one-feature starts are seeded on at most this many groups of bins
+_SEED_GROUPS_1D = 1 << 12
+#: bins gathered on each side of a bin a threshold falls in
+_GATHER_MARGIN_1D = 64
+#: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
+_LLOYD_BATCH_1D = 64
 
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _renew_after_fork() -> None:
+    """In a forked child: the parent's pool threads do not exist there, and a lock
+    held by one of the parent's other threads would never be released."""
+    global _pool, _pool_lock, _centroid_grids_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+    _centroid_grids_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_after_fork)
 
 
 class TooFewValuesError(ValueError):
     """The data holds fewer distinct values than the requested number of clusters."""
+
+
+class Cancelled(Exception):
+    """The computation was stopped by its ``should_stop`` hook (see
+    :func:`stop_when`)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +281,54 @@ def in_this_thread():
         _local.whole = before
 
 
+def _never() -> None:
+    """The stop check when no hook is set."""
+
+
+def _stop_check(should_stop) -> Callable[[], None]:
+    """A function raising :class:`Cancelled` once ``should_stop`` says so."""
+    if should_stop is None:
+        return _never
+    test = getattr(should_stop, "is_set", should_stop)
+    if not callable(test):
+        raise TypeError(
+            "should_stop must be a threading.Event or a callable returning True "
+            f"to stop, not {type(should_stop).__name__}"
+        )
+
+    def check() -> None:
+        if test():
+            raise Cancelled("the k-means computation was cancelled")
+
+    return check
+
+
+@contextlib.contextmanager
+def stop_when(should_stop):
+    """Stop the engine's computations started in this thread once ``should_stop``
+    (a ``threading.Event``, or a callable returning True to stop) is set.
+
+    The hook is polled between passes and between chunks of rows within a pass;
+    the computation then raises :class:`Cancelled`. :func:`fit_predict` and
+    :func:`predict` take the same hook as their ``should_stop`` argument; this
+    context reaches computations started deeper down, e.g. inside ``segment()``.
+    Passes run in dask's own threads (lazy images) are not reached."""
+    check = _stop_check(should_stop)
+    before = getattr(_local, "check", _never)
+    _local.check = check
+    try:
+        yield
+    finally:
+        _local.check = before
+
+
+def _stop_scope(should_stop):
+    """:func:`stop_when` for a given hook; with none, the caller's stays."""
+    if should_stop is None:
+        return contextlib.nullcontext()
+    return stop_when(should_stop)
+
+
 def _spans(n: int) -> list[tuple[int, int]]:
     if getattr(_local, "whole", False):
         return [(0, n)]
@@ -239,24 +346,36 @@ def _map(fn, n: int) -> list:
     return _in_parallel([lambda s=s: fn(*s) for s in spans])
 
 
+def _get_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=min(N_RANGES, os.cpu_count() or 1),
+                thread_name_prefix="kmeans-seg",
+            )
+        return _pool
+
+
 def _in_parallel(calls: list) -> list:
     """``[call() for call in calls]``, run in the pool's threads, in order (in
     this thread under :func:`in_this_thread`)."""
     if getattr(_local, "whole", False):
         return [call() for call in calls]
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(
-            max_workers=min(N_RANGES, os.cpu_count() or 1),
-            thread_name_prefix="kmeans-seg",
-        )
-    return list(_pool.map(lambda call: call(), calls))
+    return list(_get_pool().map(lambda call: call(), calls))
 
 
 def as_supported(X: np.ndarray) -> np.ndarray:
     """``X`` in a dtype the kernels are compiled for, converted only if needed and
     always exactly: uint8, uint16, float32 and float64 pass through; bool → uint8;
-    int8, int16 and float16 → float32; other integers → float64."""
+    int8, int16 and float16 → float32; other integers → float64.
+
+    Raises
+    ------
+    ValueError
+        If integers beyond ``2**53`` in magnitude, which float64 cannot hold
+        exactly, would be converted.
+    """
     dt = X.dtype
     if not dt.isnative:  # big-endian data on a little-endian machine, or vice versa
         X = X.astype(dt.newbyteorder("="))
@@ -268,6 +387,14 @@ def as_supported(X: np.ndarray) -> np.ndarray:
     if dt in (np.int8, np.int16, np.float16):
         return X.astype(np.float32)
     if dt.kind in "iu":
+        if dt.itemsize == 8 and X.size:
+            top = max(abs(int(X.min())), abs(int(X.max())))
+            if top > _MAX_EXACT_INT:
+                raise ValueError(
+                    f"pixel values reach {top}, beyond 2**53: float64 cannot "
+                    "hold them exactly; subtract an offset or rescale the image "
+                    "first (e.g. image - image.min())"
+                )
         return X.astype(np.float64)
     raise TypeError(f"pixels of dtype {dt} cannot be clustered")
 
@@ -281,6 +408,43 @@ def _mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
     return m, True
 
 
+@dataclass(frozen=True)
+class _CellStats:
+    """What the binning pass records, per cell of the grid."""
+
+    part_counts: list  #: per row range, valid pixels per cell (int64)
+    count: np.ndarray  #: valid pixels per cell (int64)
+    sums: np.ndarray  #: feature sums, ``(n_cells, d)`` float64
+    sumsq: np.ndarray  #: sum of squared norms (float64)
+    blo: np.ndarray  #: box: lowest value per feature, ``(n_cells, d)``
+    bhi: np.ndarray  #: box: highest value per feature
+
+
+@dataclass(frozen=True)
+class _Gathered:
+    """Pixels of some cells, grouped by cell: cell ``c`` holds ``P[pstart[c] :
+    pstart[c] + pcount[c]]`` (``pstart[c] < 0``: not gathered), as distinct values
+    with counts ``W``, or as rows (``W`` empty: weight 1)."""
+
+    P: np.ndarray
+    W: np.ndarray
+    pstart: np.ndarray
+    pcount: np.ndarray
+
+    @classmethod
+    def nothing(cls, n_cells: int, d: int) -> _Gathered:
+        return cls(
+            np.empty((0, d)),
+            np.empty(0),
+            np.full(n_cells, -1, np.int64),
+            np.zeros(n_cells, np.int64),
+        )
+
+    def args(self) -> tuple:
+        """As the kernels take it."""
+        return self.pstart, self.pcount, self.P, self.W
+
+
 class _Pixels:
     """The pixel matrix with its validity mask and cell grid; runs the passes."""
 
@@ -290,29 +454,62 @@ class _Pixels:
         self.X = as_supported(X)
         self.n, self.d = self.X.shape
         self.mask, self.use_mask = _mask_arg(mask, self.n)
+        #: polled between chunks of rows: raises Cancelled when asked to stop
+        self.check = getattr(_local, "check", _never)
+        #: ``X`` was multiplied by ``2**exponent`` (very small float data)
+        self.exponent = 0
+        #: per-feature minimum and maximum of the valid pixels, once measured
+        self.lo_hi: tuple[np.ndarray, np.ndarray] | None = None
         # three integer features (RGB, 3-channel uint16): the fast unrolled passes
         self.int3 = self.d == 3 and self.X.dtype.kind == "u"
         self.grid = self._make_grid() if binned else _ONE_CELL
 
+    def _chunks(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
+        """The rows ``[start, stop)`` in chunks, polling the stop hook before each."""
+        for a in range(start, stop, _CHUNK_ROWS):
+            self.check()
+            yield a, min(a + _CHUNK_ROWS, stop)
+
+    def _common(self, start, stop) -> tuple:
+        """The kernels' first arguments for the rows ``[start, stop)``."""
+        mask = self.mask[start:stop] if self.use_mask else self.mask
+        return (self.X[start:stop], mask, self.use_mask)
+
+    def _range(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature minimum and maximum of the valid pixels (inf, -inf if none)."""
+
+        def part(start, stop):
+            mn = np.full(self.d, np.inf)
+            mx = np.full(self.d, -np.inf)
+            for a, b in self._chunks(start, stop):
+                K.minmax_kernel(*self._common(a, b), mn, mx)
+            return mn, mx
+
+        parts = _map(part, self.n)
+        mn = np.min([p[0] for p in parts], axis=0)
+        mx = np.max([p[1] for p in parts], axis=0)
+        return mn, mx
+
+    def _rescale(self, top: float) -> None:
+        """Multiply the (float) pixels by the power of two that brings their largest
+        magnitude ``top`` to [0.5, 1): exact, and squared differences no longer
+        underflow."""
+        self.exponent = -math.frexp(top)[1]
+        self.X = np.ldexp(self.X.astype(np.float64), self.exponent)
+
+    def unscaled(self, C: np.ndarray) -> np.ndarray:
+        """Centroids back in the caller's units (exact for normal numbers)."""
+        return np.ldexp(C, -self.exponent) if self.exponent else C
+
     def _make_grid(self) -> _Grid:
-        X, d = self.X, self.d
-        D = min(d, 3)
+        X, D = self.X, min(self.d, 3)
         G = _GRID_BINS[D]
         if X.dtype == np.uint8:
             shift = {1: 0, 2: 0, 3: 3}[D]
             return _Grid(
                 np.zeros(D, np.int64), np.zeros(D), np.ones(D), shift, 256 >> shift, D
             )
-
-        def part(start, stop):
-            mn = np.full(d, np.inf)
-            mx = np.full(d, -np.inf)
-            K.minmax_kernel(*self._common(start, stop), mn, mx)
-            return mn, mx
-
-        parts = _map(part, self.n)
-        mn = np.min([p[0] for p in parts], axis=0)
-        mx = np.max([p[1] for p in parts], axis=0)
+        mn, mx = self._range()
         ends = np.abs(np.concatenate([mn, mx]))
         top = float(ends[np.isfinite(ends)].max(initial=0.0))
         if top > _MAX_MAGNITUDE:
@@ -320,6 +517,10 @@ class _Pixels:
                 f"pixel values reach {top:.3g}, too large to cluster exactly in "
                 "float64; rescale the image first (e.g. image / np.abs(image).max())"
             )
+        if X.dtype.kind == "f" and 0.0 < top < _MIN_MAGNITUDE:
+            self._rescale(top)
+            mn, mx = np.ldexp(mn, self.exponent), np.ldexp(mx, self.exponent)
+        self.lo_hi = (mn, mx)
         mn, mx = mn[:D], mx[:D]
         if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
             mn, mx = np.zeros(D), np.zeros(D)
@@ -331,51 +532,42 @@ class _Pixels:
         inv = np.where(span > 0, G / np.where(span > 0, span, 1.0), 1.0)
         return _Grid(np.zeros(D, np.int64), mn, inv, -1, G, D)
 
-    def _common(self, start, stop) -> tuple:
-        """The kernels' first arguments for the rows ``[start, stop)``."""
-        mask = self.mask[start:stop] if self.use_mask else self.mask
-        return (self.X[start:stop], mask, self.use_mask)
-
-    def stats(self):
+    def stats(self) -> _CellStats:
         """Per cell: count, feature sums, sum of squared norms, box; and each
         range's counts."""
         nc, d, grid = self.grid.n_cells, self.d, self.grid
         acc_dtype = np.int64 if self.X.dtype.kind == "u" else np.float64
-        if self.int3:
 
-            def part(start, stop):
+        def part(start, stop):
+            if self.int3:
                 acc = np.zeros((2, nc, 5), acc_dtype)
-                K.stats_int3_kernel(*self._common(start, stop), *grid.int_args(), acc)
+                for a, b in self._chunks(start, stop):
+                    K.stats_int3_kernel(*self._common(a, b), *grid.int_args(), acc)
                 return acc[0] + acc[1], None, None
-
-        else:
-
-            def part(start, stop):
-                acc = np.zeros((nc, 2 + d), acc_dtype)
-                bmin = np.full((nc, d), np.inf)
-                bmax = np.full((nc, d), -np.inf)
+            acc = np.zeros((nc, 2 + d), acc_dtype)
+            bmin = np.full((nc, d), np.inf)
+            bmax = np.full((nc, d), -np.inf)
+            for a, b in self._chunks(start, stop):
                 K.stats_kernel(
-                    *self._common(start, stop),
-                    *grid.args(),
-                    grid.n_dims,
-                    acc,
-                    bmin,
-                    bmax,
+                    *self._common(a, b), *grid.args(), grid.n_dims, acc, bmin, bmax
                 )
-                return acc, bmin, bmax
+            return acc, bmin, bmax
 
         parts = _map(part, self.n)
         acc = np.sum([p[0] for p in parts], axis=0)
-        part_counts = [p[0][:, 0].astype(np.int64) for p in parts]
-        count = acc[:, 0].astype(np.int64)
-        sums = acc[:, 1 : d + 1].astype(np.float64)
-        sumsq = acc[:, d + 1].astype(np.float64)
         if self.int3:
             blo, bhi = grid.boxes()
         else:
             blo = np.min([p[1] for p in parts], axis=0)
             bhi = np.max([p[2] for p in parts], axis=0)
-        return part_counts, count, sums, sumsq, blo, bhi
+        return _CellStats(
+            part_counts=[p[0][:, 0].astype(np.int64) for p in parts],
+            count=acc[:, 0].astype(np.int64),
+            sums=acc[:, 1 : d + 1].astype(np.float64),
+            sumsq=acc[:, d + 1].astype(np.float64),
+            blo=blo,
+            bhi=bhi,
+        )
 
     def _hist_gather(self, n_selected: int) -> bool:
         """Count distinct values (integer colour data, small cells, and histograms
@@ -385,71 +577,73 @@ class _Pixels:
         sub = 1 << (3 * self.grid.shift)
         return sub <= _MAX_SUBCELL and n_selected * sub <= _MAX_HIST
 
-    def gather(self, selected, part_counts, count):
-        """The pixels of the ``selected`` cells, grouped by cell: (P, W, pstart,
-        pcount); as distinct values ``P`` with counts ``W`` for integer colour data,
-        otherwise as rows (``W`` empty: weight 1)."""
+    def gather(self, selected: np.ndarray, stats: _CellStats) -> _Gathered:
+        """The pixels of the ``selected`` cells, grouped by cell: as distinct values
+        with counts for integer colour data, otherwise as rows."""
+        sel = np.flatnonzero(selected)
+        if self._hist_gather(sel.size):
+            return self._gather_hist(sel)
         nc, grid = self.grid.n_cells, self.grid
         pstart = np.full(nc, -1, np.int64)
         pcount = np.zeros(nc, np.int64)
-        sel = np.flatnonzero(selected)
-        if self._hist_gather(sel.size):
-            s = grid.shift
-            slot = np.full(nc, -1, np.int64)
-            slot[sel] = np.arange(sel.size)
-            spans = _spans(self.n)
-            index = {start: q for q, (start, _) in enumerate(spans)}
-            # one histogram per range (zeroed lazily by the OS, in the threads)
-            hists = np.zeros((len(spans), sel.size, 1 << (3 * s)), np.int32)
-
-            def part(start, stop):
-                K.gather_hist_int3_kernel(
-                    *self._common(start, stop),
-                    *grid.int_args(),
-                    slot,
-                    hists[index[start]],
-                )
-
-            _map(part, self.n)
-            counts = np.empty(sel.size, np.int64)  # distinct values per cell
-            S = hists.shape[2]
-
-            def merge(a, b):  # the entries a..b, as whole rows
-                K.hist_merge_kernel(hists, a // S, b // S, counts)
-
-            _map(merge, sel.size * S)
-            starts = np.cumsum(counts) - counts
-            P = np.empty((int(counts.sum()), 3))
-            W = np.empty(P.shape[0])
-            K.hist_points_kernel(hists[0], sel, grid.ilo, s, grid.bins, starts, P, W)
-            pcount[sel] = counts
-            pstart[sel] = starts
-            return P, W, pstart, pcount
-        pcount[sel] = count[sel]
+        pcount[sel] = stats.count[sel]
         offsets = np.cumsum(pcount) - pcount
         pstart[sel] = offsets[sel]
         P = np.empty((int(pcount.sum()), self.d), self.X.dtype)
         cursors, running = {}, offsets
-        for (start, _), pc in zip(_spans(self.n), part_counts, strict=True):
+        for (start, _), pc in zip(_spans(self.n), stats.part_counts, strict=True):
             cursors[start] = np.where(selected, running, -1)
             running = running + np.where(selected, pc, 0)
 
         def part(start, stop):
-            if self.int3:
-                K.gather_rows_int3_kernel(
-                    *self._common(start, stop), *grid.int_args(), cursors[start], P
-                )
-            else:
-                K.gather_rows_kernel(
-                    *self._common(start, stop),
-                    *grid.args(),
-                    grid.n_dims,
-                    cursors[start],
-                    P,
+            cursor = cursors[start]
+            for a, b in self._chunks(start, stop):
+                if self.int3:
+                    K.gather_rows_int3_kernel(
+                        *self._common(a, b), *grid.int_args(), cursor, P
+                    )
+                else:
+                    K.gather_rows_kernel(
+                        *self._common(a, b), *grid.args(), grid.n_dims, cursor, P
+                    )
+
+        _map(part, self.n)
+        return _Gathered(P, np.empty(0), pstart, pcount)
+
+    def _gather_hist(self, sel: np.ndarray) -> _Gathered:
+        """:meth:`gather` of the cells ``sel`` as distinct values with counts."""
+        nc, grid = self.grid.n_cells, self.grid
+        s = grid.shift
+        slot = np.full(nc, -1, np.int64)
+        slot[sel] = np.arange(sel.size)
+        spans = _spans(self.n)
+        index = {start: q for q, (start, _) in enumerate(spans)}
+        # one histogram per range (zeroed lazily by the OS, in the threads)
+        hists = np.zeros((len(spans), sel.size, 1 << (3 * s)), np.int32)
+
+        def part(start, stop):
+            for a, b in self._chunks(start, stop):
+                K.gather_hist_int3_kernel(
+                    *self._common(a, b), *grid.int_args(), slot, hists[index[start]]
                 )
 
         _map(part, self.n)
-        return P, np.empty(0), pstart, pcount
+        counts = np.empty(sel.size, np.int64)  # distinct values per cell
+        S = hists.shape[2]
+
+        def merge(a, b):  # the entries a..b, as whole rows
+            K.hist_merge_kernel(hists, a // S, b // S, counts)
+
+        _map(merge, sel.size * S)
+        starts = np.cumsum(counts) - counts
+        P = np.empty((int(counts.sum()), 3))
+        W = np.empty(P.shape[0])
+        K.hist_points_kernel(hists[0], sel, grid.ilo, s, grid.bins, starts, P, W)
+        pstart = np.full(nc, -1, np.int64)
+        pcount = np.zeros(nc, np.int64)
+        pcount[sel] = counts
+        pstart[sel] = starts
+        return _Gathered(P, W, pstart, pcount)
 
     def label(self, C, owner=None, perm=None) -> np.ndarray:
         """Labels ``perm[nearest centroid] + 1`` (0 for invalid pixels); ``owner``
@@ -465,29 +659,28 @@ class _Pixels:
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
         given_perm = perm
         perm = np.arange(k, dtype=np.int64) if perm is None else perm
+        grid = self.grid
         if self.int3:
-            cells = self._label_cells(C, owner, given_perm, labels.dtype)
+            table = self._label_cells(C, owner, given_perm, labels.dtype)
+        elif owner is None:  # no cell known to be owned whole: one catch-all
+            grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
 
-            def part(start, stop):
-                K.label_int3_table_kernel(
-                    *self._common(start, stop), *cells, C, perm, labels[start:stop]
-                )
-
-        else:
-            grid = self.grid
-            if owner is None:  # no cell known to be owned whole: one catch-all
-                grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
-
-            def part(start, stop):
-                K.label_kernel(
-                    *self._common(start, stop),
-                    *grid.args(),
-                    grid.n_dims,
-                    owner,
-                    C,
-                    perm,
-                    labels[start:stop],
-                )
+        def part(start, stop):
+            for a, b in self._chunks(start, stop):
+                if self.int3:
+                    K.label_int3_table_kernel(
+                        *self._common(a, b), *table, C, perm, labels[a:b]
+                    )
+                else:
+                    K.label_kernel(
+                        *self._common(a, b),
+                        *grid.args(),
+                        grid.n_dims,
+                        owner,
+                        C,
+                        perm,
+                        labels[a:b],
+                    )
 
         _map(part, self.n)
         return labels
@@ -515,8 +708,14 @@ class _Pixels:
         """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""
         counts = np.bincount(labels, minlength=C.shape[0] + 1)[1:].astype(np.int64)
         C = np.ascontiguousarray(C, dtype=np.float64)
-        sq = _map(lambda a, b: K.sqdist_kernel(self.X[a:b], labels[a:b], C), self.n)
-        return counts, float(sum(sq))
+
+        def part(start, stop):
+            total = 0.0
+            for a, b in self._chunks(start, stop):
+                total = K.sqdist_kernel(self.X[a:b], labels[a:b], C, total)
+            return total
+
+        return counts, float(sum(_map(part, self.n)))
 
     def sample(self, rng, size) -> np.ndarray:
         idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
@@ -533,21 +732,31 @@ class _Pixels:
             X = X[np.all(np.isfinite(X), axis=1)]
         found: set = set()
         for start in range(0, len(X), 1 << 16):
+            self.check()
             found.update(map(tuple, np.unique(X[start : start + (1 << 16)], axis=0)))
             if len(found) >= cap:
                 break
         return len(found)
 
 
-def _seeds(P, w, k, rng, n_init, max_iter) -> list[tuple[float, np.ndarray]]:
+def _seeds(
+    P, w, k, rng, n_init, max_iter, check=_never
+) -> list[tuple[float, np.ndarray]]:
     """``n_init`` runs of k-means++ + weighted Lloyd on the points ``P``: their
     distinct results as (inertia, centroids), best first."""
     n_trials = 2 + int(np.log(k))
     draws = [rng.random(1 + (k - 1) * n_trials) for _ in range(n_init)]
 
     def run(rand):
+        check()
         C = K.kmeans_plusplus(P, w, k, rand, n_trials)
-        inertia, _ = K.weighted_lloyd(P, w, C, max_iter)
+        lab = np.full(len(P), -1, np.int64)
+        n_iter, done, inertia = 0, False, 0.0
+        while not done and n_iter < max_iter:  # in batches: the hook is polled
+            check()
+            batch = min(_SEED_BATCH, max_iter - n_iter)
+            inertia, it, done = K.weighted_lloyd(P, w, C, batch, lab)
+            n_iter += it
         return inertia, C[np.lexsort(C.T[::-1])]
 
     found: list[tuple[float, np.ndarray]] = []
@@ -557,53 +766,67 @@ def _seeds(P, w, k, rng, n_init, max_iter) -> list[tuple[float, np.ndarray]]:
         else [run(draws[0])]
     )
     for inertia, C in runs:  # the starts are independent: run at once, kept in order
-        if not any(np.allclose(C, other, rtol=1e-6, atol=1e-9) for _, other in found):
+        if not any(
+            np.allclose(C, other, rtol=_SAME_START_RTOL, atol=_SAME_START_ATOL)
+            for _, other in found
+        ):
             found.append((inertia, C))
     return sorted(found, key=lambda f: f[0])
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One refined start: a Lloyd fixed point on all pixels when ``converged``."""
+
+    centroids: np.ndarray  #: (k, d) float64, in the engine's (scaled) units
+    owner: np.ndarray  #: per cell, the centroid owning it whole, or -1
+    counts: np.ndarray  #: (k,) int64 pixels per centroid
+    inertia: float
+    n_iter: int
+    converged: bool
 
 
 class _Refiner:
     """Exact Lloyd on all pixels; the pixels gathered for one start are kept for the
     next, which usually needs the same ones."""
 
-    def __init__(self, px: _Pixels, stats, cells):
+    def __init__(self, px: _Pixels, stats: _CellStats, cells: np.ndarray):
         self.px = px
-        self.part_counts, self.count, self.sums, self.sumsq, self.blo, self.bhi = stats
-        self.cells = cells
-        nc = self.count.size
-        self.cnt = self.count.astype(np.float64)
-        self.selected = np.zeros(nc, np.bool_)
-        d = px.d
-        self.gathered = (
-            np.empty((0, d)),
-            np.empty(0),
-            np.full(nc, -1, np.int64),
-            np.zeros(nc, np.int64),
+        self.stats = stats
+        #: per-cell aggregates as the kernels take them
+        self.agg = (
+            cells,
+            stats.count.astype(np.float64),
+            stats.sums,
+            stats.sumsq,
+            stats.blo,
+            stats.bhi,
         )
+        nc = stats.count.size
+        self.selected = np.zeros(nc, np.bool_)
+        self.gathered = _Gathered.nothing(nc, px.d)
 
     def _step(self, C, owner, need):
         k, d = C.shape
         new_sums = np.zeros((k, d))
         new_cnt = np.zeros(k)
         need[:] = False
-        P, W, pstart, pcount = self.gathered
+        margin = _MARGIN * self.px.grid.width
         n_need, inertia = K.refine_step(
-            C, self.cells, self.cnt, self.sums, self.sumsq, self.blo, self.bhi,
-            pstart, pcount, P, W, _MARGIN * self.px.grid.width, owner, need,
-            new_sums, new_cnt,
-        )  # fmt: skip
+            C, self.agg, self.gathered.args(), margin, owner, need, new_sums, new_cnt
+        )
         return n_need, inertia, new_sums, new_cnt
 
     def gather_for(self, starts) -> None:
         """Gather, in one pass, the pixels that all these starts need first."""
-        nc = self.count.size
+        nc = self.selected.size
         owner = np.full(nc, -1, np.int64)
         need = np.zeros(nc, np.bool_)
         for C in starts:
             if self._step(C, owner, need)[0]:
                 self.selected |= need
         if self.selected.any():
-            self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+            self.gathered = self.px.gather(self.selected, self.stats)
 
     def _gather_needed(self, C, owner, need) -> bool:
         """Gather what a full step from ``C`` needs; True if anything was."""
@@ -613,65 +836,114 @@ class _Refiner:
         return True
 
     def _gather_more(self, need) -> None:
+        """Gather the cells in ``need`` too: the gathered set strictly grows."""
         if not np.any(need & ~self.selected):  # cannot happen with finite data
             raise RuntimeError("k-means refinement made no progress (non-finite data?)")
         self.selected |= need
-        self.gathered = self.px.gather(self.selected, self.part_counts, self.count)
+        self.gathered = self.px.gather(self.selected, self.stats)
 
-    def _reseed(self, C, empty, owner):
-        """``C`` with the first empty cluster moved to the worst-served position."""
-        P, _, pstart, pcount = self.gathered
+    def _farthest(self, C, owner) -> tuple[np.ndarray, float]:
+        """The position farthest from its nearest centroid and its squared
+        distance; 0 only if every pixel coincides with a centroid."""
+        far, far_d = K.farthest(C, self.agg, self.gathered.args(), owner)
+        if far_d > 0:
+            return far, far_d
+        # a cell owned whole may hold pixels away from its mean: look at them
+        cells, blo, bhi = self.agg[0], self.agg[4], self.agg[5]
+        spread = cells[(owner[cells] >= 0) & np.any(bhi[cells] > blo[cells], axis=1)]
+        if spread.size == 0:
+            return far, far_d
+        if not self.selected[spread].all():
+            self.selected[spread] = True
+            self.gathered = self.px.gather(self.selected, self.stats)
+        owner = owner.copy()
+        owner[spread] = -1
+        return K.farthest(C, self.agg, self.gathered.args(), owner)
+
+    def _reseed(self, C, empty, owner) -> np.ndarray:
+        """``C`` with each empty cluster moved, one after the other, to the position
+        farthest from every centroid (so never onto a centroid).
+
+        Raises
+        ------
+        TooFewValuesError
+            If every pixel already coincides with a centroid: the data hold fewer
+            values that k-means can tell apart than clusters.
+        """
         C = C.copy()
-        C[np.flatnonzero(empty)[0]] = K.farthest(
-            C, self.cells, self.cnt, self.sums, owner, pstart, pcount, P
-        )
+        full = np.flatnonzero(~empty)
+        C[empty] = C[full[0]]  # out of the way: a copy changes no nearest distance
+        for n_placed, a in enumerate(np.flatnonzero(empty)):
+            far, far_d = self._farthest(C, owner)
+            if far_d <= 0:
+                n = full.size + n_placed
+                raise TooFewValuesError(
+                    f"the image has only {n} distinct value{'s' * (n != 1)} that "
+                    "k-means can tell apart (values whose squared differences are 0 "
+                    f"in float64 count as one); choose n_clusters <= {n}"
+                )
+            C[a] = far
         return C
 
-    def run(self, C, max_iter):
-        """From ``C`` to a fixed point: (C, owner, counts, inertia, n_iter,
-        converged), ``owner[c]`` being the centroid owning cell ``c`` whole, or -1.
-
-        Incremental iterations (:func:`_kernels.lloyd_incremental`) do the bulk of
-        the work; full steps from scratch then confirm the fixed point."""
-        k, d = C.shape
-        nc = self.count.size
+    def run(self, C, max_iter: int) -> _Fit:
+        """From ``C`` to a fixed point, or to ``max_iter`` iterations (a re-seed
+        counts as one). Incremental iterations (:func:`_kernels.lloyd_incremental`)
+        do the bulk of the work; full steps from scratch then confirm the fixed
+        point."""
+        nc = self.selected.size
         owner = np.full(nc, -1, np.int64)
         need = np.zeros(nc, np.bool_)
-        C = np.array(C, dtype=np.float64)
+        C, n_iter = self._iterate(np.array(C, dtype=np.float64), owner, need, max_iter)
+        return self._confirm(C, owner, need, n_iter, max_iter)
+
+    def _iterate(self, C, owner, need, max_iter) -> tuple[np.ndarray, int]:
+        """Incremental Lloyd iterations from ``C``: the centroids and the number of
+        iterations made. Each turn of the loop counts an iteration or strictly
+        grows the gathered pixels."""
+        k, d = C.shape
         n_iter = 0
         while n_iter < max_iter:
+            self.px.check()
             if self._gather_needed(C, owner, need):
                 continue
-            P, W, pstart, pcount = self.gathered
-            plab = np.full(len(P), -1, np.int16)
-            ub = np.empty(len(P), np.float32)
-            lb = np.empty(len(P), np.float32)
+            g = self.gathered
+            m = len(g.P)
             S, N = np.zeros((k, d)), np.zeros(k)
-            args = (self.cells, self.cnt, self.sums, self.blo, self.bhi, pstart,
-                    pcount, P, W, owner, plab, ub, lb, S, N)  # fmt: skip
-            K.lloyd_init(C, *args)
-            code, it = K.lloyd_incremental(C, *args, max_iter - n_iter)
-            n_iter += it
+            state = (owner, np.full(m, -1, np.int16), np.empty(m, np.float32),
+                     np.empty(m, np.float32), S, N)  # fmt: skip
+            K.lloyd_init(C, self.agg, g.args(), state)
+            code = K.MAX_ITER
+            while code == K.MAX_ITER and n_iter < max_iter:
+                self.px.check()
+                batch = min(_LLOYD_BATCH, max_iter - n_iter)
+                code, it = K.lloyd_incremental(C, self.agg, g.args(), state, batch)
+                n_iter += it
             if code == K.EMPTY_CLUSTER:
-                C = self._reseed(S / np.maximum(N, 1e-300)[:, None], N <= 0, owner)
+                empty = N <= 0
+                means = S / np.where(empty, 1.0, N)[:, None]
+                C = self._reseed(means, empty, owner)
+                n_iter += 1
             elif code != K.NEED_GATHER:
                 break
-        converged = False
-        while True:  # confirm (or, after max_iter, report) with full steps
+        return C, n_iter
+
+    def _confirm(self, C, owner, need, n_iter, max_iter) -> _Fit:
+        """Full steps from ``C`` until one changes nothing (a fixed point) or
+        ``max_iter`` is reached."""
+        while True:
+            self.px.check()
             n_need, inertia, new_sums, new_cnt = self._step(C, owner, need)
             if n_need:
                 self._gather_more(need)
                 continue
             empty = new_cnt == 0
             new_C = new_sums / np.maximum(new_cnt, 1)[:, None]
-            if not empty.any() and np.array_equal(new_C, C):
-                converged = True
-                break
-            if n_iter >= max_iter:
-                break
+            converged = not empty.any() and np.array_equal(new_C, C)
+            if converged or n_iter >= max_iter:
+                counts = new_cnt.astype(np.int64)
+                return _Fit(C, owner, counts, inertia, n_iter, converged)
             n_iter += 1
             C = self._reseed(new_C, empty, owner) if empty.any() else new_C
-        return C, owner, new_cnt.astype(np.int64), inertia, n_iter, converged
 
 
 def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -683,15 +955,316 @@ def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.lexsort([*keys, -counts, np.round(lum, 9)])
 
 
-def predict(X: np.ndarray, centroids: np.ndarray, *, mask=None) -> np.ndarray:
+def predict(
+    X: np.ndarray, centroids: np.ndarray, *, mask=None, should_stop=None
+) -> np.ndarray:
     """Label each valid row of ``X`` with its nearest centroid's index + 1 (the first
-    on ties; 0 for invalid rows)."""
-    px = _Pixels(X, mask, binned=False)
-    if px.d != centroids.shape[1]:
-        raise ValueError(
-            f"the image has {px.d} features per pixel, the model {centroids.shape[1]}"
+    on ties; 0 for invalid rows).
+
+    ``should_stop`` (a ``threading.Event`` or a callable returning True to stop)
+    makes the pass raise :class:`Cancelled` once set."""
+    with _stop_scope(should_stop):
+        px = _Pixels(X, mask, binned=False)
+        if px.d != centroids.shape[1]:
+            raise ValueError(
+                f"the image has {px.d} features per pixel, the model "
+                f"{centroids.shape[1]}"
+            )
+        C = np.asarray(centroids, dtype=np.float64)
+        finite = np.abs(C[np.isfinite(C)])
+        top = float(finite.max(initial=0.0))
+        if px.X.dtype.kind == "f" and 0.0 < top < _MIN_MAGNITUDE:
+            # tiny values: compare in the scale the fit used, where their squared
+            # differences do not underflow
+            px._rescale(top)
+            C = np.ldexp(C, px.exponent)
+        return px.label(C)
+
+
+def _check_enough_values(px: _Pixels, cells: np.ndarray, n_valid: int, k: int):
+    """Raise :class:`TooFewValuesError` unless the valid pixels hold ``k`` distinct
+    values."""
+    if n_valid == 0:
+        raise TooFewValuesError("there is no pixel to cluster (all are masked or NaN)")
+    if cells.size < k:  # each non-empty cell has a value of its own; count exactly
+        distinct = px.n_distinct(k)
+        if distinct < k:
+            raise TooFewValuesError(
+                f"the image has only {distinct} distinct value"
+                f"{'s' * (distinct != 1)}; choose n_clusters <= {distinct}"
+            )
+
+
+def _starts_to_refine(starts, n_refine: int, width: float) -> list:
+    """Of the binned starts (best first), those worth refining on all pixels."""
+    # refine the starts that came out (nearly) as good as the best on the binned
+    # data; a clearly worse one rarely overtakes it on all pixels
+    top = starts[0][0]
+    near = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
+    # a start whose centroids all lie within a tenth of a cell of a better one's
+    # (a different binned optimum by a hair) reaches the same fixed point on all
+    # pixels: refine only the better
+    tol = _SAME_FIXED_POINT * width
+    kept: list = []
+    for s in near:
+        if not any(np.max(np.abs(s[1] - t[1])) <= tol for t in kept):
+            kept.append(s)
+    return kept
+
+
+def _fit_exact(px, stats, cells, k, rng, opts) -> tuple:
+    """The exact method: the best refined start and the labels."""
+    if opts["init"] is not None:
+        C0 = np.array(opts["init"], dtype=np.float64).reshape(k, px.d)
+        starts = [(0.0, np.ldexp(C0, px.exponent))]
+    else:
+        means = stats.sums[cells] / stats.count[cells][:, None]
+        weights = stats.count[cells].astype(np.float64)
+        starts = _seeds(
+            means, weights, k, rng, opts["n_init"], opts["max_iter"], px.check
         )
-    return px.label(centroids)
+    starts = _starts_to_refine(starts, opts["n_refine"], px.grid.width)
+    refiner = _Refiner(px, stats, cells)
+    refiner.gather_for([C0 for _, C0 in starts])
+    best = None
+    for _, C0 in starts:
+        fit = refiner.run(C0, opts["max_iter"])
+        if best is None or fit.inertia < best.inertia:
+            best = fit
+    order = cluster_order(best.centroids, best.counts)
+    perm = np.empty(k, np.int64)
+    perm[order] = np.arange(k)
+    return best, order, px.label(best.centroids, best.owner, perm)
+
+
+def _fit_sample(px, stats, cells, k, rng, opts) -> tuple:
+    """The sample method: k-means on a random sample, then every pixel labelled."""
+    P = px.sample(rng, opts["sample_size"])
+    if len(P) == 0 or len(np.unique(P, axis=0)) < k:
+        # an unlucky sample: seed on the cell means instead
+        P = stats.sums[cells] / stats.count[cells][:, None]
+    C = _seeds(P, np.ones(len(P)), k, rng, opts["n_init"], opts["max_iter"], px.check)[
+        0
+    ][1]
+    owner = np.full(stats.count.size, -1, np.int64)
+    K.owners(C, cells, stats.blo, stats.bhi, owner)
+    labels = px.label(C, owner)
+    counts, inertia = px.counts_and_inertia(labels, C)
+    order = cluster_order(C, counts)
+    relabel = np.zeros(k + 1, labels.dtype)
+    relabel[order + 1] = np.arange(1, k + 1)
+    return _Fit(C, owner, counts, inertia, 0, False), order, relabel[labels]
+
+
+@dataclass(frozen=True)
+class _Hist1:
+    """One feature binned by :func:`~._kernels.bin1` (``lo``, ``inv``, ``B``
+    bins): per bin count, sum and sum of squares (``acc``), per row range the
+    counts; ``exact`` when each bin holds a single value (integer data)."""
+
+    lo: float
+    inv: float
+    acc: np.ndarray
+    part_counts: list
+    bins: np.ndarray
+    exact: bool
+
+    @classmethod
+    def measure(cls, px: _Pixels) -> _Hist1:
+        if px.X.dtype.kind == "u":  # one bin per integer value
+            lo, inv, exact = 0.0, 1.0, True
+            B = 256
+            if px.lo_hi is not None:
+                mn, mx = (float(v[0]) for v in px.lo_hi)
+                lo, B = (mn, int(mx - mn) + 1) if np.isfinite(mn) else (0.0, 1)
+        else:
+            mn, mx = (float(v[0]) for v in px.lo_hi)
+            lo, B, inv, exact = mn, _BINS_1D, 1.0, False
+            if not np.isfinite(mn):
+                lo, B = 0.0, 1
+            elif mx > mn:
+                inv = B / (mx - mn)
+
+        def part(start, stop):
+            acc = np.zeros((B, 3))
+            for a, b in px._chunks(start, stop):
+                K.hist1_kernel(*px._common(a, b), lo, inv, B, acc)
+            return acc
+
+        parts = _map(part, px.n)
+        acc = np.sum(parts, axis=0)
+        bins = np.flatnonzero(acc[:, 0])
+        counts = [p[:, 0].astype(np.int64) for p in parts]
+        return cls(lo, inv, acc, counts, bins, exact)
+
+
+class _Lloyd1:
+    """Exact Lloyd in one dimension over a :class:`_Hist1`, gathering the values
+    of the bins that thresholds fall in (each gathering strictly grows the set)."""
+
+    def __init__(self, px: _Pixels, hist: _Hist1):
+        self.px, self.h = px, hist
+        B = hist.acc.shape[0]
+        self.selected = np.zeros(B, np.bool_)
+        pstart, pcount = np.full(B, -1, np.int64), np.zeros(B, np.int64)
+        P, W = np.empty(0), np.empty(0)
+        if hist.exact:  # every bin is one value with its count: all "gathered"
+            b = hist.bins
+            P, W = hist.acc[b, 1] / hist.acc[b, 0], hist.acc[b, 0]
+            pstart[b], pcount[b] = np.arange(b.size), 1
+            self.selected[b] = True
+        self.gathered = (pstart, pcount, P, W)
+
+    def _thresholds(self, C) -> np.ndarray:
+        return 0.5 * (C[:-1] + C[1:])
+
+    def gather_near(self, starts, extra=()) -> None:
+        """Gather the bins within the margin of the starts' thresholds (and of the
+        bins ``extra``), in one pass."""
+        h, B = self.h, self.h.acc.shape[0]
+        centre = [*extra]
+        for C in starts:
+            t = self._thresholds(np.sort(np.ravel(C)))
+            centre.extend(np.clip(((t - h.lo) * h.inv).astype(np.int64), 0, B - 1))
+        want = self.selected.copy()
+        for b in map(int, centre):
+            want[max(b - _GATHER_MARGIN_1D, 0) : b + _GATHER_MARGIN_1D + 1] = True
+        want &= h.acc[:, 0] > 0
+        if np.any(want & ~self.selected):
+            self._gather(want)
+
+    def _gather(self, selected) -> None:
+        h, px = self.h, self.px
+        self.selected = selected
+        sel = np.flatnonzero(selected)
+        pcount = np.zeros(selected.size, np.int64)
+        pcount[sel] = h.acc[sel, 0].astype(np.int64)
+        offsets = np.cumsum(pcount) - pcount
+        pstart = np.full(selected.size, -1, np.int64)
+        pstart[sel] = offsets[sel]
+        P = np.empty(int(pcount.sum()))
+        cursors, running = {}, offsets
+        for (start, _), pc in zip(_spans(px.n), h.part_counts, strict=True):
+            cursors[start] = np.where(selected, running, -1)
+            running = running + np.where(selected, pc, 0)
+
+        def part(start, stop):
+            for a, b in px._chunks(start, stop):
+                K.gather1_kernel(
+                    *px._common(a, b), h.lo, h.inv, h.acc.shape[0], cursors[start], P
+                )
+
+        _map(part, px.n)
+        self.gathered = (pstart, pcount, P, np.empty(0))
+
+    def evaluate(self, C) -> tuple[np.ndarray, float]:
+        """Counts per cluster and inertia of the assignment to the sorted ``C``."""
+        h = self.h
+        S, N = np.empty(C.size), np.empty(C.size)
+        while True:
+            b, inertia = K.step1(C, h.acc, h.bins, h.lo, h.inv, self.gathered, S, N)
+            if b < 0:
+                return N.astype(np.int64), inertia
+            self.gather_near([C], [b])
+
+    def _reseed(self, C) -> np.ndarray:
+        """The means ``C`` with each empty cluster (NaN) moved to the value farthest
+        from every centroid; sorted."""
+        h = self.h
+        empty = np.isnan(C)
+        full = np.flatnonzero(~empty)
+        C = C.copy()
+        C[empty] = C[full[0]]
+        for n_placed, a in enumerate(np.flatnonzero(empty)):
+            far, far_d = K.farthest1(C, h.acc, h.bins, self.gathered)
+            if far_d <= 0 and not h.exact:  # a bin whose mean is a centroid
+                means = h.acc[h.bins, 1] / h.acc[h.bins, 0]
+                at = h.bins[np.isin(means, C) & ~self.selected[h.bins]]
+                if at.size:
+                    self._gather(self.selected | np.isin(np.arange(h.acc.shape[0]), at))
+                    far, far_d = K.farthest1(C, h.acc, h.bins, self.gathered)
+            if far_d <= 0:
+                n = full.size + n_placed
+                raise TooFewValuesError(
+                    f"the image has only {n} distinct value{'s' * (n != 1)} that "
+                    "k-means can tell apart (values whose squared differences are 0 "
+                    f"in float64 count as one); choose n_clusters <= {n}"
+                )
+            C[a] = far
+        return np.sort(C)
+
+    def run(self, C, max_iter: int) -> _Fit:
+        """From ``C`` to a fixed point or ``max_iter`` iterations (a re-seed counts
+        as one)."""
+        h = self.h
+        C = np.sort(np.array(C, dtype=np.float64).ravel())
+        n_iter, converged = 0, False
+        while n_iter < max_iter:
+            self.px.check()
+            batch = min(_LLOYD_BATCH_1D, max_iter - n_iter)
+            code, it, b, _ = K.lloyd1(
+                C, h.acc, h.bins, h.lo, h.inv, self.gathered, batch
+            )
+            n_iter += it
+            if code == K.NEED_GATHER:
+                self.gather_near([C], [b])
+            elif code == K.EMPTY_CLUSTER:
+                C = self._reseed(C)
+                n_iter += 1
+            elif code == K.CONVERGED:
+                converged = True
+                break
+        counts, inertia = self.evaluate(C)
+        owner = np.empty(0, np.int64)
+        return _Fit(C[:, None], owner, counts, inertia, n_iter, converged)
+
+
+def _fit_1d(px, hist: _Hist1, k, rng, opts) -> tuple:
+    """The exact method for one feature: seeds on groups of bins, exact Lloyd on
+    the histogram and the values of the bins that thresholds fall in."""
+    B = hist.acc.shape[0]
+    shift = max(0, (B - 1).bit_length() - (_SEED_GROUPS_1D.bit_length() - 1))
+    if opts["init"] is not None:
+        C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
+        starts = [(0.0, np.ldexp(C0, px.exponent))]
+    else:
+        group = hist.bins >> shift
+        weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
+        sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
+        used = np.flatnonzero(weights)
+        means = (sums[used] / weights[used])[:, None]
+        starts = _seeds(
+            means, weights[used], k, rng, opts["n_init"], opts["max_iter"], px.check
+        )
+    starts = _starts_to_refine(starts, opts["n_refine"], (1 << shift) / hist.inv)
+    if not hist.exact:  # Lloyd on the bins' means first: close to the fixed point
+        w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
+        x = sums / w
+        cw = np.concatenate([[0.0], np.cumsum(w)])
+        cs = np.concatenate([[0.0], np.cumsum(sums)])
+        for _, C0 in starts:
+            C1 = np.sort(C0.ravel())
+            K.lloyd1_points(C1, x, cw, cs, opts["max_iter"])
+            C0[:, 0] = C1
+    lloyd = _Lloyd1(px, hist)
+    lloyd.gather_near([C0 for _, C0 in starts])
+    best = None
+    for _, C0 in starts:
+        fit = lloyd.run(C0, opts["max_iter"])
+        if best is None or fit.inertia < best.inertia:
+            best = fit
+    order = cluster_order(best.centroids, best.counts)
+    lut = np.empty(k, np.uint8 if k < 255 else np.uint16)
+    lut[order] = np.arange(1, k + 1)
+    t = lloyd._thresholds(best.centroids[:, 0])
+    labels = np.empty(px.n, lut.dtype)
+
+    def part(start, stop):
+        for a, b in px._chunks(start, stop):
+            K.label1_kernel(*px._common(a, b), t, lut, labels[a:b])
+
+    _map(part, px.n)
+    return best, order, labels
 
 
 def fit_predict(
@@ -706,6 +1279,7 @@ def fit_predict(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     n_refine: int = DEFAULT_N_REFINE,
     init: np.ndarray | None = None,
+    should_stop=None,
 ) -> EngineResult:
     """k-means on the rows of ``X`` (one row per pixel, one column per feature).
 
@@ -726,7 +1300,8 @@ def fit_predict(
     n_init : int
         k-means++ starts tried on the binned data; the best is refined.
     max_iter : int
-        Maximum number of Lloyd iterations.
+        Maximum number of Lloyd iterations (re-seeding an empty cluster counts as
+        one).
     sample_size : int
         Rows drawn by method="sample".
     n_refine : int
@@ -734,6 +1309,9 @@ def fit_predict(
         one with the lowest inertia is kept.
     init : (n_clusters, d) ndarray, optional
         Start from these centroids instead of k-means++ (method "exact" only).
+    should_stop : threading.Event or callable, optional
+        Polled between passes and between chunks of rows within a pass; once it
+        is set (or returns True) the computation stops with :class:`Cancelled`.
 
     Returns
     -------
@@ -742,81 +1320,45 @@ def fit_predict(
     Raises
     ------
     TooFewValuesError
-        If the valid rows hold fewer distinct values than ``n_clusters``.
+        If the valid rows hold fewer distinct values than ``n_clusters`` (or fewer
+        that k-means can tell apart in float64).
+    Cancelled
+        If ``should_stop`` (or the hook of an enclosing :func:`stop_when`) is set.
+
+    Notes
+    -----
+    Float data whose largest magnitude is below ``2**-400`` is clustered after an
+    exact scaling by a power of two (squared differences of such values underflow
+    in float64); the centroids are scaled back.
     """
     if method not in ("exact", "sample"):
         raise ValueError(f"method must be 'exact' or 'sample', not {method!r}")
     k = int(n_clusters)
-    px = _Pixels(X, mask)
-    rng = np.random.default_rng(random_state)
-    stats = px.stats()
-    _, count, sums, _, blo, bhi = stats
-    cells = np.flatnonzero(count)
-    n_valid = int(count.sum())
-    n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
-    if n_valid == 0:
-        raise TooFewValuesError("there is no pixel to cluster (all are masked or NaN)")
-    if cells.size < k:  # each non-empty cell has a value of its own; count exactly
-        distinct = px.n_distinct(k)
-        if distinct < k:
-            raise TooFewValuesError(
-                f"the image has only {distinct} distinct value"
-                f"{'s' * (distinct != 1)}; choose n_clusters <= {distinct}"
-            )
-
-    means = sums[cells] / count[cells][:, None]
-    if method == "sample":
-        P = px.sample(rng, sample_size)
-        if len(P) == 0 or len(np.unique(P, axis=0)) < k:
-            P = means  # an unlucky sample: seed on the cell means instead
-        C = _seeds(P, np.ones(len(P)), k, rng, n_init, max_iter)[0][1]
-        owner = np.full(count.size, -1, np.int64)
-        K.owners(C, cells, blo, bhi, owner)
-        labels = px.label(C, owner)
-        counts, inertia = px.counts_and_inertia(labels, C)
-        order = cluster_order(C, counts)
-        relabel = np.zeros(k + 1, labels.dtype)
-        relabel[order + 1] = np.arange(1, k + 1)
-        labels = relabel[labels]
-        n_iter, converged = 0, False
-    else:
-        if init is not None:
-            starts = [(0.0, np.array(init, dtype=np.float64).reshape(k, px.d))]
+    opts = dict(n_init=n_init, max_iter=max_iter, sample_size=sample_size,
+                n_refine=n_refine, init=init)  # fmt: skip
+    with _stop_scope(should_stop):
+        px = _Pixels(X, mask)
+        rng = np.random.default_rng(random_state)
+        if px.d == 1 and method == "exact":
+            hist = _Hist1.measure(px)
+            n_valid = int(hist.acc[:, 0].sum())
+            _check_enough_values(px, hist.bins, n_valid, k)
+            fit, order, labels = _fit_1d(px, hist, k, rng, opts)
         else:
-            starts = _seeds(
-                means, count[cells].astype(np.float64), k, rng, n_init, max_iter
-            )
-        # refine the starts that came out (nearly) as good as the best on the binned
-        # data; a clearly worse one rarely overtakes it on all pixels
-        top = starts[0][0]
-        near = [s for s in starts[:n_refine] if s[0] <= top * (1 + _REFINE_WITHIN)]
-        # a start whose centroids all lie within a tenth of a cell of a better
-        # one's (a different binned optimum by a hair) reaches the same fixed
-        # point on all pixels: refine only the better
-        tol = 0.1 * px.grid.width
-        starts = []
-        for s in near:
-            if not any(np.max(np.abs(s[1] - t[1])) <= tol for t in starts):
-                starts.append(s)
-        refiner = _Refiner(px, stats, cells)
-        refiner.gather_for([C0 for _, C0 in starts])
-        best = None
-        for _, C0 in starts:
-            fit = refiner.run(C0, max_iter)
-            if best is None or fit[3] < best[3]:
-                best = fit
-        C, owner, counts, inertia, n_iter, converged = best
-        order = cluster_order(C, counts)
-        perm = np.empty(k, np.int64)
-        perm[order] = np.arange(k)
-        labels = px.label(C, owner, perm)
+            stats = px.stats()
+            cells = np.flatnonzero(stats.count)
+            n_valid = int(stats.count.sum())
+            _check_enough_values(px, cells, n_valid, k)
+            fit_ = _fit_sample if method == "sample" else _fit_exact
+            fit, order, labels = fit_(px, stats, cells, k, rng, opts)
+    n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
     return EngineResult(
         labels=labels,
-        centroids=C[order],
-        counts=counts[order],
-        inertia=inertia,
-        n_iter=n_iter,
-        converged=converged,
+        centroids=px.unscaled(fit.centroids[order]),
+        counts=fit.counts[order],
+        inertia=math.ldexp(fit.inertia, -2 * px.exponent),
+        n_iter=fit.n_iter,
+        converged=fit.converged,
         n_valid=n_valid,
         n_invalid=px.n - n_valid - n_masked,
     )

@@ -23,6 +23,14 @@ from numba import njit
 
 _OPTS = {"nogil": True, "cache": True, "boundscheck": False}
 
+#: relative margin of box ownership (see :func:`box_owner`): keeps the per-pixel
+#: comparison, made in floating point, on the owner's side
+OWNER_TOL = 1e-9
+#: relative widening of a centroid's move in the incremental iterations
+MOVE_TOL = 1e-9
+#: relative widening of the distance bounds stored as float32
+BOUND_TOL = 1e-6
+
 
 # ---------------------------------------------------------------- shared helpers
 @njit(**_OPTS)
@@ -84,12 +92,31 @@ def _nearest3(x0, x1, x2, C):
     return best
 
 
+@njit(inline="always", **_OPTS)
+def _cell3(x0, x1, x2, l0, l1, l2, shift, G):
+    """Cell of a pixel of three integer features (as int64) on a grid of ``G`` bins
+    per feature ``2**shift`` wide from ``(l0, l1, l2)``: the one formula (inlined,
+    as a call per pixel costs more than the arithmetic)."""
+    return (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+
+
 # ---------------------------------------------------------------- passes, any d
 @njit(**_OPTS)
 def minmax_kernel(X, mask, use_mask, mn, mx):
     """Per-feature minimum and maximum of the valid rows; returns their number."""
     n_valid = 0
     d = X.shape[1]
+    if d == 1:  # in registers: the common greyscale case at memory speed
+        lo, hi = mn[0], mx[0]
+        for i in range(X.shape[0]):
+            v = np.float64(X[i, 0])
+            if v - v != 0 or (use_mask and not mask[i]):
+                continue
+            n_valid += 1
+            lo = min(lo, v)
+            hi = max(hi, v)
+        mn[0], mx[0] = lo, hi
+        return n_valid
     for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
@@ -153,10 +180,9 @@ def label_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, owner, C, perm, 
 
 
 @njit(**_OPTS)
-def sqdist_kernel(X, labels, C):
-    """Sum of squared distances of the labelled rows to their centroid
-    (``C[labels[i] - 1]``; label 0 is skipped)."""
-    total = 0.0
+def sqdist_kernel(X, labels, C, total):
+    """``total`` plus the sum of squared distances of the labelled rows to their
+    centroid (``C[labels[i] - 1]``; label 0 is skipped)."""
     for i in range(X.shape[0]):
         lab = labels[i]
         if lab == 0:
@@ -168,8 +194,7 @@ def sqdist_kernel(X, labels, C):
 
 
 # ------------------------------------------------- passes, three integer features
-# The cell index is written out in each loop: numba does not inline a helper here,
-# and a call per pixel costs more than the arithmetic.
+# The cell index comes from :func:`_cell3`, inlined by numba.
 
 
 @njit(**_OPTS)
@@ -187,8 +212,8 @@ def stats_int3_kernel(X, mask, use_mask, ilo, shift, G, acc):
         y0 = np.int64(X[i + 1, 0])
         y1 = np.int64(X[i + 1, 1])
         y2 = np.int64(X[i + 1, 2])
-        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
-        e = (((y0 - l0) >> shift) * G + ((y1 - l1) >> shift)) * G + ((y2 - l2) >> shift)
+        c = _cell3(x0, x1, x2, l0, l1, l2, shift, G)
+        e = _cell3(y0, y1, y2, l0, l1, l2, shift, G)
         if not use_mask or mask[i]:
             acc[0, c, 0] += 1
             acc[0, c, 1] += x0
@@ -205,7 +230,7 @@ def stats_int3_kernel(X, mask, use_mask, ilo, shift, G, acc):
         x0 = np.int64(X[n - 1, 0])
         x1 = np.int64(X[n - 1, 1])
         x2 = np.int64(X[n - 1, 2])
-        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+        c = _cell3(x0, x1, x2, l0, l1, l2, shift, G)
         acc[0, c, 0] += 1
         acc[0, c, 1] += x0
         acc[0, c, 2] += x1
@@ -221,7 +246,7 @@ def gather_rows_int3_kernel(X, mask, use_mask, ilo, shift, G, cursor, P):
         x0 = np.int64(X[i, 0])
         x1 = np.int64(X[i, 1])
         x2 = np.int64(X[i, 2])
-        c = (((x0 - l0) >> shift) * G + ((x1 - l1) >> shift)) * G + ((x2 - l2) >> shift)
+        c = _cell3(x0, x1, x2, l0, l1, l2, shift, G)
         p = cursor[c]
         if p < 0 or (use_mask and not mask[i]):
             continue
@@ -238,13 +263,14 @@ def gather_hist_int3_kernel(X, mask, use_mask, ilo, shift, G, slot, hist):
     l0, l1, l2 = ilo[0], ilo[1], ilo[2]
     low = (1 << shift) - 1
     for i in range(X.shape[0]):
-        r0 = np.int64(X[i, 0]) - l0
-        r1 = np.int64(X[i, 1]) - l1
-        r2 = np.int64(X[i, 2]) - l2
-        s = slot[((r0 >> shift) * G + (r1 >> shift)) * G + (r2 >> shift)]
+        x0 = np.int64(X[i, 0])
+        x1 = np.int64(X[i, 1])
+        x2 = np.int64(X[i, 2])
+        s = slot[_cell3(x0, x1, x2, l0, l1, l2, shift, G)]
         if s < 0 or (use_mask and not mask[i]):
             continue
-        hist[s, (((r0 & low) << shift) | (r1 & low)) << shift | (r2 & low)] += 1
+        sub = ((((x0 - l0) & low) << shift) | ((x1 - l1) & low)) << shift
+        hist[s, sub | ((x2 - l2) & low)] += 1
 
 
 @njit(**_OPTS)
@@ -371,41 +397,27 @@ def owners(C, cells, blo, bhi, owner):
     for a in range(k):
         Cn[a] = np.sum(C[a] * C[a])
     for c in cells:
-        owner[c] = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+        owner[c] = box_owner(C, Cn, blo[c], bhi[c], OWNER_TOL)
 
 
 @njit(**_OPTS)
-def refine_step(
-    C,
-    cells,
-    cnt,
-    sums,
-    sumsq,
-    blo,
-    bhi,
-    pstart,
-    pcount,
-    P,
-    W,
-    margin,
-    owner,
-    need,
-    new_sums,
-    new_cnt,
-):
+def refine_step(C, agg, gathered, margin, owner, need, new_sums, new_cnt):
     """One exact Lloyd step over all valid pixels, from per-cell aggregates.
 
-    A cell that one centroid owns whole adds its sums to it; the pixels of the other
-    cells must be in ``P`` (values with weights ``W``, all 1 if ``W`` is empty; cell
-    ``c`` holding ``P[pstart[c] : pstart[c] + pcount[c]]``, ``pstart[c] < 0`` if not
-    gathered) and
-    are assigned one by one. Cells that are ambiguous but not gathered are flagged in
-    ``need`` and counted: the step is then incomplete and must be redone after
-    gathering them (with them, the cells within ``margin`` of ambiguity, so that small
-    centroid moves need no new gathering).
+    ``agg`` is ``(cells, cnt, sums, sumsq, blo, bhi)``: the non-empty cells and per
+    cell the pixel count, feature sums, sum of squared norms and box. A cell that
+    one centroid owns whole adds its sums to it; the pixels of the other cells must
+    be in ``gathered`` = ``(pstart, pcount, P, W)`` (values ``P`` with weights
+    ``W``, all 1 if ``W`` is empty; cell ``c`` holding ``P[pstart[c] : pstart[c] +
+    pcount[c]]``, ``pstart[c] < 0`` if not gathered) and are assigned one by one.
+    Cells that are ambiguous but not gathered are flagged in ``need`` and counted:
+    the step is then incomplete and must be redone after gathering them (with them,
+    the cells within ``margin`` of ambiguity, so that small centroid moves need no
+    new gathering).
 
-    Returns the number of such cells and the inertia of this assignment (for cells
-    owned whole from their sum of squared norms ``sumsq``)."""
+    Returns the number of such cells and the inertia of this assignment."""
+    cells, cnt, sums, sumsq, blo, bhi = agg
+    pstart, pcount, P, W = gathered
     k, d = C.shape
     Cn = np.empty(k)
     for a in range(k):
@@ -414,7 +426,7 @@ def refine_step(
     inertia = 0.0
     weighted = W.size > 0
     for c in cells:
-        o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+        o = box_owner(C, Cn, blo[c], bhi[c], OWNER_TOL)
         owner[c] = o
         if o >= 0:
             new_cnt[o] += cnt[c]
@@ -452,17 +464,21 @@ def refine_step(
             for j in range(d):
                 lo[j] = blo[c, j] - margin
                 hi[j] = bhi[c, j] + margin
-            if box_owner(C, Cn, lo, hi, 1e-9) < 0:
+            if box_owner(C, Cn, lo, hi, OWNER_TOL) < 0:
                 need[c] = True
     return n_need, inertia
 
 
 @njit(**_OPTS)
-def farthest(C, cells, cnt, sums, owner, pstart, pcount, P):
+def farthest(C, agg, gathered, owner):
     """The position (mean of a cell owned whole, or a gathered pixel) farthest from
-    its nearest centroid: where a centroid that lost all its pixels is re-seeded."""
+    its nearest centroid, and its squared distance to it (0 when every position
+    coincides with a centroid): where a centroid that lost all its pixels is
+    re-seeded. Arguments as for :func:`refine_step`."""
+    cells, cnt, sums, _, _, _ = agg
+    pstart, pcount, P, _ = gathered
     d = C.shape[1]
-    far_d = -1.0
+    far_d = 0.0
     far = np.zeros(d)
     row = np.empty((1, d))
     for c in cells:
@@ -479,16 +495,18 @@ def farthest(C, cells, cnt, sums, owner, pstart, pcount, P):
                     far_d = s
                     for j in range(d):
                         far[j] = P[p, j]
-    return far
+    return far, far_d
 
 
 @njit(**_OPTS)
-def weighted_lloyd(P, w, C, max_iter):
+def weighted_lloyd(P, w, C, max_iter, lab):
     """Weighted Lloyd iterations on points ``P`` from centroids ``C`` (updated in
-    place) until no point changes cluster. Returns (inertia, n_iter)."""
+    place) until no point changes cluster; ``lab`` (-1 at first) keeps each
+    point's cluster, so that a run split over several calls gives the same result
+    as one call. Returns (inertia, n_iter, converged)."""
     m, d = P.shape
     k = C.shape[0]
-    lab = np.full(m, -1, np.int64)
+    converged = False
     sums = np.zeros((k, d))
     cnt = np.zeros(k)
     dist = np.zeros(m)
@@ -508,6 +526,7 @@ def weighted_lloyd(P, w, C, max_iter):
             for j in range(d):
                 sums[a, j] += w[i] * P[i, j]
         if changed == 0:
+            converged = True
             break
         for a in range(k):
             if cnt[a] > 0:
@@ -521,7 +540,7 @@ def weighted_lloyd(P, w, C, max_iter):
     inertia = 0.0
     for i in range(m):
         inertia += w[i] * dist[i]
-    return inertia, n_iter
+    return inertia, n_iter, converged
 
 
 @njit(**_OPTS)
@@ -576,9 +595,9 @@ CONVERGED, NEED_GATHER, EMPTY_CLUSTER, MAX_ITER = 0, 1, 2, 3
 
 
 @njit(**_OPTS)
-def _dist_all(P, p, C, w, S, N, sign, plab, ub, lb):
+def _add_point(P, p, C, w, S, N, plab, ub, lb):
     """Assign gathered value ``p`` to its nearest centroid (the first on ties), store
-    its distance bounds, and add (``sign`` 1) its weight to that cluster's sums."""
+    its distance bounds, and add its weight ``w`` to that cluster's sums."""
     k, d = C.shape
     best = np.inf
     second = np.inf
@@ -596,11 +615,11 @@ def _dist_all(P, p, C, w, S, N, sign, plab, ub, lb):
             second = s
     plab[p] = a
     # bounds on distances, rounded outwards when stored as float32
-    ub[p] = np.float32(np.sqrt(best) * (1.0 + 1e-6))
-    lb[p] = np.float32(np.sqrt(second) * (1.0 - 1e-6))
-    N[a] += sign * w
+    ub[p] = np.float32(np.sqrt(best) * (1.0 + BOUND_TOL))
+    lb[p] = np.float32(np.sqrt(second) * (1.0 - BOUND_TOL))
+    N[a] += w
     for j in range(d):
-        S[a, j] += sign * w * P[p, j]
+        S[a, j] += w * P[p, j]
     return a
 
 
@@ -613,12 +632,14 @@ def _drop_point(P, p, w, S, N, plab):
 
 
 @njit(**_OPTS)
-def lloyd_init(
-    C, cells, cnt, sums, blo, bhi, pstart, pcount, P, W, owner, plab, ub, lb, S, N
-):
+def lloyd_init(C, agg, gathered, state):
     """Assign everything from scratch for centroids ``C``: cell owners, gathered
-    values' labels and distance bounds, and the cluster sums ``S`` and weights ``N``.
-    Every ambiguous cell must have been gathered (see :func:`refine_step`)."""
+    values' labels and distance bounds, and the cluster sums ``S`` and weights
+    ``N``; ``state`` is ``(owner, plab, ub, lb, S, N)``, the other arguments as for
+    :func:`refine_step`. Every ambiguous cell must have been gathered."""
+    cells, cnt, sums, _, blo, bhi = agg
+    pstart, pcount, P, W = gathered
+    owner, plab, ub, lb, S, N = state
     k = C.shape[0]
     Cn = np.empty(k)
     for a in range(k):
@@ -627,7 +648,7 @@ def lloyd_init(
     N[:] = 0.0
     weighted = W.size > 0
     for c in cells:
-        o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+        o = box_owner(C, Cn, blo[c], bhi[c], OWNER_TOL)
         owner[c] = o
         if o >= 0:
             N[o] += cnt[c]
@@ -635,29 +656,30 @@ def lloyd_init(
                 S[o, j] += sums[c, j]
         else:
             for p in range(pstart[c], pstart[c] + pcount[c]):
-                _dist_all(P, p, C, W[p] if weighted else 1.0, S, N, 1.0, plab, ub, lb)
+                _add_point(P, p, C, W[p] if weighted else 1.0, S, N, plab, ub, lb)
 
 
 @njit(**_OPTS)
-def lloyd_incremental(
-    C,
-    cells,
-    cnt,
-    sums,
-    blo,
-    bhi,
-    pstart,
-    pcount,
-    P,
-    W,
-    owner,
-    plab,
-    ub,
-    lb,
-    S,
-    N,
-    max_iter,
-):
+def _move_centroids(C, S, N, Cn, delta):
+    """``C = S / N``; ``Cn`` their squared norms, ``delta`` how far each moved
+    (widened); returns the largest move."""
+    k, d = C.shape
+    dmax = 0.0
+    for a in range(k):
+        s = 0.0
+        for j in range(d):
+            v = S[a, j] / N[a]
+            t = v - C[a, j]
+            s += t * t
+            C[a, j] = v
+        delta[a] = np.sqrt(s) * (1.0 + MOVE_TOL)
+        dmax = max(dmax, delta[a])
+        Cn[a] = np.sum(C[a] * C[a])
+    return dmax
+
+
+@njit(**_OPTS)
+def lloyd_incremental(C, agg, gathered, state, max_iter):
     """Lloyd iterations that only revisit what may have changed, from the state left
     by :func:`lloyd_init` (or a previous call) for centroids ``C``.
 
@@ -669,7 +691,11 @@ def lloyd_incremental(
     exact for integer data; the caller confirms the final fixed point with a full
     step. Returns (code, iterations): ``CONVERGED`` when an iteration changed
     nothing, ``NEED_GATHER`` when a cell not gathered became ambiguous (nothing was
-    changed for that iteration), ``EMPTY_CLUSTER`` or ``MAX_ITER``."""
+    changed for that iteration), ``EMPTY_CLUSTER`` or ``MAX_ITER``. A run split
+    over several calls gives the same result as one call."""
+    cells, cnt, sums, _, blo, bhi = agg
+    pstart, pcount, P, W = gathered
+    owner, plab, ub, lb, S, N = state
     k, d = C.shape
     weighted = W.size > 0
     Cn = np.empty(k)
@@ -679,20 +705,10 @@ def lloyd_incremental(
         for a in range(k):
             if N[a] <= 0.0:
                 return EMPTY_CLUSTER, it
-        dmax = 0.0
-        for a in range(k):
-            s = 0.0
-            for j in range(d):
-                v = S[a, j] / N[a]
-                t = v - C[a, j]
-                s += t * t
-                C[a, j] = v
-            delta[a] = np.sqrt(s) * (1.0 + 1e-9)
-            dmax = max(dmax, delta[a])
-            Cn[a] = np.sum(C[a] * C[a])
+        dmax = _move_centroids(C, S, N, Cn, delta)
         for i in range(cells.size):
             c = cells[i]
-            o = box_owner(C, Cn, blo[c], bhi[c], 1e-9)
+            o = box_owner(C, Cn, blo[c], bhi[c], OWNER_TOL)
             new_owner[i] = o
             if o < 0 and pstart[c] < 0:
                 return NEED_GATHER, it
@@ -718,23 +734,227 @@ def lloyd_incremental(
                     S[new, j] += sums[c, j]
             elif old >= 0:  # newly ambiguous: assign its values one by one
                 for p in range(pstart[c], pstart[c] + pcount[c]):
-                    _dist_all(
-                        P, p, C, W[p] if weighted else 1.0, S, N, 1.0, plab, ub, lb
-                    )
+                    w = W[p] if weighted else 1.0
+                    _add_point(P, p, C, w, S, N, plab, ub, lb)
             else:  # ambiguous before and now: revisit the values that may move
                 for p in range(pstart[c], pstart[c] + pcount[c]):
                     a = plab[p]
                     u = ub[p] + delta[a]
                     low = lb[p] - dmax
-                    if u < low:  # stored rounded outwards, as in _dist_all
-                        ub[p] = np.float32(u * (1.0 + 1e-6))
-                        lb[p] = np.float32(low - 1e-6 * abs(low))
+                    if u < low:  # stored rounded outwards, as in _add_point
+                        ub[p] = np.float32(u * (1.0 + BOUND_TOL))
+                        lb[p] = np.float32(low - BOUND_TOL * abs(low))
                         continue
                     w = W[p] if weighted else 1.0
                     _drop_point(P, p, w, S, N, plab)
-                    if _dist_all(P, p, C, w, S, N, 1.0, plab, ub, lb) != a:
+                    if _add_point(P, p, C, w, S, N, plab, ub, lb) != a:
                         changed += 1
             owner[c] = new
         if changed == 0:
             return CONVERGED, it + 1
     return MAX_ITER, max_iter
+
+
+# ------------------------------------------------------------------ one feature
+# In one dimension the clusters of a Lloyd step are intervals between thresholds
+# (the midpoints of consecutive sorted centroids; a value equal to a threshold
+# goes to the lower cluster). Values are binned by a monotone formula, so a bin
+# lies wholly below or above every threshold except the one bin a threshold
+# falls in: only the values of those bins are needed one by one.
+
+
+@njit(**_OPTS)
+def bin1(x, lo, inv, B):
+    """The bin of value ``x``: monotone non-decreasing in ``x``."""
+    return min(max(int((np.float64(x) - lo) * inv), 0), B - 1)
+
+
+@njit(**_OPTS)
+def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
+    """Per bin of the valid values of ``X[:, 0]``: count (``acc[b, 0]``), sum and
+    sum of squares."""
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x = np.float64(X[i, 0])
+        if x - x != 0:  # NaN or ±inf
+            continue
+        b = min(max(int((x - lo) * inv), 0), B - 1)
+        acc[b, 0] += 1.0
+        acc[b, 1] += x
+        acc[b, 2] += x * x
+
+
+@njit(**_OPTS)
+def gather1_kernel(X, mask, use_mask, lo, inv, B, cursor, P):
+    """Copy the valid values of the bins with ``cursor[b] >= 0`` into ``P``
+    (``cursor`` holds this range's next slot in each bin)."""
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x = np.float64(X[i, 0])
+        if x - x != 0:
+            continue
+        b = min(max(int((x - lo) * inv), 0), B - 1)
+        p = cursor[b]
+        if p >= 0:
+            cursor[b] = p + 1
+            P[p] = x
+
+
+@njit(**_OPTS)
+def step1(C, hist, bins, lo, inv, gathered, S, N):
+    """One exact Lloyd step in one dimension from the sorted centroids ``C``: the
+    new sums ``S`` and counts ``N`` per cluster; ``hist`` is :func:`hist1_kernel`'s
+    ``acc``, ``bins`` the non-empty bins in order, ``gathered`` ``(pstart, pcount,
+    P, W)`` the values of some bins with their weights (``W`` empty: all 1;
+    ``pstart[b] < 0``: not gathered).
+
+    Returns (bin, inertia): the first bin a threshold falls in whose values are
+    not gathered (-1 if none: the step is complete), and the inertia of this
+    assignment with respect to ``C``."""
+    pstart, pcount, P, W = gathered
+    weighted = W.size > 0
+    k = C.shape[0]
+    B = hist.shape[0]
+    t = np.empty(max(k - 1, 0))
+    tb = np.empty(max(k - 1, 0), np.int64)
+    for j in range(k - 1):
+        t[j] = 0.5 * (C[j] + C[j + 1])
+        tb[j] = bin1(t[j], lo, inv, B)
+    S[:] = 0.0
+    N[:] = 0.0
+    inertia = 0.0
+    j = 0
+    for b in bins:
+        while j < k - 1 and tb[j] < b:
+            j += 1
+        if j < k - 1 and tb[j] == b:  # a threshold falls in this bin
+            if pstart[b] < 0:
+                return b, inertia
+            for p in range(pstart[b], pstart[b] + pcount[b]):
+                x = P[p]
+                w = W[p] if weighted else 1.0
+                a = j
+                while a < k - 1 and x > t[a]:
+                    a += 1
+                S[a] += w * x
+                N[a] += w
+                inertia += w * (x - C[a]) * (x - C[a])
+        else:
+            c = C[j]
+            S[j] += hist[b, 1]
+            N[j] += hist[b, 0]
+            inertia += max(hist[b, 2] - 2.0 * c * hist[b, 1] + hist[b, 0] * c * c, 0.0)
+    return -1, inertia
+
+
+@njit(**_OPTS)
+def lloyd1(C, hist, bins, lo, inv, gathered, max_iter):
+    """Exact Lloyd iterations in one dimension from the sorted centroids ``C``
+    (updated in place) until a step leaves them unchanged.
+
+    Returns (code, iterations, bin, inertia): ``CONVERGED``, ``NEED_GATHER`` (the
+    values of ``bin`` are needed; ``C`` is the last complete step's),
+    ``EMPTY_CLUSTER`` (``C`` then holds the means, an empty cluster's entry being
+    NaN) or ``MAX_ITER``; inertia with respect to ``C``."""
+    k = C.shape[0]
+    S = np.empty(k)
+    N = np.empty(k)
+    inertia = 0.0
+    for it in range(max_iter):
+        b, inertia = step1(C, hist, bins, lo, inv, gathered, S, N)
+        if b >= 0:
+            return NEED_GATHER, it, b, inertia
+        same = True
+        empty = False
+        for a in range(k):
+            if N[a] <= 0.0:
+                empty = True
+                v = np.nan
+            else:
+                v = S[a] / N[a]
+            if v != C[a]:
+                same = False
+            C[a] = v
+        if empty:
+            return EMPTY_CLUSTER, it + 1, -1, inertia
+        if same:
+            return CONVERGED, it + 1, -1, inertia
+    return MAX_ITER, max_iter, -1, inertia
+
+
+@njit(**_OPTS)
+def farthest1(C, hist, bins, gathered):
+    """:func:`farthest` in one dimension: the bin mean (or gathered value)
+    farthest from its nearest centroid, and its squared distance."""
+    pstart, pcount, P, _ = gathered
+    far = 0.0
+    far_d = 0.0
+    for b in bins:
+        if pstart[b] >= 0:
+            for p in range(pstart[b], pstart[b] + pcount[b]):
+                s = np.min((P[p] - C) ** 2)
+                if s > far_d:
+                    far_d = s
+                    far = P[p]
+        else:
+            x = hist[b, 1] / hist[b, 0]
+            s = np.min((x - C) ** 2)
+            if s > far_d:
+                far_d = s
+                far = x
+    return far, far_d
+
+
+@njit(**_OPTS)
+def label1_kernel(X, mask, use_mask, t, lut, labels):
+    """``labels[i] = lut[number of thresholds t below X[i, 0]]`` (0 for invalid
+    rows); ``t`` sorted."""
+    m = t.shape[0]
+    for i in range(X.shape[0]):
+        x = np.float64(X[i, 0])
+        if x - x != 0 or (use_mask and not mask[i]):
+            labels[i] = 0
+            continue
+        a = 0
+        if m <= 32:  # branch-free count, vectorised
+            for j in range(m):
+                a += x > t[j]
+        else:
+            hi = m
+            while a < hi:
+                mid = (a + hi) // 2
+                if x > t[mid]:
+                    a = mid + 1
+                else:
+                    hi = mid
+        labels[i] = lut[a]
+
+
+@njit(**_OPTS)
+def lloyd1_points(C, x, cw, cs, max_iter):
+    """Lloyd iterations on sorted points ``x`` (prefix sums of their weights
+    ``cw`` and weighted values ``cs``, each of length ``len(x) + 1``) from the
+    sorted centroids ``C``, updated in place; an empty cluster keeps its place.
+    Each iteration costs ``O(k log len(x))``: for a close start, not an exact
+    answer (prefix differences round). Returns the number of iterations."""
+    k = C.shape[0]
+    m = x.shape[0]
+    new = np.empty(k)
+    for it in range(max_iter):
+        lo = 0
+        for a in range(k):
+            hi = m
+            if a < k - 1:
+                hi = max(np.searchsorted(x, 0.5 * (C[a] + C[a + 1]), "right"), lo)
+            w = cw[hi] - cw[lo]
+            new[a] = (cs[hi] - cs[lo]) / w if w > 0 else C[a]
+            lo = hi
+        same = True
+        for a in range(k):
+            same = same and new[a] == C[a]
+            C[a] = new[a]
+        if same:
+            return it + 1
+    return max_iter
