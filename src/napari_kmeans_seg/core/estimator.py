@@ -37,6 +37,8 @@ from . import features as _features
 from . import kernels as _kernels
 from .model import KMeansModel
 
+#: rows scikit-learn's k-means seeds on (a random sample of larger data)
+SAMPLE_SIZE = 1 << 15
 #: dtypes the engine clusters as they are (others are converted to float64)
 _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
 
@@ -64,8 +66,10 @@ class ExactKMeans(
         "k-means++": ``n_init`` greedy k-means++ starts, the best refined; an array:
         start from these centroids.
     n_init : int
-        Number of k-means++ starts (on binned data without weights, on the samples
-        with weights).
+        Number of k-means++ starts of each seeding: the engine's (on binned data)
+        and scikit-learn's KMeans on at most :data:`SAMPLE_SIZE` samples (all of
+        them when there are no more), whose result is a start too when it does
+        better there. With weights, only scikit-learn's.
     max_iter : int
         Maximum number of Lloyd iterations on all samples.
     random_state : int, RandomState instance or None
@@ -88,6 +92,11 @@ class ExactKMeans(
 
     Notes
     -----
+    Both starts are refined by Lloyd iterations on all samples to a fixed point, and
+    the better kept: on data of at most :data:`SAMPLE_SIZE` samples, the inertia is
+    never above that of ``sklearn.cluster.KMeans(n_clusters, n_init=n_init,
+    random_state=random_state)``.
+
     Clusters are numbered in the engine's order (by centroid brightness), not
     scikit-learn's. Data with fewer distinct samples than ``n_clusters`` gets the
     distinct samples as centroids, repeated to fill, and a ``ConvergenceWarning``,
@@ -185,6 +194,8 @@ class ExactKMeans(
             self.labels_ = fit.labels.astype(np.int32) - 1
         else:
             self.labels_ = self._labels(X)
+        # summed here in float64 over the samples (the engine's sum over cells
+        # is for choosing between fits)
         self.inertia_ = _inertia(X, C, self.labels_, sw)
         self.n_iter_ = int(fit.n_iter)
         self.converged_ = bool(converged)
@@ -298,20 +309,32 @@ class _Fit:
     inertia: float = 0.0  #: weighted inertia of the samples fitted
 
 
-def _kmeanspp(P, w, k, *, n_init, seed) -> list[np.ndarray]:
-    """``n_init`` greedy weighted k-means++ starts drawn from the samples ``P``."""
-    rng = np.random.default_rng(seed)
-    n_trials = 2 + int(np.log(k))
-    return [
-        _kernels.kmeans_plusplus(P, w, k, rng.random(1 + (k - 1) * n_trials), n_trials)
-        for _ in range(n_init)
-    ]
+def _sample_start(X, w, k, *, seed, n_init, against=None) -> np.ndarray | None:
+    """Centroids of scikit-learn's KMeans (``n_init`` k-means++ starts) on at most
+    :data:`SAMPLE_SIZE` rows of ``X`` (all of them when there are no more); None
+    when the centroids ``against`` do at least as well on those rows."""
+    n = len(X)
+    rows = slice(None)
+    if n > SAMPLE_SIZE:
+        rows = np.sort(
+            np.random.default_rng(seed).choice(n, SAMPLE_SIZE, replace=False)
+        )
+    S, ws = X[rows], None if w is None else w[rows]
+    with warnings.catch_warnings():  # too few distinct rows in the sample
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km = KMeans(k, n_init=n_init, random_state=seed).fit(S, sample_weight=ws)
+    if against is not None:
+        sw = np.ones(len(S)) if ws is None else ws
+        labels = _engine.predict(S, against).astype(np.intp) - 1
+        if _inertia(S, against, labels, sw) <= km.inertia_:
+            return None
+    return km.cluster_centers_.astype(np.float64)
 
 
 def _fit_unweighted(X, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """The engine's exact Lloyd from ``init``; or from the engine's own start (seeded
-    on binned data) and from ``n_init`` k-means++ starts on the samples, as
-    scikit-learn seeds: the fit of lowest inertia."""
+    """The engine's exact Lloyd from ``init``; or from its own start (k-means++ on
+    binned data) and from scikit-learn's on a sample when that does better there:
+    the fit of lowest inertia."""
     if init is not None:
         fits = [_engine.fit_predict(X, n_clusters=k, init=init, max_iter=max_iter)]
     else:  # the engine's own fit first: it refuses too few distinct samples
@@ -320,8 +343,10 @@ def _fit_unweighted(X, k, *, init, seed, n_init, max_iter) -> _Fit:
                 X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
             )
         ]
-        P = np.asarray(X, dtype=np.float64)
-        for C0 in _kmeanspp(P, np.ones(len(P)), k, n_init=n_init, seed=seed):
+        C0 = _sample_start(
+            X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids
+        )
+        if C0 is not None:
             fits.append(
                 _engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter)
             )
@@ -330,21 +355,15 @@ def _fit_unweighted(X, k, *, init, seed, n_init, max_iter) -> _Fit:
 
 
 def _fit_weighted(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """Weighted Lloyd on all samples from ``init`` or from ``n_init`` weighted
-    k-means++ starts: the fit of lowest inertia, centroids in the engine's order."""
+    """Weighted Lloyd on all samples from ``init`` or from scikit-learn's weighted
+    k-means on a sample; centroids in the engine's order."""
     P = np.ascontiguousarray(X, dtype=np.float64)
     if len(np.unique(P, axis=0)) < k:
         raise _engine.TooFewValuesError("fewer distinct samples than clusters")
-    starts = (
-        [init] if init is not None else _kmeanspp(P, w, k, n_init=n_init, seed=seed)
-    )
-    best = None
-    for C0 in starts:
-        C = np.array(C0, dtype=np.float64)
-        inertia, n_iter = _kernels.weighted_lloyd(P, w, C, max_iter)
-        if best is None or inertia < best[0]:
-            best = (inertia, C, n_iter)
-    inertia, C, n_iter = best
+    if init is None:
+        init = _sample_start(P, w, k, seed=seed, n_init=n_init)
+    C = np.array(init, dtype=np.float64)
+    inertia, n_iter = _kernels.weighted_lloyd(P, w, C, max_iter)
     # a fixed point: each centroid is the weighted mean of the samples nearest it
     labels = _engine.predict(P, C)
     cnt = np.bincount(labels, weights=w, minlength=k + 1)[1:]
