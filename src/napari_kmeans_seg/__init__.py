@@ -9,6 +9,8 @@ imported on first use):
   ``save``/``load`` as JSON; ``segment(image, model=...)`` applies it
 - :func:`suggest_n_clusters` — score several k on one random pixel sample →
   :class:`KSuggestion`, to help choose ``n_clusters``
+- :class:`ExactKMeans` — the exact engine as a scikit-learn estimator for any
+  ``(n_samples, n_features)`` data
 
 The command line ``napari-kmeans-seg segment`` (``python -m napari_kmeans_seg``)
 segments batches of image files.
@@ -36,9 +38,11 @@ _LAZY = {
     "segment_layer": ".layers.outputs",
     "suggest_n_clusters": ".core.suggest",
     "KSuggestion": ".core.suggest",
+    "ExactKMeans": ".core.estimator",
 }
 
 __all__ = [
+    "ExactKMeans",
     "KMeansModel",
     "KSuggestion",
     "SegmentationResult",
@@ -49,6 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .core.estimator import ExactKMeans
     from .core.model import KMeansModel
     from .core.segment import SegmentationResult, segment
     from .core.suggest import KSuggestion, suggest_n_clusters

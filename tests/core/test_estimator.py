@@ -262,3 +262,10 @@ def test_conversions_refuse_what_they_cannot_convert():
     with pytest.raises(TypeError, match="KMeansModel"):
         model_to_sklearn(KMeans(3))
     assert as_model(None, image.shape) is None
+
+
+def test_exported_by_the_package():
+    import napari_kmeans_seg
+
+    assert napari_kmeans_seg.ExactKMeans is ExactKMeans
+    assert "ExactKMeans" in napari_kmeans_seg.__all__
