@@ -31,6 +31,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+from threadpoolctl import threadpool_limits
 
 from . import engine as _engine
 from . import features as _features
@@ -320,8 +321,10 @@ def _sample_start(X, w, k, *, seed, n_init, against=None) -> np.ndarray | None:
             np.random.default_rng(seed).choice(n, SAMPLE_SIZE, replace=False)
         )
     S, ws = X[rows], None if w is None else w[rows]
-    with warnings.catch_warnings():  # too few distinct rows in the sample
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    # one OpenMP thread: the sample is small, and OpenMP threads that wait by
+    # spinning slow it down many times on a machine busy with other work
+    with threadpool_limits(1, user_api="openmp"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # too few distinct rows
         km = KMeans(k, n_init=n_init, random_state=seed).fit(S, sample_weight=ws)
     if against is not None:
         sw = np.ones(len(S)) if ws is None else ws
