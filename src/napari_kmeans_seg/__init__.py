@@ -9,6 +9,8 @@ imported on first use):
   ``save``/``load`` as JSON; ``segment(image, model=...)`` applies it
 - :func:`suggest_n_clusters` — score several k on one random pixel sample →
   :class:`KSuggestion`, to help choose ``n_clusters``
+- :class:`ExactKMeans` — the exact engine as a scikit-learn estimator for any
+  ``(n_samples, n_features)`` data
 
 The command line ``napari-kmeans-seg segment`` (``python -m napari_kmeans_seg``)
 segments batches of image files.
@@ -19,7 +21,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+try:  # written by setuptools-scm from the git tag when the package is installed
+    from ._version import version as __version__
+except ImportError:  # a source tree on sys.path: the installed distribution's
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        __version__ = version("napari-kmeans-seg")
+    except PackageNotFoundError:
+        __version__ = "0+unknown"
 
 _LAZY = {
     "segment": ".core.segment",
@@ -28,9 +38,11 @@ _LAZY = {
     "segment_layer": ".layers.outputs",
     "suggest_n_clusters": ".core.suggest",
     "KSuggestion": ".core.suggest",
+    "ExactKMeans": ".core.estimator",
 }
 
 __all__ = [
+    "ExactKMeans",
     "KMeansModel",
     "KSuggestion",
     "SegmentationResult",
@@ -41,6 +53,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .core.estimator import ExactKMeans
     from .core.model import KMeansModel
     from .core.segment import SegmentationResult, segment
     from .core.suggest import KSuggestion, suggest_n_clusters

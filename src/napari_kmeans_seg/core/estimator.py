@@ -1,0 +1,492 @@
+"""The exact engine as a scikit-learn estimator, and conversions between
+:class:`KMeansModel` and a fitted :class:`sklearn.cluster.KMeans`.
+
+:class:`ExactKMeans` clusters the rows of an ``(n_samples, n_features)`` matrix like
+:class:`sklearn.cluster.KMeans` does, with the same attributes (``cluster_centers_``,
+``labels_`` from 0, ``inertia_``, ``n_iter_``), so it fits in a
+:class:`~sklearn.pipeline.Pipeline` or a :class:`~sklearn.model_selection.GridSearchCV`.
+Its result is a Lloyd fixed point on all samples: every sample is nearest its own
+centroid, and every centroid is the (weighted) mean of its samples.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+from threadpoolctl import threadpool_limits
+
+from . import engine as _engine
+from . import features as _features
+from . import kernels as _kernels
+from .model import KMeansModel
+
+#: rows scikit-learn's k-means seeds on (a random sample of larger data)
+SAMPLE_SIZE = 1 << 15
+#: dtypes the engine clusters as they are (others are converted to float64)
+_FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
+
+#: scikit-learn estimator checks that do not apply, with the reason (pass it as
+#: ``check_estimator(..., expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
+EXPECTED_FAILED_CHECKS = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "k-means has several local optima: repeated samples are seeded on binned "
+        "data, integer weights by weighted k-means++; both reach a Lloyd fixed "
+        "point, not always the same one (scikit-learn's KMeans fails it too)"
+    ),
+}
+
+
+class ExactKMeans(
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator
+):
+    """K-means clustering to an exact Lloyd fixed point, with scikit-learn's API.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters, at least 1.
+    init : "k-means++" or array-like of shape (n_clusters, n_features)
+        "k-means++": ``n_init`` greedy k-means++ starts, the best refined; an array:
+        start from these centroids.
+    n_init : int
+        Number of k-means++ starts of each seeding: the engine's (on binned data)
+        and scikit-learn's KMeans on at most :data:`SAMPLE_SIZE` samples (all of
+        them when there are no more), whose result is a start too when it does
+        better there. With weights, only scikit-learn's.
+    max_iter : int
+        Maximum number of Lloyd iterations on all samples.
+    random_state : int, RandomState instance or None
+        Seed of the k-means++ starts; an int gives the same result on every fit.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        The centroids (float64); each is the weighted mean of its samples.
+    labels_ : ndarray of shape (n_samples,)
+        Index (from 0) of the centroid nearest each sample (the first on ties).
+    inertia_ : float
+        Weighted sum of squared distances of the samples to their centroid.
+    n_iter_ : int
+        Lloyd iterations run on all samples.
+    converged_ : bool
+        Whether the result is a Lloyd fixed point (False after ``max_iter``).
+    n_features_in_ : int
+        Number of features seen by :meth:`fit`.
+
+    Notes
+    -----
+    Both starts are refined by Lloyd iterations on all samples to a fixed point, and
+    the better kept: on data of at most :data:`SAMPLE_SIZE` samples, the inertia is
+    never above that of ``sklearn.cluster.KMeans(n_clusters, n_init=n_init,
+    random_state=random_state)``.
+
+    Clusters are numbered in the engine's order (by centroid brightness), not
+    scikit-learn's. Data with fewer distinct samples than ``n_clusters`` gets the
+    distinct samples as centroids, repeated to fill, and a ``ConvergenceWarning``,
+    as with :class:`sklearn.cluster.KMeans`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from napari_kmeans_seg.core.estimator import ExactKMeans
+    >>> X = np.array([[0.0, 0.0], [0.0, 1.0], [9.0, 9.0], [9.0, 10.0]])
+    >>> km = ExactKMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.cluster_centers_
+    array([[0. , 0.5],
+           [9. , 9.5]])
+    >>> km.labels_
+    array([0, 0, 1, 1], dtype=int32)
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init=_engine.DEFAULT_N_INIT,
+        max_iter=300,
+        random_state=None,
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    @property
+    def _n_features_out(self) -> int:
+        return self.cluster_centers_.shape[0]
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite samples (uint8, uint16, float32 and float64 are used as they are).
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weight of each sample; a sample of weight 0 is as if left
+            out. None: all 1.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            If ``X`` is not finite or has fewer samples than ``n_clusters``, or an
+            option or ``sample_weight`` is invalid.
+        """
+        X = validate_data(self, X, dtype=_FIT_DTYPES)
+        k = self._check_params(X)
+        sw = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if not sw.sum() > 0:
+            raise ValueError("sample_weight must have a positive sum")
+        keep = sw > 0
+        Xk, wk = (X, sw) if keep.all() else (X[keep], sw[keep])
+        init = None if _is_kmeanspp(self.init) else self._init_array(X, k)
+        opts = dict(
+            seed=_seed(self.random_state), n_init=self.n_init, max_iter=self.max_iter
+        )
+        try:
+            if np.all(wk == wk[0]):  # equal weights: the same fit as none
+                fit = _fit_unweighted(Xk, k, init=init, **opts)
+            else:
+                fit = _fit_weighted(Xk, wk, k, init=init, **opts)
+        except _engine.TooFewValuesError:
+            fit = _Fit(_distinct_centroids(Xk, k), n_iter=0, converged=True)
+        C, converged = fit.centroids, fit.converged
+        if not converged:
+            warnings.warn(
+                f"k-means did not reach a fixed point in max_iter={self.max_iter} "
+                "iterations; increase max_iter",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self.cluster_centers_ = C
+        if fit.labels is not None and keep.all():
+            self.labels_ = fit.labels.astype(np.int32) - 1
+        else:
+            self.labels_ = self._labels(X)
+        # summed here in float64 over the samples (the engine's sum over cells
+        # is for choosing between fits)
+        self.inertia_ = _inertia(X, C, self.labels_, sw)
+        self.n_iter_ = int(fit.n_iter)
+        self.converged_ = bool(converged)
+        return self
+
+    def predict(self, X):
+        """Index (from 0) of the centroid nearest each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of int32, shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
+        return self._labels(X)
+
+    def transform(self, X):
+        """Euclidean distance of each row of ``X`` to each centroid.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+            float32 for float32 ``X``, else float64.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return euclidean_distances(X, self.cluster_centers_.astype(X.dtype))
+
+    def score(self, X, y=None, sample_weight=None):
+        """Opposite of the inertia of ``X`` on the fitted centroids (higher is
+        better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample; None: all 1.
+
+        Returns
+        -------
+        score : float
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=_FIT_DTYPES, reset=False)
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return -_inertia(X, self.cluster_centers_, self._labels(X), sw)
+
+    def _labels(self, X) -> np.ndarray:
+        labels = _engine.predict(X, self.cluster_centers_)
+        return labels.astype(np.int32) - 1
+
+    def _check_params(self, X) -> int:
+        """The number of clusters, after checking the options against ``X``."""
+        for name in ("n_clusters", "n_init", "max_iter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, not {value!r}")
+        k = int(self.n_clusters)
+        if X.shape[0] < k:
+            raise ValueError(
+                f"n_samples={X.shape[0]} should be >= n_clusters={k}: give more "
+                "samples or fewer clusters"
+            )
+        return k
+
+    def _init_array(self, X, k) -> np.ndarray:
+        init = None if isinstance(self.init, str) else np.asarray(self.init, float)
+        if (
+            init is None
+            or init.shape != (k, X.shape[1])
+            or not np.all(np.isfinite(init))
+        ):
+            raise ValueError(
+                f"init must be 'k-means++' or a finite array of shape "
+                f"(n_clusters, n_features) = {(k, X.shape[1])}, not {self.init!r}"
+            )
+        return init
+
+
+def _is_kmeanspp(init) -> bool:
+    return isinstance(init, str) and init == "k-means++"
+
+
+def _seed(random_state) -> int | None:
+    """The engine's seed: an int as it is (the same as ``segment``'s), a draw from
+    a RandomState instance, or None for fresh entropy."""
+    if random_state is None or (
+        isinstance(random_state, Integral) and not isinstance(random_state, bool)
+    ):
+        return None if random_state is None else int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """The best of the fits tried."""
+
+    centroids: np.ndarray  #: (k, d) float64, in the engine's cluster order
+    n_iter: int  #: Lloyd iterations on all samples
+    converged: bool  #: a Lloyd fixed point
+    labels: np.ndarray | None = None  #: the engine's labels (1..k) when it made them
+    inertia: float = 0.0  #: weighted inertia of the samples fitted
+
+
+def _sample_start(X, w, k, *, seed, n_init, against=None) -> np.ndarray | None:
+    """Centroids of scikit-learn's KMeans (``n_init`` k-means++ starts) on at most
+    :data:`SAMPLE_SIZE` rows of ``X`` (all of them when there are no more); None
+    when the centroids ``against`` do at least as well on those rows."""
+    n = len(X)
+    rows = slice(None)
+    if n > SAMPLE_SIZE:
+        rows = np.sort(
+            np.random.default_rng(seed).choice(n, SAMPLE_SIZE, replace=False)
+        )
+    S, ws = X[rows], None if w is None else w[rows]
+    # one OpenMP thread: the sample is small, and OpenMP threads that wait by
+    # spinning slow it down many times on a machine busy with other work
+    with threadpool_limits(1, user_api="openmp"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # too few distinct rows
+        km = KMeans(k, n_init=n_init, random_state=seed).fit(S, sample_weight=ws)
+    if against is not None:
+        sw = np.ones(len(S)) if ws is None else ws
+        labels = _engine.predict(S, against).astype(np.intp) - 1
+        if _inertia(S, against, labels, sw) <= km.inertia_:
+            return None
+    return km.cluster_centers_.astype(np.float64)
+
+
+def _fit_unweighted(X, k, *, init, seed, n_init, max_iter) -> _Fit:
+    """The engine's exact Lloyd from ``init``; or from its own start (k-means++ on
+    binned data) and from scikit-learn's on a sample when that does better there:
+    the fit of lowest inertia."""
+    if init is not None:
+        fits = [_engine.fit_predict(X, n_clusters=k, init=init, max_iter=max_iter)]
+    else:  # the engine's own fit first: it refuses too few distinct samples
+        fits = [
+            _engine.fit_predict(
+                X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
+            )
+        ]
+        C0 = _sample_start(
+            X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids
+        )
+        if C0 is not None:
+            fits.append(
+                _engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter)
+            )
+    best = min(fits, key=lambda f: f.inertia)
+    return _Fit(best.centroids, best.n_iter, best.converged, best.labels, best.inertia)
+
+
+def _fit_weighted(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
+    """Weighted Lloyd on all samples from ``init`` or from scikit-learn's weighted
+    k-means on a sample; centroids in the engine's order."""
+    P = np.ascontiguousarray(X, dtype=np.float64)
+    if len(np.unique(P, axis=0)) < k:
+        raise _engine.TooFewValuesError("fewer distinct samples than clusters")
+    if init is None:
+        init = _sample_start(P, w, k, seed=seed, n_init=n_init)
+    C = np.array(init, dtype=np.float64)
+    inertia, n_iter = _kernels.weighted_lloyd(P, w, C, max_iter)
+    # a fixed point: each centroid is the weighted mean of the samples nearest it
+    labels = _engine.predict(P, C)
+    cnt = np.bincount(labels, weights=w, minlength=k + 1)[1:]
+    means = np.stack(
+        [np.bincount(labels, weights=w * P[:, j], minlength=k + 1)[1:] for j in
+         range(P.shape[1])], axis=1,
+    ) / np.maximum(cnt, 1e-300)[:, None]  # fmt: skip
+    converged = bool(np.all(cnt > 0) and np.array_equal(means, C))
+    order = _engine.cluster_order(C, cnt)
+    return _Fit(C[order], n_iter, converged, inertia=inertia)
+
+
+def _distinct_centroids(X, k) -> np.ndarray:
+    """Centroids for data with fewer distinct rows than ``k``: the distinct rows,
+    the last repeated to fill (as scikit-learn's KMeans ends up)."""
+    rows = np.unique(np.asarray(X, dtype=np.float64), axis=0)
+    warnings.warn(
+        f"Number of distinct clusters ({len(rows)}) found smaller than "
+        f"n_clusters ({k}). Possibly due to duplicate points in X.",
+        ConvergenceWarning,
+        stacklevel=3,
+    )
+    return np.concatenate([rows, np.repeat(rows[-1:], k - len(rows), axis=0)])
+
+
+def _inertia(X, C, labels, w) -> float:
+    diff = np.asarray(X, dtype=np.float64) - C[labels]
+    return float(np.einsum("ij,ij,i->", diff, diff, w))
+
+
+# ---------------------------------------------------------------- KMeansModel
+
+
+def model_from_sklearn(
+    kmeans, *, layout: _features.Layout | None = None, dtype: str | None = None
+) -> KMeansModel:
+    """A :class:`KMeansModel` from a fitted scikit-learn k-means.
+
+    Parameters
+    ----------
+    kmeans : fitted estimator with ``cluster_centers_``
+        :class:`sklearn.cluster.KMeans`, :class:`~sklearn.cluster.MiniBatchKMeans`
+        or :class:`ExactKMeans`, fitted on pixel values (one column per channel).
+    layout : Layout, optional
+        Channel layout of the images the model applies to. None: single-channel
+        for one feature, RGB (channels last) for three; other numbers of features
+        need it.
+    dtype : str, optional
+        Name of the dtype of the images fitted (``"uint8"``, ...), if known.
+
+    Returns
+    -------
+    KMeansModel
+        Label ``i`` is the estimator's cluster ``i - 1``.
+
+    Raises
+    ------
+    ValueError
+        If ``kmeans`` is not fitted, or ``layout`` is needed or does not fit.
+    """
+    check_is_fitted(kmeans, "cluster_centers_")
+    C = np.asarray(kmeans.cluster_centers_, dtype=np.float64)
+    if layout is None:
+        d = C.shape[1] if C.ndim == 2 else 0
+        if d not in (1, 3):
+            raise ValueError(
+                f"the estimator has {d} features: pass layout=Layout(channel_axis, "
+                f"{d}) naming the image axis that holds the channels"
+            )
+        layout = (
+            _features.Layout(None, 1) if d == 1 else _features.Layout(2, 3, rgb=True)
+        )
+    return KMeansModel(centroids=C, layout=layout, dtype=dtype)
+
+
+def model_to_sklearn(model: KMeansModel) -> KMeans:
+    """A fitted :class:`sklearn.cluster.KMeans` with the model's centroids.
+
+    Its ``predict`` takes feature rows (for a model with default options: the
+    pixel values, one column per channel) and returns label - 1.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        A model without merged clusters (``label_map`` None).
+
+    Returns
+    -------
+    sklearn.cluster.KMeans
+        ``cluster_centers_`` equal to ``model.centroids``.
+
+    Raises
+    ------
+    ValueError
+        If the model maps several centroids to one label.
+    """
+    if not isinstance(model, KMeansModel):
+        raise TypeError(f"model must be a KMeansModel, not {type(model).__name__}")
+    if model.label_map is not None:
+        raise ValueError(
+            "a model of merged clusters (label_map) has no scikit-learn KMeans "
+            "equivalent: KMeans gives each centroid a label of its own"
+        )
+    C = model.centroids
+    # fitted through the public API on the centroids themselves (each its own
+    # cluster), then given the exact centroids: the fit recentres the data
+    km = KMeans(n_clusters=len(C), init=C, n_init=1, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km.fit(C)
+    km.cluster_centers_ = C.copy()
+    return km
+
+
+def as_model(model, shape, *, channel_axis=None, rgb=None):
+    """``model`` as :func:`~.segment.segment` takes it: a fitted scikit-learn k-means
+    (anything with ``cluster_centers_``) becomes a :class:`KMeansModel` whose
+    layout is guessed from the image ``shape`` as a fit would; anything else is
+    returned as it is."""
+    if isinstance(model, KMeansModel) or not hasattr(model, "cluster_centers_"):
+        return model
+    layout = _features.guess_layout(tuple(shape), channel_axis=channel_axis, rgb=rgb)
+    return model_from_sklearn(model, layout=layout)
