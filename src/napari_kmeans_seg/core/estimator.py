@@ -47,9 +47,10 @@ _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
 #: ``check_estimator(..., expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
 EXPECTED_FAILED_CHECKS = {
     "check_sample_weight_equivalence_on_dense_data": (
-        "k-means has several local optima: repeated samples are seeded on binned "
-        "data, integer weights by weighted k-means++; both reach a Lloyd fixed "
-        "point, not always the same one (scikit-learn's KMeans fails it too)"
+        "k-means has several local optima: repeated samples are fitted by the "
+        "engine (its own seeding and scikit-learn's), integer weights by weighted "
+        "Lloyd from scikit-learn's seeding; both reach a Lloyd fixed point, not "
+        "always the same one (scikit-learn lists this check for its KMeans too)"
     ),
 }
 
