@@ -367,7 +367,8 @@ def _fit_weighted(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
     if init is None:
         init = _sample_start(P, w, k, seed=seed, n_init=n_init)
     C = np.array(init, dtype=np.float64)
-    inertia, n_iter = _kernels.weighted_lloyd(P, w, C, max_iter)
+    lab = np.full(len(P), -1, np.int64)  # no point assigned yet
+    inertia, n_iter, _ = _kernels.weighted_lloyd(P, w, C, max_iter, lab)
     # a fixed point: each centroid is the weighted mean of the samples nearest it
     labels = _engine.predict(P, C)
     cnt = np.bincount(labels, weights=w, minlength=k + 1)[1:]
