@@ -397,7 +397,8 @@ class ColorSpaceView(Container):
     # ------------------------------------------------------------ following
 
     def _segmented_images(self, widget=None) -> list[str]:
-        return self._follower.segmented_images()
+        follower = self.__dict__.get("_follower")  # None while being built
+        return [] if follower is None else follower.segmented_images()
 
     def reset_choices(self, *args) -> None:
         """Refresh the list of segmented images (napari calls this when layers are

@@ -36,6 +36,7 @@ class SelectionLink:
         self._table = table
         self._layer = None
         self._original = None  # (colormap, opacity) before the highlight
+        self._busy = False
         table.cluster_chosen.connect(self._on_table)
 
     @property
@@ -51,7 +52,8 @@ class SelectionLink:
             return
         self._layer = layer
         if layer.show_selected_label:  # left from an earlier result
-            layer.show_selected_label = False
+            with self._quiet():
+                layer.show_selected_label = False
         events = layer.events
         events.selected_label.connect(self._on_layer)
         events.show_selected_label.connect(self._on_layer)
@@ -67,27 +69,45 @@ class SelectionLink:
             self._restore(layer)
         self._original = None
 
+    @contextlib.contextmanager
+    def _quiet(self):
+        """Ignore the layer's events meanwhile: setting its colormap re-emits
+        ``selected_label``, and the two fields are set one after the other."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
     def _on_table(self, cluster_id: int) -> None:
         layer = self._layer
-        if layer is None:
+        if layer is None or self._busy:
             return
-        if cluster_id:
-            layer.selected_label = int(cluster_id)
-        layer.show_selected_label = bool(cluster_id)
+        with self._quiet():
+            if cluster_id:
+                layer.selected_label = int(cluster_id)
+            layer.show_selected_label = bool(cluster_id)
+        self._apply(layer, int(cluster_id), sync_table=False)
 
     def _on_layer(self, event=None) -> None:
         layer = self._layer
-        if layer is None:
+        if layer is None or self._busy:
             return
         chosen = int(layer.selected_label) if layer.show_selected_label else 0
-        if chosen and chosen in self._table.cluster_ids:
-            if self._table.selected_ids() != [chosen]:
-                self._table.select_ids([chosen], quiet=True)
-            self._highlight(layer, chosen)
-        else:
-            if len(self._table.selected_ids()) == 1:
-                self._table.select_ids([], quiet=True)
-            self._restore(layer)
+        self._apply(layer, chosen, sync_table=True)
+
+    def _apply(self, layer, chosen: int, *, sync_table: bool) -> None:
+        """Highlight ``chosen`` (0: restore), selecting its table row if asked."""
+        table = self._table
+        with self._quiet():
+            if chosen and chosen in table.cluster_ids:
+                if sync_table and table.selected_ids() != [chosen]:
+                    table.select_ids([chosen], quiet=True)
+                self._highlight(layer, chosen)
+            else:
+                if sync_table and len(table.selected_ids()) == 1:
+                    table.select_ids([], quiet=True)
+                self._restore(layer)
 
     def _highlight(self, layer, cluster_id: int) -> None:
         from napari.utils.colormaps import DirectLabelColormap
