@@ -117,11 +117,16 @@ class ColorSpaceView(Container):
         )
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        super().__init__(
-            widgets=[self.image, self.n_points, self.color_by, self.save_button]
-        )
+        # few rows around the canvas: the view shares the screen's height
+        super().__init__(widgets=[self.image, self.color_by])
         self._plot = ScatterCanvas()
         self.native.layout().addWidget(self._plot.native, 1)
+        bottom = Container(
+            widgets=[self.n_points, self.save_button], layout="horizontal"
+        )
+        bottom.margins = (0, 0, 0, 0)
+        self._bottom = bottom  # kept: its Qt widget is in our layout
+        self.native.layout().addWidget(bottom.native)
         self.native.layout().addWidget(self.status.native)
         self._follower = LayerFollower(self, viewer)
         self._means_timer = QTimer(self.native)

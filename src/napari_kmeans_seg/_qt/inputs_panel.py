@@ -101,12 +101,13 @@ class InputsPanel(Container):
         ]
 
     def _mask_choices(self, _widget=None) -> list[tuple[str, Any]]:
-        """The mask choices: none, then the Labels and Shapes layers (not ours)."""
+        """The mask choices: none, then the Labels and Shapes layers (a labels
+        output too: clustering within a cluster is a use)."""
         kinds = (napari.layers.Labels, napari.layers.Shapes)
         return [(NO_MASK, None)] + [
             (layer.name, layer)
             for layer in self._viewer.layers
-            if isinstance(layer, kinds) and not is_output(layer)
+            if isinstance(layer, kinds)
         ]
 
     def chosen_channel_layers(self) -> list:

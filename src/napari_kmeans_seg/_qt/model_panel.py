@@ -51,14 +51,16 @@ class ModelPanel(Container):
             tooltip="Forget the loaded model: Segment fits a new one",
             enabled=False,
         )
+        # two buttons a row: three would widen the dock
         super().__init__(
             widgets=[
                 self.model_label,
                 Container(
-                    widgets=[self.load_button, self.save_button, self.fit_new_button],
+                    widgets=[self.load_button, self.save_button],
                     layout="horizontal",
                     labels=False,
                 ),
+                self.fit_new_button,
             ]
         )
         self.load_button.changed.connect(self._on_load_clicked)

@@ -95,9 +95,9 @@ class OptionsPanel(Container):
             ]
         )
         options_box = Container(labels=False)
-        super().__init__(
-            widgets=[self.n_clusters, self.random_state, self.color_space, options_box]
-        )
+        main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
+        # unlabelled: a labelled row would add an empty label column's width
+        super().__init__(widgets=[main, options_box], labels=False)
         self.group = collapsible("Options", self.more_options, options_box)
 
     def feature_options(self, layer=None) -> dict:

@@ -38,7 +38,7 @@ class ScatterCanvas:
         canvas = scene.SceneCanvas(
             keys=None, size=(380, 380), show=False, bgcolor=BACKGROUND
         )
-        canvas.native.setMinimumSize(160, 160)
+        canvas.native.setMinimumSize(160, 120)
         canvas.native.setSizePolicy(
             QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding
         )

@@ -121,6 +121,8 @@ class KMeansWidget(Container):
             labels=False,
         )  # fmt: skip
         super().__init__(widgets=[], labels=False)
+        _flatten_margins(self._body)
+        self.more_options.margins = (0, 0, 0, 0)
         self._scroll = _scroll_area(self._body.native)
         self.native.layout().addWidget(self._scroll)
         self.native.layout().setContentsMargins(0, 0, 0, 0)
@@ -330,6 +332,7 @@ class KMeansWidget(Container):
         )
         with contextlib.suppress(Exception):
             dock.show()
+            self._share_height(dock)
         shown = self._shown
         try:
             if shown is not None and shown.inputs.problem(self._viewer) is None:
@@ -343,6 +346,20 @@ class KMeansWidget(Container):
         except ValueError as err:
             show_error(str(err))
         return view
+
+    def _share_height(self, view_dock) -> None:
+        """Give the colour view's dock and this one half the height each, when
+        they are stacked in the same column."""
+        window = self.native.window()
+        own = self._scroll.parentWidget()
+        while own is not None and own.parentWidget() is not window:
+            own = own.parentWidget()
+        if own is None or not hasattr(window, "resizeDocks"):
+            return
+        if window.dockWidgetArea(own) != window.dockWidgetArea(view_dock):
+            return
+        half = max(window.height() // 2, 1)
+        window.resizeDocks([own, view_dock], [half, half], Qt.Orientation.Vertical)
 
     # ------------------------------------------------------ the viewer
 
@@ -409,6 +426,15 @@ def _status(run, result) -> str:
     return f"{result.n_clusters} clusters in {seconds:.2f} s" + (
         "" if result.converged else " (not converged)"
     )
+
+
+def _flatten_margins(container: Container) -> None:
+    """No margins inside the parts (each level of nesting would add some width
+    to the dock), only around the whole."""
+    for child in container:
+        if isinstance(child, Container):
+            child.margins = (0, 0, 0, 0)
+            _flatten_margins(child)
 
 
 def _scroll_area(content) -> QScrollArea:
