@@ -19,7 +19,6 @@ without Qt in :mod:`..layers.colorspace`; the canvas is :class:`ScatterCanvas`.
 
 import contextlib
 import logging
-import time
 import weakref
 
 import napari
@@ -34,12 +33,11 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error
 from psygnal import Signal
-from qtpy.QtCore import QTimer
 
 from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
 from ..layers.outputs import mean_colors
-from .colorview_source import LayerFollower
+from .colorview_source import LayerFollower, StepRunner
 from .scatter import BACKGROUND, ScatterCanvas
 
 __all__ = ["BACKGROUND", "BY_CLUSTER", "DEFAULT_N_POINTS", "ColorSpaceView"]
@@ -52,8 +50,6 @@ MAX_N_POINTS = 500_000
 #: colour modes of the points
 TRUE_COLOUR = "true colour"
 BY_CLUSTER = "cluster"
-#: a press and release closer than this (pixels) is a click, not a drag
-CLICK_SLOP = 4.0
 #: file-dialog filter for the PNG export
 PNG_FILTER = "PNG image (*.png);;All files (*)"
 #: every view alive, so that the segmentation widget can hand it its results
@@ -94,8 +90,6 @@ class ColorSpaceView(Container):
         self._shown: tuple | None = None  # what to redraw: (image, labels, ...)
         self._note = ""
         self._selected = 0
-        self._means_job = None
-        self.last_draw_seconds = 0.0
         self.image = ComboBox(
             label="image",
             choices=self._segmented_images,
@@ -129,12 +123,8 @@ class ColorSpaceView(Container):
         self.native.layout().addWidget(bottom.native)
         self.native.layout().addWidget(self.status.native)
         self._follower = LayerFollower(self, viewer)
-        self._means_timer = QTimer(self.native)
-        self._means_timer.setInterval(0)
-        self._means_timer.timeout.connect(self._means_step)
-        self._plot.canvas.events.mouse_press.connect(self._on_mouse_press)
-        self._plot.canvas.events.mouse_release.connect(self._on_mouse_release)
-        self._press_pos = None
+        self._means = StepRunner(self.native, done=self._exact_centres)
+        self._plot.clicked.connect(self._on_click)
         self.image.changed.connect(self._follower.on_image_chosen)
         self.n_points.changed.connect(self._refresh)
         self.color_by.changed.connect(self._redraw)
@@ -190,7 +180,7 @@ class ColorSpaceView(Container):
     @property
     def busy(self) -> bool:
         """True while the exact centres of a layer's labels are being summed."""
-        return self._means_job is not None
+        return self._means.running
 
     @property
     def image_name(self) -> str | None:
@@ -261,8 +251,7 @@ class ColorSpaceView(Container):
         self._follower.show_layer(str(image_layer_name))
 
     def _draw(self, image, labels, layout, colors, centres, *, names) -> None:
-        started = time.perf_counter()
-        self._means_job = None  # a computation under way is now stale
+        self._means.stop()  # a computation under way is now stale
         self._scatter = _cs.make_scatter(
             image, labels, layout, colors, centres=centres,
             n_points=int(self.n_points.value), rng=self._rng, names=names,
@@ -271,11 +260,9 @@ class ColorSpaceView(Container):
         if self._selected not in (0, *self._scatter.ids.tolist()):
             self._selected = 0
         self._redraw()
-        self.last_draw_seconds = time.perf_counter() - started
         if not self._scatter.exact:
             ids = self._scatter.all_ids
-            self._means_job = _cs.label_means_steps(image, labels, layout, ids)
-            self._means_timer.start()
+            self._means.start(_cs.label_means_steps(image, labels, layout, ids))
 
     def _refresh(self, _=None) -> None:
         """Draw again what is shown (e.g. another number of points)."""
@@ -291,52 +278,16 @@ class ColorSpaceView(Container):
         )
         self._update_status()
 
-    def _means_step(self) -> None:
-        """One block of the exact means; draws them when done."""
-        if self._means_job is None:
-            self._means_timer.stop()
-            return
-        try:
-            next(self._means_job)
-        except StopIteration as done:
-            self._means_job = None
-            self._means_timer.stop()
-            self._scatter = self._scatter.with_centres(done.value)
-            self._redraw()
-        except Exception as err:  # keep the sample means; the view stays usable
-            self._means_job = None
-            self._means_timer.stop()
-            logger.warning("computing the cluster means failed", exc_info=err)
+    def _exact_centres(self, centres: np.ndarray) -> None:
+        self._scatter = self._scatter.with_centres(centres)
+        self._redraw()
 
     def _update_status(self) -> None:
-        s = self._scatter
-        if s is None:
-            self.status.value = ""
-            return
-        parts = [
-            f"{len(s.values):,} of {s.n_clustered:,} pixels, {len(s.ids)} clusters"
-        ]
-        nf = s.space.n_features
-        if nf < 3:
-            parts.append(
-                f"the image has {nf} feature{'s' * (nf != 1)}: the other axes are 0"
-            )
-        elif nf > 3:
-            parts.append(f"showing features 1 to 3 of {nf}")
-        parts.append(
-            "centres: cluster means"
-            if s.exact
-            else "centres: means of a sample (exact ones coming)"
-        )
-        if self._note:
-            parts.append(self._note)
-        if self._selected:
-            parts.append(f"cluster {self._selected} selected")
-        self.status.value = "; ".join(parts)
+        self.status.value = _cs.describe(self._scatter, self._note, self._selected)
 
     def clear(self) -> None:
         """Draw nothing and stop following any layer."""
-        self._means_job = None
+        self._means.stop()
         self._follower.detach()
         self._scatter = self._shown = None
         self._selected = 0
@@ -383,17 +334,8 @@ class ColorSpaceView(Container):
             self._selected = int(cluster_id)
             self._redraw()
 
-    def _on_mouse_press(self, event) -> None:
-        self._press_pos = np.asarray(event.pos, float)[:2]
-
-    def _on_mouse_release(self, event) -> None:
-        start, self._press_pos = self._press_pos, None
-        if start is None or getattr(event, "button", 1) != 1:
-            return
-        pos = np.asarray(event.pos, float)[:2]
-        if np.hypot(*(pos - start)) > CLICK_SLOP:
-            return  # a drag turned the view
-        picked = self.pick(pos)
+    def _on_click(self, picked: int) -> None:
+        """A click on the canvas (not a drag): on a centre, or the background."""
         if picked == self._selected:
             picked = 0  # the selected centre again: show all
         if picked or self._selected:
@@ -432,19 +374,24 @@ class ColorSpaceView(Container):
         return self._plot.save_png(path)
 
     def _on_save_clicked(self, _=None) -> None:
-        from qtpy.QtWidgets import QFileDialog
+        _ask_and_save(self)
 
-        name = f"{self.image_name or 'clusters'} colour space.png"
-        path, _ = QFileDialog.getSaveFileName(
-            self.native, "Save colour-space view", name, PNG_FILTER
-        )
-        if path:
-            try:
-                written = self.save_png(path)
-            except (OSError, RuntimeError) as err:
-                show_error(f"Could not save the picture: {err}")
-                return
-            self.status.value = f"saved {written.name}"
+
+def _ask_and_save(view: ColorSpaceView) -> None:
+    """Ask for a file name, save the view's picture there, say so."""
+    from qtpy.QtWidgets import QFileDialog
+
+    name = f"{view.image_name or 'clusters'} colour space.png"
+    path, _ = QFileDialog.getSaveFileName(
+        view.native, "Save colour-space view", name, PNG_FILTER
+    )
+    if path:
+        try:
+            written = view.save_png(path)
+        except (OSError, RuntimeError) as err:
+            show_error(f"Could not save the picture: {err}")
+            return
+        view.status.value = f"saved {written.name}"
 
 
 def views_in(window) -> list[ColorSpaceView]:

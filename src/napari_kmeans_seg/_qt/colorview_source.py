@@ -3,6 +3,7 @@ are segmented, which labels layer is followed (its data and its selected label),
 and reading a layer's segmentation when no result was handed over."""
 
 import contextlib
+import logging
 
 import napari
 import numpy as np
@@ -12,6 +13,8 @@ from ..core import features as _features
 from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
 from ..layers.outputs import labels_name
+
+logger = logging.getLogger(__name__)
 
 #: wait after a labels layer's data changes before redrawing (ms); coalesces edits
 UPDATE_DELAY_MS = 50
@@ -231,3 +234,42 @@ class LayerFollower:
             layer.selected_label = cluster_id
         layer.show_selected_label = bool(cluster_id)
         self._viewer.layers.selection.active = layer
+
+
+class StepRunner:
+    """Runs a generator one step per turn of the event loop and hands its return
+    value to ``done``: long sums that neither freeze the viewer nor need a
+    thread. A failure is logged and forgotten (the view keeps what it has)."""
+
+    def __init__(self, parent, *, done):
+        self._job = None
+        self._done = done
+        self._timer = QTimer(parent)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._step)
+
+    @property
+    def running(self) -> bool:
+        return self._job is not None
+
+    def start(self, job) -> None:
+        self._job = job
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._job = None
+        with contextlib.suppress(RuntimeError):  # the widget may be gone already
+            self._timer.stop()
+
+    def _step(self) -> None:
+        if self._job is None:
+            self.stop()
+            return
+        try:
+            next(self._job)
+        except StopIteration as finished:
+            self.stop()
+            self._done(finished.value)
+        except Exception as err:
+            self.stop()
+            logger.warning("computing the cluster means failed", exc_info=err)

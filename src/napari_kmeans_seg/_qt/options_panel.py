@@ -46,27 +46,7 @@ class OptionsPanel(Container):
             choices=list(COLOR_SPACES), value="rgb", label="colour space",
             tooltip=COLOR_SPACE_TIP,
         )  # fmt: skip
-        self.normalize = CheckBox(
-            value=False, text="normalise features",
-            tooltip="Scale each feature to zero mean and unit variance before "
-            "clustering",
-        )  # fmt: skip
-        self.spatial_weight = FloatSpinBox(
-            value=0.0, min=0.0, max=1e6, step=0.1, label="spatial weight",
-            tooltip="Weight of the pixel coordinates as features: above 0, clusters "
-            "become spatially compact (0: colour only)",
-        )  # fmt: skip
-        self.smoothing = FloatSpinBox(
-            value=0.0, min=0.0, max=1e3, step=0.5, label="smoothing (px)",
-            tooltip="Gaussian smoothing (sigma in pixels) of the channels before "
-            "clustering (0: none)",
-        )  # fmt: skip
-        self.fit_percent = FloatSpinBox(
-            value=100.0, min=0.1, max=100.0, step=5.0, label="fit on (% pixels)",
-            tooltip="Fit the clusters on this share of the pixels (a regular grid), "
-            "then label every pixel: faster on large images. 100: all pixels "
-            "(a lazy image: a bounded region by default)",
-        )  # fmt: skip
+        self._make_feature_options()
         self.label_colors = ComboBox(
             choices=list(LABEL_COLORS), value="mean", label="label colours",
             tooltip="Colour of each cluster in the labels layer: its mean colour "
@@ -99,6 +79,30 @@ class OptionsPanel(Container):
         # unlabelled: a labelled row would add an empty label column's width
         super().__init__(widgets=[main, options_box], labels=False)
         self.group = collapsible("Options", self.more_options, options_box)
+
+    def _make_feature_options(self) -> None:
+        """The less common feature options and the sampling."""
+        self.normalize = CheckBox(
+            value=False, text="normalise features",
+            tooltip="Scale each feature to zero mean and unit variance before "
+            "clustering",
+        )  # fmt: skip
+        self.spatial_weight = FloatSpinBox(
+            value=0.0, min=0.0, max=1e6, step=0.1, label="spatial weight",
+            tooltip="Weight of the pixel coordinates as features: above 0, clusters "
+            "become spatially compact (0: colour only)",
+        )  # fmt: skip
+        self.smoothing = FloatSpinBox(
+            value=0.0, min=0.0, max=1e3, step=0.5, label="smoothing (px)",
+            tooltip="Gaussian smoothing (sigma in pixels) of the channels before "
+            "clustering (0: none)",
+        )  # fmt: skip
+        self.fit_percent = FloatSpinBox(
+            value=100.0, min=0.1, max=100.0, step=5.0, label="fit on (% pixels)",
+            tooltip="Fit the clusters on this share of the pixels (a regular grid), "
+            "then label every pixel: faster on large images. 100: all pixels "
+            "(a lazy image: a bounded region by default)",
+        )  # fmt: skip
 
     def feature_options(self, layer=None) -> dict:
         """The feature options for :func:`segment` as set (the colour space only

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from psygnal import Signal
 from qtpy.QtWidgets import QSizePolicy
 from vispy import scene
 from vispy.io import write_png
@@ -23,6 +24,8 @@ PICK_TOLERANCE = 6.0
 #: opacity of the points of the clusters not selected
 FADED_ALPHA = 0.08
 #: where the axis names sit: beyond the cube's far ends, clear of the centres
+#: a press and release closer than this (pixels) is a click, not a drag
+CLICK_SLOP = 4.0
 AXIS_NAME_POS = np.array(
     [(1.22, -0.08, -0.08), (-0.08, 1.22, -0.08), (-0.08, -0.08, 1.22)]
 )
@@ -31,8 +34,12 @@ AXIS_NAME_POS = np.array(
 class ScatterCanvas:
     """A vispy canvas with the RGB cube, the sampled pixels and the centres.
 
-    The canvas widget (:attr:`native`) expands to fill its dock.
+    The canvas widget (:attr:`native`) expands to fill its dock. A left click
+    that is not a drag emits :attr:`clicked` with the cluster id of the centre
+    under the mouse (0: the background).
     """
+
+    clicked = Signal(int)
 
     def __init__(self):
         canvas = scene.SceneCanvas(
@@ -74,6 +81,20 @@ class ScatterCanvas:
         self.canvas, self._view = canvas, view
         self._scatter: Scatter | None = None
         self._selected = 0
+        self._press_pos = None
+        canvas.events.mouse_press.connect(self._on_mouse_press)
+        canvas.events.mouse_release.connect(self._on_mouse_release)
+
+    def _on_mouse_press(self, event) -> None:
+        self._press_pos = np.asarray(event.pos, float)[:2]
+
+    def _on_mouse_release(self, event) -> None:
+        start, self._press_pos = self._press_pos, None
+        if start is None or getattr(event, "button", 1) != 1:
+            return
+        pos = np.asarray(event.pos, float)[:2]
+        if np.hypot(*(pos - start)) <= CLICK_SLOP:  # not a drag turning the view
+            self.clicked.emit(self.pick(pos))
 
     @property
     def native(self):

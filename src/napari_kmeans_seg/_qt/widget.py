@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import napari
-import numpy as np
 
 # pandas (the clusters table) is imported with the widget, in the main thread, not on
 # the first Segment in the worker: its import holds the GIL long enough to freeze
@@ -29,10 +28,9 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
-from ..core.lazy import is_lazy
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
-from ..layers.inputs import SegmentationInput, is_output, merge_layers
+from ..layers.inputs import SegmentationInput, is_output, merge_layers, suggest_input
 from ..layers.outputs import labels_name
 from .colorview import views_in
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
@@ -332,7 +330,7 @@ class KMeansWidget(Container):
         )
         with contextlib.suppress(Exception):
             dock.show()
-            self._share_height(dock)
+            _share_height(self._scroll, dock)
         shown = self._shown
         try:
             if shown is not None and shown.inputs.problem(self._viewer) is None:
@@ -347,20 +345,6 @@ class KMeansWidget(Container):
             show_error(str(err))
         return view
 
-    def _share_height(self, view_dock) -> None:
-        """Give the colour view's dock and this one half the height each, when
-        they are stacked in the same column."""
-        window = self.native.window()
-        own = self._scroll.parentWidget()
-        while own is not None and own.parentWidget() is not window:
-            own = own.parentWidget()
-        if own is None or not hasattr(window, "resizeDocks"):
-            return
-        if window.dockWidgetArea(own) != window.dockWidgetArea(view_dock):
-            return
-        half = max(window.height() // 2, 1)
-        window.resizeDocks([own, view_dock], [half, half], Qt.Orientation.Vertical)
-
     # ------------------------------------------------------ the viewer
 
     def reset_choices(self, *args) -> None:
@@ -373,18 +357,8 @@ class KMeansWidget(Container):
         """What Segment would cluster and the options for **Suggest k**
         (ValueError: no valid input)."""
         inputs = self.read_inputs()
-        data = inputs.data
-        if inputs.source.multiscale:  # its finest level
-            data = data[0]
-        elif not is_lazy(data):  # a lazy one (or stack) is sampled, not loaded
-            data = np.asarray(data)
-        return data, {
-            "rgb": inputs.source.rgb,
-            "random_state": self.random_state.value,
-            "scale": tuple(inputs.source.scale),
-            **inputs.options,
-            **self.feature_options(inputs.layers[0]),
-        }
+        options = self.feature_options(inputs.layers[0])
+        return suggest_input(inputs, random_state=self.random_state.value, **options)
 
     def _follow_selection(self, event=None) -> None:
         if self._alive():
@@ -426,6 +400,21 @@ def _status(run, result) -> str:
     return f"{result.n_clusters} clusters in {seconds:.2f} s" + (
         "" if result.converged else " (not converged)"
     )
+
+
+def _share_height(inside, view_dock) -> None:
+    """Give the colour view's dock and the dock holding ``inside`` half the
+    main window's height each, when they are stacked in the same column."""
+    window = inside.window()
+    own = inside
+    while own is not None and own.parentWidget() is not window:
+        own = own.parentWidget()
+    if own is None or not hasattr(window, "resizeDocks"):
+        return
+    if window.dockWidgetArea(own) != window.dockWidgetArea(view_dock):
+        return
+    half = max(window.height() // 2, 1)
+    window.resizeDocks([own, view_dock], [half, half], Qt.Orientation.Vertical)
 
 
 def _flatten_margins(container: Container) -> None:

@@ -355,6 +355,31 @@ def make_scatter(
     return empty.with_centres(centres, exact=exact)
 
 
+def describe(scatter: Scatter | None, note: str = "", selected: int = 0) -> str:
+    """The view's status line: what is drawn, how the centres were found."""
+    if scatter is None:
+        return ""
+    s = scatter
+    parts = [f"{len(s.values):,} of {s.n_clustered:,} pixels, {len(s.ids)} clusters"]
+    nf = s.space.n_features
+    if nf < 3:
+        parts.append(
+            f"the image has {nf} feature{'s' * (nf != 1)}: the other axes are 0"
+        )
+    elif nf > 3:
+        parts.append(f"showing features 1 to 3 of {nf}")
+    parts.append(
+        "centres: cluster means"
+        if s.exact
+        else "centres: means of a sample (exact ones coming)"
+    )
+    if note:
+        parts.append(note)
+    if selected:
+        parts.append(f"cluster {selected} selected")
+    return "; ".join(parts)
+
+
 def label_colors(ids: np.ndarray) -> np.ndarray:
     """napari's distinct label colours of ``ids``, RGBA in [0, 1]."""
     from napari.utils.colormaps import label_colormap

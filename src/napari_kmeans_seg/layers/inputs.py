@@ -582,6 +582,23 @@ def merge_layers(
     return merged, inputs.outputs(merged, **layer_options)
 
 
+def suggest_input(inputs: SegmentationInput, **options) -> tuple[Any, dict[str, Any]]:
+    """What :func:`suggest_n_clusters` scores for ``inputs`` (the finest level of
+    a multiscale layer; a lazy image or stack stays lazy: it is sampled, not
+    loaded) and its keyword options (``options`` added)."""
+    data = inputs.data
+    if inputs.source.multiscale:
+        data = data[0]
+    elif not is_lazy(data):
+        data = np.asarray(data)
+    return data, {
+        "rgb": inputs.source.rgb,
+        "scale": tuple(inputs.source.scale),
+        **inputs.options,
+        **options,
+    }
+
+
 def compute_input_layers(
     inputs: SegmentationInput,
     n_clusters: int | None,
