@@ -255,3 +255,35 @@ def test_no_progress_bar_text_on_the_terminal(make_napari_viewer, qtbot, capfd):
     qtbot.waitUntil(lambda: not widget.suggest_k.busy, timeout=120_000)
     out, err = capfd.readouterr()
     assert "it/s" not in out + err and "Segmenting" not in out + err
+
+
+def test_renamed_source_takes_its_outputs_along(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "astronaut")
+    widget = open_widget(viewer)
+    click_and_wait(qtbot, widget)
+    viewer.layers["astronaut"].name = "photo"
+    names = [layer.name for layer in viewer.layers]
+    assert "photo clusters" in names and "photo cluster 1" in names
+    assert not any(name.startswith("astronaut") for name in names)
+    assert (
+        viewer.layers["photo clusters"].metadata["napari_kmeans_seg_source"] == "photo"
+    )
+    # a new run updates them, nothing is left behind; Merge still works
+    click_and_wait(qtbot, widget)
+    assert len(viewer.layers) == len(names)
+    widget.table_panel.select_ids([1, 2])
+    click_and_wait(qtbot, widget, widget.table_panel.merge_button)
+    assert widget.table_panel.cluster_ids == [1, 2]
+
+
+def test_a_selected_labels_layer_says_which_image_is_segmented(
+    make_napari_viewer, qtbot
+):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "astronaut")
+    widget = open_widget(viewer)
+    viewer.add_labels(np.zeros((512, 512), np.uint8), name="mask")
+    assert widget.image.value is viewer.layers["astronaut"]
+    assert widget.status.value.startswith("Segment clusters image 'astronaut'")
+    assert "'mask' is a Labels layer" in widget.status.value

@@ -6,7 +6,7 @@ import contextlib
 
 import napari
 
-from ..layers.inputs import is_output
+from ..layers.inputs import is_output, rename_outputs
 from ..layers.outputs import SOURCE_KEY
 from .table import display_frame
 
@@ -26,6 +26,7 @@ class ConsoleFollower:
     def __init__(self, viewer, widget, *, alive):
         self._viewer, self._widget, self._alive = viewer, widget, alive
         self._watched: list = []
+        self._names: dict[int, str] = {}  # source layers' names, to see renames
         viewer.layers.events.inserted.connect(self._on_inserted)
         for layer in viewer.layers:
             self._watch(layer)
@@ -36,11 +37,24 @@ class ConsoleFollower:
             self._on_new_labels(layer)
 
     def _watch(self, layer) -> bool:
+        if isinstance(layer, napari.layers.Image) and not is_output(layer):
+            self._names[id(layer)] = layer.name
+            layer.events.name.connect(self._on_renamed)
+            self._watched.append(layer)
+            return False
         if not (isinstance(layer, napari.layers.Labels) and is_output(layer)):
             return False
         layer.events.features.connect(self._on_features)
         self._watched.append(layer)
         return True
+
+    def _on_renamed(self, event) -> None:
+        layer = event.source
+        old, new = self._names.get(id(layer)), layer.name
+        self._names[id(layer)] = new
+        if old is not None and old != new and not self._widget.busy:
+            rename_outputs(self._viewer, old, new)
+            self._widget.source_renamed(old, new)
 
     def _on_features(self, event) -> None:
         self._on_new_labels(event.source)
@@ -65,4 +79,6 @@ class ConsoleFollower:
         for layer in self._watched:
             with contextlib.suppress(Exception):
                 layer.events.features.disconnect(self._on_features)
+            with contextlib.suppress(Exception):
+                layer.events.name.disconnect(self._on_renamed)
         self._watched = []

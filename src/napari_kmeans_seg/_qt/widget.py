@@ -315,6 +315,18 @@ class KMeansWidget(Container):
             f"showing {labels_layer.name!r}, segmented outside this widget"
         )
 
+    def source_renamed(self, old: str, new: str) -> None:
+        """The image layer ``old`` was renamed ``new`` (its outputs too): the
+        table and Merge follow it."""
+        shown = self._shown
+        if shown is not None and shown.inputs.names == (old,):
+            self._shown = _Shown(
+                shown.inputs.renamed(new), shown.result, shown.layer_options
+            )
+            self.table_panel.caption.value = (
+                f"{new}: {shown.result.n_clusters} clusters"
+            )
+
     # ------------------------------------------------------- colour view
 
     def open_colorview(self, _=None):
@@ -361,10 +373,20 @@ class KMeansWidget(Container):
         return suggest_input(inputs, random_state=self.random_state.value, **options)
 
     def _follow_selection(self, event=None) -> None:
-        if self._alive():
-            active = self._viewer.layers.selection.active
-            if not is_output(active):
-                self.inputs_panel.follow(active)
+        if not self._alive():
+            return
+        active = self._viewer.layers.selection.active
+        if is_output(active) or active is None:
+            return
+        self.inputs_panel.follow(active)
+        image = self.image.value
+        if not isinstance(active, napari.layers.Image) and image is not None:
+            # say which image Segment takes, rather than surprise the user
+            kind = active.__class__.__name__  # the proxy forwards __class__
+            self.run_panel.set_status(
+                f"Segment clusters image {image.name!r} (the selected layer "
+                f"{active.name!r} is a {kind} layer, not an image)"
+            )
 
     def _alive(self) -> bool:
         """Whether the widget's Qt side still exists (closing the viewer deletes

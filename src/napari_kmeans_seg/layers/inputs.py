@@ -263,6 +263,25 @@ def is_output(layer) -> bool:
     return SOURCE_KEY in (getattr(layer, "metadata", None) or {})
 
 
+def rename_outputs(viewer, old: str, new: str) -> list[str]:
+    """Rename the outputs of the source layer ``old``, now called ``new``
+    (``"<old> clusters"`` → ``"<new> clusters"``, its cluster and mean-colour
+    layers), so that the next run updates them instead of leaving them behind.
+    Returns the new names."""
+    renamed = []
+    for layer in list(viewer.layers):
+        meta = getattr(layer, "metadata", None) or {}
+        if meta.get(SOURCE_KEY) != old or not layer.name.startswith(old):
+            continue
+        name = new + layer.name[len(old) :]
+        if name in viewer.layers:  # never take another layer's name
+            continue
+        layer.metadata = {**meta, SOURCE_KEY: new}
+        layer.name = name
+        renamed.append(name)
+    return renamed
+
+
 def spatial_shape(layer: napari.layers.Image) -> tuple[int, ...]:
     """The shape of an image layer's data without its RGB(A) axis."""
     shape = tuple(int(n) for n in layer.data.shape)
