@@ -83,6 +83,8 @@ def test_table_row_selects_the_cluster_in_the_layer_and_the_view(
     # it stands out: opaque, in the highlight colour
     np.testing.assert_allclose(labels.colormap.color_dict[2], HIGHLIGHT)
     assert labels.opacity == 1.0
+    # ...and alone: what napari draws follows the colormap's selection state
+    assert labels.colormap.use_selection and labels.colormap.selection == 2
 
     # clearing the selection restores the view
     click_row(qtbot, widget.table_panel, 1, Qt.KeyboardModifier.ControlModifier)
@@ -90,6 +92,7 @@ def test_table_row_selects_the_cluster_in_the_layer_and_the_view(
     assert not labels.show_selected_label and view.selected_cluster == 0
     np.testing.assert_allclose(labels.colormap.color_dict[2], colors[2])
     assert labels.opacity == opacity
+    assert not labels.colormap.use_selection  # every cluster drawn again
 
     # two rows (to merge): no single cluster isolated
     click_row(qtbot, widget.table_panel, 0)

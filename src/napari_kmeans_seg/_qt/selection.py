@@ -120,7 +120,9 @@ class SelectionLink:
         colors[int(cluster_id)] = highlight_color(
             colors.get(int(cluster_id), HIGHLIGHT)
         )
-        layer.colormap = DirectLabelColormap(color_dict=colors)
+        highlight = DirectLabelColormap(color_dict=colors)
+        _sync_selection(highlight, layer)
+        layer.colormap = highlight
         layer.opacity = 1.0
 
     def _restore(self, layer) -> None:
@@ -128,5 +130,14 @@ class SelectionLink:
             return
         colormap, opacity = self._original
         self._original = None
+        _sync_selection(colormap, layer)
         layer.colormap = colormap
         layer.opacity = opacity
+
+
+def _sync_selection(colormap, layer) -> None:
+    """Give ``colormap`` the layer's selection state before it is assigned (as
+    napari does): a colormap draws only the selected label when its
+    ``use_selection`` is on, whatever the layer's flag says."""
+    colormap.use_selection = bool(layer.show_selected_label)
+    colormap.selection = int(layer.selected_label)

@@ -41,6 +41,8 @@ def format_cell(value) -> str:
     return str(value)
 
 
+#: the table's height range (pixels): it shrinks in a small dock, more rows scroll
+MIN_TABLE_HEIGHT, MAX_TABLE_HEIGHT = 70, 200
 #: the HSV cone features of the core, shown as hue (degrees), saturation, value
 HSV_CONE = ("hue_x", "hue_y", "value")
 
@@ -118,8 +120,8 @@ class ClusterTablePanel(Container):
         self.table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
-        self.table.setMinimumHeight(70)
-        self.table.setMaximumHeight(200)
+        self.table.setMinimumHeight(MIN_TABLE_HEIGHT)
+        self.table.setMaximumHeight(MAX_TABLE_HEIGHT)
         self.table.setToolTip("The clusters of the last segmentation")
         self.native.layout().insertWidget(1, self.table)
         self._ids: list[int] = []
@@ -186,8 +188,19 @@ class ClusterTablePanel(Container):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(i, j, item)
+        self._fit_height()
         self.visible_table(True)
         self._update_enabled()
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (no empty band under a few), at most
+        :data:`MAX_TABLE_HEIGHT`: more rows scroll."""
+        table = self.table
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        header = table.horizontalHeader().height()
+        scroll = table.horizontalScrollBar().sizeHint().height()
+        wanted = rows + header + scroll + 2 * table.frameWidth()
+        table.setMaximumHeight(max(MIN_TABLE_HEIGHT, min(MAX_TABLE_HEIGHT, wanted)))
 
     def visible_table(self, visible: bool) -> None:
         """Show or hide the table (hidden while there is no result)."""

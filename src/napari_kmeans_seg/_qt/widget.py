@@ -120,6 +120,7 @@ class KMeansWidget(Container):
         )  # fmt: skip
         super().__init__(widgets=[], labels=False)
         _flatten_margins(self._body)
+        self._body.native.layout().addStretch(1)  # spare height below, not between
         self.more_options.margins = (0, 0, 0, 0)
         self._scroll = _scroll_area(self._body.native)
         self.native.layout().addWidget(self._scroll)
