@@ -9,6 +9,7 @@ or its data replaced while it was computed, or when the viewer was closed.
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class Run:
     steps: Iterator | None = field(default=None, repr=False)
     #: the signal relaying a lazy image's reading progress (kept alive with the run)
     relay: Any = field(default=None, repr=False)
+    #: set by Cancel: what the engine's cancellation hook will poll
+    stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property
     def name(self) -> str:
@@ -166,6 +169,7 @@ class SegmentRunner:
         if run is None or run.steps is not None:
             return
         run.cancelled = True
+        run.stop.set()
         if run.worker is not None:
             run.worker.quit()  # its result is then not even emitted
             self.background.add(run.worker)
@@ -176,6 +180,7 @@ class SegmentRunner:
         run, self.run = self.run, None
         if run is not None:
             run.cancelled = True
+            run.stop.set()
             if run.worker is not None:
                 run.worker.quit()
 
