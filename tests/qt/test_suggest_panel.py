@@ -124,3 +124,20 @@ def test_fits_the_segmentation_widget(make_napari_viewer, qtbot):
     suggest_and_wait(qtbot, panel)
     panel.use()
     assert widget.n_clusters.value == 5
+
+
+def test_the_plot_labels_its_axes(qtbot, spin):
+    panel = make_panel(qtbot, spin, colour_groups(3, 2), rgb=True)
+    suggest_and_wait(qtbot, panel)
+    picture = panel.plot.grab().toImage()
+    h = picture.height()
+
+    def blue(x, y):
+        c = picture.pixelColor(x, y)
+        return c.blue() > c.red() + 60
+
+    # "silhouette" written up the left edge, in the silhouette's blue, left of
+    # the plot's frame and its dots
+    left = [blue(x, y) for x in range(13) for y in range(h // 4, 3 * h // 4)]
+    assert sum(left) > 10
+    assert panel.plot.toolTip() == PLOT_HELP
