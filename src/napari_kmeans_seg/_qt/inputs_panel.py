@@ -167,13 +167,24 @@ class InputsPanel(Container):
         self.channel_layers.visible = channels
         self._emit()
 
-    def follow(self, active) -> None:
+    def follow(self, active) -> str | None:
         """Choose the image layer ``active`` (the selected one), unless it is one
-        of the plugin's outputs or not an image."""
-        if is_output(active) or not isinstance(active, napari.layers.Image):
-            return
+        of the plugin's outputs. Another kind of layer keeps the image chosen:
+        returns a hint saying so (None otherwise)."""
+        if active is None or is_output(active):
+            return None
+        image = self.image.value
+        if not isinstance(active, napari.layers.Image):
+            if image is None:
+                return None
+            kind = active.__class__.__name__  # the proxy forwards __class__
+            return (
+                f"Segment clusters image {image.name!r} (the selected layer "
+                f"{active.name!r} is a {kind} layer, not an image)"
+            )
         if active in self.image.choices:
             self.image.value = active
+        return None
 
     def update_enabled(self) -> None:
         """The current slice applies to stacks only."""

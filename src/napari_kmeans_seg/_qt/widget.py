@@ -30,7 +30,7 @@ from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
-from ..layers.inputs import SegmentationInput, is_output, merge_layers, suggest_input
+from ..layers.inputs import SegmentationInput, merge_layers, suggest_input
 from ..layers.outputs import labels_name
 from .colorview import views_in
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
@@ -77,13 +77,10 @@ class _Shown:
 class KMeansWidget(Container):
     """Segment the chosen image layer into k colour/intensity classes.
 
-    Segment fits a new model, unless one was loaded (**Load model…**): then it
-    applies that model, so that every layer gets the same cluster ids. **Cancel**
-    discards the running segmentation at once. **Suggest k** scores several k on a
-    sample of the pixels; **Open colour-space view** docks the view of the last
-    segmentation. After each run, a table lists the clusters: selecting a row
-    shows that cluster alone in the labels layer; selecting two or more and
-    clicking **Merge** merges them (:meth:`merge`).
+    Segment fits a new model, or applies a loaded one (**Load model…**) so that
+    every layer gets the same cluster ids. **Cancel** discards the running work.
+    After each run a table lists the clusters: one selected row shows that
+    cluster alone in the labels layer; two or more can be merged (:meth:`merge`).
 
     Parameters
     ----------
@@ -145,7 +142,9 @@ class KMeansWidget(Container):
         self.inputs_panel.changed_inputs.connect(self._update_enabled)
         self.input_mode.changed.connect(self._on_input_mode)
         self.model_panel.model_changed.connect(self._on_model_changed)
-        self.model_panel.saved.connect(self._on_saved)
+        self.model_panel.saved.connect(
+            lambda path: self.run_panel.set_status(f"saved model to {path.name}")
+        )
         viewer.layers.selection.events.active.connect(self._follow_selection)
         self.native.destroyed.connect(self._on_destroyed)
 
@@ -159,7 +158,7 @@ class KMeansWidget(Container):
 
     @property
     def n_background(self) -> int:
-        """Number of cancelled computations still finishing in the background."""
+        """Cancelled computations still finishing in the background."""
         return len(self._runner.background)
 
     @property
@@ -183,8 +182,7 @@ class KMeansWidget(Container):
         return self._link.layer
 
     def feature_options(self, layer=None) -> dict:
-        """The feature options for :func:`segment` as set in the widget (the colour
-        space only for an RGB ``layer``, default: the chosen one)."""
+        """The feature options for :func:`segment` (see :class:`OptionsPanel`)."""
         return self.options_panel.feature_options(
             self.inputs_panel.first_layer() if layer is None else layer
         )
@@ -211,9 +209,7 @@ class KMeansWidget(Container):
             self.suggest_k.set_reason(reason)
 
     def _on_input_mode(self, _=None) -> None:
-        # one masked layer per cluster and per channel layer is a lot: off by
-        # default for layers as channels
-        if self.inputs_panel.channels_mode:
+        if self.inputs_panel.channels_mode:  # a masked layer per layer and cluster
             self.masked_layers.value = False
 
     def _on_model_changed(self) -> None:
@@ -221,9 +217,6 @@ class KMeansWidget(Container):
         if model is not None:  # show the k it applies
             self.n_clusters.value = min(int(model.n_clusters), self.n_clusters.max)
         self._update_enabled()
-
-    def _on_saved(self, path) -> None:
-        self.run_panel.set_status(f"saved model to {Path(path).name}")
 
     # ------------------------------------------------------------- models
 
@@ -331,13 +324,8 @@ class KMeansWidget(Container):
     # ------------------------------------------------------- colour view
 
     def open_colorview(self, _=None):
-        """Dock the colour-space view and show the last segmentation in it.
-
-        Returns
-        -------
-        ColorSpaceView
-            The view (the one already docked, if any).
-        """
+        """Dock the colour-space view (or show the one docked), showing the last
+        segmentation; returns the :class:`ColorSpaceView`."""
         dock, view = self._viewer.window.add_plugin_dock_widget(
             PLUGIN_NAME, COLORVIEW_NAME
         )
@@ -374,20 +362,10 @@ class KMeansWidget(Container):
         return suggest_input(inputs, random_state=self.random_state.value, **options)
 
     def _follow_selection(self, event=None) -> None:
-        if not self._alive():
-            return
-        active = self._viewer.layers.selection.active
-        if is_output(active) or active is None:
-            return
-        self.inputs_panel.follow(active)
-        image = self.image.value
-        if not isinstance(active, napari.layers.Image) and image is not None:
-            # say which image Segment takes, rather than surprise the user
-            kind = active.__class__.__name__  # the proxy forwards __class__
-            self.run_panel.set_status(
-                f"Segment clusters image {image.name!r} (the selected layer "
-                f"{active.name!r} is a {kind} layer, not an image)"
-            )
+        if self._alive():
+            hint = self.inputs_panel.follow(self._viewer.layers.selection.active)
+            if hint:  # say which image Segment takes, rather than surprise
+                self.run_panel.set_status(hint)
 
     def _alive(self) -> bool:
         """Whether the widget's Qt side still exists (closing the viewer deletes
