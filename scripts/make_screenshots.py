@@ -13,7 +13,10 @@ It writes to ``docs/images/`` of the repository (or ``--out DIR``):
 - ``clusters_table.png``: the widget's table of the clusters (label, pixels,
   fraction, centroid, mean colour) after that segmentation;
 - ``color_spaces.png``: the photo and its k=4 mean-colour images clustered in RGB,
-  HSV and L*a*b*, side by side (grid mode).
+  HSV and L*a*b*, side by side (grid mode);
+- ``dock_linked_selection.png``: the window on a 1280x720 screen with the widget
+  and the colour-space view docked, cluster 2 selected in the table: shown alone
+  in the labels layer and ringed in the colour view.
 
 The status line in the first picture says how long Segment took; the script
 segments the photo once beforehand, so that it shows a warm run's time rather
@@ -49,6 +52,9 @@ VIEWER_PNG = "viewer_after_segment.png"
 GRID_PNG = "clusters_grid.png"
 TABLE_PNG = "clusters_table.png"
 SPACES_PNG = "color_spaces.png"
+LINKED_PNG = "dock_linked_selection.png"
+LAPTOP_SIZE = (1280, 720)
+SELECTED = 2
 SPACES_K = 4
 
 
@@ -213,6 +219,21 @@ def _even_margins(image):
     return np.concatenate([side, image, side], axis=1)
 
 
+def _linked_selection_image(viewer, widget):
+    """Picture of the window on a laptop screen: the widget and the colour view
+    docked, cluster :data:`SELECTED` chosen in the table."""
+    widget.native.window().resize(*LAPTOP_SIZE)
+    _process_events(0.5)
+    view = widget.open_colorview()
+    _process_events(0.5)
+    widget.table_panel.select_ids([SELECTED])  # as a click on its row does
+    viewer.reset_view()
+    _process_events(1.0)
+    if view.selected_cluster != SELECTED:
+        raise RuntimeError("the table's selection did not reach the colour view")
+    return viewer.screenshot(canvas_only=False, flash=False)
+
+
 def main(out_dir: Path | str = DEFAULT_OUT, *, timeout: float = 300.0) -> list[Path]:
     """Write the README's pictures to ``out_dir``; return their paths.
 
@@ -234,6 +255,7 @@ def main(out_dir: Path | str = DEFAULT_OUT, *, timeout: float = 300.0) -> list[P
             _save(
                 _color_spaces_image(viewer.layers[SAMPLE].data), out_dir / SPACES_PNG
             ),
+            _save(_linked_selection_image(viewer, widget), out_dir / LINKED_PNG),
         ]
     finally:
         viewer.close()

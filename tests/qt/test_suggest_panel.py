@@ -4,9 +4,28 @@ import numpy as np
 import pytest
 from magicgui.widgets import SpinBox
 from qtpy.QtCore import QPoint, Qt
-from test_suggest import colour_groups
 
-from napari_kmeans_seg._qt.suggest_panel import SuggestKPanel
+from napari_kmeans_seg._qt.suggest_panel import PLOT_HELP, SuggestKPanel
+
+#: well-separated colours: corners of a cube inside the RGB cube
+CORNERS = np.array(
+    [[r, g, b] for r in (40, 215) for g in (40, 215) for b in (40, 215)], float
+)
+
+
+def colour_groups(k, seed=0, shape=(120, 160), noise=10.0):
+    """An RGB image of k colour regions (random Voronoi cells)."""
+    rng = np.random.default_rng(seed)
+    colors = CORNERS[rng.permutation(len(CORNERS))[:k]]
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    seeds = rng.random((k, 2)) * shape
+    region = np.argmin(
+        (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2,
+        axis=-1,
+    )
+    region[:k] = np.arange(k)[:, None]  # every colour present
+    img = colors[region] + rng.normal(0, noise, (*shape, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture
@@ -33,7 +52,12 @@ def test_suggest_then_use(qtbot, spin):
     suggest_and_wait(qtbot, panel)
     assert panel.suggestion.suggested == 4
     assert panel.use_button.enabled and panel.use_button.text == "Use k = 4"
-    assert "suggested k = 4" in panel.status.value
+    # one recommendation, with a one-line reason; no second opinion in the text
+    assert panel.status.value.startswith("Use k = 4: its clusters are the best")
+    assert "elbow" not in panel.status.value
+    # both criteria are explained where the user points
+    assert "silhouette" in PLOT_HELP and "elbow" in PLOT_HELP
+    assert panel.plot.toolTip() == PLOT_HELP
     assert panel.plot.isVisible()
     picture = panel.plot.grab().toImage()
     assert picture.width() > 50 and picture.height() > 50
@@ -100,3 +124,20 @@ def test_fits_the_segmentation_widget(make_napari_viewer, qtbot):
     suggest_and_wait(qtbot, panel)
     panel.use()
     assert widget.n_clusters.value == 5
+
+
+def test_the_plot_labels_its_axes(qtbot, spin):
+    panel = make_panel(qtbot, spin, colour_groups(3, 2), rgb=True)
+    suggest_and_wait(qtbot, panel)
+    picture = panel.plot.grab().toImage()
+    h = picture.height()
+
+    def blue(x, y):
+        c = picture.pixelColor(x, y)
+        return c.blue() > c.red() + 60
+
+    # "silhouette" written up the left edge, in the silhouette's blue, left of
+    # the plot's frame and its dots
+    left = [blue(x, y) for x in range(13) for y in range(h // 4, 3 * h // 4)]
+    assert sum(left) > 10
+    assert panel.plot.toolTip() == PLOT_HELP

@@ -67,9 +67,26 @@ def test_error_is_a_notification_not_a_crash(make_napari_viewer, qtbot):
     n_before = len(notification_manager.records)
     click_and_wait(qtbot, widget)
     messages = [str(r.message) for r in notification_manager.records[n_before:]]
-    assert any("only 1 distinct value; choose n_clusters <= 1" in m for m in messages)
+    # the fix first, and never an advice the widget cannot follow (k >= 2)
+    expected = "Choose another image: this one has 1 distinct value"
+    assert any(m.startswith(expected) for m in messages), messages
+    assert not any("n_clusters <= 1" in m for m in messages)
+    # the whole message stays visible in the widget
+    assert widget.status.value.startswith(expected)
+    assert widget.status.native.wordWrap()
     assert [layer.name for layer in viewer.layers] == ["flat"]
     assert widget.run_button.enabled
+
+
+def test_too_few_values_advises_a_k_the_widget_offers(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    data = np.zeros((20, 20), np.uint8)
+    data[:, 10:] = 200
+    viewer.add_image(data, name="two")
+    widget = open_widget(viewer)
+    widget.n_clusters.value = 4
+    click_and_wait(qtbot, widget)
+    assert widget.status.value.startswith("Choose at most 2 clusters: the image has")
 
 
 def test_widget_follows_selected_image(make_napari_viewer):

@@ -236,9 +236,32 @@ def channel_data(shape=(3, 40, 50), seed=3):
     return (data + rng.integers(0, 20, shape)).astype(np.uint8)
 
 
-def choose_channels(widget, layers):
+def choose_channels(widget, layers, masked_layers=True):
     widget.input_mode.value = "layers as channels"
     widget.channel_layers.value = list(layers)
+    widget.masked_layers.value = masked_layers  # off by default for channels
+
+
+def test_layers_as_channels_tidy_outputs(make_napari_viewer, qtbot):
+    """No masked layer per channel and cluster unless asked; the table's columns
+    are the layers' names; the outputs are never offered back as inputs."""
+    viewer = make_napari_viewer()
+    layers = viewer.add_image(
+        channel_data(), channel_axis=0, name=["DAPI", "GFP", "RFP"]
+    )
+    widget = open_widget(viewer)
+    widget.input_mode.value = "layers as channels"
+    assert not widget.masked_layers.value
+    widget.channel_layers.value = list(layers)
+    widget.mean_color_layer.value = True
+    click_and_wait(qtbot, widget)
+    assert names(viewer) == [
+        "DAPI", "GFP", "RFP", "DAPI mean colour", "GFP mean colour",
+        "RFP mean colour", "DAPI+GFP+RFP clusters",
+    ]  # fmt: skip
+    assert widget.table_panel.columns[3:6] == ["DAPI", "GFP", "RFP"]
+    offered = [layer.name for layer in widget.channel_layers.choices]
+    assert offered == ["DAPI", "GFP", "RFP"]
 
 
 def test_layers_as_channels_segment_and_merge(make_napari_viewer, qtbot):
@@ -335,6 +358,14 @@ def test_layers_as_channels_refusals(
     viewer.add_image(small_astronaut, name="photo")
     widget = open_widget(viewer)
     choose_channels(widget, [viewer.layers[n] for n in chosen])
+    if len(chosen) < 2:  # Segment cannot work: disabled, and says why
+        assert not widget.run_button.enabled
+        assert (
+            widget.run_button.tooltip
+            == "Choose two or more layers as channels (1 chosen)"
+        )
+        assert not widget.suggest_k.suggest_button.enabled
+        return
     before = names(viewer)
     n = len(notification_manager.records)
     click_and_wait(qtbot, widget)

@@ -104,20 +104,24 @@ def test_cancel_a_lazy_run_leaves_no_layers(make_napari_viewer, qtbot, counting_
 def test_progress_of_a_lazy_run_reaches_the_main_thread(
     make_napari_viewer, qtbot, monkeypatch
 ):
-    from napari_kmeans_seg._qt.widget import KMeansWidget
+    from napari_kmeans_seg._qt.runner import SegmentRunner
 
     calls = []
-    original = KMeansWidget._on_progress
+    original = SegmentRunner._on_progress
 
     def spy(self, run, done, total):
-        calls.append((threading.current_thread() is threading.main_thread(), done))
+        in_main = threading.current_thread() is threading.main_thread()
         original(self, run, done, total)
+        bar = self._panel.progress  # the dock's own bar, determinate
+        shown = bar.maximum() == total and bar.value() == min(done, total)
+        calls.append((in_main, total <= 0 or shown))
 
-    monkeypatch.setattr(KMeansWidget, "_on_progress", spy)
+    monkeypatch.setattr(SegmentRunner, "_on_progress", spy)
     viewer = make_napari_viewer()
     viewer.add_image(da.from_array(stack((8, 64, 64)), chunks=(1, 64, 64)), name="s")
     widget = open_widget(viewer)
     click(qtbot, widget.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
-    assert calls and all(in_main for in_main, _ in calls)
+    assert calls and all(in_main and shown for in_main, shown in calls)
+    assert not widget.run_panel.progress.isVisible()  # hidden when idle
     assert "clusters in" in widget.status.value

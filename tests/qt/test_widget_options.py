@@ -101,13 +101,17 @@ def test_model_disables_feature_options(viewer_widget, qtbot, tmp_path):
     widget.load_model(path)
     for w in (widget.color_space, widget.normalize, widget.spatial_weight):
         assert not w.enabled
-    assert not widget.smoothing.enabled and not widget.suggest_k.enabled
+    assert not widget.smoothing.enabled
+    assert not widget.suggest_k.suggest_button.enabled
+    # a loaded model's k is shown, and fixed
+    assert widget.n_clusters.value == widget.model.n_clusters
+    assert not widget.n_clusters.enabled
     assert widget.label_colors.enabled and widget.mean_color_layer.enabled
     widget.color_space.value = "hsv"  # ignored: the model's options apply
     click_and_wait(qtbot, widget)
     assert "astronaut clusters" in viewer.layers
     widget.fit_new()
-    assert widget.color_space.enabled and widget.suggest_k.enabled
+    assert widget.color_space.enabled and widget.suggest_k.suggest_button.enabled
 
 
 def test_suggest_panel_gets_image_and_options(viewer_widget, qtbot, small_astronaut):

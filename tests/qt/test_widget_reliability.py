@@ -16,6 +16,7 @@ from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QThreadPool, QTimer
 
 import napari_kmeans_seg._qt.widget as widget_module
+import napari_kmeans_seg.layers.inputs as inputs_module
 from conftest import PLUGIN, WIDGET, click, new_messages, open_widget
 from napari_kmeans_seg import segment
 
@@ -35,7 +36,7 @@ class Gate:
         self.calls: list[dict] = []
         self.events = [threading.Event() for _ in range(8)]
         self.started = threading.Event()
-        real = widget_module.compute_layers
+        real = inputs_module.compute_layers
 
         def gated(image, source, n_clusters, **kwargs):
             i = len(self.calls)
@@ -44,7 +45,7 @@ class Gate:
             assert self.events[i].wait(30), "gate never released"
             return real(image, source, n_clusters, **kwargs)
 
-        monkeypatch.setattr(widget_module, "compute_layers", gated)
+        monkeypatch.setattr(inputs_module, "compute_layers", gated)
 
     def release(self, i: int = 0) -> None:
         self.events[i].set()
@@ -178,7 +179,9 @@ def test_layer_removed_while_running(viewer_widget, qtbot, gate):
     qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert names(viewer) == []
     assert any("was removed while it was being segmented" in m for m in new_messages(n))
-    assert widget.run_button.enabled
+    # idle again; with no image left, Segment is disabled and says why
+    assert not widget.run_button.enabled
+    assert widget.run_button.tooltip.startswith("Add or open an image layer")
 
 
 def test_data_replaced_while_running(viewer_widget, qtbot, gate):
@@ -248,15 +251,15 @@ def test_unexpected_error_is_a_notification_and_logged_with_context(
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(widget_module, "compute_layers", broken)
+    monkeypatch.setattr(inputs_module, "compute_layers", broken)
     widget.random_state.value = 7
     n = len(notification_manager.records)
-    with caplog.at_level(logging.ERROR, logger="napari_kmeans_seg._qt.widget"):
+    with caplog.at_level(logging.ERROR, logger="napari_kmeans_seg._qt.runner"):
         click(qtbot, widget.run_button)
         qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     messages = new_messages(n)
     assert any("failed unexpectedly" in m and "boom" in m for m in messages), messages
-    [record] = [r for r in caplog.records if r.name == "napari_kmeans_seg._qt.widget"]
+    [record] = [r for r in caplog.records if r.name == "napari_kmeans_seg._qt.runner"]
     text = record.getMessage()
     assert "'img'" in text and "'random_state': 7" in text and "(40, 50, 3)" in text
     assert record.exc_info and record.exc_info[0] is RuntimeError
@@ -270,10 +273,10 @@ def test_expected_error_is_a_notification_not_a_log_entry(
     viewer.add_image(np.full((20, 20), 3, np.uint8), name="flat")
     widget = open_widget(viewer)
     n = len(notification_manager.records)
-    with caplog.at_level(logging.DEBUG, logger="napari_kmeans_seg._qt.widget"):
+    with caplog.at_level(logging.DEBUG, logger="napari_kmeans_seg._qt.runner"):
         click(qtbot, widget.run_button)
         qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
-    assert any("only 1 distinct value" in m for m in new_messages(n))
+    assert any("has 1 distinct value" in m for m in new_messages(n))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 

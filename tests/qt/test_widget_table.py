@@ -172,7 +172,10 @@ def test_merge_after_source_removed_is_a_notification(astronaut_k4, qtbot):
     widget.table_panel.select_ids([1, 2])
     n = len(notification_manager.records)
     click_and_wait(qtbot, widget, widget.table_panel.merge_button)
-    assert any("Cannot merge" in m and "removed" in m for m in new_messages(n))
+    # the fix first, then why
+    expected = "Click Segment again: cannot merge, layer 'astronaut' was removed"
+    assert any(m.startswith(expected) for m in new_messages(n))
+    assert widget.status.value.startswith(expected)
     assert len(np.unique(viewer.layers["astronaut clusters"].data)) == 4
 
 

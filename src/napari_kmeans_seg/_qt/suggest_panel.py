@@ -28,6 +28,17 @@ logger = logging.getLogger(__name__)
 SILHOUETTE_COLOR = QColor(80, 170, 255)
 INERTIA_COLOR = QColor(170, 170, 170)
 CHOSEN_COLOR = QColor(255, 200, 60)
+#: what the plot shows and how k is suggested: its tooltip
+PLOT_HELP = (
+    "x: number of clusters k. Solid blue (left axis): mean silhouette, how much "
+    "closer each pixel is to its own cluster than to the next one (-1 to 1, "
+    "higher is better); the suggested k has the highest. Dashed grey: inertia "
+    "(sum of squared distances to the centres), scaled; it always falls with k, "
+    "and its elbow, where it stops falling fast, is a second opinion. Click a k "
+    "to choose it."
+)
+#: room for the axis titles (pixels)
+LEFT_MARGIN, BOTTOM_MARGIN = 22, 34
 
 
 class KScorePlot(QWidget):
@@ -42,12 +53,9 @@ class KScorePlot(QWidget):
         super().__init__(parent)
         self._suggestion: KSuggestion | None = None
         self._chosen: int | None = None
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(130)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip(
-            "Solid: mean silhouette per k (higher is better). Dashed: inertia, "
-            "scaled. Click a k to choose it."
-        )
+        self.setToolTip(PLOT_HELP)
 
     def set_suggestion(self, suggestion: KSuggestion | None) -> None:
         """Plot ``suggestion`` (None: empty), with its suggested k chosen."""
@@ -66,7 +74,12 @@ class KScorePlot(QWidget):
         return self._chosen
 
     def _plot_rect(self) -> QRectF:
-        return QRectF(8, 6, max(self.width() - 16, 1), max(self.height() - 24, 1))
+        return QRectF(
+            LEFT_MARGIN,
+            6,
+            max(self.width() - LEFT_MARGIN - 8, 1),
+            max(self.height() - 6 - BOTTOM_MARGIN, 1),
+        )
 
     def x_of(self, k: float) -> float:
         """Horizontal position (widget pixels) of ``k`` on the plot."""
@@ -136,7 +149,26 @@ class KScorePlot(QWidget):
                 Qt.AlignmentFlag.AlignHCenter,
                 str(k),
             )
+        self._draw_axis_titles(painter, r)
         painter.end()
+
+    def _draw_axis_titles(self, painter: QPainter, r: QRectF) -> None:
+        """ "k (clusters)" under the axis, "silhouette" along the left side."""
+        painter.drawText(
+            QRectF(r.left(), r.bottom() + 16, r.width(), 16),
+            Qt.AlignmentFlag.AlignHCenter,
+            "k (number of clusters)",
+        )
+        painter.save()
+        painter.translate(4, r.center().y())
+        painter.rotate(-90)
+        painter.setPen(QPen(SILHOUETTE_COLOR, 1))
+        painter.drawText(
+            QRectF(-r.height() / 2, 0, r.height(), 16),
+            Qt.AlignmentFlag.AlignHCenter,
+            "silhouette",
+        )
+        painter.restore()
 
 
 class SuggestKPanel(Container):
@@ -183,12 +215,17 @@ class SuggestKPanel(Container):
             text="Suggest k",
             tooltip="Score k = "
             f"{self._k_range[0]}..{self._k_range[-1]} on a sample of the pixels "
-            "(silhouette) and suggest the best",
+            "and suggest the k whose clusters are best separated (silhouette). "
+            + PLOT_HELP,
         )
+        self._tooltip = self.suggest_button.tooltip
+        self._reason: str | None = None
         self.use_button = PushButton(
             text="Use k", enabled=False, tooltip="Set the number of clusters"
         )
         self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.status.tooltip = PLOT_HELP
         super().__init__(
             widgets=[
                 Container(
@@ -226,6 +263,7 @@ class SuggestKPanel(Container):
         try:
             image, options = self._get_image()
         except ValueError as err:
+            self.status.value = str(err)
             show_error(str(err))
             return None
         self.suggest_button.enabled = False
@@ -235,7 +273,6 @@ class SuggestKPanel(Container):
             image,
             self._k_range,
             **options,
-            _progress={"total": 0, "desc": "Suggesting k"},
             _connect={
                 "returned": self._on_returned,
                 "errored": self._on_errored,
@@ -265,30 +302,39 @@ class SuggestKPanel(Container):
         k = suggestion.suggested
         self.use_button.text = f"Use k = {k}"
         self.use_button.enabled = True
-        sil = suggestion.silhouette[suggestion.k_values.index(k)]
-        self.status.value = (
-            f"suggested k = {k} (silhouette {sil:.2f}; elbow at "
-            f"{_elbow_or_dash(suggestion)})"
-        )
+        self.status.value = recommendation(suggestion)
 
     def _on_errored(self, err: Exception) -> None:
-        self.status.value = ""
         if isinstance(err, ValueError | MemoryError):
-            show_error(str(err))
+            message = str(err)
         else:
             logger.error("suggesting k failed", exc_info=err)
-            show_error(f"Suggesting k failed unexpectedly: {err!r}")
+            message = f"Suggesting k failed unexpectedly: {err!r}"
+        self.status.value = message
+        show_error(message)
+
+    def set_reason(self, reason: str | None) -> None:
+        """Why Suggest k cannot run now (None: it can), in its tooltip."""
+        self._reason = reason
+        self.suggest_button.enabled = reason is None and not self.busy
+        self.suggest_button.tooltip = reason or self._tooltip
 
     def _on_warned(self, warning: tuple) -> None:
         show_warning(str(warning[0]))
 
     def _on_finished(self) -> None:
         self._worker = None
-        self.suggest_button.enabled = True
+        self.suggest_button.enabled = self._reason is None
 
 
-def _elbow_or_dash(suggestion: KSuggestion) -> str:
-    try:
-        return str(suggestion.best("elbow"))
-    except ValueError:
-        return "-"
+def recommendation(suggestion: KSuggestion) -> str:
+    """One recommended k with a one-line reason."""
+    k = suggestion.suggested
+    if suggestion.criterion == "elbow":
+        return f"Use k = {k}: the inertia stops falling fast there (elbow)"
+    sil = suggestion.silhouette[suggestion.k_values.index(k)]
+    return (
+        f"Use k = {k}: its clusters are the best separated (silhouette "
+        f"{sil:.2f}, the highest of k = {suggestion.k_values[0]} to "
+        f"{suggestion.k_values[-1]})"
+    )

@@ -9,6 +9,7 @@ worker thread, and gives the panel the merged result).
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from magicgui.widgets import Container, Label, PushButton
 from psygnal import Signal
 from qtpy.QtCore import Qt
@@ -40,6 +41,34 @@ def format_cell(value) -> str:
     return str(value)
 
 
+#: the table's height range (pixels): it shrinks in a small dock, more rows scroll
+MIN_TABLE_HEIGHT, MAX_TABLE_HEIGHT = 70, 200
+#: the HSV cone features of the core, shown as hue (degrees), saturation, value
+HSV_CONE = ("hue_x", "hue_y", "value")
+
+
+def display_frame(
+    frame: pd.DataFrame, channel_names: Sequence[str] = ()
+) -> pd.DataFrame:
+    """The table as a user reads it: ``c0, c1, …`` named after the layers
+    clustered as channels, and the HSV cone's ``hue_x, hue_y, value`` as
+    ``H`` (degrees), ``S`` and ``V``."""
+    frame = frame.copy()
+    names = {f"c{j}": str(name) for j, name in enumerate(channel_names)}
+    frame = frame.rename(columns={k: v for k, v in names.items() if k in frame})
+    if all(c in frame for c in HSV_CONE):
+        x, y, v = (frame[c].to_numpy(float) for c in HSV_CONE)
+        chroma = np.hypot(x, y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sat = np.where(v > 0, chroma / v, 0.0)
+        at = frame.columns.get_loc("hue_x")
+        frame = frame.drop(columns=list(HSV_CONE))
+        frame.insert(at, "V", v)
+        frame.insert(at, "S", np.clip(sat, 0.0, 1.0))
+        frame.insert(at, "H", np.degrees(np.arctan2(y, x)) % 360.0)
+    return frame
+
+
 class ClusterTablePanel(Container):
     """The clusters of the last result as a read-only table, with **Merge**.
 
@@ -53,9 +82,14 @@ class ClusterTablePanel(Container):
     merge_requested : Signal(list)
         Emitted with the sorted labels of the selected rows when **Merge** is
         clicked.
+    cluster_chosen : Signal(int)
+        Emitted when the selection changes: the label of the one selected row,
+        0 for none or several.
     """
 
     merge_requested = Signal(list)
+    #: emitted with the label of the one selected row (0: none, or several)
+    cluster_chosen = Signal(int)
 
     def __init__(self):
         self.merge_button = PushButton(
@@ -65,6 +99,7 @@ class ClusterTablePanel(Container):
             "other labels are renumbered",
         )
         self.hint = Label(value="")
+        self.hint.native.setWordWrap(True)
         self.caption = Label(value="")
         super().__init__(
             widgets=[
@@ -85,13 +120,14 @@ class ClusterTablePanel(Container):
         self.table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents
         )
-        self.table.setMinimumHeight(90)
-        self.table.setMaximumHeight(220)
+        self.table.setMinimumHeight(MIN_TABLE_HEIGHT)
+        self.table.setMaximumHeight(MAX_TABLE_HEIGHT)
         self.table.setToolTip("The clusters of the last segmentation")
         self.native.layout().insertWidget(1, self.table)
         self._ids: list[int] = []
         self._locked = False
-        self.table.itemSelectionChanged.connect(self._update_enabled)
+        self.table.itemSelectionChanged.connect(self._on_selection)
+        self._quiet = False
         self.merge_button.changed.connect(self._on_merge_clicked)
         self.set_result(None)
 
@@ -109,22 +145,34 @@ class ClusterTablePanel(Container):
         """The text shown in ``row`` (0-based) under ``column``."""
         return self.table.item(row, self.columns.index(column)).text()
 
-    def set_result(self, result: SegmentationResult | None, *, title: str = "") -> None:
+    def set_result(
+        self,
+        result: SegmentationResult | None,
+        *,
+        title: str = "",
+        channel_names: Sequence[str] = (),
+    ) -> None:
         """Show the clusters of ``result`` (None: empty, Merge disabled), under the
-        caption ``"<title>: <n> clusters"``."""
+        caption ``"<title>: <n> clusters"``; ``channel_names``: the layers
+        clustered as channels (column names)."""
+        frame = None
+        if result is not None:
+            frame = display_frame(result.table(), channel_names)
+        self.set_frame(frame, title=title)
+
+    def set_frame(self, frame: pd.DataFrame | None, *, title: str = "") -> None:
+        """Show a clusters table (columns as :meth:`SegmentationResult.table`;
+        None: empty) under the caption ``"<title>: <n> clusters"``."""
         self.table.clearSelection()
-        self.caption.value = (
-            "" if result is None else f"{title}: {result.n_clusters} clusters"
-        )
-        self.caption.visible = result is not None
-        if result is None:
+        self.caption.value = "" if frame is None else f"{title}: {len(frame)} clusters"
+        self.caption.visible = frame is not None
+        if frame is None:
             self.table.setRowCount(0)
             self.table.setColumnCount(0)
             self._ids = []
             self.visible_table(False)
             self._update_enabled()
             return
-        frame = result.table()
         self._ids = [int(v) for v in frame["label"]]
         self.table.setColumnCount(len(frame.columns))
         self.table.setHorizontalHeaderLabels([str(c) for c in frame.columns])
@@ -140,8 +188,19 @@ class ClusterTablePanel(Container):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(i, j, item)
+        self._fit_height()
         self.visible_table(True)
         self._update_enabled()
+
+    def _fit_height(self) -> None:
+        """As tall as its rows (no empty band under a few), at most
+        :data:`MAX_TABLE_HEIGHT`: more rows scroll."""
+        table = self.table
+        rows = sum(table.rowHeight(r) for r in range(table.rowCount()))
+        header = table.horizontalHeader().height()
+        scroll = table.horizontalScrollBar().sizeHint().height()
+        wanted = rows + header + scroll + 2 * table.frameWidth()
+        table.setMaximumHeight(max(MIN_TABLE_HEIGHT, min(MAX_TABLE_HEIGHT, wanted)))
 
     def visible_table(self, visible: bool) -> None:
         """Show or hide the table (hidden while there is no result)."""
@@ -159,10 +218,18 @@ class ClusterTablePanel(Container):
         rows = {index.row() for index in self.table.selectionModel().selectedRows()}
         return sorted(self._ids[r] for r in rows if r < len(self._ids))
 
-    def select_ids(self, ids: Sequence[int]) -> None:
-        """Select the rows of the labels ``ids`` (and no others)."""
+    def select_ids(self, ids: Sequence[int], *, quiet: bool = False) -> None:
+        """Select the rows of the labels ``ids`` (and no others); ``quiet``: do
+        not emit :attr:`cluster_chosen` (the selection came from elsewhere)."""
         from qtpy.QtCore import QItemSelectionModel
 
+        self._quiet = quiet
+        try:
+            self._select_ids(ids, QItemSelectionModel)
+        finally:
+            self._quiet = False
+
+    def _select_ids(self, ids, QItemSelectionModel) -> None:
         model = self.table.selectionModel()
         self.table.clearSelection()
         flags = (
@@ -177,6 +244,12 @@ class ClusterTablePanel(Container):
         """Disable Merge (while the widget is busy) or let the selection decide."""
         self._locked = bool(locked)
         self._update_enabled()
+
+    def _on_selection(self) -> None:
+        self._update_enabled()
+        if not self._quiet:
+            ids = self.selected_ids()
+            self.cluster_chosen.emit(ids[0] if len(ids) == 1 else 0)
 
     def _update_enabled(self) -> None:
         n = len(self.selected_ids())

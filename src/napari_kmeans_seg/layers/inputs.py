@@ -21,9 +21,12 @@ from ..core.segment import SegmentationResult
 from .outputs import (
     SOURCE_KEY,
     SourceInfo,
+    check_layers_memory,
     cluster_name,
+    compute_layers,
     iter_add_or_update_layers,
     label_levels,
+    labels_name,
     mean_color_name,
     multiscale_levels,
     prepare_colormaps,
@@ -97,6 +100,21 @@ class SegmentationInput:
         return self.data if self.lazy else np.asarray(self.data)
 
     @property
+    def channel_names(self) -> tuple[str, ...]:
+        """The names of the layers clustered as channels (empty otherwise)."""
+        return tuple(c.name for c in self.channels)
+
+    @property
+    def n_pixels(self) -> int:
+        """Number of pixels clustered (the finest level of a multiscale layer)."""
+        shape = tuple(self.data[0].shape if self.source.multiscale else self.data.shape)
+        if self.channels:
+            shape = shape[1:]
+        elif self.source.rgb:
+            shape = shape[:-1]
+        return int(np.prod(shape))
+
+    @property
     def source_names(self) -> tuple[str, ...]:
         """The source names the output layers are grouped under (their
         ``metadata[SOURCE_KEY]``)."""
@@ -150,6 +168,8 @@ class SegmentationInput:
             masked_layers=masked_layers and not self.channels,
             levels=levels,
         )
+        if label_colors == "mean" and not self.source.rgb and not self.channels:
+            grey_labels(layer_data, result, self.source)
         prepare_colormaps(layer_data)
         if self.channels:
             layer_data += self.channel_outputs(
@@ -174,6 +194,7 @@ class SegmentationInput:
         placement. ``image``: the loaded stack, channels on axis 0."""
         out: list[tuple[Any, dict, str]] = []
         means = result.mean_color_image() if mean_color_layer else None
+        below: list[tuple[Any, dict, str]] = []  # the mean-colour layers
         for c, (info, dtype) in enumerate(
             zip(self.channels, self.channel_dtypes, strict=True)
         ):
@@ -186,7 +207,7 @@ class SegmentationInput:
             }
             channel = image[c].astype(dtype, copy=False)
             if means is not None:
-                out.append(
+                below.append(
                     (
                         means[c].astype(dtype),
                         {"name": mean_color_name(info.name), **meta},
@@ -205,7 +226,7 @@ class SegmentationInput:
                         "image",
                     )
                 )
-        return out
+        return below + out
 
     def iter_add_layers(
         self,
@@ -219,7 +240,46 @@ class SegmentationInput:
         for source in self.source_names:
             group = [t for t in layer_data if t[1]["metadata"][SOURCE_KEY] == source]
             steps.append(iter_add_or_update_layers(viewer, group, source_name=source))
+        steps.append(self._iter_means_below_labels(viewer))
         return itertools.chain.from_iterable(steps)
+
+    def _iter_means_below_labels(self, viewer) -> Iterator[None]:
+        """Move the mean-colour layers just below the labels layer, so that
+        they never hide it (a re-run may add them on top)."""
+        layers = viewer.layers
+        lname = labels_name(self.name)
+        for source in self.source_names:
+            mname = mean_color_name(source)
+            if lname in layers and mname in layers:
+                at, labels_at = layers.index(mname), layers.index(lname)
+                if at > labels_at:
+                    layers.move(at, labels_at)
+        yield None
+
+
+def is_output(layer) -> bool:
+    """Whether ``layer`` is one of this plugin's outputs (its metadata names the
+    source it was made from): never offered back as an input."""
+    return SOURCE_KEY in (getattr(layer, "metadata", None) or {})
+
+
+def rename_outputs(viewer, old: str, new: str) -> list[str]:
+    """Rename the outputs of the source layer ``old``, now called ``new``
+    (``"<old> clusters"`` → ``"<new> clusters"``, its cluster and mean-colour
+    layers), so that the next run updates them instead of leaving them behind.
+    Returns the new names."""
+    renamed = []
+    for layer in list(viewer.layers):
+        meta = getattr(layer, "metadata", None) or {}
+        if meta.get(SOURCE_KEY) != old or not layer.name.startswith(old):
+            continue
+        name = new + layer.name[len(old) :]
+        if name in viewer.layers:  # never take another layer's name
+            continue
+        layer.metadata = {**meta, SOURCE_KEY: new}
+        layer.name = name
+        renamed.append(name)
+    return renamed
 
 
 def spatial_shape(layer: napari.layers.Image) -> tuple[int, ...]:
@@ -539,3 +599,114 @@ def merge_layers(
     """
     merged = result.merge(ids)
     return merged, inputs.outputs(merged, **layer_options)
+
+
+def suggest_input(inputs: SegmentationInput, **options) -> tuple[Any, dict[str, Any]]:
+    """What :func:`suggest_n_clusters` scores for ``inputs`` (the finest level of
+    a multiscale layer; a lazy image or stack stays lazy: it is sampled, not
+    loaded) and its keyword options (``options`` added)."""
+    data = inputs.data
+    if inputs.source.multiscale:
+        data = data[0]
+    elif not is_lazy(data):
+        data = np.asarray(data)
+    return data, {
+        "rgb": inputs.source.rgb,
+        "scale": tuple(inputs.source.scale),
+        **inputs.options,
+        **options,
+    }
+
+
+def compute_input_layers(
+    inputs: SegmentationInput,
+    n_clusters: int | None,
+    *,
+    model=None,
+    label_colors: str = "mean",
+    mean_color_layer: bool = False,
+    masked_layers: bool = True,
+    **options,
+) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
+    """The work of Segment on ``inputs`` (call it in a worker thread): the result
+    and its layer data, the mean-colour layers below the labels and a
+    single-channel image's clusters in their mean grey (``label_colors="mean"``).
+
+    ``options`` are those of :func:`segment`; layers as channels are loaded
+    (checked against the memory first) or stay lazy, and each layer gets its own
+    masked outputs.
+    """
+    layer_options = {
+        "label_colors": label_colors,
+        "mean_color_layer": mean_color_layer,
+        "masked_layers": masked_layers,
+    }
+    if not inputs.channels:
+        result, layer_data = compute_layers(
+            inputs.data, inputs.source, n_clusters, model=model,
+            **layer_options, **inputs.options, **options,
+        )  # fmt: skip
+    else:
+        if not inputs.lazy:
+            check_layers_memory(
+                inputs.data, inputs.source, n_clusters, model=model,
+                mean_color_layer=mean_color_layer, masked_layers=masked_layers,
+                **inputs.options, **options,
+            )  # fmt: skip
+        image = inputs.load()
+        result, layer_data = compute_layers(
+            image, inputs.source, n_clusters, model=model, label_colors=label_colors,
+            masked_layers=False, mean_color_layer=False, **inputs.options, **options,
+        )  # fmt: skip
+        layer_data = (
+            inputs.channel_outputs(
+                result,
+                image,
+                mean_color_layer=mean_color_layer,
+                masked_layers=masked_layers,
+            )
+            + layer_data
+        )
+        layer_data = _labels_first_after_means(layer_data)
+    if label_colors == "mean" and not inputs.source.rgb and not inputs.channels:
+        grey_labels(layer_data, result, inputs.source)
+    return result, layer_data
+
+
+def _labels_first_after_means(layer_data: list) -> list:
+    """Mean-colour layers, then the labels, then the masked layers."""
+    kinds = {"mean": [], "labels": [], "other": []}
+    for item in layer_data:
+        if item[2] == "labels":
+            kinds["labels"].append(item)
+        elif item[1]["name"].endswith(mean_color_name("")):
+            kinds["mean"].append(item)
+        else:
+            kinds["other"].append(item)
+    return kinds["mean"] + kinds["labels"] + kinds["other"]
+
+
+def grey_colors(result: SegmentationResult, contrast_limits) -> np.ndarray:
+    """Each cluster's mean grey as RGBA in [0, 1], through ``contrast_limits``
+    (how the image layer shows its values)."""
+    lo, hi = (float(v) for v in contrast_limits)
+    means = np.asarray(result.channel_means, float)[:, 0]
+    span = hi - lo if hi > lo else 1.0
+    grey = np.clip((means - lo) / span, 0.0, 1.0)
+    rgba = np.ones((len(grey), 4))
+    rgba[:, :3] = np.nan_to_num(grey, nan=0.5)[:, None]
+    return rgba
+
+
+def grey_labels(layer_data: list, result: SegmentationResult, source) -> None:
+    """Colour the labels layer of a single-channel ``result`` by each cluster's
+    mean grey (in place on ``layer_data``'s labels entry)."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    colors = grey_colors(result, source.contrast_limits)
+    color_dict: dict = {None: np.zeros(4), 0: np.zeros(4)}
+    color_dict.update({i + 1: c for i, c in enumerate(colors)})
+    for _, meta, kind in layer_data:
+        if kind == "labels" and meta["name"] == labels_name(source.name):
+            meta["colormap"] = DirectLabelColormap(color_dict=color_dict)
+    prepare_colormaps(layer_data)

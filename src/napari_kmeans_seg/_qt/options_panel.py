@@ -1,0 +1,153 @@
+"""The options of Segment: k, the seed, the colour space, the less common feature
+options (in a collapsible group), the sampling and the outputs."""
+
+import math
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
+
+from ..core.features import COLOR_SPACES, MAX_CLUSTERS
+from ..layers.outputs import LABEL_COLORS
+
+#: largest number of clusters offered by the widget (the API allows up to 254)
+WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
+#: why the colour space is disabled
+NOT_RGB_REASON = "The colour space applies to RGB images only"
+MODEL_REASON = "A loaded model applies its own feature options (Fit new to change)"
+COLOR_SPACE_TIP = (
+    "Colour space the pixels are clustered in: rgb, hsv (hue, saturation, value) "
+    "or lab (CIELAB, perceptual)"
+)
+
+
+def collapsible(title: str, content: Container, host: Container):
+    """Put ``content`` in a collapsible group ``title`` (superqt's QCollapsible,
+    collapsed) inside ``host``."""
+    from superqt import QCollapsible
+
+    group = QCollapsible(title)
+    group.addWidget(content.native)
+    host.native.layout().addWidget(group)
+    return group
+
+
+class OptionsPanel(Container):
+    """The options of the segmentation widget (see :meth:`segment_options`)."""
+
+    def __init__(self):
+        self.n_clusters = SpinBox(
+            value=3, min=2, max=WIDGET_MAX_CLUSTERS, label="clusters",
+            tooltip="Number of colour/intensity classes (k)",
+        )  # fmt: skip
+        self.random_state = SpinBox(
+            value=0, min=0, max=2**31 - 1, label="random seed",
+            tooltip="Seed of the k-means++ starts: the same seed gives the same labels",
+        )  # fmt: skip
+        self.color_space = ComboBox(
+            choices=list(COLOR_SPACES), value="rgb", label="colour space",
+            tooltip=COLOR_SPACE_TIP,
+        )  # fmt: skip
+        self._make_feature_options()
+        self.label_colors = ComboBox(
+            choices=list(LABEL_COLORS), value="mean", label="label colours",
+            tooltip="Colour of each cluster in the labels layer: its mean colour "
+            "(its mean grey for a single-channel image) or napari's distinct "
+            "label colours",
+        )  # fmt: skip
+        self.mean_color_layer = CheckBox(
+            value=False, text="mean colour layer",
+            tooltip="Also add an image layer '<image> mean colour' (below the "
+            "labels): each pixel in its cluster's mean colour",
+        )  # fmt: skip
+        self.masked_layers = CheckBox(
+            value=True, text="masked layers",
+            tooltip="Also add one image layer per cluster: the image masked to it "
+            "(each holds a copy of the image); off by default for layers as "
+            "channels, which would make one per layer and cluster",
+        )  # fmt: skip
+        self.more_options = Container(
+            widgets=[
+                self.normalize,
+                self.spatial_weight,
+                self.smoothing,
+                self.fit_percent,
+                self.label_colors,
+                self.mean_color_layer,
+            ]
+        )
+        options_box = Container(labels=False)
+        main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
+        # unlabelled: a labelled row would add an empty label column's width
+        super().__init__(widgets=[main, options_box], labels=False)
+        self.group = collapsible("Options", self.more_options, options_box)
+
+    def _make_feature_options(self) -> None:
+        """The less common feature options and the sampling."""
+        self.normalize = CheckBox(
+            value=False, text="normalise features",
+            tooltip="Scale each feature to zero mean and unit variance before "
+            "clustering",
+        )  # fmt: skip
+        self.spatial_weight = FloatSpinBox(
+            value=0.0, min=0.0, max=1e6, step=0.1, label="spatial weight",
+            tooltip="Weight of the pixel coordinates as features: above 0, clusters "
+            "become spatially compact (0: colour only)",
+        )  # fmt: skip
+        self.smoothing = FloatSpinBox(
+            value=0.0, min=0.0, max=1e3, step=0.5, label="smoothing (px)",
+            tooltip="Gaussian smoothing (sigma in pixels) of the channels before "
+            "clustering (0: none)",
+        )  # fmt: skip
+        self.fit_percent = FloatSpinBox(
+            value=100.0, min=0.1, max=100.0, step=5.0, label="fit on (% pixels)",
+            tooltip="Fit the clusters on this share of the pixels (a regular grid), "
+            "then label every pixel: faster on large images. 100: all pixels "
+            "(a lazy image: a bounded region by default)",
+        )  # fmt: skip
+
+    def feature_options(self, layer=None) -> dict:
+        """The feature options for :func:`segment` as set (the colour space only
+        for an RGB ``layer``)."""
+        rgb = layer is not None and bool(layer.rgb)
+        return {
+            "color_space": self.color_space.value if rgb else "rgb",
+            "normalize": bool(self.normalize.value),
+            "spatial_weight": float(self.spatial_weight.value),
+            "smoothing": float(self.smoothing.value),
+        }
+
+    def layer_options(self) -> dict:
+        """The options of the output layers."""
+        return {
+            "masked_layers": bool(self.masked_layers.value),
+            "label_colors": self.label_colors.value,
+            "mean_color_layer": bool(self.mean_color_layer.value),
+        }
+
+    def fit_pixels(self, n_pixels: int) -> int | None:
+        """``fit_pixels`` for an image of ``n_pixels`` pixels (None: the default,
+        all pixels in memory)."""
+        percent = float(self.fit_percent.value)
+        if percent >= 100.0:
+            return None
+        return max(1, math.ceil(n_pixels * percent / 100.0))
+
+    def update_enabled(self, layer, *, fitting: bool) -> None:
+        """Enable what applies to ``layer`` (None: no image): the colour space for
+        RGB images, the feature options when fitting (not with a loaded model);
+        a disabled control says why in its tooltip."""
+        rgb = layer is not None and bool(layer.rgb)
+        self.color_space.enabled = fitting and rgb
+        if not fitting:
+            self.color_space.tooltip = MODEL_REASON
+        elif not rgb:
+            self.color_space.tooltip = NOT_RGB_REASON
+        else:
+            self.color_space.tooltip = COLOR_SPACE_TIP
+        for widget in (
+            self.normalize,
+            self.spatial_weight,
+            self.smoothing,
+            self.fit_percent,
+        ):
+            widget.enabled = fitting
+        self.n_clusters.enabled = self.random_state.enabled = fitting
