@@ -478,11 +478,13 @@ class _Pixels:
     def _range(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature minimum and maximum of the valid pixels (inf, -inf if none)."""
 
+        kernel = K.minmax1_kernel if self.d == 1 else K.minmax_kernel
+
         def part(start, stop):
             mn = np.full(self.d, np.inf)
             mx = np.full(self.d, -np.inf)
             for a, b in self._chunks(start, stop):
-                K.minmax_kernel(*self._common(a, b), mn, mx)
+                kernel(*self._common(a, b), mn, mx)
             return mn, mx
 
         parts = _map(part, self.n)

@@ -106,17 +106,6 @@ def minmax_kernel(X, mask, use_mask, mn, mx):
     """Per-feature minimum and maximum of the valid rows; returns their number."""
     n_valid = 0
     d = X.shape[1]
-    if d == 1:  # in registers: the common greyscale case at memory speed
-        lo, hi = mn[0], mx[0]
-        for i in range(X.shape[0]):
-            v = np.float64(X[i, 0])
-            if v - v != 0 or (use_mask and not mask[i]):
-                continue
-            n_valid += 1
-            lo = min(lo, v)
-            hi = max(hi, v)
-        mn[0], mx[0] = lo, hi
-        return n_valid
     for i in range(X.shape[0]):
         if not _valid(X, i, mask, use_mask):
             continue
@@ -125,6 +114,23 @@ def minmax_kernel(X, mask, use_mask, mn, mx):
             v = np.float64(X[i, j])
             mn[j] = min(mn[j], v)
             mx[j] = max(mx[j], v)
+    return n_valid
+
+
+@njit(**_OPTS)
+def minmax1_kernel(X, mask, use_mask, mn, mx):
+    """:func:`minmax_kernel` for one feature, in registers (a kernel of its own:
+    a branch for it inside the general one slows that one down)."""
+    n_valid = 0
+    lo, hi = mn[0], mx[0]
+    for i in range(X.shape[0]):
+        v = np.float64(X[i, 0])
+        if v - v != 0 or (use_mask and not mask[i]):
+            continue
+        n_valid += 1
+        lo = min(lo, v)
+        hi = max(hi, v)
+    mn[0], mx[0] = lo, hi
     return n_valid
 
 
