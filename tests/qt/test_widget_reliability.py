@@ -115,6 +115,29 @@ def test_cancel_returns_to_idle_at_once_and_discards_the_result(
     np.testing.assert_array_equal(big, before)
 
 
+def test_cancel_stops_the_computation_itself(make_napari_viewer, qtbot):
+    """Cancel frees the core: the engine stops the running fit, it does not run on
+    in the background until it ends by itself."""
+    from napari_kmeans_seg import segment
+
+    rng = np.random.default_rng(0)
+    segment(rng.random((60, 60, 3), dtype=np.float32), 16)  # compiled beforehand
+    noisy = rng.random((1500, 1500, 3), dtype=np.float32)  # k=16: many seconds
+    viewer = make_napari_viewer()
+    viewer.add_image(noisy, name="noisy", rgb=False, channel_axis=None)
+    widget = open_widget(viewer)
+    widget.masked_layers.value = False
+    widget.n_clusters.value = 16
+    click(qtbot, widget.run_button)
+    qtbot.wait(1500)  # the fit is under way
+    assert widget.busy
+    click(qtbot, widget.cancel_button)
+    assert widget.n_background == 1
+    # stopped by the engine within a few of its checks, not after the whole fit
+    qtbot.waitUntil(lambda: widget.n_background == 0, timeout=5_000)
+    assert names(viewer) == ["noisy"]
+
+
 def test_segment_again_while_a_cancelled_run_still_computes(
     make_napari_viewer, qtbot, gate
 ):

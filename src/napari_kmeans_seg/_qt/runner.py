@@ -20,7 +20,7 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ..core.engine import TooFewValuesError
+from ..core.engine import TooFewValuesError, stop_when
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
 from ..layers.inputs import LAYER_OPTIONS, SegmentationInput, compute_input_layers
@@ -135,8 +135,9 @@ class SegmentRunner:
         relay.moved.connect(partial(self._on_progress, run))
         run.relay = relay
         run.worker = create_worker(
-            compute_input_layers, inputs, n_clusters, model=model,
-            progress=relay.moved.emit, **options, _connect=self._connections(run),
+            _until_stopped, run.stop, compute_input_layers, inputs, n_clusters,
+            model=model, progress=relay.moved.emit, **options,
+            _connect=self._connections(run),
         )  # fmt: skip
         return run
 
@@ -304,3 +305,10 @@ def renamed(
         meta["metadata"] = {**meta.get("metadata", {}), SOURCE_KEY: new}
         out.append((data, meta, kind))
     return out
+
+
+def _until_stopped(stop: threading.Event, work: Callable, *args, **kwargs):
+    """``work(*args, **kwargs)`` in the worker thread, stopped by the engine (it raises
+    ``Cancelled``) soon after ``stop`` is set, so Cancel frees the core at once."""
+    with stop_when(stop):
+        return work(*args, **kwargs)
