@@ -12,7 +12,7 @@ from qtpy.QtCore import QTimer
 from ..core import features as _features
 from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
-from ..layers.outputs import labels_name
+from ..layers.outputs import find_output_layer, labels_name
 
 logger = logging.getLogger(__name__)
 
@@ -161,9 +161,7 @@ class LayerFollower:
         ``name`` (None: none), not redrawing while it holds these labels."""
         labels_layer = None
         if name is not None and self._viewer is not None:
-            lname = labels_name(name)
-            if lname in self._viewer.layers:
-                labels_layer = self._viewer.layers[lname]
+            labels_layer = find_output_layer(self._viewer, name, labels_name(name))
         if labels_layer is None:
             self.detach()
             self._set_choice(None)

@@ -31,7 +31,7 @@ from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
 from ..layers.inputs import SegmentationInput, merge_layers, suggest_input
-from ..layers.outputs import labels_name
+from ..layers.outputs import find_output_layer, labels_name
 from .colorview import views_in
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
 from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
@@ -340,7 +340,7 @@ class KMeansWidget(Container):
                 )
             elif self.image.value is not None:
                 name = self.image.value.name
-                if labels_name(name) in self._viewer.layers:
+                if find_output_layer(self._viewer, name, labels_name(name)):
                     view.update_from_layer(name)
         except ValueError as err:
             show_error(str(err))

@@ -202,8 +202,7 @@ class SegmentationInput:
                 "metadata": {SOURCE_KEY: info.name},
                 "colormap": info.colormap,
                 "contrast_limits": info.contrast_limits,
-                "scale": info.scale,
-                "translate": info.translate,
+                **info.placement(),
             }
             channel = image[c].astype(dtype, copy=False)
             if means is not None:
@@ -421,15 +420,6 @@ def plane_slices(index: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(i, i + 1) for i in index)
 
 
-def plane_source(source: SourceInfo, index: tuple[int, ...]) -> SourceInfo:
-    """``source`` placed at the plane ``index``: its leading translate moved by
-    ``index * scale``, so the outputs show on that slice only."""
-    translate = list(source.translate)
-    for axis, i in enumerate(index):
-        translate[axis] = translate[axis] + i * source.scale[axis]
-    return replace(source, translate=tuple(translate))
-
-
 def image_input(
     layer: napari.layers.Image,
     *,
@@ -449,7 +439,7 @@ def image_input(
         Cluster only this 2D plane (indices along the leading axes, see
         :func:`current_plane`): the data, the mask and the outputs keep the
         layer's dimensions, with length 1 on the leading axes, and the outputs
-        are placed at the plane (:func:`plane_source`).
+        are placed at the plane (:meth:`SourceInfo.shifted`).
 
     Raises
     ------
@@ -469,7 +459,7 @@ def image_input(
     if plane:
         slices = plane_slices(plane)
         data = data[slices]  # a view (numpy) or a lazy slice (dask, zarr)
-        source = plane_source(source, plane)
+        source = source.shifted(plane)
         if "mask" in options:
             options["mask"] = options["mask"][slices]
     return SegmentationInput(
@@ -544,7 +534,11 @@ def channels_input(
             f"layers clustered as channels must have the same shape: {listed}"
         )
     first = layers[0]
-    options: dict[str, Any] = {"channel_axis": 0, "scale": tuple(first.scale)}
+    # the layers' own axes are the spatial axes of the stack
+    options: dict[str, Any] = {
+        "channel_axis": 0,
+        "scale": spatial_scale(tuple(first.scale), {}),
+    }
     if mask_layer is not None:
         options["mask"] = mask_from_layer(mask_layer, first)
     parts = [layer.data for layer in layers]
@@ -552,7 +546,7 @@ def channels_input(
     if plane:
         slices = plane_slices(plane)
         parts = [part[slices] for part in parts]
-        infos = [plane_source(info, plane) for info in infos]
+        infos = [info.shifted(plane) for info in infos]
         if "mask" in options:
             options["mask"] = options["mask"][slices]
     # stacked lazily here: dask or zarr layers stay lazy; in-memory layers are
@@ -612,7 +606,7 @@ def suggest_input(inputs: SegmentationInput, **options) -> tuple[Any, dict[str, 
         data = np.asarray(data)
     return data, {
         "rgb": inputs.source.rgb,
-        "scale": tuple(inputs.source.scale),
+        "scale": spatial_scale(tuple(inputs.source.scale), inputs.options),
         **inputs.options,
         **options,
     }
