@@ -55,7 +55,7 @@ def test_default_options_keep_the_view(astronaut):
     assert np.shares_memory(feats.X, astronaut)
     assert feats.X.dtype == np.uint8
     other = build_features(astronaut, layout, None, FeatureOptions(color_space="lab"))
-    assert other.X.dtype == np.float32 and other.X.shape == (512 * 512, 3)
+    assert other.X.dtype == np.float64 and other.X.shape == (512 * 512, 3)
     assert not np.shares_memory(other.X, astronaut)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import engine as _engine
 from . import features as _features
+from . import stats as _stats
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -79,6 +80,12 @@ def open_image(
     read."""
     darr = as_dask(image)
     _features.check_array(darr)
+    if any(np.isnan(c).any() for c in map(np.asarray, darr.chunks)):
+        raise ValueError(
+            "the dask array has unknown chunk sizes (e.g. after boolean indexing); "
+            "call image.compute_chunk_sizes() first, or pass np.asarray(image) if "
+            "it fits in memory"
+        )
     layout = layout_for(tuple(darr.shape))
     return whole_channels(darr, layout), layout
 
@@ -354,13 +361,13 @@ def block_stats(
     with _engine.in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
         counts, sse = px.counts_and_inertia(labels, centroids)
-    sums = _features.label_sums(feats.X, labels, k)
+    sums = _stats.label_sums(feats.X, labels, k)
     channels = sums
     if not options.is_default:
-        channels = _features.label_sums(feats.pixels, labels, k)
+        channels = _stats.label_sums(feats.pixels, labels, k)
     dropped = np.zeros((k, 0))
     if feats.dropped is not None:
-        dropped = _features.label_sums(feats.dropped, labels, k)
+        dropped = _stats.label_sums(feats.dropped, labels, k)
     n_kept = labels.size if feats.keep is None else int(np.count_nonzero(feats.keep))
     return counts, sums, np.array([sse, n_kept]), channels, dropped
 
