@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,13 @@ from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
 from . import stats as _stats
-from .options import FEATURE_NAMES, FeatureOptions, Options, make_options
+from .options import (
+    FEATURE_NAMES,
+    FeatureOptions,
+    Options,
+    check_scale,
+    make_options,
+)
 from .result import SegmentationResult
 
 
@@ -34,10 +41,11 @@ def apply_model(
     check_agrees(model, options)
     if _lazy.is_lazy(image):
         return _apply_lazy(model, image, options, mask, progress)
+    image, mask = _features.unmask(image, mask, model.layout_for)
     arr = _features.check_image(image)
     layout = model.layout_for(arr.shape)
     check_channel_agreement(model, options, arr.shape)
-    warn_if_unlike(model, arr.dtype, layout)
+    warn_if_unlike(model, arr.dtype)
     _memory.check_memory(
         _memory.estimate_for(arr.shape, arr.dtype, layout, model.options)
     )
@@ -98,7 +106,7 @@ def check_channel_agreement(model: Any, options: Options, shape) -> None:
             )
 
 
-def warn_if_unlike(model: Any, dtype: np.dtype, layout: _features.Layout) -> None:
+def warn_if_unlike(model: Any, dtype: np.dtype, *, stacklevel: int = 4) -> None:
     """Warn when an image's values cannot be in the units the model was fitted
     in: an integer image labelled by a model of a float image (or the other way
     round), or integers of another range (uint8 vs uint16). The labels are still
@@ -123,7 +131,7 @@ def warn_if_unlike(model: Any, dtype: np.dtype, layout: _features.Layout) -> Non
         f"convert the image to {a} (e.g. with skimage.util.img_as_{_img_as(a)}) "
         "for comparable labels",
         UserWarning,
-        stacklevel=4,
+        stacklevel=stacklevel,
     )
 
 
@@ -138,8 +146,8 @@ def measure(
     """Label the in-memory ``arr`` with ``model`` and measure its clusters
     (``origin``, ``step``: where ``arr`` lies in a larger image, for the
     coordinate features)."""
-    feats = model.features_of(arr, mask, scale, origin=origin, step=step)
-    labels = model.assign(feats)
+    feats = features_of(model, arr, mask, scale, origin=origin, step=step)
+    labels = assign(model, feats)
     k = model.n_clusters
     centres = model.centroids
     if model.label_map is not None:  # a merged cluster's centre: its pixels' mean
@@ -179,7 +187,7 @@ def _apply_lazy(model, image, options: Options, mask, progress) -> SegmentationR
     ``fit_pixels``, labelled chunk by chunk."""
     darr, layout = _lazy.open_image(image, model.layout_for)
     check_channel_agreement(model, options, darr.shape)
-    warn_if_unlike(model, darr.dtype, layout)
+    warn_if_unlike(model, darr.dtype, stacklevel=5)
     dmask = _lazy.as_mask(mask, layout.spatial_shape(darr.shape))
     fit_pixels = options.fit_pixels or _lazy.DEFAULT_FIT_PIXELS
     region = _lazy.Region.of(darr.shape, layout, fit_pixels)
@@ -201,5 +209,63 @@ def _apply_lazy(model, image, options: Options, mask, progress) -> SegmentationR
 
         chunks = _lazy.spatial_chunks(darr, layout)
         return replace(part, labels=da.from_array(part.labels, chunks=chunks))
-    labels = model.predict(darr, mask=dmask, scale=options.scale)
+    labels = predict_lazy(model, darr, dmask, options.scale)
     return replace(part, labels=labels, converged=False)
+
+
+# ------------------------------------------------------------------ labelling
+
+
+def features_of(
+    model: Any, image, mask=None, scale=None, *, origin=None, step=None
+) -> _features.Features:
+    """The features of ``image`` as ``model`` builds them (``scale``: the
+    image's pixel size for the coordinate features, None for the model's;
+    ``origin``, ``step``: where ``image`` lies in the image it was cut from, see
+    :func:`~._features.build_features`)."""
+    arr = _features.check_image(image)
+    layout = model.layout_for(arr.shape)
+    options = model.options
+    spatial_ndim = len(layout.spatial_shape(arr.shape))
+    if scale is not None:
+        scale = check_scale(scale, spatial_ndim)
+        if options.n_spatial:
+            options = replace(options, scale=scale)
+    return _features.build_features(
+        arr, layout, mask, options, origin=origin, step=step
+    )
+
+
+def assign(model: Any, feats: _features.Features) -> np.ndarray:
+    """Labels (flat) of the pixels of ``feats``: nearest centroid, then
+    ``label_map``."""
+    labels = _engine.predict(feats.X, model.centroids, mask=feats.keep)
+    if model.label_map is not None:
+        lut = np.zeros(len(model.label_map) + 1, labels.dtype)
+        lut[1:] = model.label_map
+        labels = lut[labels]
+    return labels
+
+
+def label_chunk(model: Any, block, mask=None, *, scale=None, origin=None) -> np.ndarray:
+    """Flat labels of one chunk of a lazy image (see :func:`~.lazy.label_lazy`)."""
+    return assign(model, features_of(model, block, mask, scale, origin=origin))
+
+
+def predict_lazy(model: Any, image, mask, scale, *, warn: bool = False):
+    """:meth:`KMeansModel.predict` of a lazy image: lazy labels (``warn``: about
+    an image unlike the fitted one, see :func:`warn_if_unlike`)."""
+    darr, layout = _lazy.open_image(image, model.layout_for)
+    if warn:
+        warn_if_unlike(model, darr.dtype, stacklevel=4)
+    spatial = layout.spatial_shape(darr.shape)
+    if scale is not None:
+        scale = check_scale(scale, len(spatial))
+    if model.options.smoothing:
+        raise ValueError(
+            "a model with smoothing > 0 cannot label a lazy (dask/zarr) image "
+            "chunk by chunk; load the image with np.asarray(image) if it fits "
+            "in memory"
+        )
+    labeller = partial(label_chunk, model, scale=scale)
+    return _lazy.label_lazy(labeller, darr, layout, mask=_lazy.as_mask(mask, spatial))

@@ -25,6 +25,7 @@ from .options import (  # noqa: F401
     COLOR_SPACES,
     MAX_CLUSTERS,
     FeatureOptions,
+    Layout,
     check_channel_axis,
     check_channel_weights,
     check_color_space,
@@ -35,42 +36,6 @@ from .options import (  # noqa: F401
     check_scale,
     make_options,
 )
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How an image's pixels become feature vectors.
-
-    Attributes
-    ----------
-    channel_axis : int or None
-        Axis of the image holding the channels (non-negative), or None for a
-        single-channel image.
-    n_channels : int
-        Number of channels clustered (alpha excluded).
-    alpha : bool
-        The last channel is an alpha channel: not clustered, and pixels with alpha 0
-        are left out (label 0).
-    rgb : bool
-        The image is RGB(A) with the colour channels last.
-    """
-
-    channel_axis: int | None
-    n_channels: int
-    alpha: bool = False
-    rgb: bool = False
-
-    def spatial_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The image shape without the channel axis."""
-        if self.channel_axis is None:
-            return tuple(shape)
-        return tuple(s for i, s in enumerate(shape) if i != self.channel_axis)
-
-    def expand(self, spatial: np.ndarray) -> np.ndarray:
-        """A spatial array with a length-1 channel axis, to broadcast over channels."""
-        if self.channel_axis is None:
-            return spatial
-        return np.expand_dims(spatial, self.channel_axis)
 
 
 def check_image(image) -> np.ndarray:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
 from . import model_io as _io
-from .apply import apply_model
-from .options import FeatureOptions, Options, check_n_clusters, check_scale
+from .apply import apply_model, assign, features_of, predict_lazy, warn_if_unlike
+from .options import FeatureOptions, Options, check_n_clusters
 from .result import SegmentationResult
 
 #: the value of the ``"format"`` field of a model file
@@ -76,33 +74,8 @@ class KMeansModel:
     label_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        C = _check_centroids(self.centroids)
-        if not isinstance(self.options, FeatureOptions):
-            raise TypeError(
-                f"options must be FeatureOptions, not {type(self.options).__name__}"
-            )
-        self.options.check(self.layout)
-        if not self.options.fitted:
-            raise ValueError("normalize=True needs the fitted norm_mean and norm_std")
-        d = _features.n_engine_features(self.layout, self.options)
-        if C.shape[1] != d:
-            what = (
-                f"the layout has {self.layout.n_channels} channels"
-                if self.options.is_default
-                else f"the layout and options make {d}"
-            )
-            raise ValueError(
-                f"centroids have {C.shape[1]} features per cluster but {what}"
-            )
-        object.__setattr__(self, "centroids", C)
-        if self.label_map is not None:
-            label_map = _io.check_label_map(self.label_map, C.shape[0])
-            object.__setattr__(self, "label_map", label_map)
-        if self.dtype is not None:
-            object.__setattr__(self, "dtype", _io.check_dtype_name(self.dtype))
-        if self.cluster_names is not None:
-            names = _check_names(self.cluster_names, self.n_clusters)
-            object.__setattr__(self, "cluster_names", names)
+        for name, value in _checked_fields(self).items():
+            object.__setattr__(self, name, value)
 
     @property
     def n_clusters(self) -> int:
@@ -126,83 +99,10 @@ class KMeansModel:
         return _features.feature_names(self.layout, self.options)
 
     def layout_for(self, shape: tuple[int, ...]) -> _features.Layout:
-        """The model's layout applied to an image of ``shape``.
-
-        An RGB(A) model takes its channels from the last axis of any image, with an
-        alpha channel when that axis has 4; any other model needs its channel axis
-        to hold its number of channels.
-
-        Parameters
-        ----------
-        shape : tuple of int
-            Shape of the image.
-
-        Returns
-        -------
-        Layout
-
-        Raises
-        ------
-        ValueError
-            If the image does not have the model's channels.
-        """
-        L = self.layout
-        if L.channel_axis is None:
-            return L
-        if L.rgb:
-            if len(shape) < 3 or shape[-1] not in (3, 4):
-                raise ValueError(
-                    f"the model was fitted on RGB(A) images; this image (shape "
-                    f"{tuple(shape)}) is not RGB: it needs a last axis of 3 or 4 "
-                    "channels"
-                )
-            return _features.Layout(len(shape) - 1, 3, alpha=shape[-1] == 4, rgb=True)
-        if len(shape) <= L.channel_axis:
-            raise ValueError(
-                f"the model expects a channel axis {L.channel_axis}; the image has "
-                f"shape {tuple(shape)}"
-            )
-        expected = L.n_channels + L.alpha
-        got = shape[L.channel_axis]
-        if got != expected:
-            raise ValueError(
-                f"the model was fitted on {expected} channels (axis "
-                f"{L.channel_axis}); the image has {got} (shape {tuple(shape)})"
-            )
-        return L
-
-    def features_of(
-        self, image, mask=None, scale=None, *, origin=None, step=None
-    ) -> _features.Features:
-        """The features of ``image`` as the model builds them (``scale``: the
-        image's pixel size for the coordinate features, None for the model's;
-        ``origin``, ``step``: where ``image`` lies in the image it was cut from, see
-        :func:`~._features.build_features`)."""
-        arr = _features.check_image(image)
-        layout = self.layout_for(arr.shape)
-        options = self.options
-        spatial_ndim = len(layout.spatial_shape(arr.shape))
-        if scale is not None:
-            scale = check_scale(scale, spatial_ndim)
-            if options.n_spatial:
-                options = replace(options, scale=scale)
-        return _features.build_features(
-            arr, layout, mask, options, origin=origin, step=step
-        )
-
-    def assign(self, feats: _features.Features) -> np.ndarray:
-        """Labels (flat) of the pixels of ``feats``: nearest centroid, then
-        ``label_map``."""
-        labels = _engine.predict(feats.X, self.centroids, mask=feats.keep)
-        if self.label_map is not None:
-            lut = np.zeros(len(self.label_map) + 1, labels.dtype)
-            lut[1:] = self.label_map
-            labels = lut[labels]
-        return labels
-
-    def label_chunk(self, block, mask=None, *, scale=None, origin=None) -> np.ndarray:
-        """Flat labels of one chunk of a lazy image (see :func:`~.lazy.label_lazy`)."""
-        return self.assign(self.features_of(block, mask, scale, origin=origin))
+        """The model's layout applied to an image of ``shape`` (see
+        :meth:`Layout.applied_to`); a ``ValueError`` if the image does not have
+        the model's channels."""
+        return self.layout.applied_to(shape)
 
     def predict(self, image, *, mask=None, scale=None) -> np.ndarray:
         """Label each pixel of ``image`` with its nearest centroid.
@@ -243,24 +143,12 @@ class KMeansModel:
         (400, 600)
         """
         if _lazy.is_lazy(image):
-            darr, layout = _lazy.open_image(image, self.layout_for)
-            spatial = layout.spatial_shape(darr.shape)
-            if scale is not None:
-                scale = check_scale(scale, len(spatial))
-            if self.options.smoothing:
-                raise ValueError(
-                    "a model with smoothing > 0 cannot label a lazy (dask/zarr) image "
-                    "chunk by chunk; load the image with np.asarray(image) if it fits "
-                    "in memory"
-                )
-            label_chunk = partial(self.label_chunk, scale=scale)
-            return _lazy.label_lazy(
-                label_chunk, darr, layout, mask=_lazy.as_mask(mask, spatial)
-            )
+            return predict_lazy(self, image, mask, scale, warn=True)
         image, mask = _features.unmask(image, mask, self.layout_for)
         arr = _features.check_image(image)
-        feats = self.features_of(arr, mask, scale)
-        labels = self.assign(feats)
+        warn_if_unlike(self, arr.dtype, stacklevel=3)
+        feats = features_of(self, arr, mask, scale)
+        labels = assign(self, feats)
         return labels.reshape(feats.layout.spatial_shape(arr.shape))
 
     def segment(
@@ -418,14 +306,12 @@ class KMeansModel:
         ValueError
             If the path is not a regular file (a FIFO, a device, a directory), is
             larger than a model file can be, is nested too deeply, is not valid
-            JSON or not a valid model of a schema this
-            version reads (see :meth:`from_dict`); the message names the file and
-            the problem.
+            JSON or not a valid model of a schema this version reads (see
+            :meth:`from_dict`); the message names the file and the problem.
 
         Examples
         --------
-        >>> from napari_kmeans_seg import KMeansModel
-        >>> model = KMeansModel.load("astronaut-k3.json")  # doctest: +SKIP
+        See :meth:`save`.
         """
         data = _io.read_model_file(path)
         try:
@@ -443,7 +329,7 @@ def _check_centroids(centroids) -> np.ndarray:
             f"centroids must be a 2D array (n_clusters, n_features), got shape "
             f"{C.shape}"
         )
-    check_n_clusters(C.shape[0], "the number of centroids")
+    check_n_clusters(C.shape[0])
     if not np.all(np.isfinite(C)):
         raise ValueError("centroids must be finite (no NaN or infinity)")
     top = float(np.max(np.abs(C)))
@@ -463,3 +349,33 @@ def _check_names(names, k: int) -> tuple[str, ...]:
     if len(names) != k:
         raise ValueError(f"cluster_names has {len(names)} names for {k} clusters")
     return tuple(names)
+
+
+def _checked_fields(model: KMeansModel) -> dict[str, Any]:
+    """The model's fields that checking normalises (centroids as float64, label
+    map, dtype name, names as a tuple), or a clear error."""
+    C = _check_centroids(model.centroids)
+    options, layout = model.options, model.layout
+    if not isinstance(options, FeatureOptions):
+        raise TypeError(f"options must be FeatureOptions, not {type(options).__name__}")
+    options.check(layout)
+    if not options.fitted:
+        raise ValueError("normalize=True needs the fitted norm_mean and norm_std")
+    d = _features.n_engine_features(layout, options)
+    if C.shape[1] != d:
+        what = (
+            f"the layout has {layout.n_channels} channels"
+            if options.is_default
+            else f"the layout and options make {d}"
+        )
+        raise ValueError(f"centroids have {C.shape[1]} features per cluster but {what}")
+    out: dict[str, Any] = {"centroids": C}
+    k = C.shape[0]
+    if model.label_map is not None:
+        out["label_map"] = _io.check_label_map(model.label_map, k)
+        k = int(out["label_map"].max())
+    if model.dtype is not None:
+        out["dtype"] = _io.check_dtype_name(model.dtype)
+    if model.cluster_names is not None:
+        out["cluster_names"] = _check_names(model.cluster_names, k)
+    return out

@@ -115,8 +115,8 @@ def read_model_file(path: str | os.PathLike) -> dict:
     path = Path(path)
     # O_NONBLOCK: opening a FIFO must not wait for a writer
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ValueError(f"{path.name}: not a regular file; a model is a JSON file")
         if info.st_size > MAX_FILE_BYTES:
@@ -124,7 +124,10 @@ def read_model_file(path: str | os.PathLike) -> dict:
                 f"{path.name}: {info.st_size} bytes, larger than a model file can be "
                 f"({MAX_FILE_BYTES} bytes)"
             )
-        raw = f.read(MAX_FILE_BYTES + 1)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         raise ValueError(f"{path.name}: larger than {MAX_FILE_BYTES} bytes")
     try:
@@ -335,34 +338,51 @@ def _options_from_json(
     features: dict, layout: _features.Layout, written_by: str
 ) -> _options.FeatureOptions:
     """The feature options of a model file's ``"features"`` (absent: default),
-    checked by the same functions as :func:`segment`'s options."""
+    checked by the same functions as :func:`segment`'s options: the messages are
+    :func:`segment`'s, after the field's name."""
     n = layout.n_channels
     kwargs: dict[str, Any] = {}
-    try:
-        if "color_space" in features:
-            kwargs["color_space"] = _options.check_color_space(
-                features["color_space"], layout
+    if "color_space" in features:
+        kwargs["color_space"] = _field(
+            "color_space", _options.check_color_space, features["color_space"], layout
+        )
+    if "channel_weights" in features:
+        kwargs["channel_weights"] = _field(
+            "channel_weights",
+            _options.check_channel_weights,
+            features["channel_weights"],
+            n,
+        )
+    if "normalize" in features:
+        kwargs.update(_normalize_from_json(features["normalize"], n, written_by))
+    if ("spatial_weight" in features) != ("scale" in features):
+        raise ValueError(
+            "fields 'features.spatial_weight' and 'features.scale' go together"
+        )
+    if "spatial_weight" in features:
+        kwargs["spatial_weight"] = _field(
+            "spatial_weight", _positive, features["spatial_weight"], "spatial_weight"
+        )
+        scale = features["scale"]
+        if not isinstance(scale, list) or not scale:
+            raise ValueError(
+                "field 'features.scale': scale must be a non-empty list of pixel "
+                f"sizes, got {scale!r}"
             )
-        if "channel_weights" in features:
-            kwargs["channel_weights"] = _options.check_channel_weights(
-                features["channel_weights"], n
-            )
-        if "normalize" in features:
-            kwargs.update(_normalize_from_json(features["normalize"], n, written_by))
-        if ("spatial_weight" in features) != ("scale" in features):
-            raise ValueError("spatial_weight and scale go together")
-        if "spatial_weight" in features:
-            kwargs["spatial_weight"] = _positive(
-                features["spatial_weight"], "spatial_weight"
-            )
-            scale = features["scale"]
-            size = len(scale) if isinstance(scale, list) and scale else -1
-            kwargs["scale"] = _options.check_scale(scale, size)
-        if "smoothing" in features:
-            kwargs["smoothing"] = _positive(features["smoothing"], "smoothing")
-    except ValueError as err:
-        raise ValueError(f"field 'features': {err}") from None
+        kwargs["scale"] = _field("scale", _options.check_scale, scale, len(scale))
+    if "smoothing" in features:
+        kwargs["smoothing"] = _field(
+            "smoothing", _positive, features["smoothing"], "smoothing"
+        )
     return _options.FeatureOptions(**kwargs)
+
+
+def _field(name: str, check, *args):
+    """``check(*args)``, its error prefixed with the field's name."""
+    try:
+        return check(*args)
+    except ValueError as err:
+        raise ValueError(f"field 'features.{name}': {err}") from None
 
 
 def _positive(value, name: str) -> float:

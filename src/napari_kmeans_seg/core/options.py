@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .engine import DEFAULT_N_INIT
-
-if TYPE_CHECKING:
-    from .features import Layout
 
 #: largest number of clusters (labels are stored as uint8; 0 means "not clustered")
 MAX_CLUSTERS = 254
@@ -43,6 +40,81 @@ class OptionTypeError(TypeError, ValueError):
     A ``TypeError``; also a ``ValueError``, so code that catches ``ValueError`` for
     every refused option keeps working.
     """
+
+
+# ------------------------------------------------------------------ the layout
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How an image's pixels become feature vectors.
+
+    Attributes
+    ----------
+    channel_axis : int or None
+        Axis of the image holding the channels (non-negative), or None for a
+        single-channel image.
+    n_channels : int
+        Number of channels clustered (alpha excluded).
+    alpha : bool
+        The last channel is an alpha channel: not clustered, and pixels with alpha 0
+        are left out (label 0).
+    rgb : bool
+        The image is RGB(A) with the colour channels last.
+    """
+
+    channel_axis: int | None
+    n_channels: int
+    alpha: bool = False
+    rgb: bool = False
+
+    def spatial_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The image shape without the channel axis."""
+        if self.channel_axis is None:
+            return tuple(shape)
+        return tuple(s for i, s in enumerate(shape) if i != self.channel_axis)
+
+    def expand(self, spatial: np.ndarray) -> np.ndarray:
+        """A spatial array with a length-1 channel axis, to broadcast over channels."""
+        if self.channel_axis is None:
+            return spatial
+        return np.expand_dims(spatial, self.channel_axis)
+
+    def applied_to(self, shape: tuple[int, ...]) -> Layout:
+        """This layout (a model's) applied to an image of ``shape``.
+
+        An RGB(A) layout takes its channels from the last axis of any image, with
+        an alpha channel when that axis has 4; any other needs its channel axis
+        to hold its number of channels.
+
+        Raises
+        ------
+        ValueError
+            If the image does not have this layout's channels.
+        """
+        shape = tuple(shape)
+        if self.channel_axis is None:
+            return self
+        if self.rgb:
+            if len(shape) < 3 or shape[-1] not in (3, 4):
+                raise ValueError(
+                    f"the model was fitted on RGB(A) images; this image (shape "
+                    f"{shape}) is not RGB: it needs a last axis of 3 or 4 channels"
+                )
+            return Layout(len(shape) - 1, 3, alpha=shape[-1] == 4, rgb=True)
+        if len(shape) <= self.channel_axis:
+            raise ValueError(
+                f"the model expects a channel axis {self.channel_axis}; the image has "
+                f"shape {shape}"
+            )
+        expected = self.n_channels + self.alpha
+        got = shape[self.channel_axis]
+        if got != expected:
+            raise ValueError(
+                f"the model was fitted on {expected} channels (axis "
+                f"{self.channel_axis}); the image has {got} (shape {shape})"
+            )
+        return self
 
 
 # ------------------------------------------------------------------ single values
@@ -104,9 +176,17 @@ def check_nonnegative(value, name: str) -> float:
     """``value`` as a finite float >= 0, or a clear error."""
     if not is_real(value):
         raise OptionTypeError(f"{name} must be a finite number >= 0, not {value!r}")
-    if not np.isfinite(value) or value < 0:
+    if not _finite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
     return float(value)
+
+
+def _finite(value) -> bool:
+    """Whether the real ``value`` is finite (an int too large for a float is not)."""
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:
+        return False
 
 
 def check_channel_axis(value) -> int | None:
@@ -189,7 +269,7 @@ def check_channel_weights(weights, n_channels: int) -> tuple[float, ...]:
             f"channel_weights needs one weight per channel feature ({n_channels}), "
             f"got {weights!r}"
         )
-    if not all(is_real(w) and np.isfinite(w) and w >= 0 for w in values):
+    if not all(is_real(w) and _finite(w) and w >= 0 for w in values):
         raise ValueError(
             f"channel_weights must be finite numbers >= 0, got {weights!r}"
         )
@@ -208,7 +288,7 @@ def check_scale(scale, spatial_ndim: int) -> tuple[float, ...]:
             f"scale needs one pixel size per spatial axis ({spatial_ndim}), got "
             f"{scale!r}"
         )
-    if not all(is_real(v) and np.isfinite(v) and v > 0 for v in values):
+    if not all(is_real(v) and _finite(v) and v > 0 for v in values):
         raise ValueError(f"scale must hold finite numbers > 0, got {scale!r}")
     return tuple(float(v) for v in values)
 
@@ -325,7 +405,7 @@ class FeatureOptions:
             if (
                 values is None
                 or len(values) != n
-                or not all(is_real(v) and np.isfinite(v) for v in values)
+                or not all(is_real(v) and _finite(v) for v in values)
             ):
                 raise ValueError(f"{name} must hold {n} finite numbers")
         if min(self.norm_std) <= 0:

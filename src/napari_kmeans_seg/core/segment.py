@@ -25,7 +25,7 @@ from . import lazy as _lazy
 from . import memory as _memory
 from .apply import apply_model, measure
 from .model import KMeansModel
-from .options import METHODS, FeatureOptions, Options  # noqa: F401
+from .options import METHODS, FeatureOptions, Options, OptionTypeError  # noqa: F401
 from .result import SegmentationResult
 
 
@@ -64,12 +64,15 @@ def segment(
     weighted, followed by its weighted coordinates. They are recorded in the model,
     which rebuilds the same features on every image it labels. With all options at
     their defaults the features are the raw channel values, a view of the image;
-    any option costs a float32 copy: about ``4 · n_pixels · n_features`` bytes
-    (plus, with smoothing, ``4 · n_pixels · n_channels`` more).
+    any option costs a float64 copy: about ``8 · n_pixels · n_features`` bytes
+    (plus, with smoothing, ``8 · n_pixels · n_channels`` more). Float64 keeps
+    the range, offsets and distinctness of every image's values.
 
     With ``model``, nothing is fitted: the pixels are labelled with the model's
     centroids and feature options (the same cluster ids on every image) and the
-    result describes this image's clusters under that model.
+    result describes this image's clusters under that model (as
+    :meth:`KMeansModel.segment` does). A model fitted on an image of another
+    dtype range (uint8 and uint16, integers and floats) labels with a warning.
 
     A lazy image (a dask array, or a zarr or HDF5 array) is never loaded whole: the
     fit reads a bounded region of it (``fit_pixels``, see below), and
@@ -85,8 +88,9 @@ def segment(
     image : array_like
         2D or nD image: single-channel (``(…, Y, X)``), RGB/RGBA (``(…, Y, X, 3|4)``)
         or with channels along ``channel_axis``. Any real dtype: uint8, uint16,
-        other integers, float (NaN and inf pixels are left out with label 0), bool.
-        Never modified.
+        other integers (64-bit ones within ±2**53), float (NaN and inf pixels
+        are left out with label 0), bool. A masked array's masked pixels are
+        left out (as with ``mask``). Never modified.
     n_clusters : int, optional
         Number of clusters, from 2 to 254; 3 when None. With ``model``, None or the
         model's number of clusters.
@@ -135,7 +139,7 @@ def segment(
         size of this image (None: the model's).
     smoothing : float
         Sigma, in pixels, of a Gaussian smoothing of the channels over the spatial
-        axes before the features are made (on a float32 copy; the image itself is
+        axes before the features are made (on a float64 copy; the image itself is
         untouched): removes salt-and-pepper label noise. 0: none. Mean colours
         and masked images still use the original pixels.
     random_state : int or None
@@ -149,7 +153,8 @@ def segment(
         on the region only and "exact" continues on all pixels (see
         ``fit_pixels``). Not used with ``model``.
     n_init : int
-        k-means++ starts tried; the best is refined. Not used with ``model``.
+        k-means++ starts tried, at most 1000; the best is refined. Not used with
+        ``model``.
     max_iter : int
         Maximum number of Lloyd iterations (for a lazy image with "exact": passes
         over all chunks). Not used with ``model``.
@@ -186,6 +191,9 @@ def segment(
 
     Raises
     ------
+    TypeError
+        If an option has the wrong type (``n_clusters=3.0``, ``rgb="no"``); the
+        error is also a ``ValueError``.
     ValueError
         If the image is empty, not numeric, has fewer distinct values than
         ``n_clusters``, or an option is out of range (a colour space other than
@@ -249,7 +257,7 @@ def segment(
 def check_model(model) -> KMeansModel:
     """``model`` if it is a :class:`KMeansModel`, or a clear ``TypeError``."""
     if not isinstance(model, KMeansModel):
-        raise TypeError(
+        raise OptionTypeError(
             f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
             f"not {type(model).__name__}"
         )
@@ -456,18 +464,17 @@ def _load_fit_passes(
 
 
 def _from_passes(
-    part: SegmentationResult, passes: dict, darr, layout, dmask
+    part: SegmentationResult, passes: _lazy.Passes, darr, layout, dmask
 ) -> SegmentationResult:
     """The result of Lloyd passes over a lazy image, from the region's fit
     ``part``."""
-    C, counts = passes["centroids"], passes["counts"]
-    order = _engine.cluster_order(C, counts)
-    C, counts = C[order], counts[order]
+    order = _engine.cluster_order(passes.centroids, passes.counts)
+    C, counts = passes.centroids[order], passes.counts[order]
     options = part.model.options
     model = replace(part.model, centroids=C)
     with np.errstate(invalid="ignore", divide="ignore"):
-        channel_means = passes["channel_sums"][order] / counts[:, None]
-        dropped = passes["dropped_sums"][order] / counts[:, None]
+        channel_means = passes.channel_sums[order] / counts[:, None]
+        dropped = passes.dropped_sums[order] / counts[:, None]
     centroids = _features.centroids_in_units(
         C, layout, options, dropped if dropped.shape[1] else None
     )
@@ -476,11 +483,11 @@ def _from_passes(
         labels=model.predict(darr, mask=dmask),
         centroids=centroids,
         counts=counts.astype(np.int64),
-        inertia=passes["inertia"],
+        inertia=passes.inertia,
         model=model,
-        n_iter=part.n_iter + passes["n_iter"],
-        converged=passes["converged"],
-        n_invalid=passes["n_kept"] - passes["n_valid"],
+        n_iter=part.n_iter + passes.n_iter,
+        converged=passes.converged,
+        n_invalid=passes.n_kept - passes.n_valid,
         channel_means=channel_means,
         n_fit=int(np.prod(layout.spatial_shape(darr.shape))),
         engine_centroids=C,

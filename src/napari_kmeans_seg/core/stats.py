@@ -1,7 +1,7 @@
 """Per-label sums and means, pixel sampling, distinct counts: one home each.
 
-No napari and no Qt here. Everything is computed in float64 (sums of uint8 or
-float32 values would otherwise round or overflow).
+No napari and no Qt here. Sums are in float64: narrower sums round or
+overflow.
 """
 
 from __future__ import annotations
