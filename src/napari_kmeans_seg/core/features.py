@@ -94,23 +94,28 @@ EXACT_INTEGER_LIMIT = 2**53
 
 
 def check_exact_integers(X: np.ndarray) -> None:
-    """Refuse 64-bit integer pixels beyond ±2**53: float64, in which k-means
-    computes, would merge neighbouring values."""
+    """Refuse 64-bit integer pixels that float64, in which k-means computes,
+    would merge: distinct values beyond ±2**53 that round to the same float.
+    Values that stay distinct (e.g. a dtype's extremes) are clustered."""
     if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
         return
-    lo, hi = int(X.min()), int(X.max())
-    top = max(abs(lo), abs(hi))
-    if top <= EXACT_INTEGER_LIMIT:
+    flat = X.reshape(-1)
+    big = flat[(flat > EXACT_INTEGER_LIMIT) | (flat < -EXACT_INTEGER_LIMIT)]
+    if big.size == 0:
         return
+    distinct = np.unique(big)
+    merged = np.unique(distinct.astype(np.float64)).size
+    if merged == distinct.size:
+        return
+    lo, hi = int(flat.min()), int(flat.max())
     advice = (
         "subtract the minimum first (image - image.min()), which makes them exact"
         if hi - lo <= EXACT_INTEGER_LIMIT
-        else "convert to float64 (image.astype(float)) if rounding is acceptable"
+        else "convert to float64 (image.astype(float)) if merging them is acceptable"
     )
     raise ValueError(
-        f"the image holds {X.dtype} values up to {top} in magnitude, beyond 2**53, "
-        f"where float64 (what k-means computes in) cannot tell neighbouring "
-        f"integers apart; {advice}"
+        f"the image holds {distinct.size} distinct {X.dtype} values beyond 2**53, "
+        f"which float64 (what k-means computes in) merges into {merged}; {advice}"
     )
 
 

@@ -206,7 +206,7 @@ def check_random_state(value):
             f"random_state must be an integer, None or a numpy Generator, not {value!r}"
         )
     if value < 0:
-        raise ValueError(f"random_state must be >= 0, not {value}")
+        raise ValueError(f"random_state must be a non-negative integer, not {value}")
     return int(value)
 
 
