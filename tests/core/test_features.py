@@ -55,7 +55,7 @@ def test_default_options_keep_the_view(astronaut):
     assert np.shares_memory(feats.X, astronaut)
     assert feats.X.dtype == np.uint8
     other = build_features(astronaut, layout, None, FeatureOptions(color_space="lab"))
-    assert other.X.dtype == np.float32 and other.X.shape == (512 * 512, 3)
+    assert other.X.dtype == np.float64 and other.X.shape == (512 * 512, 3)
     assert not np.shares_memory(other.X, astronaut)
 
 
@@ -455,7 +455,7 @@ def test_options_contradicting_a_model():
     model = segment(RGB, 3, color_space="hsv", normalize=True).model
     with pytest.raises(ValueError, match="color_space='lab' contradicts the model"):
         segment(RGB, model=model, color_space="lab")
-    with pytest.raises(ValueError, match="smoothing=1 contradicts the model"):
+    with pytest.raises(ValueError, match=r"smoothing=1(\.0)? contradicts the model"):
         segment(RGB, model=model, smoothing=1)
     with pytest.raises(ValueError, match=r"channel_weights=.*contradicts"):
         segment(RGB, model=model, channel_weights=[1, 2, 3])
@@ -500,24 +500,33 @@ def option_model():
 
 
 BAD_FIELDS = {
-    "space": (lambda f: f.update(color_space="xyz"), "color_space' must be one of"),
+    "space": (
+        lambda f: f.update(color_space="xyz"),
+        "features.color_space': color_space must be one of",
+    ),
     "space-grey": (
         lambda f: f["layout"].update(rgb=False, channel_axis=2),
-        "color_space' is 'lab' but the layout is not RGB",
+        "features.color_space': color_space='lab' needs an RGB",
     ),
-    "weights-len": (lambda f: f.update(channel_weights=[1, 2]), "list of 3 numbers"),
+    "weights-len": (
+        lambda f: f.update(channel_weights=[1, 2]),
+        r"features.channel_weights': .*one weight per channel feature \(3\)",
+    ),
     "weights-neg": (
         lambda f: f.update(channel_weights=[1, -2, 1]),
-        "numbers >= 0, not all 0",
+        "channel_weights must be finite numbers >= 0",
     ),
     "weights-zero": (
         lambda f: f.update(channel_weights=[0, 0, 0]),
-        "numbers >= 0, not all 0",
+        "channel_weights must not all be 0",
     ),
-    "weights-str": (lambda f: f.update(channel_weights="1"), "list of 3 numbers"),
+    "weights-str": (
+        lambda f: f.update(channel_weights="1"),
+        "one weight per channel feature",
+    ),
     "weights-bool": (
         lambda f: f.update(channel_weights=[1, True, 1]),
-        "must hold finite numbers",
+        "channel_weights must be finite numbers",
     ),
     "normalize-true": (lambda f: f.update(normalize=True), "fitted mean and std"),
     "normalize-nostd": (lambda f: f["normalize"].pop("std"), "lacks the field.*std"),
@@ -538,13 +547,25 @@ BAD_FIELDS = {
         lambda f: f.pop("spatial_weight"),
         "spatial_weight' and .*go together",
     ),
-    "spatial-zero": (lambda f: f.update(spatial_weight=0), "finite number > 0"),
-    "spatial-str": (lambda f: f.update(spatial_weight="1"), "finite number > 0"),
+    "spatial-zero": (
+        lambda f: f.update(spatial_weight=0),
+        "must be > 0 in a model file",
+    ),
+    "spatial-str": (
+        lambda f: f.update(spatial_weight="1"),
+        "spatial_weight must be a finite number",
+    ),
     "scale-zero": (lambda f: f.update(scale=[1, 0]), "numbers > 0"),
     "scale-empty": (lambda f: f.update(scale=[]), "non-empty list of pixel sizes"),
     "scale-len": (lambda f: f.update(scale=[1, 1, 1]), "make 6 features.*n_features=5"),
-    "smoothing-neg": (lambda f: f.update(smoothing=-1), "finite number > 0"),
-    "smoothing-huge": (lambda f: f.update(smoothing=10**400), "finite number > 0"),
+    "smoothing-neg": (
+        lambda f: f.update(smoothing=-1),
+        "features.smoothing': smoothing must be a finite number >= 0",
+    ),
+    "smoothing-huge": (
+        lambda f: f.update(smoothing=10**400),
+        "smoothing must be a finite number",
+    ),
 }
 
 

@@ -48,7 +48,6 @@ def test_module_imports_neither_napari_nor_qt():
         ((100, 200, 3), {"rgb": False}, 60_000, 1),
         ((5, 100, 200), {"channel_axis": 0}, 20_000, 5),
         ((10, 100, 200), {}, 200_000, 1),
-        ((100, 200, 3), {"channel_axis": 7}, 60_000, 1),  # invalid: segment refuses
     ],
 )
 def test_labels_are_one_byte_per_pixel(shape, kwargs, pixels, channels):
@@ -98,17 +97,23 @@ def test_rgb_uint8_allows_for_the_histogram_gather():
     assert small.gathered == 100 * 100 * 512 * 4 * 2  # one range, at most n cells
 
 
+def test_an_invalid_layout_is_refused_as_segment_refuses_it():
+    with pytest.raises(ValueError, match="channel_axis=7 is out of range"):
+        estimate_memory((100, 200, 3), np.float32, channel_axis=7)
+
+
 def test_sample_method_and_feature_options():
     exact = estimate_memory((1000, 1000), "float32")
     sample = estimate_memory((1000, 1000), "float32", method="sample")
     assert sample.gathered == 0 and sample.engine < exact.engine
     lab = estimate_memory((1000, 1000, 3), "float32", color_space="lab")
     rgb = estimate_memory((1000, 1000, 3), "float32")
-    assert lab.engine == rgb.engine + 4 * 10**6 * 3
+    # the feature matrix is float64
+    assert lab.engine == rgb.engine + 8 * 10**6 * 3
     spatial = estimate_memory((1000, 1000, 3), "float32", spatial_weight=0.1)
-    assert spatial.engine == rgb.engine + 4 * 10**6 * 5
+    assert spatial.engine == rgb.engine + 8 * 10**6 * 5
     smooth = estimate_memory((1000, 1000, 3), "float32", smoothing=1.0)
-    assert smooth.engine == rgb.engine + 4 * 10**6 * 6
+    assert smooth.engine == rgb.engine + 8 * 10**6 * 6
     # options that do not change the memory are accepted and ignored
     assert estimate_memory((10, 10), "uint8", random_state=3, n_init=2).total > 0
 

@@ -8,61 +8,115 @@ normalisation, pixel coordinates, smoothing) turn it into what k-means clusters
 No napari and no Qt here (scikit-image and scipy are imported only when an option
 needs them). Nothing is copied unless the layout or an option demands it: with
 default options the features are a view of the image whenever numpy can express
-them as one; any option costs a float32 feature matrix.
+them as one; any option costs a float64 feature matrix (float32 would lose
+the range, offsets and distinctness of float64 and 32-bit integer images).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-#: largest number of clusters (labels are stored as uint8; 0 means "not clustered")
-MAX_CLUSTERS = 254
+from . import stats as _stats
 
-
-@dataclass(frozen=True)
-class Layout:
-    """How an image's pixels become feature vectors.
-
-    Attributes
-    ----------
-    channel_axis : int or None
-        Axis of the image holding the channels (non-negative), or None for a
-        single-channel image.
-    n_channels : int
-        Number of channels clustered (alpha excluded).
-    alpha : bool
-        The last channel is an alpha channel: not clustered, and pixels with alpha 0
-        are left out (label 0).
-    rgb : bool
-        The image is RGB(A) with the colour channels last.
-    """
-
-    channel_axis: int | None
-    n_channels: int
-    alpha: bool = False
-    rgb: bool = False
-
-    def spatial_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        """The image shape without the channel axis."""
-        if self.channel_axis is None:
-            return tuple(shape)
-        return tuple(s for i, s in enumerate(shape) if i != self.channel_axis)
-
-    def expand(self, spatial: np.ndarray) -> np.ndarray:
-        """A spatial array with a length-1 channel axis, to broadcast over channels."""
-        if self.channel_axis is None:
-            return spatial
-        return np.expand_dims(spatial, self.channel_axis)
+# the options live in .options; these names stay importable from here
+from .options import (  # noqa: F401
+    COLOR_SPACES,
+    MAX_CLUSTERS,
+    FeatureOptions,
+    Layout,
+    check_channel_axis,
+    check_channel_weights,
+    check_color_space,
+    check_n_clusters,
+    check_nonnegative,
+    check_optional_bool,
+    check_positive_int,
+    check_scale,
+    make_options,
+)
 
 
 def check_image(image) -> np.ndarray:
-    """``image`` as an ndarray of a real numeric dtype, or a clear ``ValueError``."""
+    """``image`` as an ndarray of a real numeric dtype, or a clear ``ValueError``.
+
+    A masked array must have been split by :func:`unmask` first (its hidden
+    values would otherwise be clustered)."""
+    if isinstance(image, np.ma.MaskedArray):
+        raise ValueError(
+            "a masked array is not taken here; pass image.data with "
+            "mask=~np.ma.getmaskarray(image) (reduced over the channel axis)"
+        )
     arr = image if isinstance(image, np.ndarray) else np.asarray(image)
     check_array(arr)
     return arr
+
+
+def unmask(image, mask, layout_for):
+    """A masked array's data and the mask of the pixels to cluster: its unmasked
+    pixels (a pixel with any channel masked is left out), within ``mask`` if
+    given. Anything else is returned as it is.
+
+    Parameters
+    ----------
+    image : array_like or numpy.ma.MaskedArray
+    mask : array_like of bool, optional
+        Shaped like the image without its channel axis.
+    layout_for : callable
+        The image's :class:`Layout` from its shape.
+
+    Returns
+    -------
+    image, mask
+    """
+    if not isinstance(image, np.ma.MaskedArray):
+        return image, mask
+    data = np.ma.getdata(image)
+    hidden = np.ma.getmaskarray(image)
+    layout = layout_for(data.shape)
+    if layout.channel_axis is not None:
+        hidden = hidden.any(axis=layout.channel_axis)
+    keep = ~hidden
+    if mask is not None:
+        given = np.asarray(mask)
+        if given.shape != keep.shape:
+            raise ValueError(
+                f"mask shape {given.shape} does not match the image's spatial shape "
+                f"{keep.shape}"
+            )
+        keep &= given.astype(bool)
+    return data, keep
+
+
+#: integers up to this magnitude are exact in float64, which k-means computes in
+EXACT_INTEGER_LIMIT = 2**53
+
+
+def check_exact_integers(X: np.ndarray) -> None:
+    """Refuse 64-bit integer pixels that float64, in which k-means computes,
+    would merge: distinct values beyond ±2**53 that round to the same float.
+    Values that stay distinct (e.g. a dtype's extremes) are clustered."""
+    if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
+        return
+    flat = X.reshape(-1)
+    big = flat[(flat > EXACT_INTEGER_LIMIT) | (flat < -EXACT_INTEGER_LIMIT)]
+    if big.size == 0:
+        return
+    distinct = np.unique(big)
+    merged = np.unique(distinct.astype(np.float64)).size
+    if merged == distinct.size:
+        return
+    lo, hi = int(flat.min()), int(flat.max())
+    advice = (
+        "subtract the minimum first (image - image.min()), which makes them exact"
+        if hi - lo <= EXACT_INTEGER_LIMIT
+        else "convert to float64 (image.astype(float)) if merging them is acceptable"
+    )
+    raise ValueError(
+        f"the image holds {distinct.size} distinct {X.dtype} values beyond 2**53, "
+        f"which float64 (what k-means computes in) merges into {merged}; {advice}"
+    )
 
 
 def check_array(arr) -> None:
@@ -96,13 +150,9 @@ def guess_layout(
     ``rgb=False``); anything else is single-channel.
     """
     ndim = len(shape)
+    channel_axis = check_channel_axis(channel_axis)
+    rgb = check_optional_bool(rgb, "rgb")
     if channel_axis is not None:
-        if isinstance(channel_axis, bool) or not isinstance(
-            channel_axis, int | np.integer
-        ):
-            raise ValueError(
-                f"channel_axis must be an integer or None, not {channel_axis!r}"
-            )
         if not -ndim <= channel_axis < ndim:
             raise ValueError(
                 f"channel_axis={channel_axis} is out of range for an image with "
@@ -114,7 +164,7 @@ def guess_layout(
                 f"{shape}"
             )
         axis = int(channel_axis) % ndim
-        is_rgb = bool(rgb) and axis == ndim - 1 and shape[axis] in (3, 4)
+        is_rgb = rgb is True and axis == ndim - 1 and shape[axis] in (3, 4)
         return Layout(axis, shape[axis], rgb=is_rgb)
     if rgb is None:
         rgb = ndim >= 3 and shape[-1] in (3, 4)
@@ -132,6 +182,7 @@ def to_pixels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The pixel matrix ``(n_pixels, n_channels)`` (a view where possible) and the
     mask of pixels to cluster (None for all), in C order of the spatial axes."""
+    check_exact_integers(image)
     spatial = layout.spatial_shape(image.shape)
     if layout.channel_axis is None:
         X = image.reshape(-1, 1)
@@ -155,261 +206,10 @@ def to_pixels(
     return X, keep
 
 
-def check_n_clusters(n_clusters) -> int:
-    """``n_clusters`` as an int in [2, MAX_CLUSTERS], or a clear ``ValueError``."""
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, int | np.integer):
-        raise ValueError(f"n_clusters must be an integer, not {n_clusters!r}")
-    if not 2 <= n_clusters <= MAX_CLUSTERS:
-        raise ValueError(
-            f"n_clusters must be between 2 and {MAX_CLUSTERS}, got {n_clusters}"
-        )
-    return int(n_clusters)
-
-
 # ------------------------------------------------------------------ feature options
 
-#: colour spaces an RGB(A) image can be clustered in
-COLOR_SPACES = ("rgb", "hsv", "lab")
 #: rows converted at a time (bounds the temporaries of colour conversion)
 _CHUNK = 1 << 18
-
-
-@dataclass(frozen=True)
-class FeatureOptions:
-    """How the channel values of a pixel become the features k-means sees.
-
-    All defaults (:attr:`is_default`) mean the features are the raw channel values,
-    a view of the image. Anything else builds a float32 feature matrix
-    ``(n_pixels, n_features)``: the channel features (the colour space's three for
-    RGB, else one per channel), optionally smoothed, normalised and weighted, then
-    the weighted pixel coordinates.
-
-    Attributes
-    ----------
-    color_space : {"rgb", "hsv", "lab"}
-        Colour space of an RGB(A) image's features: the values as they are; the
-        HSV cone ``(s·v·cos 2πh, s·v·sin 2πh, v)`` (hue as an angle); or CIE
-        L*a*b*. HSV and L*a*b* are computed on values scaled to [0, 1] by dtype.
-    channel_weights : tuple of float, optional
-        Factor of each channel feature (None: all 1). A weight of 0 leaves the
-        feature out of the clustering.
-    normalize : bool
-        Whether each channel feature is shifted by :attr:`norm_mean` and divided by
-        :attr:`norm_std` before weighting.
-    spatial_weight : float
-        Factor of the pixel coordinates (in :attr:`scale` units); 0: no coordinates.
-    scale : tuple of float, optional
-        Size of a pixel along each spatial axis, used with ``spatial_weight > 0``
-        (and then always set).
-    smoothing : float
-        Sigma, in pixels, of the Gaussian smoothing of the channels over the
-        spatial axes; 0: none.
-    norm_mean, norm_std : tuple of float, optional
-        Fitted mean and standard deviation of each channel feature (set when
-        ``normalize``), over the clustered pixels of the image the model was
-        fitted on; reused as they are on every other image.
-    """
-
-    color_space: str = "rgb"
-    channel_weights: tuple[float, ...] | None = None
-    normalize: bool = False
-    spatial_weight: float = 0.0
-    scale: tuple[float, ...] | None = None
-    smoothing: float = 0.0
-    norm_mean: tuple[float, ...] | None = None
-    norm_std: tuple[float, ...] | None = None
-
-    @property
-    def is_default(self) -> bool:
-        """True when the features are the raw channel values (no copy)."""
-        return (
-            self.color_space == "rgb"
-            and self.channel_weights is None
-            and not self.normalize
-            and self.spatial_weight == 0
-            and self.smoothing == 0
-        )
-
-    @property
-    def n_spatial(self) -> int:
-        """Number of coordinate features (0 without ``spatial_weight``)."""
-        return len(self.scale) if self.spatial_weight > 0 and self.scale else 0
-
-    @property
-    def fitted(self) -> bool:
-        """False while normalisation statistics still have to be fitted."""
-        return not self.normalize or self.norm_mean is not None
-
-    def weights(self, n_channels: int) -> np.ndarray:
-        """The channel weights as an array (ones when None)."""
-        if self.channel_weights is None:
-            return np.ones(n_channels)
-        return np.asarray(self.channel_weights, dtype=np.float64)
-
-    def check(self, layout: Layout) -> None:
-        """Check that the options fit each other and ``layout``.
-
-        Raises
-        ------
-        ValueError
-            If an option is out of range or contradicts another or the layout.
-        """
-        check_color_space(self.color_space, layout)
-        n = layout.n_channels
-        if self.channel_weights is not None:
-            check_channel_weights(self.channel_weights, n)
-        if not isinstance(self.normalize, bool):
-            raise ValueError(f"normalize must be True or False, not {self.normalize!r}")
-        check_nonnegative(self.spatial_weight, "spatial_weight")
-        check_nonnegative(self.smoothing, "smoothing")
-        if self.spatial_weight > 0:
-            if self.scale is None:
-                raise ValueError("spatial_weight > 0 needs the pixel scale")
-            check_scale(self.scale, len(self.scale))
-        elif self.scale is not None:
-            raise ValueError("scale is only kept with spatial_weight > 0")
-        stats = (self.norm_mean, self.norm_std)
-        if not self.normalize:
-            if stats != (None, None):
-                raise ValueError("norm_mean and norm_std go with normalize=True only")
-        elif stats.count(None) == 1:
-            raise ValueError("norm_mean and norm_std are set together")
-        elif None not in stats:
-            for name, values in zip(("norm_mean", "norm_std"), stats, strict=True):
-                if len(values) != n or not all(
-                    _is_real(v) and np.isfinite(v) for v in values
-                ):
-                    raise ValueError(f"{name} must hold {n} finite numbers")
-            if min(self.norm_std) <= 0:
-                raise ValueError("norm_std must be positive")
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_
-    )
-
-
-def check_nonnegative(value, name: str) -> float:
-    """``value`` as a finite float ≥ 0, or a clear ``ValueError``."""
-    if not _is_real(value) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, not {value!r}")
-    return float(value)
-
-
-def check_positive_int(value, name: str) -> int:
-    """``value`` as a positive int, or a clear ``ValueError`` naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
-
-
-def check_color_space(color_space, layout: Layout) -> str:
-    """``color_space`` if it is valid for ``layout``, or a clear ``ValueError``."""
-    if color_space not in COLOR_SPACES:
-        raise ValueError(
-            f"color_space must be one of {COLOR_SPACES}, not {color_space!r}"
-        )
-    if color_space != "rgb" and not layout.rgb:
-        kind = (
-            "single-channel"
-            if layout.channel_axis is None
-            else f"a {layout.n_channels}-channel image (channel axis "
-            f"{layout.channel_axis})"
-        )
-        raise ValueError(
-            f"color_space={color_space!r} needs an RGB(A) image; this one is {kind}"
-        )
-    return color_space
-
-
-def _sequence(value) -> list | None:
-    """The items of a 1D list/tuple/array, or None for anything else."""
-    if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
-        return None
-    if np.ndim(value) != 1:
-        return None
-    return list(value)
-
-
-def check_channel_weights(weights, n_channels: int) -> tuple[float, ...]:
-    """One finite weight ≥ 0 per channel feature, not all 0, or a ``ValueError``."""
-    values = _sequence(weights)
-    if values is None or len(values) != n_channels:
-        raise ValueError(
-            f"channel_weights needs one weight per channel feature ({n_channels}), "
-            f"got {weights!r}"
-        )
-    if not all(_is_real(w) and np.isfinite(w) and w >= 0 for w in values):
-        raise ValueError(
-            f"channel_weights must be finite numbers >= 0, got {weights!r}"
-        )
-    if not any(values):
-        raise ValueError(
-            "channel_weights must not all be 0: nothing would be clustered"
-        )
-    return tuple(float(w) for w in values)
-
-
-def check_scale(scale, spatial_ndim: int) -> tuple[float, ...]:
-    """One finite pixel size > 0 per spatial axis, or a clear ``ValueError``."""
-    values = _sequence(scale)
-    if values is None or len(values) != spatial_ndim:
-        raise ValueError(
-            f"scale needs one pixel size per spatial axis ({spatial_ndim}), got "
-            f"{scale!r}"
-        )
-    if not all(_is_real(v) and np.isfinite(v) and v > 0 for v in values):
-        raise ValueError(f"scale must hold finite numbers > 0, got {scale!r}")
-    return tuple(float(v) for v in values)
-
-
-def make_options(
-    layout: Layout,
-    spatial_ndim: int,
-    *,
-    color_space: str = "rgb",
-    channel_weights=None,
-    normalize: bool = False,
-    spatial_weight: float = 0.0,
-    scale=None,
-    smoothing: float = 0.0,
-) -> FeatureOptions:
-    """Validated :class:`FeatureOptions` for an image of ``layout`` with
-    ``spatial_ndim`` spatial axes (normalisation not fitted yet).
-
-    Weights all equal to 1 are the same as none; ``scale`` (checked whenever given)
-    is kept only with ``spatial_weight > 0``, and defaults to 1 per axis.
-
-    Raises
-    ------
-    ValueError
-        If an option is out of range or does not fit the image; the message names it.
-    """
-    check_color_space(color_space, layout)
-    weights = None
-    if channel_weights is not None:
-        weights = check_channel_weights(channel_weights, layout.n_channels)
-        if all(w == 1 for w in weights):
-            weights = None
-    if not isinstance(normalize, bool | np.bool_):
-        raise ValueError(f"normalize must be True or False, not {normalize!r}")
-    spatial_weight = check_nonnegative(spatial_weight, "spatial_weight")
-    smoothing = check_nonnegative(smoothing, "smoothing")
-    if scale is not None:
-        scale = check_scale(scale, spatial_ndim)
-    if spatial_weight > 0:
-        scale = scale if scale is not None else (1.0,) * spatial_ndim
-    else:
-        scale = None
-    return FeatureOptions(
-        color_space=color_space,
-        channel_weights=weights,
-        normalize=bool(normalize),
-        spatial_weight=spatial_weight,
-        scale=scale,
-        smoothing=smoothing,
-    )
 
 
 # --------------------------------------------------------------------- feature names
@@ -466,7 +266,7 @@ class Features:
     ----------
     X : (n_pixels, n_engine_features) ndarray
         What k-means clusters: with default options, the pixel matrix itself (a
-        view); otherwise float32 channel features of weight > 0 (transformed), then
+        view); otherwise float64 channel features of weight > 0 (transformed), then
         the weighted coordinates.
     keep : (n_pixels,) ndarray of bool, or None
         Pixels to cluster (mask, alpha); None for all.
@@ -476,7 +276,7 @@ class Features:
         The options, with fitted normalisation statistics.
     layout : Layout
         The image's channel layout.
-    dropped : (n_pixels, n_dropped) ndarray of float32, or None
+    dropped : (n_pixels, n_dropped) ndarray of float64, or None
         Raw values of the channel features of weight 0 (not clustered).
     """
 
@@ -486,7 +286,7 @@ class Features:
     options: FeatureOptions
     layout: Layout
     dropped: np.ndarray | None = None
-    #: per column of X: X = raw · a + b (float32); None with default options
+    #: per column of X: X = raw · a + b; None with default options
     a: np.ndarray | None = None
     b: np.ndarray | None = None
 
@@ -507,12 +307,22 @@ class Features:
             return centres
         dropped = None
         if self.dropped is not None:
-            dropped = label_means(self.dropped, labels, centres.shape[0])
+            dropped = _stats.label_means(self.dropped, labels, centres.shape[0])
         return centroids_in_units(centres, self.layout, self.options, dropped)
 
     def channel_means(self, labels: np.ndarray, k: int) -> np.ndarray:
         """Per-cluster mean of each image channel, in the image's units."""
-        return label_means(self.pixels, labels, k)
+        return _stats.label_means(self.pixels, labels, k)
+
+    def in_units(
+        self, centres: np.ndarray, labels: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The reported centroids (:meth:`centroids_in_units`) and channel means
+        (:meth:`channel_means`) of the clusters with ``centres`` and ``labels``;
+        with default options both are ``centres`` (the channel values)."""
+        if self.options.is_default:
+            return centres, centres
+        return self.centroids_in_units(centres, labels), self.channel_means(labels, k)
 
 
 def centroids_in_units(
@@ -544,7 +354,7 @@ def centroids_in_units(
 def _affine(
     options: FeatureOptions, n_channels: int, n_columns: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per feature column: ``feature = raw · a + b`` (float32), from the weights,
+    """Per feature column: ``feature = raw · a + b``, from the weights,
     the fitted normalisation and the spatial weight."""
     w = options.weights(n_channels)
     active = np.flatnonzero(w > 0)
@@ -557,24 +367,7 @@ def _affine(
         a[: active.size] = w[active] / sd
         b[: active.size] = -mu * w[active] / sd
     a[active.size :] = options.spatial_weight
-    return a.astype(np.float32), b.astype(np.float32)
-
-
-def label_sums(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """``(k, A.shape[1])`` sum (float64) of the rows of ``A`` with each label 1..k
-    (rows labelled 0 are ignored)."""
-    out = np.empty((k, A.shape[1]))
-    for j in range(A.shape[1]):
-        out[:, j] = np.bincount(labels, weights=A[:, j], minlength=k + 1)[1 : k + 1]
-    return out
-
-
-def label_means(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """``(k, A.shape[1])`` mean of the rows of ``A`` with each label 1..k (rows
-    labelled 0 are ignored; NaN for a label without rows)."""
-    counts = np.bincount(labels, minlength=k + 1)[1 : k + 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return label_sums(A, labels, k) / counts[:, None]
+    return a, b
 
 
 def build_features(
@@ -593,8 +386,8 @@ def build_features(
     coordinate features are those of the larger image, exactly.
 
     With default options the pixel matrix is returned as it is (a view, no copy).
-    Otherwise a float32 matrix is built: about ``4 · n_pixels · n_features`` bytes,
-    plus, with smoothing, a float32 copy of the channels (``4 · n_pixels ·
+    Otherwise a float64 matrix is built: about ``8 · n_pixels · n_features`` bytes,
+    plus, with smoothing, a float64 copy of the channels (``8 · n_pixels ·
     n_channels``), and the colour conversion works on bounded chunks. When
     ``options.normalize`` has no fitted statistics yet, they are fitted here, on the
     pixels to cluster.
@@ -619,12 +412,12 @@ def build_features(
     n, c = X.shape[0], layout.n_channels
     w = options.weights(c)
     active, dropped = np.flatnonzero(w > 0), np.flatnonzero(w == 0)
-    D = np.empty((n, dropped.size), np.float32) if dropped.size else None
+    D = np.empty((n, dropped.size)) if dropped.size else None
     src = X if options.smoothing == 0 else _smoothed(image, layout, keep, options)
     if src is not X and options.color_space == "rgb" and D is None and not n_sp:
         E = src  # the smoothed copy is the feature matrix: no second copy
     else:
-        E = np.empty((n, active.size + n_sp), np.float32)
+        E = np.empty((n, active.size + n_sp))
         _channel_features(src, image.dtype, options.color_space, E, D, active, dropped)
     if D is not None and image.dtype.kind == "f":  # a NaN pixel is left out whole
         E[~np.isfinite(D).all(axis=1), 0] = np.nan
@@ -636,7 +429,7 @@ def build_features(
             shape = [1] * len(spatial)
             shape[axis] = size
             index = origin[axis] + np.arange(size) * step[axis]
-            coords = (index * options.scale[axis]).astype(np.float32).reshape(shape)
+            coords = (index * options.scale[axis]).reshape(shape)
             grid[..., active.size + axis] = coords
     if options.normalize and options.norm_mean is None:
         mean, std = _channel_stats(
@@ -659,7 +452,7 @@ def build_features(
     return Features(E, keep, X, options, layout, D, a, b)
 
 
-def _unit_scale(dtype: np.dtype) -> float:
+def unit_scale(dtype: np.dtype) -> float:
     """What 1.0 (full intensity) is in ``dtype``: its maximum for integers, 1 for
     bool and floats."""
     if dtype.kind in "iu":
@@ -675,7 +468,7 @@ def _channel_features(src, dtype, color_space, E, D, active, dropped) -> None:
     photo has far fewer than pixels): each is converted once, and the pixels
     look their features up; the values are those of the direct conversion."""
     n = src.shape[0]
-    unit = _unit_scale(np.dtype(dtype))
+    unit = unit_scale(np.dtype(dtype))
     lookup = None
     if color_space != "rgb" and src.dtype == np.uint8 and n >= _LUT_MIN_PIXELS:
         lookup = _colour_lookup(src, color_space)
@@ -750,7 +543,7 @@ def _smoothed(
     image: np.ndarray, layout: Layout, keep: np.ndarray | None, options: FeatureOptions
 ) -> np.ndarray:
     """The channels smoothed by a Gaussian of sigma ``options.smoothing`` pixels over
-    the spatial axes, as a float32 ``(n_pixels, n_channels)`` copy.
+    the spatial axes, as a float64 ``(n_pixels, n_channels)`` copy.
 
     Only the pixels to cluster (finite, opaque, inside the mask) are averaged, by
     normalised convolution, so that what is left out does not bleed into the
@@ -758,10 +551,10 @@ def _smoothed(
     from scipy.ndimage import gaussian_filter
 
     if layout.channel_axis is None:
-        v = np.array(image, dtype=np.float32, order="C")[..., np.newaxis]
+        v = np.array(image, dtype=np.float64, order="C")[..., np.newaxis]
     else:
         channels = np.moveaxis(image, layout.channel_axis, -1)[..., : layout.n_channels]
-        v = np.array(channels, dtype=np.float32, order="C")
+        v = np.array(channels, dtype=np.float64, order="C")
     spatial = v.shape[:-1]
     sigma = options.smoothing
     sigmas = (sigma,) * len(spatial) + (0.0,)
@@ -774,7 +567,7 @@ def _smoothed(
     else:
         v[~valid] = 0.0
         gaussian_filter(v, sigmas, output=v)
-        weight = gaussian_filter(valid.astype(np.float32), sigma)
+        weight = gaussian_filter(valid.astype(np.float64), sigma)
         with np.errstate(invalid="ignore", divide="ignore"):
             v /= weight[..., np.newaxis]
         if finite is not None:

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import engine as _engine
 from . import features as _features
+from . import stats as _stats
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -79,6 +80,12 @@ def open_image(
     read."""
     darr = as_dask(image)
     _features.check_array(darr)
+    if any(np.isnan(c).any() for c in map(np.asarray, darr.chunks)):
+        raise ValueError(
+            "the dask array has unknown chunk sizes (e.g. after boolean indexing); "
+            "call image.compute_chunk_sizes() first, or pass np.asarray(image) if "
+            "it fits in memory"
+        )
     layout = layout_for(tuple(darr.shape))
     return whole_channels(darr, layout), layout
 
@@ -354,15 +361,56 @@ def block_stats(
     with _engine.in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
         counts, sse = px.counts_and_inertia(labels, centroids)
-    sums = _features.label_sums(feats.X, labels, k)
+    sums = _stats.label_sums(feats.X, labels, k)
     channels = sums
     if not options.is_default:
-        channels = _features.label_sums(feats.pixels, labels, k)
+        channels = _stats.label_sums(feats.pixels, labels, k)
     dropped = np.zeros((k, 0))
     if feats.dropped is not None:
-        dropped = _features.label_sums(feats.dropped, labels, k)
+        dropped = _stats.label_sums(feats.dropped, labels, k)
     n_kept = labels.size if feats.keep is None else int(np.count_nonzero(feats.keep))
     return counts, sums, np.array([sse, n_kept]), channels, dropped
+
+
+@dataclass(frozen=True, eq=False)
+class Passes:
+    """The outcome of :func:`lloyd_passes`.
+
+    Attributes
+    ----------
+    centroids : (k, d) ndarray of float64
+        The last pass's cluster means (equal to the centroids it labelled with
+        when ``converged``).
+    counts : (k,) ndarray
+        Pixels per cluster in the last pass.
+    inertia : float
+        Sum of squared distances to the nearest centroid in the last pass.
+    n_kept : int
+        Pixels considered (inside the mask, opaque).
+    channel_sums, dropped_sums : ndarray
+        Per cluster, the sums of the image's channels and of the features of
+        weight 0.
+    n_valid : int
+        Pixels labelled.
+    n_iter : int
+        Passes made.
+    converged : bool
+        Whether no centroid moved in the last pass.
+    """
+
+    centroids: np.ndarray
+    counts: np.ndarray
+    inertia: float
+    n_kept: int
+    channel_sums: np.ndarray
+    dropped_sums: np.ndarray
+    n_valid: int
+    n_iter: int
+    converged: bool
+
+
+#: a centroid that moves less than this, relative to its size, has stopped
+CENTROID_RTOL = 1e-12
 
 
 def lloyd_passes(
@@ -374,81 +422,74 @@ def lloyd_passes(
     mask: da.Array | None,
     max_iter: int,
     progress: Progress | None = None,
-) -> dict[str, Any]:
+) -> Passes:
     """Lloyd iterations over all chunks of ``darr`` from ``centroids`` until no
-    centroid moves (a fixed point on all pixels) or ``max_iter`` passes.
-
-    Returns a dict: ``centroids`` (k, d), ``counts``, ``inertia``, ``channel_sums``
-    and ``dropped_sums`` (of the last pass's labels, whose centroids are the
-    returned ones when ``converged``), ``n_iter``, ``converged``, ``n_valid``.
-    """
-    import dask
-    from dask.delayed import delayed
-
+    centroid moves (a fixed point on all pixels) or ``max_iter`` passes."""
     darr = whole_channels(darr, layout)
-    axis = layout.channel_axis
     chunks = spatial_chunks(darr, layout)
     blocks = list(np.ravel(darr.to_delayed()))
     masks = [None] * len(blocks)
     if mask is not None:
-        masks = list(np.ravel(_mask_blocks(mask, chunks, axis).to_delayed()))
+        masks = list(
+            np.ravel(_mask_blocks(mask, chunks, layout.channel_axis).to_delayed())
+        )
     starts = [np.cumsum((0, *c[:-1])) for c in chunks]
     origins = [
         tuple(int(starts[a][i]) for a, i in enumerate(idx))
         for idx in np.ndindex(*(len(c) for c in chunks))
     ]
+    tasks = list(zip(blocks, masks, origins, strict=True))
     C = np.asarray(centroids, dtype=np.float64)
-    stats = delayed(block_stats, pure=True)
     total = max_iter * len(blocks)
-    done = 0
-    converged = False
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        acc = None
-        for first in range(0, len(blocks), CHUNKS_PER_STEP):
-            tasks = [
-                stats(
-                    b,
-                    m,
-                    centroids=C,
-                    layout=layout,
-                    options=options,
-                    origin=o,
-                )
-                for b, m, o in zip(
-                    blocks[first : first + CHUNKS_PER_STEP],
-                    masks[first : first + CHUNKS_PER_STEP],
-                    origins[first : first + CHUNKS_PER_STEP],
-                    strict=True,
-                )
-            ]
-            for part in dask.compute(*tasks):
-                if acc is None:
-                    acc = list(part)
-                else:
-                    acc = [a + p for a, p in zip(acc, part, strict=True)]
-            done += len(tasks)
-            if progress is not None:
-                progress(done, total)
-        counts, sums, sse, channel_sums, dropped_sums = acc
+        counts, sums, sse, channel_sums, dropped_sums = _one_pass(
+            tasks, C, layout, options, progress, (n_iter - 1) * len(blocks), total
+        )
         present = counts > 0
         C_new = C.copy()
         C_new[present] = sums[present] / counts[present, None]
-        moved = not np.allclose(C_new, C, rtol=1e-12, atol=0.0)
-        last = {
-            "centroids": C_new,
-            "counts": counts,
-            "inertia": float(sse[0]),
-            "n_kept": int(sse[1]),
-            "channel_sums": channel_sums,
-            "dropped_sums": dropped_sums,
-            "n_valid": int(counts.sum()),
-        }
+        converged = present.all() and np.allclose(
+            C_new, C, rtol=CENTROID_RTOL, atol=0.0
+        )
         C = C_new
-        if not moved and present.all():
-            converged = True
+        if converged:
             break
     if progress is not None:
         progress(total, total)
-    return {**last, "n_iter": n_iter, "converged": converged}
+    return Passes(
+        centroids=C,
+        counts=counts,
+        inertia=float(sse[0]),
+        n_kept=int(sse[1]),
+        channel_sums=channel_sums,
+        dropped_sums=dropped_sums,
+        n_valid=int(counts.sum()),
+        n_iter=n_iter,
+        converged=bool(converged),
+    )
+
+
+def _one_pass(tasks, C, layout, options, progress, done, total) -> list:
+    """The summed :func:`block_stats` of every chunk, :data:`CHUNKS_PER_STEP`
+    chunks at a time (progress after each step)."""
+    import dask
+    from dask.delayed import delayed
+
+    stats = delayed(block_stats, pure=True)
+    acc = None
+    for first in range(0, len(tasks), CHUNKS_PER_STEP):
+        step = [
+            stats(b, m, centroids=C, layout=layout, options=options, origin=o)
+            for b, m, o in tasks[first : first + CHUNKS_PER_STEP]
+        ]
+        for part in dask.compute(*step):
+            if acc is None:
+                acc = list(part)
+            else:
+                acc = [a + p for a, p in zip(acc, part, strict=True)]
+        done += len(step)
+        if progress is not None:
+            progress(done, total)
+    return acc

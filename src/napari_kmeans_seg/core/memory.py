@@ -18,7 +18,7 @@ cheap to be, not a proof):
   straddles a boundary (noise; a photo needs far less). Plus a converted copy of
   the pixel matrix when the image's dtype is not one the engine computes in
   directly (int8, int16, float16 → float32; other integers, non-native byte order →
-  float64), and a float32 feature matrix when feature options (colour space,
+  float64), and a float64 feature matrix when feature options (colour space,
   weights, normalisation, coordinates, smoothing) are used;
 - the output image layers: one copy of the image per masked layer and per
   mean-colour layer.
@@ -33,13 +33,19 @@ from pathlib import Path
 
 import numpy as np
 
+from . import engine as _engine
+from . import features as _features
+from .options import FeatureOptions, make_options
+
 #: fixed allowance for the engine's working memory (grid statistics, starts,
 #: per-thread buffers, temporaries), in bytes
 ENGINE_OVERHEAD = 64 * 2**20
 #: dtypes the engine computes in without converting (and their working item size)
 _NATIVE = {"b": 1, "u1": 1, "u2": 2, "f4": 4, "f8": 8}
-#: grid cells of the three-integer-channel engine path (32 bins per channel)
-HIST_CELLS = 32**3
+#: grid cells of the three-integer-channel engine path
+HIST_CELLS = _engine._GRID_BINS[3] ** 3
+#: bytes per value of a feature matrix (float64, see :mod:`.features`)
+FEATURE_ITEMSIZE = 8
 #: bytes per cell of one range's gather histogram (8 × 8 × 8 sub-cells of int32)
 _HIST_CELL_BYTES = 512 * 4
 #: cgroup limits at or above this mean "no limit"
@@ -97,30 +103,6 @@ def _working_itemsize(dtype: np.dtype) -> tuple[int, bool]:
     return 8, True
 
 
-def _pixels_and_channels(
-    shape: Sequence[int], channel_axis: int | None, rgb: bool | None
-) -> tuple[int, int, int]:
-    """(number of pixels, channels clustered, spatial dimensions) of an image of
-    ``shape``, guessing the layout as :func:`segment` does; an invalid
-    ``channel_axis`` counts as single-channel (segment refuses it anyway)."""
-    shape = tuple(int(s) for s in shape)
-    size = math.prod(shape)
-    ndim = len(shape)
-    if isinstance(channel_axis, int | np.integer) and not isinstance(
-        channel_axis, bool
-    ):
-        if -ndim <= channel_axis < ndim and ndim >= 3:
-            n = shape[channel_axis]
-            channels = 3 if rgb and channel_axis % ndim == ndim - 1 and n == 4 else n
-            return size // max(n, 1), channels, ndim - 1
-    elif channel_axis is None:
-        if rgb is None:
-            rgb = ndim >= 3 and shape[-1] in (3, 4)
-        if rgb and ndim >= 3 and shape[-1] in (3, 4):
-            return size // shape[-1], 3, ndim - 1
-    return size, 1, ndim
-
-
 def estimate_memory(
     shape: Sequence[int],
     dtype,
@@ -151,7 +133,7 @@ def estimate_memory(
         cluster, a mean-colour layer); 0 for :func:`segment` alone.
     color_space, channel_weights, normalize, spatial_weight, smoothing
         The feature options of :func:`segment`: with any other than the default, a
-        float32 feature matrix is built (with smoothing, also a smoothed float32
+        float64 feature matrix is built (with smoothing, also a smoothed float64
         copy of the channels).
     method : str
         The method of :func:`segment`: ``"sample"`` gathers no pixels.
@@ -168,9 +150,38 @@ def estimate_memory(
     >>> est.labels, est.image_layers == 3 * 2160 * 3840 * 3
     (8294400, True)
     """
+    shape = tuple(int(s) for s in shape)
+    layout = _features.guess_layout(shape, channel_axis=channel_axis, rgb=rgb)
+    options = make_options(
+        layout,
+        len(layout.spatial_shape(shape)),
+        color_space=color_space,
+        channel_weights=channel_weights,
+        normalize=normalize,
+        spatial_weight=spatial_weight,
+        smoothing=smoothing,
+    )
+    return estimate_for(
+        shape, dtype, layout, options, method=method, n_image_layers=n_image_layers
+    )
+
+
+def estimate_for(
+    shape: Sequence[int],
+    dtype,
+    layout: _features.Layout,
+    options: FeatureOptions,
+    *,
+    method: str = "auto",
+    n_image_layers: int = 0,
+) -> MemoryEstimate:
+    """:func:`estimate_memory` of an image whose ``layout`` and feature
+    ``options`` are known (checked already)."""
     dtype = np.dtype(dtype)
-    n, channels, spatial_ndim = _pixels_and_channels(shape, channel_axis, rgb)
-    image_bytes = math.prod(int(s) for s in shape) * dtype.itemsize
+    shape = tuple(int(s) for s in shape)
+    n = math.prod(layout.spatial_shape(shape))
+    channels = layout.n_channels
+    image_bytes = math.prod(shape) * dtype.itemsize
     itemsize, converts = _working_itemsize(dtype)
     matrix = n * channels * itemsize
     gathered = 0
@@ -180,31 +191,32 @@ def estimate_memory(
         engine_extra = 0
         gathered = matrix  # at most the whole pixel matrix
         if channels == 3 and dtype.kind == "u" and dtype.itemsize <= 2:
-            # histogram gather: one histogram per range (1, 2 or 4 by size) + sum
-            ranges = 1 if n < 1 << 16 else 2 if n < 1 << 21 else 4
-            hist = min(n, HIST_CELLS) * _HIST_CELL_BYTES * (ranges + 1)
-            gathered = max(gathered, hist)
+            gathered = max(gathered, _histogram_bytes(n))
     engine = ENGINE_OVERHEAD + gathered + engine_extra
     if converts:
         engine += matrix
-    default_features = (
-        color_space == "rgb"
-        and channel_weights is None
-        and not normalize
-        and not spatial_weight
-        and not smoothing
-    )
-    if not default_features:
-        columns = channels + (spatial_ndim if spatial_weight else 0)
-        engine += 4 * n * columns + (4 * n * channels if smoothing else 0)
+    if not options.is_default:
+        columns = _features.n_engine_features(layout, options)
+        engine += FEATURE_ITEMSIZE * n * columns
+        if options.smoothing:
+            engine += FEATURE_ITEMSIZE * n * channels
+    layers = max(int(n_image_layers), 0)
     return MemoryEstimate(
         labels=n,
         engine=engine,
         gathered=gathered,
-        image_layers=max(int(n_image_layers), 0) * image_bytes,
-        n_image_layers=max(int(n_image_layers), 0),
+        image_layers=layers * image_bytes,
+        n_image_layers=layers,
         image_bytes=image_bytes,
     )
+
+
+def _histogram_bytes(n: int) -> int:
+    """The histogram gather's memory for ``n`` pixels of three small unsigned
+    channels: one histogram per parallel range of the engine's passes, and their
+    sum."""
+    ranges = len(_engine._spans(n))
+    return min(n, HIST_CELLS) * _HIST_CELL_BYTES * (ranges + 1)
 
 
 def _read_int(path: Path) -> int | None:

@@ -1,14 +1,21 @@
-"""The public entry point: ``segment(image, n_clusters)`` and its result."""
+"""The public entry point: ``segment(image, n_clusters)``, a short dispatcher over
+named strategies.
+
+- :func:`fit_in_memory`: fit k-means on all pixels of an in-memory image;
+- :func:`fit_region_then_label`: fit on a regular grid of ``fit_pixels`` pixels,
+  then label all (or continue Lloyd on all, with ``method="exact"``);
+- :func:`fit_lazy`: a lazy image: fit on a bounded region, label chunk by chunk;
+- :func:`~.apply.apply_model`: label with a given model (also
+  :meth:`KMeansModel.segment`).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,470 +23,10 @@ from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
+from .apply import apply_model, measure
 from .model import KMeansModel
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-METHODS = ("auto", "exact", "sample")
-
-
-@dataclass(frozen=True, eq=False)
-class SegmentationResult:
-    """The outcome of :func:`segment`.
-
-    Attributes
-    ----------
-    labels : ndarray of uint8
-        The image's shape without the channel axis. 0 = not clustered (masked out,
-        fully transparent or NaN), 1..n_clusters = cluster id. Ids are ordered by the
-        luminance of the cluster centre (darkest first), then by size.
-    centroids : (n_clusters, n_features) ndarray of float64
-        Row ``i - 1`` is the centre of the pixels with label ``i``, in the units of
-        :attr:`feature_names`: the image's own units per channel, or the chosen
-        colour space (before normalisation and weighting), then the pixel
-        coordinates in ``scale`` units with ``spatial_weight > 0``. For a converged
-        fit, each is the mean of its cluster's features; with ``model=``, they are
-        the model's centres (features of weight 0: this image's cluster means).
-    counts : (n_clusters,) ndarray of int64
-        Pixels per cluster.
-    inertia : float
-        Sum of squared distances of the clustered pixels to their centroid, in the
-        feature space k-means saw (after colour conversion, normalisation and
-        weighting).
-    model : KMeansModel
-        The fitted model; ``model.predict(image)`` labels other images of the kind.
-    n_iter : int
-        Lloyd iterations over all pixels (0 for ``method="sample"``).
-    converged : bool
-        True when the labels are a Lloyd fixed point on all pixels: each pixel has
-        its nearest centroid's label and each centroid is the mean of its pixels.
-    n_invalid : int
-        Pixels left out because a value is NaN or infinite.
-    channel_means : (n_clusters, n_channels) ndarray of float64
-        Each cluster's mean of every image channel (alpha excluded), in the image's
-        units, whatever the feature options: what mean colours are made of. With
-        default options it is ``centroids`` itself.
-    image_dtype : str, optional
-        Name of the segmented image's dtype.
-    n_fit : int, optional
-        Number of pixels ``counts``, ``inertia`` and ``channel_means`` are measured
-        over (those left out included): all the image's, except for a lazy image
-        fitted on a region of ``fit_pixels`` with "auto" or "sample" (or measured
-        on it, with ``model``), whose region's.
-    """
-
-    labels: np.ndarray
-    centroids: np.ndarray
-    counts: np.ndarray
-    inertia: float
-    model: KMeansModel
-    n_iter: int = 0
-    converged: bool = True
-    n_invalid: int = 0
-    channel_means: np.ndarray | None = None
-    image_dtype: str | None = None
-    n_fit: int | None = None
-    #: centres of the clusters in the feature space k-means saw (for merge)
-    _centres: np.ndarray | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.channel_means is None:
-            object.__setattr__(self, "channel_means", self.centroids)
-        if self._centres is None:
-            object.__setattr__(self, "_centres", self.centroids)
-
-    @property
-    def n_clusters(self) -> int:
-        """Number of clusters."""
-        return self.centroids.shape[0]
-
-    @property
-    def feature_names(self) -> tuple[str, ...]:
-        """Names of the columns of :attr:`centroids` (see
-        :attr:`KMeansModel.feature_names`)."""
-        return self.model.feature_names
-
-    @property
-    def mean_colors(self) -> np.ndarray | None:
-        """Each cluster's mean colour as RGB in [0, 1], ``(n_clusters, 3)``, or None
-        for an image that is not RGB(A).
-
-        Always computed from the pixels' own RGB values (``channel_means`` divided
-        by the dtype's maximum for integer images), whatever the colour space.
-        """
-        if not self.model.layout.rgb:
-            return None
-        name = self.image_dtype or self.model.dtype
-        unit = 1.0 if name is None else _features._unit_scale(np.dtype(name))
-        return np.clip(np.asarray(self.channel_means)[:, :3] / unit, 0.0, 1.0)
-
-    @property
-    def lazy(self) -> bool:
-        """Whether :attr:`labels` is a lazy dask array (a lazy image was
-        segmented): computed chunk by chunk when needed."""
-        return _lazy.is_lazy(self.labels)
-
-    def _check_image(self, image) -> tuple[np.ndarray, _features.Layout]:
-        arr = _lazy.as_dask(image) if _lazy.is_lazy(image) else np.asarray(image)
-        layout = self.model.layout_for(arr.shape)
-        if layout.spatial_shape(arr.shape) != self.labels.shape:
-            raise ValueError(
-                f"image shape {arr.shape} does not fit the labels' shape "
-                f"{self.labels.shape}"
-            )
-        return arr, layout
-
-    def masked_image(self, image, cluster_id: int) -> np.ndarray:
-        """A copy of ``image`` with every pixel outside cluster ``cluster_id`` set to 0.
-
-        Parameters
-        ----------
-        image : ndarray
-            The segmented image (or any array of its shape, e.g. another channel
-            layout of the same pixels is not allowed: the shape must match).
-        cluster_id : int
-            A label from 1 to ``n_clusters``.
-
-        Returns
-        -------
-        ndarray
-            Same shape and dtype as ``image``; ``image`` itself is not modified. For
-            RGBA images the alpha of the other pixels is 0 too (transparent). A
-            lazy dask array when the image or the labels are lazy.
-
-        Raises
-        ------
-        ValueError
-            If ``cluster_id`` is not a label of this result or the image's shape does
-            not fit the labels.
-        """
-        if isinstance(cluster_id, bool) or not isinstance(cluster_id, int | np.integer):
-            raise ValueError(f"cluster_id must be an integer, not {cluster_id!r}")
-        if not 1 <= cluster_id <= self.n_clusters:
-            raise ValueError(
-                f"cluster_id must be between 1 and {self.n_clusters}, got {cluster_id}"
-            )
-        arr, layout = self._check_image(image)
-        labels = self.labels
-        if _lazy.is_lazy(arr) or _lazy.is_lazy(labels):
-            import dask.array as da
-
-            keep = labels == cluster_id
-            if layout.channel_axis is not None:
-                keep = da.expand_dims(keep, layout.channel_axis)
-            return da.where(keep, arr, np.zeros((), arr.dtype))
-        keep = layout.expand(labels == cluster_id)
-        return np.where(keep, arr, np.zeros((), arr.dtype))
-
-    def mean_color_image(self, image=None) -> np.ndarray:
-        """The image with each pixel replaced by its cluster's mean colour (a
-        "posterised" image); pixels with label 0 are 0.
-
-        Parameters
-        ----------
-        image : ndarray, optional
-            An image whose pixels give the means (e.g. the segmented image), shaped
-            like the segmented one; its dtype and channel layout are used. None:
-            the result's own ``channel_means`` and ``image_dtype`` (also for a
-            lazy image: its means are not recomputed, which would read it all).
-
-        Returns
-        -------
-        ndarray
-            For RGB(A): ``labels.shape + (3,)`` (alpha dropped). Otherwise the
-            image's shape (single-channel: ``labels.shape``; multichannel: the
-            channels on the model's channel axis). The image's dtype: integer means
-            are rounded; bool means are thresholded at 0.5.
-
-        Raises
-        ------
-        ValueError
-            If ``image`` does not fit the labels or the model's channels.
-
-        Examples
-        --------
-        >>> from skimage import data
-        >>> from napari_kmeans_seg import segment
-        >>> image = data.astronaut()
-        >>> poster = segment(image, 4).mean_color_image()
-        >>> poster.shape, poster.dtype
-        ((512, 512, 3), dtype('uint8'))
-        """
-        k = self.n_clusters
-        if image is not None and _lazy.is_lazy(image):
-            arr, layout = self._check_image(image)
-            return replace(self, image_dtype=arr.dtype.name).mean_color_image()
-        if image is None:
-            means = np.asarray(self.channel_means, dtype=np.float64)
-            name = self.image_dtype or self.model.dtype or "float64"
-            dtype = np.dtype(name)
-            layout = self.model.layout
-        else:
-            arr, layout = self._check_image(image)
-            X, _ = _features.to_pixels(arr, layout)
-            means = _features.label_means(X, self.labels.reshape(-1), k)
-            dtype = arr.dtype
-        lut = np.zeros((k + 1, means.shape[1]), dtype)
-        means = np.where(np.isfinite(means), means, 0.0)
-        if dtype.kind in "iu":
-            info = np.iinfo(dtype)
-            lut[1:] = np.clip(np.rint(means), info.min, info.max)
-        elif dtype.kind == "b":
-            lut[1:] = means >= 0.5
-        else:
-            lut[1:] = means
-        if layout.channel_axis is None:
-            return _lazy.relabel(lut[:, 0], self.labels)
-        out = _lazy.relabel(lut, self.labels)
-        if layout.rgb:
-            return out
-        return np.moveaxis(out, -1, layout.channel_axis)
-
-    def table(self) -> pd.DataFrame:
-        """One row per cluster: what analysts tabulate.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``label`` (1..n_clusters), ``name`` (when the model has
-            cluster names), ``pixels`` (count), ``fraction`` (of the labelled
-            pixels), one column per centroid feature named by
-            :attr:`feature_names` (R, G, B / hue_x, hue_y, value / L, a, b /
-            intensity / c0, c1, … then …, y, x), and for RGB images ``color``, the
-            mean colour as ``"#rrggbb"``.
-
-        Examples
-        --------
-        >>> from skimage import data
-        >>> from napari_kmeans_seg import segment
-        >>> table = segment(data.astronaut(), 3, color_space="lab").table()
-        >>> list(table.columns)
-        ['label', 'pixels', 'fraction', 'L', 'a', 'b', 'color']
-        """
-        import pandas as pd
-
-        counts = np.asarray(self.counts)
-        data: dict[str, object] = {"label": np.arange(1, self.n_clusters + 1)}
-        if self.model.cluster_names is not None:
-            data["name"] = list(self.model.cluster_names)
-        data["pixels"] = counts
-        data["fraction"] = counts / max(int(counts.sum()), 1)
-        for name, column in zip(self.feature_names, self.centroids.T, strict=True):
-            data[name] = column
-        colors = self.mean_colors
-        if colors is not None:
-            data["color"] = [_hex(c) for c in colors]
-        return pd.DataFrame(data)
-
-    def merge(self, ids: Sequence[int]) -> SegmentationResult:
-        """A new result with the clusters ``ids`` merged into the lowest of them.
-
-        The other ids are renumbered to stay 1..n_clusters' in the same order.
-        Counts are summed, centroids (and ``channel_means``) are the count-weighted
-        means, and the inertia is exact by the parallel-axis identity: the old
-        inertia plus ``Σ n_i |c_i − c_merged|²`` over the merged clusters, in the
-        feature space k-means saw (exact when the centroids are their clusters'
-        means, as in every converged fit). ``converged`` is False: a merged
-        cluster is not a Voronoi cell, so the result is no longer a Lloyd fixed
-        point. The new ``model`` keeps the original centroids with a label map
-        (old centroid → new label), so ``model.predict`` reproduces the merged
-        labels; its cluster names, if any, are joined with " + ".
-
-        Parameters
-        ----------
-        ids : sequence of int
-            At least two distinct labels from 1 to ``n_clusters``; at least two
-            clusters must remain.
-
-        Returns
-        -------
-        SegmentationResult
-
-        Raises
-        ------
-        ValueError
-            If ``ids`` holds fewer than two distinct labels, a label out of range,
-            or would leave a single cluster.
-
-        Examples
-        --------
-        >>> from skimage import data
-        >>> from napari_kmeans_seg import segment
-        >>> result = segment(data.astronaut(), 4)
-        >>> merged = result.merge([2, 3])
-        >>> merged.n_clusters, int(merged.counts.sum()) == int(result.counts.sum())
-        (3, True)
-        """
-        k = self.n_clusters
-        if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
-            raise ValueError(f"ids must be a list of cluster ids, not {ids!r}")
-        values = list(ids) if np.ndim(ids) == 1 else None
-        if values is None or not all(
-            isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
-            for v in values
-        ):
-            raise ValueError(f"ids must be a list of integer cluster ids, not {ids!r}")
-        chosen = sorted({int(v) for v in values})
-        if any(not 1 <= v <= k for v in chosen):
-            raise ValueError(f"cluster ids must be between 1 and {k}, got {list(ids)}")
-        if len(chosen) < 2:
-            raise ValueError(
-                f"merge needs at least two distinct cluster ids, got {list(ids)}"
-            )
-        if k - len(chosen) + 1 < 2:
-            raise ValueError(
-                f"merging {chosen} would leave a single cluster; keep at least two"
-            )
-        group = np.arange(1, k + 1)
-        group[np.asarray(chosen) - 1] = chosen[0]
-        kept = np.unique(group)
-        new_of_old = np.searchsorted(kept, group) + 1  # old id - 1 -> new id
-        k2 = kept.size
-        lut = np.zeros(k + 1, self.labels.dtype)
-        lut[1:] = new_of_old
-        counts = np.asarray(self.counts)
-        counts2 = np.bincount(new_of_old - 1, weights=counts, minlength=k2)
-        members = np.asarray(chosen) - 1
-        target = new_of_old[members[0]] - 1
-
-        first = np.unique(new_of_old, return_index=True)[1]  # an old id per new
-
-        def combine(A: np.ndarray) -> np.ndarray:
-            A = np.asarray(A, dtype=np.float64)
-            out = A[first].copy()
-            w = counts[members].astype(np.float64)
-            rows = A[members]
-            if w.sum() > 0:
-                rows, w = rows[w > 0], w[w > 0]
-                out[target] = (w[:, None] * rows).sum(axis=0) / w.sum()
-            else:
-                out[target] = rows.mean(axis=0)
-            return out
-
-        centres = combine(self._centres)
-        shift = np.asarray(self._centres, dtype=np.float64)[members] - centres[target]
-        extra = float((counts[members] * (shift**2).sum(axis=1)).sum())
-        model = self.model
-        rows_map = (
-            model.label_map
-            if model.label_map is not None
-            else np.arange(1, model.centroids.shape[0] + 1)
-        )
-        names = None
-        if model.cluster_names is not None:
-            names = tuple(
-                " + ".join(
-                    model.cluster_names[i] for i in np.flatnonzero(new_of_old == j)
-                )
-                for j in range(1, k2 + 1)
-            )
-        model2 = replace(model, label_map=new_of_old[rows_map - 1], cluster_names=names)
-        return replace(
-            self,
-            labels=_lazy.relabel(lut, self.labels),
-            centroids=combine(self.centroids),
-            counts=counts2.astype(np.int64),
-            inertia=self.inertia + extra,
-            model=model2,
-            converged=False,
-            channel_means=combine(self.channel_means),
-            _centres=centres,
-        )
-
-    def to_zarr(
-        self,
-        store,
-        *,
-        component: str | None = None,
-        overwrite: bool = False,
-        chunks=None,
-        compressors: Any = "lz4",
-    ):
-        """Write :attr:`labels` to a zarr array, chunk by chunk: lazy labels are
-        computed one chunk at a time as they are written (on the current dask
-        scheduler, e.g. a ``dask.distributed`` client), so a result larger than
-        memory can be saved.
-
-        Parameters
-        ----------
-        store : str, path-like or zarr store
-            Where to write (a directory for a path).
-        component : str, optional
-            Name of the array inside the zarr group at ``store``.
-        overwrite : bool
-            Replace an existing array.
-        chunks : optional
-            Chunks of the written array; None: those of lazy labels (made regular
-            if they are not), or dask's automatic chunks for in-memory labels.
-        compressors : "lz4", "auto" or zarr codecs
-            "lz4" (default): Blosc-LZ4, which compresses label images several
-            times faster than zarr's default (Zstandard) for files about twice
-            as large; "auto": zarr's default; otherwise passed to
-            :func:`zarr.create_array` (None: uncompressed).
-
-        Returns
-        -------
-        zarr.Array
-            The written array. Every chunk is written, also chunks of zeros.
-
-        Raises
-        ------
-        ImportError
-            If zarr 3 is not installed (``pip install "zarr>=3"``).
-        """
-        import dask.array as da
-
-        try:
-            import zarr
-            from zarr.codecs import BloscCodec
-        except ImportError as err:
-            raise ImportError(
-                'writing zarr needs zarr 3: pip install "zarr>=3" '
-                "(or napari-kmeans-seg[lazy])"
-            ) from err
-        labels = self.labels
-        if not _lazy.is_lazy(labels):
-            labels = da.from_array(labels, chunks="auto" if chunks is None else chunks)
-        elif chunks is not None:
-            labels = labels.rechunk(chunks)
-        regular = tuple(c[0] if c else 1 for c in labels.chunks)
-        if labels.chunks != da.core.normalize_chunks(regular, labels.shape):
-            labels = labels.rechunk(regular)  # zarr's chunks are all the same size
-        if compressors == "lz4":
-            compressors = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
-        if isinstance(store, os.PathLike):
-            store = os.fspath(store)
-        out = zarr.create_array(
-            store,
-            name=component,
-            shape=labels.shape,
-            chunks=regular,
-            dtype=labels.dtype,
-            compressors=compressors,
-            overwrite=overwrite,
-            # checking each chunk for zeros before writing it costs more than
-            # compressing it
-            config={"write_empty_chunks": True},
-        )
-        da.store(labels, out, lock=False)
-        return _open_zarr(store, component)
-
-
-def _open_zarr(store, component: str | None):
-    import zarr
-
-    if component is None:
-        return zarr.open_array(store, mode="r")
-    return zarr.open_group(store, mode="r")[component]
-
-
-def _hex(rgb: np.ndarray) -> str | None:
-    """``"#rrggbb"`` of an RGB colour in [0, 1] (None if not finite)."""
-    if not np.all(np.isfinite(rgb)):
-        return None
-    r, g, b = (int(v) for v in np.rint(np.asarray(rgb) * 255))
-    return f"#{r:02x}{g:02x}{b:02x}"
+from .options import METHODS, FeatureOptions, Options, OptionTypeError  # noqa: F401
+from .result import SegmentationResult
 
 
 def segment(
@@ -517,12 +64,15 @@ def segment(
     weighted, followed by its weighted coordinates. They are recorded in the model,
     which rebuilds the same features on every image it labels. With all options at
     their defaults the features are the raw channel values, a view of the image;
-    any option costs a float32 copy: about ``4 · n_pixels · n_features`` bytes
-    (plus, with smoothing, ``4 · n_pixels · n_channels`` more).
+    any option costs a float64 copy: about ``8 · n_pixels · n_features`` bytes
+    (plus, with smoothing, ``8 · n_pixels · n_channels`` more). Float64 keeps
+    the range, offsets and distinctness of every image's values.
 
     With ``model``, nothing is fitted: the pixels are labelled with the model's
     centroids and feature options (the same cluster ids on every image) and the
-    result describes this image's clusters under that model.
+    result describes this image's clusters under that model (as
+    :meth:`KMeansModel.segment` does). A model fitted on an image of another
+    dtype range (uint8 and uint16, integers and floats) labels with a warning.
 
     A lazy image (a dask array, or a zarr or HDF5 array) is never loaded whole: the
     fit reads a bounded region of it (``fit_pixels``, see below), and
@@ -538,8 +88,9 @@ def segment(
     image : array_like
         2D or nD image: single-channel (``(…, Y, X)``), RGB/RGBA (``(…, Y, X, 3|4)``)
         or with channels along ``channel_axis``. Any real dtype: uint8, uint16,
-        other integers, float (NaN and inf pixels are left out with label 0), bool.
-        Never modified.
+        other integers (64-bit ones within ±2**53), float (NaN and inf pixels
+        are left out with label 0), bool. A masked array's masked pixels are
+        left out (as with ``mask``). Never modified.
     n_clusters : int, optional
         Number of clusters, from 2 to 254; 3 when None. With ``model``, None or the
         model's number of clusters.
@@ -588,7 +139,7 @@ def segment(
         size of this image (None: the model's).
     smoothing : float
         Sigma, in pixels, of a Gaussian smoothing of the channels over the spatial
-        axes before the features are made (on a float32 copy; the image itself is
+        axes before the features are made (on a float64 copy; the image itself is
         untouched): removes salt-and-pepper label noise. 0: none. Mean colours
         and masked images still use the original pixels.
     random_state : int or None
@@ -602,7 +153,8 @@ def segment(
         on the region only and "exact" continues on all pixels (see
         ``fit_pixels``). Not used with ``model``.
     n_init : int
-        k-means++ starts tried; the best is refined. Not used with ``model``.
+        k-means++ starts tried, at most 1000; the best is refined. Not used with
+        ``model``.
     max_iter : int
         Maximum number of Lloyd iterations (for a lazy image with "exact": passes
         over all chunks). Not used with ``model``.
@@ -639,6 +191,9 @@ def segment(
 
     Raises
     ------
+    TypeError
+        If an option has the wrong type (``n_clusters=3.0``, ``rgb="no"``); the
+        error is also a ``ValueError``.
     ValueError
         If the image is empty, not numeric, has fewer distinct values than
         ``n_clusters``, or an option is out of range (a colour space other than
@@ -674,116 +229,113 @@ def segment(
     >>> coffee.centroids is result.model.centroids, coffee.n_iter
     (True, 0)
     """
-    given = {
-        "color_space": color_space,
-        "channel_weights": channel_weights,
-        "normalize": normalize,
-        "spatial_weight": spatial_weight,
-        "smoothing": smoothing,
-    }
-    fit = {
-        "random_state": random_state,
-        "method": method,
-        "n_init": n_init,
-        "max_iter": max_iter,
-    }
-    if fit_pixels is not None:
-        fit_pixels = _features.check_positive_int(fit_pixels, "fit_pixels")
-    if _lazy.is_lazy(image):
-        return _segment_lazy(
-            image,
-            n_clusters,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            mask=mask,
-            scale=scale,
-            given=given,
-            fit=fit,
-            fit_pixels=_lazy.DEFAULT_FIT_PIXELS if fit_pixels is None else fit_pixels,
-            model=model,
-            progress=progress,
-        )
-    arr = _features.check_image(image)
-    _memory.check_memory(
-        _memory.estimate_memory(
-            arr.shape,
-            arr.dtype,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            method=method,
-            **given,
-        )
+    options = Options.checked(
+        n_clusters=n_clusters,
+        channel_axis=channel_axis,
+        rgb=rgb,
+        color_space=color_space,
+        channel_weights=channel_weights,
+        normalize=normalize,
+        spatial_weight=spatial_weight,
+        scale=scale,
+        smoothing=smoothing,
+        random_state=random_state,
+        method=method,
+        n_init=n_init,
+        max_iter=max_iter,
+        fit_pixels=fit_pixels,
     )
     if model is not None:
-        return _apply_model(
-            arr,
-            model,
-            n_clusters=n_clusters,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            mask=mask,
-            scale=scale,
-            given=given,
+        return apply_model(
+            check_model(model), image, options, mask=mask, progress=progress
         )
-    k = _check_fit_options(n_clusters, fit)
-    layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
-    spatial = layout.spatial_shape(arr.shape)
-    options = _features.make_options(layout, len(spatial), scale=scale, **given)
-    region = (
-        None if fit_pixels is None else _lazy.Region.of(arr.shape, layout, fit_pixels)
+    if _lazy.is_lazy(image):
+        return fit_lazy(image, options, mask=mask, progress=progress)
+    return fit_in_memory(image, options, mask=mask)
+
+
+def check_model(model) -> KMeansModel:
+    """``model`` if it is a :class:`KMeansModel`, or a clear ``TypeError``."""
+    if not isinstance(model, KMeansModel):
+        raise OptionTypeError(
+            f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
+            f"not {type(model).__name__}"
+        )
+    return model
+
+
+def fit_in_memory(image, options: Options, *, mask=None) -> SegmentationResult:
+    """Fit k-means on the in-memory ``image`` (on a grid of ``fit_pixels`` of it
+    when given and smaller than the image)."""
+    layout_for = partial(
+        _features.guess_layout, channel_axis=options.channel_axis, rgb=options.rgb
     )
-    if region is None or region.whole:
-        return _fit(arr, layout, options, mask, k=k, **fit)
-    _lazy.check_region_smoothing(options, fit_pixels)
-    part = _fit(
-        arr[region.index],
-        layout,
-        options,
-        None if mask is None else np.asarray(mask)[region.spatial_index],
-        k=k,
-        origin=region.origin,
-        step=region.step,
-        **fit,
+    image, mask = _features.unmask(image, mask, layout_for)
+    arr = _features.check_image(image)
+    layout = layout_for(arr.shape)
+    features = options.feature_options(layout, len(layout.spatial_shape(arr.shape)))
+    _memory.check_memory(
+        _memory.estimate_for(
+            arr.shape, arr.dtype, layout, features, method=options.method
+        )
     )
-    if method == "exact":  # on to a fixed point on all pixels
-        full = _fit(
-            arr, layout, part.model.options, mask, k=k, init=part._centres, **fit
+    if options.fit_pixels is not None:
+        region = _lazy.Region.of(arr.shape, layout, options.fit_pixels)
+        if not region.whole:
+            return fit_region_then_label(arr, layout, features, mask, options, region)
+    return fit(arr, layout, features, mask, options)
+
+
+def fit_region_then_label(
+    arr: np.ndarray,
+    layout: _features.Layout,
+    features: FeatureOptions,
+    mask,
+    options: Options,
+    region: _lazy.Region,
+) -> SegmentationResult:
+    """Fit on the grid of pixels ``region`` of ``arr``, then label every pixel with
+    that model ("auto", "sample") or continue Lloyd on all pixels ("exact")."""
+    _lazy.check_region_smoothing(features, options.fit_pixels)
+    sub_mask = None if mask is None else np.asarray(mask)[region.spatial_index]
+    part = fit_region(arr[region.index], layout, features, sub_mask, options, region)
+    if options.method == "exact":  # on to a fixed point on all pixels
+        full = fit(
+            arr, layout, part.model.options, mask, options, init=part.engine_centroids
         )
         return replace(full, n_iter=part.n_iter + full.n_iter)
-    full = _apply_model(
-        arr,
-        part.model,
-        n_clusters=None,
-        channel_axis=None,
-        rgb=None,
-        mask=mask,
-        scale=scale,
-        given={},
-    )
+    full = measure(part.model, arr, mask=mask, scale=options.scale)
     return replace(full, n_iter=part.n_iter)
 
 
-def _check_fit_options(n_clusters, fit: dict) -> int:
-    """The number of clusters, after checking it and the fit's options."""
-    k = _features.check_n_clusters(3 if n_clusters is None else n_clusters)
-    if fit["method"] not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {fit['method']!r}")
-    for name in ("n_init", "max_iter"):
-        _features.check_positive_int(fit[name], name)
-    return k
+def fit_region(sub, layout, features, sub_mask, options, region) -> SegmentationResult:
+    """:func:`fit` on the pixels ``sub`` of ``region``; too few distinct values
+    there is said to be about ``fit_pixels``."""
+    try:
+        return fit(
+            sub,
+            layout,
+            features,
+            sub_mask,
+            options,
+            origin=region.origin,
+            step=region.step,
+        )
+    except _engine.TooFewValuesError as err:
+        raise _engine.TooFewValuesError(
+            f"the fit region of fit_pixels={options.fit_pixels} pixels (a grid of "
+            f"{sub.shape}): {err}; raise fit_pixels, or leave it out to fit on all "
+            "pixels"
+        ) from None
 
 
-def _fit(
+def fit(
     arr: np.ndarray,
     layout: _features.Layout,
-    options: _features.FeatureOptions,
+    features: FeatureOptions,
     mask,
+    options: Options,
     *,
-    k: int,
-    random_state,
-    method: str,
-    n_init: int,
-    max_iter: int,
     origin: tuple[int, ...] | None = None,
     step: tuple[int, ...] | None = None,
     init: np.ndarray | None = None,
@@ -792,24 +344,21 @@ def _fit(
     lies in a larger image, for the coordinate features; ``init``: start from these
     centroids, in the feature space)."""
     feats = _features.build_features(
-        arr, layout, mask, options, origin=origin, step=step
+        arr, layout, mask, features, origin=origin, step=step
     )
+    k = options.k
     fit = _engine.fit_predict(
         feats.X,
         n_clusters=k,
         mask=feats.keep,
-        random_state=random_state,
-        method="sample" if method == "sample" else "exact",
-        n_init=int(n_init),
-        max_iter=int(max_iter),
+        random_state=options.random_state,
+        method="sample" if options.method == "sample" else "exact",
+        n_init=options.n_init,
+        max_iter=options.max_iter,
         init=init,
     )
     labels = fit.labels
-    if feats.options.is_default:
-        centroids = channel_means = fit.centroids
-    else:
-        centroids = feats.centroids_in_units(fit.centroids, labels)
-        channel_means = feats.channel_means(labels, k)
+    centroids, channel_means = feats.in_units(fit.centroids, labels, k)
     return SegmentationResult(
         labels=labels.reshape(layout.spatial_shape(arr.shape)),
         centroids=centroids,
@@ -824,90 +373,55 @@ def _fit(
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
         n_fit=labels.size,
-        _centres=fit.centroids,
+        engine_centroids=fit.centroids,
     )
 
 
-def _segment_lazy(
-    image,
-    n_clusters,
-    *,
-    channel_axis,
-    rgb,
-    mask,
-    scale,
-    given: dict,
-    fit: dict,
-    fit_pixels: int,
-    model: KMeansModel | None,
-    progress,
+def fit_lazy(
+    image, options: Options, *, mask=None, progress=None
 ) -> SegmentationResult:
-    """:func:`segment` of a lazy image (see :mod:`._lazy`)."""
-    if model is not None:
-        _check_model_type(model)
-        darr, layout = _lazy.open_image(image, model.layout_for)
-    else:
-        k = _check_fit_options(n_clusters, fit)
-        darr, layout = _lazy.open_image(
-            image, partial(_features.guess_layout, channel_axis=channel_axis, rgb=rgb)
-        )
+    """Fit a lazy image on a bounded region of it; label it chunk by chunk (see
+    :mod:`.lazy`)."""
+    darr, layout = _lazy.open_image(
+        image,
+        partial(
+            _features.guess_layout, channel_axis=options.channel_axis, rgb=options.rgb
+        ),
+    )
     spatial = layout.spatial_shape(darr.shape)
     dmask = _lazy.as_mask(mask, spatial)
+    fit_pixels = options.fit_pixels or _lazy.DEFAULT_FIT_PIXELS
     region = _lazy.Region.of(darr.shape, layout, fit_pixels)
     region_shape = darr[region.index].shape
+    features = options.feature_options(layout, len(spatial))
     _memory.check_memory(
-        _memory.estimate_memory(
-            region_shape,
-            darr.dtype,
-            channel_axis=layout.channel_axis,
-            rgb=layout.rgb,
-            method=fit["method"],
-            **given,
+        _memory.estimate_for(
+            region_shape, darr.dtype, layout, features, method=options.method
         )
     )
-    loading = None
-    if model is None:
-        options = _features.make_options(layout, len(spatial), scale=scale, **given)
-        loading = _load_fit_passes(
-            region_shape, darr.dtype, layout, options, dmask is not None, k, fit
-        )
+    loading = _load_fit_passes(
+        region_shape, darr.dtype, layout, features, dmask is not None, options
+    )
     sub, sub_mask = region.read(darr, dmask, progress)
-    origin, step, whole = region.origin, region.step, region.whole
-    if model is None:
-        loading.join()
-        if not whole:
-            _lazy.check_region_smoothing(options, fit_pixels)
-        part = _fit(
-            sub, layout, options, sub_mask, k=k, origin=origin, step=step, **fit
-        )
-    else:
-        part = _apply_model(
-            sub,
-            model,
-            n_clusters=n_clusters,
-            channel_axis=channel_axis,
-            rgb=rgb,
-            mask=sub_mask,
-            scale=scale,
-            given=given,
-            origin=origin,
-            step=step,
-        )
-    chunks = _lazy.spatial_chunks(darr, layout)
-    if whole:  # the labels are those of the fit: the in-memory result
+    loading.join()
+    if region.whole:  # the labels are those of the fit: the in-memory result
         import dask.array as da
 
+        part = fit(sub, layout, features, sub_mask, options)
+        chunks = _lazy.spatial_chunks(darr, layout)
         return replace(part, labels=da.from_array(part.labels, chunks=chunks))
-    if model is not None or fit["method"] != "exact":
-        labels = part.model.predict(darr, mask=dmask, scale=scale)
+    _lazy.check_region_smoothing(features, fit_pixels)
+    part = fit_region(sub, layout, features, sub_mask, options, region)
+    if options.method != "exact":
+        labels = part.model.predict(darr, mask=dmask, scale=options.scale)
         return replace(part, labels=labels, converged=False)
     passes = _lazy.lloyd_passes(
         darr,
         layout,
         part.model.options,
-        part._centres,
+        part.engine_centroids,
         mask=dmask,
-        max_iter=int(fit["max_iter"]),
+        max_iter=options.max_iter,
         progress=progress,
     )
     return _from_passes(part, passes, darr, layout, dmask)
@@ -919,8 +433,7 @@ def _load_fit_passes(
     layout: _features.Layout,
     options: _features.FeatureOptions,
     masked: bool,
-    k: int,
-    fit: dict,
+    fit_options: Options,
 ) -> threading.Thread:
     """Start loading the compiled passes that fitting an image of ``shape`` and
     ``dtype`` uses, in a background thread, by fitting a small random image of the
@@ -943,7 +456,7 @@ def _load_fit_passes(
 
     def run() -> None:
         with contextlib.suppress(Exception):  # a warm-up: the real fit reports errors
-            _fit(tiny, layout, options, mask, k=k, **fit)
+            fit(tiny, layout, options, mask, fit_options)
 
     thread = threading.Thread(target=run, name="kmeans-seg-load", daemon=True)
     thread.start()
@@ -951,18 +464,17 @@ def _load_fit_passes(
 
 
 def _from_passes(
-    part: SegmentationResult, passes: dict, darr, layout, dmask
+    part: SegmentationResult, passes: _lazy.Passes, darr, layout, dmask
 ) -> SegmentationResult:
     """The result of Lloyd passes over a lazy image, from the region's fit
     ``part``."""
-    C, counts = passes["centroids"], passes["counts"]
-    order = _engine.cluster_order(C, counts)
-    C, counts = C[order], counts[order]
+    order = _engine.cluster_order(passes.centroids, passes.counts)
+    C, counts = passes.centroids[order], passes.counts[order]
     options = part.model.options
     model = replace(part.model, centroids=C)
     with np.errstate(invalid="ignore", divide="ignore"):
-        channel_means = passes["channel_sums"][order] / counts[:, None]
-        dropped = passes["dropped_sums"][order] / counts[:, None]
+        channel_means = passes.channel_sums[order] / counts[:, None]
+        dropped = passes.dropped_sums[order] / counts[:, None]
     centroids = _features.centroids_in_units(
         C, layout, options, dropped if dropped.shape[1] else None
     )
@@ -971,142 +483,12 @@ def _from_passes(
         labels=model.predict(darr, mask=dmask),
         centroids=centroids,
         counts=counts.astype(np.int64),
-        inertia=passes["inertia"],
+        inertia=passes.inertia,
         model=model,
-        n_iter=part.n_iter + passes["n_iter"],
-        converged=passes["converged"],
-        n_invalid=passes["n_kept"] - passes["n_valid"],
+        n_iter=part.n_iter + passes.n_iter,
+        converged=passes.converged,
+        n_invalid=passes.n_kept - passes.n_valid,
         channel_means=channel_means,
         n_fit=int(np.prod(layout.spatial_shape(darr.shape))),
-        _centres=C,
+        engine_centroids=C,
     )
-
-
-def _check_agrees(model: KMeansModel, given: dict) -> None:
-    """Feature options given with a model must be valid and either left at their
-    defaults or equal to the model's."""
-    asked = _features.make_options(model.layout, 0, **given)
-    defaults = _features.FeatureOptions()
-    for name in given:
-        value, theirs = getattr(asked, name), getattr(model.options, name)
-        if value != getattr(defaults, name) and value != theirs:
-            raise ValueError(
-                f"{name}={given[name]!r} contradicts the model, fitted with "
-                f"{name}={theirs!r}; leave {name} out to use the model's"
-            )
-
-
-def _check_model_type(model) -> None:
-    if not isinstance(model, KMeansModel):
-        raise ValueError(
-            f"model must be a KMeansModel (result.model or KMeansModel.load(path)), "
-            f"not {type(model).__name__}"
-        )
-
-
-def _apply_model(
-    arr: np.ndarray,
-    model: KMeansModel,
-    *,
-    n_clusters: int | None,
-    channel_axis: int | None,
-    rgb: bool | None,
-    mask,
-    scale,
-    given: dict,
-    origin: tuple[int, ...] | None = None,
-    step: tuple[int, ...] | None = None,
-) -> SegmentationResult:
-    """:func:`segment` with a given model: label, count and measure, no fitting
-    (``origin``, ``step``: where ``arr`` lies in a larger image, for the coordinate
-    features)."""
-    _check_model_type(model)
-    k = model.n_clusters
-    if n_clusters is not None and n_clusters != k:
-        raise ValueError(
-            f"n_clusters={n_clusters!r} contradicts the model, which has {k} "
-            "clusters; leave n_clusters out to use the model's"
-        )
-    L = model.layout
-    if rgb is not None and bool(rgb) != L.rgb:
-        if L.rgb:
-            raise ValueError(
-                "the model was fitted on RGB(A) images; this image is not RGB "
-                f"(shape {arr.shape})"
-            )
-        kind = (
-            "single-channel images"
-            if L.channel_axis is None
-            else f"images with {L.n_channels} channels on axis {L.channel_axis}"
-        )
-        raise ValueError(
-            f"the image is RGB(A) (shape {arr.shape}) but the model was fitted on "
-            f"{kind}"
-        )
-    if channel_axis is not None:
-        axis = _features.guess_layout(
-            arr.shape, channel_axis=channel_axis, rgb=False
-        ).channel_axis
-        if axis != model.layout_for(arr.shape).channel_axis:
-            raise ValueError(
-                f"channel_axis={channel_axis} contradicts the model, whose channels "
-                f"are on axis {L.channel_axis}; leave channel_axis out to use the "
-                "model's"
-            )
-    _check_agrees(model, given)
-    feats = model._features_of(arr, mask, scale, origin=origin, step=step)
-    X, keep = feats.X, feats.keep
-    labels = model._assign(feats)
-    if model.label_map is None:
-        centres = model.centroids
-    else:  # a merged cluster's centre: the mean of its pixels here
-        centres = _features.label_means(X, labels, k)
-        for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
-            centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
-    counts, inertia = _engine._Pixels(X, keep, binned=False).counts_and_inertia(
-        labels, centres
-    )
-    n_considered = labels.size if keep is None else int(np.count_nonzero(keep))
-    n_labelled = int(counts.sum())
-    if n_labelled == 0:
-        raise ValueError(
-            "there is no pixel to label (all are masked, transparent or NaN)"
-        )
-    if feats.options.is_default:
-        centroids = channel_means = centres
-    else:
-        centroids = feats.centroids_in_units(centres, labels)
-        channel_means = feats.channel_means(labels, k)
-    converged = model.label_map is None and _centroids_are_means(
-        X, labels, counts, centres
-    )
-    return SegmentationResult(
-        labels=labels.reshape(feats.layout.spatial_shape(arr.shape)),
-        centroids=centroids,
-        counts=counts,
-        inertia=inertia,
-        model=model,
-        n_iter=0,
-        converged=converged,
-        n_invalid=n_considered - n_labelled,
-        channel_means=channel_means,
-        image_dtype=arr.dtype.name,
-        n_fit=labels.size,
-        _centres=centres,
-    )
-
-
-def _centroids_are_means(X, labels, counts, C, rtol: float = 1e-9) -> bool:
-    """Whether each centroid is the mean of the pixels labelled with it (within
-    ``rtol``; an empty cluster has no mean, so it is not). With the labels from the
-    nearest centroid, that makes the labels a Lloyd fixed point on these pixels.
-    Checked one feature at a time, stopping at the first that differs."""
-    if np.any(counts == 0):
-        return False
-    k = C.shape[0]
-    atol = rtol * 1e-3 * max(float(np.max(np.abs(C))), np.finfo(np.float64).tiny)
-    for j in range(C.shape[1]):
-        sums = np.bincount(labels, weights=X[:, j], minlength=k + 1)[1:]
-        if not np.allclose(sums / counts, C[:, j], rtol=rtol, atol=atol):
-            return False
-    return True

@@ -18,6 +18,9 @@ import numpy as np
 from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
+from . import stats as _stats
+from .options import MAX_CLUSTERS, Options, check_positive_int
+from .stats import sample_pixels
 
 #: criteria that :func:`suggest_n_clusters` can pick k by
 CRITERIA = ("silhouette", "elbow")
@@ -212,64 +215,24 @@ def suggest_n_clusters(
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
     ks = _check_k_range(k_range)
-    sample_size = _features.check_positive_int(sample_size, "sample_size")
-    silhouette_size = _features.check_positive_int(silhouette_size, "silhouette_size")
-    region = None
-    if _lazy.is_lazy(image):  # a bounded region of it, never the whole
-        darr, layout = _lazy.open_image(
-            image, partial(_features.guess_layout, channel_axis=channel_axis, rgb=rgb)
-        )
-        region_pixels = max(LAZY_REGION_PIXELS, 4 * sample_size)
-        region = _lazy.Region.of(darr.shape, layout, region_pixels)
-        mask = _lazy.as_mask(mask, layout.spatial_shape(darr.shape))
-        arr, mask = region.read(darr, mask)
-    else:
-        arr = _features.check_image(image)
-        layout = _features.guess_layout(arr.shape, channel_axis=channel_axis, rgb=rgb)
-    options = _features.make_options(
-        layout,
-        len(layout.spatial_shape(arr.shape)),
+    sample_size = check_positive_int(sample_size, "sample_size")
+    silhouette_size = check_positive_int(silhouette_size, "silhouette_size")
+    options = Options.checked(
+        channel_axis=channel_axis,
+        rgb=rgb,
         color_space=color_space,
         channel_weights=channel_weights,
         normalize=normalize,
         spatial_weight=spatial_weight,
         scale=scale,
         smoothing=smoothing,
+        random_state=random_state,
+        n_init=n_init,
+        max_iter=max_iter,
     )
-    if region is not None and not region.whole:
-        _lazy.check_region_smoothing(options, region_pixels)
-    feats = _features.build_features(
-        arr,
-        layout,
-        mask,
-        options,
-        origin=None if region is None else region.origin,
-        step=None if region is None else region.step,
-    )
-    rng = np.random.default_rng(random_state)
-    P = sample_pixels(feats.X, feats.keep, sample_size, rng)
-    if len(P) == 0:
-        raise ValueError("there is no pixel to cluster (all are masked or NaN)")
-    n_distinct = _n_distinct(P, ks[-1])
-    if n_distinct < 2:
-        raise ValueError(
-            "the sampled pixels hold only 1 distinct value: there is nothing to split"
-        )
-    if n_distinct < ks[-1]:
-        kept = tuple(k for k in ks if k <= n_distinct)
-        warnings.warn(
-            f"the sampled pixels hold only {n_distinct} distinct values; k above "
-            f"{n_distinct} is not tried (k_range {_fmt(ks)} → {_fmt(kept or (2,))})",
-            UserWarning,
-            stacklevel=2,
-        )
-        ks = kept or (2,)  # n_distinct >= 2 here
-    if criterion == "elbow" and len(ks) < 3:
-        raise ValueError(
-            f"the elbow criterion needs at least 3 values of k, got {_fmt(ks)}; "
-            "widen k_range or use criterion='silhouette'"
-        )
-
+    rng = np.random.default_rng(options.random_state)
+    P = _sample(image, options, mask, sample_size, rng)
+    ks = _feasible(P, ks, criterion)
     n_sub = min(silhouette_size, len(P))
     sub = np.sort(rng.choice(len(P), size=n_sub, replace=False))
     inertia = np.empty(len(ks))
@@ -278,9 +241,9 @@ def suggest_n_clusters(
         fit = _engine.fit_predict(
             P,
             n_clusters=k,
-            random_state=random_state,
-            n_init=int(n_init),
-            max_iter=int(max_iter),
+            random_state=options.random_state,
+            n_init=options.n_init,
+            max_iter=options.max_iter,
         )
         inertia[i] = fit.inertia
         sub_labels.append(fit.labels[sub].astype(np.intp) - 1)
@@ -297,40 +260,65 @@ def suggest_n_clusters(
     )
 
 
-def sample_pixels(
-    X: np.ndarray, keep: np.ndarray | None, size: int, rng: np.random.Generator
+def _sample(
+    image, options: Options, mask, sample_size: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Up to ``size`` distinct random rows of the pixel matrix ``X`` among the valid
-    ones (``keep`` true, every value finite), in their image order.
+    """The features of ``sample_size`` random valid pixels of ``image`` (of a
+    bounded region of a lazy image)."""
+    layout_for = partial(
+        _features.guess_layout, channel_axis=options.channel_axis, rgb=options.rgb
+    )
+    region = None
+    if _lazy.is_lazy(image):  # a bounded region of it, never the whole
+        darr, layout = _lazy.open_image(image, layout_for)
+        region_pixels = max(LAZY_REGION_PIXELS, 4 * sample_size)
+        region = _lazy.Region.of(darr.shape, layout, region_pixels)
+        mask = _lazy.as_mask(mask, layout.spatial_shape(darr.shape))
+        arr, mask = region.read(darr, mask)
+    else:
+        image, mask = _features.unmask(image, mask, layout_for)
+        arr = _features.check_image(image)
+        layout = layout_for(arr.shape)
+    features = options.feature_options(layout, len(layout.spatial_shape(arr.shape)))
+    if region is not None and not region.whole:
+        _lazy.check_region_smoothing(features, region_pixels)
+    feats = _features.build_features(
+        arr,
+        layout,
+        mask,
+        features,
+        origin=None if region is None else region.origin,
+        step=None if region is None else region.step,
+    )
+    P = sample_pixels(feats.X, feats.keep, sample_size, rng)
+    if len(P) == 0:
+        raise ValueError("there is no pixel to cluster (all are masked or NaN)")
+    return P
 
-    Parameters
-    ----------
-    X : (n, d) ndarray
-        The pixel matrix (as :func:`_features.to_pixels` makes it).
-    keep : (n,) ndarray of bool or None
-        Rows that may be drawn (None: all).
-    size : int
-        Rows wanted; all valid rows when there are fewer.
-    rng : numpy.random.Generator
 
-    Returns
-    -------
-    (m, d) ndarray
-        A copy, of ``X``'s dtype, ``m = min(size, n_valid)``.
-    """
-    valid = keep
-    if X.dtype.kind == "f":
-        finite = np.isfinite(X).all(axis=1)
-        valid = finite if valid is None else valid & finite
-    if valid is None:
-        n = len(X)
-        if n <= size:
-            return np.array(X)
-        return X[np.sort(rng.choice(n, size=size, replace=False))]
-    candidates = np.flatnonzero(valid)
-    if len(candidates) > size:
-        candidates = candidates[np.sort(rng.choice(len(candidates), size, False))]
-    return X[candidates]
+def _feasible(P: np.ndarray, ks: tuple[int, ...], criterion: str) -> tuple[int, ...]:
+    """The values of ``ks`` the sample ``P`` has enough distinct values for (with
+    a warning when some are dropped)."""
+    n_distinct = _stats.n_distinct(P, ks[-1])
+    if n_distinct < 2:
+        raise ValueError(
+            "the sampled pixels hold only 1 distinct value: there is nothing to split"
+        )
+    if n_distinct < ks[-1]:
+        kept = tuple(k for k in ks if k <= n_distinct)
+        warnings.warn(
+            f"the sampled pixels hold only {n_distinct} distinct values; k above "
+            f"{n_distinct} is not tried (k_range {_fmt(ks)} → {_fmt(kept or (2,))})",
+            UserWarning,
+            stacklevel=3,
+        )
+        ks = kept or (2,)  # n_distinct >= 2 here
+    if criterion == "elbow" and len(ks) < 3:
+        raise ValueError(
+            f"the elbow criterion needs at least 3 values of k, got {_fmt(ks)}; "
+            "widen k_range or use criterion='silhouette'"
+        )
+    return ks
 
 
 def silhouette_scores(
@@ -445,23 +433,11 @@ def _check_k_range(k_range) -> tuple[int, ...]:
     for k in values:
         if isinstance(k, bool) or not isinstance(k, int | np.integer):
             raise ValueError(f"k_range must hold integers, got {k!r}")
-        if not 2 <= k <= _features.MAX_CLUSTERS:
+        if not 2 <= k <= MAX_CLUSTERS:
             raise ValueError(
-                f"every k in k_range must be between 2 and {_features.MAX_CLUSTERS}, "
-                f"got {int(k)}"
+                f"every k in k_range must be between 2 and {MAX_CLUSTERS}, got {int(k)}"
             )
     return tuple(sorted({int(k) for k in values}))
-
-
-def _n_distinct(P: np.ndarray, cap: int) -> int:
-    """Number of distinct rows of ``P`` (exact; cheap: rows are compared as bytes,
-    and a prefix of ``P`` settles it when it already holds ``cap`` values)."""
-    rows = np.ascontiguousarray(P)
-    if rows.dtype.kind == "f":
-        rows = rows + 0.0  # -0.0 and 0.0 are one value
-    v = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
-    head = np.unique(v[: 4 * cap]).size
-    return head if head >= cap else np.unique(v).size
 
 
 def _fmt(ks: tuple[int, ...]) -> str:
