@@ -6,7 +6,6 @@ No napari and no Qt here.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -285,83 +284,86 @@ class SegmentationResult:
         overwrite: bool = False,
         chunks=None,
         compressors: Any = "lz4",
+        ome: bool = False,
+        axes=None,
+        scale=None,
+        translation=None,
+        units=None,
+        n_levels: int | None = None,
     ):
-        """Write :attr:`labels` to a zarr array, chunk by chunk: lazy labels are
-        computed one chunk at a time as they are written (on the current dask
-        scheduler, e.g. a ``dask.distributed`` client), so a result larger than
-        memory can be saved.
+        """Write :attr:`labels` to zarr, all or nothing.
+
+        Lazy labels are computed one chunk at a time as they are written (on the
+        current dask scheduler, e.g. a ``dask.distributed`` client), so a result
+        larger than memory can be saved. The array is written under a temporary
+        name and moved into place: a write that fails leaves nothing that reads as
+        a result (and an overwritten array as it was).
 
         Parameters
         ----------
         store : str, path-like or zarr store
             Where to write (a directory for a path).
         component : str, optional
-            Name of the array inside the zarr group at ``store``.
+            Name of the array inside the zarr group at ``store`` (with ``ome``:
+            the name of the labels image under the image's ``labels/`` group).
         overwrite : bool
             Replace an existing array.
         chunks : optional
             Chunks of the written array; None: those of lazy labels (made regular
             if they are not), or dask's automatic chunks for in-memory labels.
         compressors : "lz4", "auto" or zarr codecs
-            "lz4" (default): Blosc-LZ4, which compresses label images several
-            times faster than zarr's default (Zstandard) for files about twice
-            as large; "auto": zarr's default; otherwise passed to
-            :func:`zarr.create_array` (None: uncompressed).
+            "lz4" (default): Blosc-LZ4, fast for label images; "auto": zarr's
+            default; otherwise passed to :func:`zarr.create_array` (None:
+            uncompressed).
+        ome : bool
+            Write an OME-NGFF labels image (needs ``ome-zarr``): axes, pixel sizes,
+            units, the clusters' mean colours, and a pyramid for large images.
+        axes, scale, translation, units : optional
+            With ``ome``: the names, pixel sizes, origin and units of the spatial
+            axes (defaults: ``y``, ``x`` (and ``z``, ``t``), 1, 0, none).
+        n_levels : int, optional
+            With ``ome``: levels of the pyramid (None: halve until it fits 512).
 
         Returns
         -------
-        zarr.Array
-            The written array. Every chunk is written, also chunks of zeros.
+        zarr.Array or zarr.Group
+            The written array (the OME labels group with ``ome``).
 
         Raises
         ------
         ImportError
-            If zarr 3 is not installed (``pip install "zarr>=3"``).
+            If zarr 3 (or, with ``ome``, ome-zarr) is not installed.
+        FileExistsError
+            If something exists at the target and ``overwrite`` is False.
         """
-        import dask.array as da
+        from .zarr_io import label_colors, write_labels_zarr, write_ome_labels
 
-        try:
-            import zarr
-            from zarr.codecs import BloscCodec
-        except ImportError as err:
-            raise ImportError(
-                'writing zarr needs zarr 3: pip install "zarr>=3" '
-                "(or napari-kmeans-seg[lazy])"
-            ) from err
-        labels = self.labels
-        if not _lazy.is_lazy(labels):
-            labels = da.from_array(labels, chunks="auto" if chunks is None else chunks)
-        elif chunks is not None:
-            labels = labels.rechunk(chunks)
-        regular = tuple(c[0] if c else 1 for c in labels.chunks)
-        if labels.chunks != da.core.normalize_chunks(regular, labels.shape):
-            labels = labels.rechunk(regular)  # zarr's chunks are all the same size
-        if compressors == "lz4":
-            compressors = BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle")
-        if isinstance(store, os.PathLike):
-            store = os.fspath(store)
-        out = zarr.create_array(
+        if not ome:
+            return write_labels_zarr(
+                self.labels,
+                store,
+                component=component,
+                overwrite=overwrite,
+                chunks=chunks,
+                compressors=compressors,
+            )
+        import zarr
+
+        path = write_ome_labels(
+            self.labels,
             store,
             name=component,
-            shape=labels.shape,
-            chunks=regular,
-            dtype=labels.dtype,
+            axes=axes,
+            scale=scale,
+            translation=translation,
+            units=units,
+            colors=label_colors(self.mean_colors),
+            n_levels=n_levels,
+            chunks=chunks,
             compressors=compressors,
             overwrite=overwrite,
-            # checking each chunk for zeros before writing it costs more than
-            # compressing it
-            config={"write_empty_chunks": True},
         )
-        da.store(labels, out, lock=False)
-        return _open_zarr(store, component)
-
-
-def _open_zarr(store, component: str | None):
-    import zarr
-
-    if component is None:
-        return zarr.open_array(store, mode="r")
-    return zarr.open_group(store, mode="r")[component]
+        return zarr.open_group(path, mode="r")
 
 
 def _hex(rgb: np.ndarray) -> str | None:

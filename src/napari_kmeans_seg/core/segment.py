@@ -171,8 +171,9 @@ def segment(
         (``result.n_fit``). ``smoothing`` needs the whole image (a lazy one of at
         most ``fit_pixels`` pixels). With ``model``: the region the model is
         measured on (lazy images).
-    model : KMeansModel, optional
-        A fitted model (``result.model``, or :meth:`KMeansModel.load`) to apply
+    model : KMeansModel or fitted sklearn.cluster.KMeans, optional
+        A fitted model (``result.model``, :meth:`KMeansModel.load`, or a
+        scikit-learn k-means fitted on pixel values) to apply
         instead of fitting. The feature options are the model's (an option given
         with a value other than its default must agree). The result's
         ``centroids`` and ``model`` are the model's, ``n_iter`` is 0, and
@@ -246,6 +247,10 @@ def segment(
         fit_pixels=fit_pixels,
     )
     if model is not None:
+        if hasattr(model, "cluster_centers_"):  # a fitted scikit-learn k-means
+            from .estimator import as_model
+
+            model = as_model(model, np.shape(image), channel_axis=channel_axis, rgb=rgb)
         return apply_model(
             check_model(model), image, options, mask=mask, progress=progress
         )
