@@ -236,7 +236,7 @@ def test_passes_in_this_thread_give_the_same_result():
     split = _engine.fit_predict(X, n_clusters=4, random_state=0)
     with _engine.in_this_thread():
         whole = _engine.fit_predict(X, n_clusters=4, random_state=0)
-        assert _engine._spans(len(X)) == [(0, len(X))]
-    assert _engine._spans(len(X)) != [(0, len(X))]
+        assert _engine.spans(len(X)) == [(0, len(X))]
+    assert _engine.spans(len(X)) != [(0, len(X))]
     np.testing.assert_array_equal(whole.labels, split.labels)
     np.testing.assert_allclose(whole.centroids, split.centroids, rtol=1e-12)

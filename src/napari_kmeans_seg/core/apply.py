@@ -154,7 +154,7 @@ def measure(
         centres = _stats.label_means(feats.X, labels, k)
         for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
             centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
-    counts, inertia = _engine._Pixels(
+    counts, inertia = _engine.Pixels(
         feats.X, feats.keep, binned=False
     ).counts_and_inertia(labels, centres)
     n_labelled = int(counts.sum())

@@ -57,7 +57,7 @@ _SMALL = 1 << 16
 #: rows per kernel call within a range: the stop hook is polled between calls
 _CHUNK_ROWS = 1 << 21
 #: grid bins per binned feature, by number of binned features
-_GRID_BINS = {1: 4096, 2: 256, 3: 32}
+GRID_BINS = {1: 4096, 2: 256, 3: 32}
 #: number of k-means++ starts tried on the cell means
 DEFAULT_N_INIT = 4
 #: best distinct starts refined exactly on all pixels
@@ -329,7 +329,8 @@ def _stop_scope(should_stop):
     return stop_when(should_stop)
 
 
-def _spans(n: int) -> list[tuple[int, int]]:
+def spans(n: int) -> list[tuple[int, int]]:
+    """The row ranges a pass over ``n`` rows is split into (one per thread)."""
     if getattr(_local, "whole", False):
         return [(0, n)]
     n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
@@ -340,10 +341,10 @@ def _spans(n: int) -> list[tuple[int, int]]:
 def _map(fn, n: int) -> list:
     """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
     parallel threads (the kernels release the GIL)."""
-    spans = _spans(n)
-    if len(spans) == 1:
-        return [fn(*spans[0])]
-    return _in_parallel([lambda s=s: fn(*s) for s in spans])
+    parts = spans(n)
+    if len(parts) == 1:
+        return [fn(*parts[0])]
+    return _in_parallel([lambda s=s: fn(*s) for s in parts])
 
 
 def _get_pool() -> ThreadPoolExecutor:
@@ -445,7 +446,7 @@ class _Gathered:
         return self.pstart, self.pcount, self.P, self.W
 
 
-class _Pixels:
+class Pixels:
     """The pixel matrix with its validity mask and cell grid; runs the passes."""
 
     def __init__(self, X: np.ndarray, mask: np.ndarray | None, *, binned=True):
@@ -505,7 +506,7 @@ class _Pixels:
 
     def _make_grid(self) -> _Grid:
         X, D = self.X, min(self.d, 3)
-        G = _GRID_BINS[D]
+        G = GRID_BINS[D]
         if X.dtype == np.uint8:
             shift = {1: 0, 2: 0, 3: 3}[D]
             return _Grid(
@@ -593,7 +594,7 @@ class _Pixels:
         pstart[sel] = offsets[sel]
         P = np.empty((int(pcount.sum()), self.d), self.X.dtype)
         cursors, running = {}, offsets
-        for (start, _), pc in zip(_spans(self.n), stats.part_counts, strict=True):
+        for (start, _), pc in zip(spans(self.n), stats.part_counts, strict=True):
             cursors[start] = np.where(selected, running, -1)
             running = running + np.where(selected, pc, 0)
 
@@ -618,10 +619,10 @@ class _Pixels:
         s = grid.shift
         slot = np.full(nc, -1, np.int64)
         slot[sel] = np.arange(sel.size)
-        spans = _spans(self.n)
-        index = {start: q for q, (start, _) in enumerate(spans)}
+        parts = spans(self.n)
+        index = {start: q for q, (start, _) in enumerate(parts)}
         # one histogram per range (zeroed lazily by the OS, in the threads)
-        hists = np.zeros((len(spans), sel.size, 1 << (3 * s)), np.int32)
+        hists = np.zeros((len(parts), sel.size, 1 << (3 * s)), np.int32)
 
         def part(start, stop):
             for a, b in self._chunks(start, stop):
@@ -792,7 +793,7 @@ class _Refiner:
     """Exact Lloyd on all pixels; the pixels gathered for one start are kept for the
     next, which usually needs the same ones."""
 
-    def __init__(self, px: _Pixels, stats: _CellStats, cells: np.ndarray):
+    def __init__(self, px: Pixels, stats: _CellStats, cells: np.ndarray):
         self.px = px
         self.stats = stats
         #: per-cell aggregates as the kernels take them
@@ -966,7 +967,7 @@ def predict(
     ``should_stop`` (a ``threading.Event`` or a callable returning True to stop)
     makes the pass raise :class:`Cancelled` once set."""
     with _stop_scope(should_stop):
-        px = _Pixels(X, mask, binned=False)
+        px = Pixels(X, mask, binned=False)
         if px.d != centroids.shape[1]:
             raise ValueError(
                 f"the image has {px.d} features per pixel, the model "
@@ -983,7 +984,7 @@ def predict(
         return px.label(C)
 
 
-def _check_enough_values(px: _Pixels, cells: np.ndarray, n_valid: int, k: int):
+def _check_enough_values(px: Pixels, cells: np.ndarray, n_valid: int, k: int):
     """Raise :class:`TooFewValuesError` unless the valid pixels hold ``k`` distinct
     values."""
     if n_valid == 0:
@@ -1072,7 +1073,7 @@ class _Hist1:
     exact: bool
 
     @classmethod
-    def measure(cls, px: _Pixels) -> _Hist1:
+    def measure(cls, px: Pixels) -> _Hist1:
         if px.X.dtype.kind == "u":  # one bin per integer value
             lo, inv, exact = 0.0, 1.0, True
             B = 256
@@ -1104,7 +1105,7 @@ class _Lloyd1:
     """Exact Lloyd in one dimension over a :class:`_Hist1`, gathering the values
     of the bins that thresholds fall in (each gathering strictly grows the set)."""
 
-    def __init__(self, px: _Pixels, hist: _Hist1):
+    def __init__(self, px: Pixels, hist: _Hist1):
         self.px, self.h = px, hist
         B = hist.acc.shape[0]
         self.selected = np.zeros(B, np.bool_)
@@ -1146,7 +1147,7 @@ class _Lloyd1:
         pstart[sel] = offsets[sel]
         P = np.empty(int(pcount.sum()))
         cursors, running = {}, offsets
-        for (start, _), pc in zip(_spans(px.n), h.part_counts, strict=True):
+        for (start, _), pc in zip(spans(px.n), h.part_counts, strict=True):
             cursors[start] = np.where(selected, running, -1)
             running = running + np.where(selected, pc, 0)
 
@@ -1339,7 +1340,7 @@ def fit_predict(
     opts = dict(n_init=n_init, max_iter=max_iter, sample_size=sample_size,
                 n_refine=n_refine, init=init)  # fmt: skip
     with _stop_scope(should_stop):
-        px = _Pixels(X, mask)
+        px = Pixels(X, mask)
         rng = np.random.default_rng(random_state)
         if px.d == 1 and method == "exact":
             hist = _Hist1.measure(px)

@@ -357,7 +357,7 @@ def block_stats(
     mask_block = _block_mask(mask_block, layout.channel_axis)
     feats = _features.build_features(block, layout, mask_block, options, origin=origin)
     k = centroids.shape[0]
-    px = _engine._Pixels(feats.X, feats.keep, binned=False)
+    px = _engine.Pixels(feats.X, feats.keep, binned=False)
     with _engine.in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
         counts, sse = px.counts_and_inertia(labels, centroids)

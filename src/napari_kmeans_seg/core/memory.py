@@ -43,7 +43,7 @@ ENGINE_OVERHEAD = 64 * 2**20
 #: dtypes the engine computes in without converting (and their working item size)
 _NATIVE = {"b": 1, "u1": 1, "u2": 2, "f4": 4, "f8": 8}
 #: grid cells of the three-integer-channel engine path
-HIST_CELLS = _engine._GRID_BINS[3] ** 3
+HIST_CELLS = _engine.GRID_BINS[3] ** 3
 #: bytes per value of a feature matrix (float64, see :mod:`.features`)
 FEATURE_ITEMSIZE = 8
 #: bytes per cell of one range's gather histogram (8 × 8 × 8 sub-cells of int32)
@@ -215,7 +215,7 @@ def _histogram_bytes(n: int) -> int:
     """The histogram gather's memory for ``n`` pixels of three small unsigned
     channels: one histogram per parallel range of the engine's passes, and their
     sum."""
-    ranges = len(_engine._spans(n))
+    ranges = len(_engine.spans(n))
     return min(n, HIST_CELLS) * _HIST_CELL_BYTES * (ranges + 1)
 
 
