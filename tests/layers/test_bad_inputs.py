@@ -156,13 +156,15 @@ CASES = [
     Case("int16", lambda: _rng().integers(-3000, 3000, (20, 20)).astype(np.int16)),
     Case("int64", lambda: _rng().integers(-(10**12), 10**12, (20, 20)),
          widget=True),
-    # float64 cannot hold such integers exactly: refused, never rounded silently
-    Case("int64_extremes", lambda: _extremes(np.int64), kwargs={"n_clusters": 2},
-         error=r"beyond 2\*\*53.*rescale"),
+    # a dtype's extremes stay distinct in float64: clustered
+    Case("int64_extremes", lambda: _extremes(np.int64), kwargs={"n_clusters": 2}),
+    # values float64 would merge: refused, never rounded silently
+    Case("int64_merged_by_float64",
+         lambda: np.array([[2**60, 2**60 + 1], [0, 1]], dtype=np.int64),
+         kwargs={"n_clusters": 2}, error=r"beyond 2\*\*53.*merges into 1"),
     Case("uint32", lambda: _rng().integers(0, 2**32 - 1, (20, 20)).astype(np.uint32),
          widget=True),
-    Case("uint64_extremes", lambda: _extremes(np.uint64), kwargs={"n_clusters": 2},
-         error=r"beyond 2\*\*53.*rescale"),
+    Case("uint64_extremes", lambda: _extremes(np.uint64), kwargs={"n_clusters": 2}),
     Case("float16", lambda: _rng().random((20, 20)).astype(np.float16), widget=True),
     Case("subnormal", lambda: np.array([[5e-324, 0.0], [1e-320, 1.0]]),
          kwargs={"n_clusters": 2}),

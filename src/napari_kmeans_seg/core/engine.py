@@ -82,7 +82,6 @@ _MAX_MAGNITUDE = 1e150
 #: could underflow in float64
 _MIN_MAGNITUDE = 2.0**-400
 #: largest magnitude of an integer clustered exactly (as float64)
-_MAX_EXACT_INT = 2**53
 #: largest number of distinct values per cell counted by the histogram gather
 _MAX_SUBCELL = 4096
 #: incremental Lloyd iterations per kernel call: the stop hook is polled between
@@ -366,6 +365,36 @@ def _in_parallel(calls: list) -> list:
     return list(_get_pool().map(lambda call: call(), calls))
 
 
+#: integers up to this magnitude are exact in float64, which k-means computes in
+EXACT_INTEGER_LIMIT = 2**53
+
+
+def check_exact_integers(X: np.ndarray) -> None:
+    """Refuse 64-bit integer pixels that float64, in which k-means computes,
+    would merge: distinct values beyond ±2**53 that round to the same float.
+    Values that stay distinct (e.g. a dtype's extremes) are clustered."""
+    if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
+        return
+    flat = X.reshape(-1)
+    big = flat[(flat > EXACT_INTEGER_LIMIT) | (flat < -EXACT_INTEGER_LIMIT)]
+    if big.size == 0:
+        return
+    distinct = np.unique(big)
+    merged = np.unique(distinct.astype(np.float64)).size
+    if merged == distinct.size:
+        return
+    lo, hi = int(flat.min()), int(flat.max())
+    advice = (
+        "subtract the minimum first (image - image.min()), which makes them exact"
+        if hi - lo <= EXACT_INTEGER_LIMIT
+        else "convert to float64 (image.astype(float)) if merging them is acceptable"
+    )
+    raise ValueError(
+        f"the image holds {distinct.size} distinct {X.dtype} values beyond 2**53, "
+        f"which float64 (what k-means computes in) merges into {merged}; {advice}"
+    )
+
+
 def as_supported(X: np.ndarray) -> np.ndarray:
     """``X`` in a dtype the kernels are compiled for, converted only if needed and
     always exactly: uint8, uint16, float32 and float64 pass through; bool → uint8;
@@ -374,8 +403,8 @@ def as_supported(X: np.ndarray) -> np.ndarray:
     Raises
     ------
     ValueError
-        If integers beyond ``2**53`` in magnitude, which float64 cannot hold
-        exactly, would be converted.
+        If distinct integers beyond ``2**53`` in magnitude would be merged by the
+        conversion to float64 (see :func:`check_exact_integers`).
     """
     dt = X.dtype
     if not dt.isnative:  # big-endian data on a little-endian machine, or vice versa
@@ -388,14 +417,7 @@ def as_supported(X: np.ndarray) -> np.ndarray:
     if dt in (np.int8, np.int16, np.float16):
         return X.astype(np.float32)
     if dt.kind in "iu":
-        if dt.itemsize == 8 and X.size:
-            top = max(abs(int(X.min())), abs(int(X.max())))
-            if top > _MAX_EXACT_INT:
-                raise ValueError(
-                    f"pixel values reach {top}, beyond 2**53: float64 cannot "
-                    "hold them exactly; subtract an offset or rescale the image "
-                    "first (e.g. image - image.min())"
-                )
+        check_exact_integers(X)
         return X.astype(np.float64)
     raise TypeError(f"pixels of dtype {dt} cannot be clustered")
 

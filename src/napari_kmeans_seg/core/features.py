@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from . import engine as _engine
 from . import stats as _stats
 
 # the options live in .options; these names stay importable from here
@@ -89,36 +90,6 @@ def unmask(image, mask, layout_for):
     return data, keep
 
 
-#: integers up to this magnitude are exact in float64, which k-means computes in
-EXACT_INTEGER_LIMIT = 2**53
-
-
-def check_exact_integers(X: np.ndarray) -> None:
-    """Refuse 64-bit integer pixels that float64, in which k-means computes,
-    would merge: distinct values beyond ±2**53 that round to the same float.
-    Values that stay distinct (e.g. a dtype's extremes) are clustered."""
-    if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
-        return
-    flat = X.reshape(-1)
-    big = flat[(flat > EXACT_INTEGER_LIMIT) | (flat < -EXACT_INTEGER_LIMIT)]
-    if big.size == 0:
-        return
-    distinct = np.unique(big)
-    merged = np.unique(distinct.astype(np.float64)).size
-    if merged == distinct.size:
-        return
-    lo, hi = int(flat.min()), int(flat.max())
-    advice = (
-        "subtract the minimum first (image - image.min()), which makes them exact"
-        if hi - lo <= EXACT_INTEGER_LIMIT
-        else "convert to float64 (image.astype(float)) if merging them is acceptable"
-    )
-    raise ValueError(
-        f"the image holds {distinct.size} distinct {X.dtype} values beyond 2**53, "
-        f"which float64 (what k-means computes in) merges into {merged}; {advice}"
-    )
-
-
 def check_array(arr) -> None:
     """A clear ``ValueError`` unless ``arr`` (anything with ``shape`` and ``dtype``,
     e.g. a dask array, whose values are not read) can be clustered: a real numeric
@@ -182,7 +153,7 @@ def to_pixels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The pixel matrix ``(n_pixels, n_channels)`` (a view where possible) and the
     mask of pixels to cluster (None for all), in C order of the spatial axes."""
-    check_exact_integers(image)
+    _engine.check_exact_integers(image)
     spatial = layout.spatial_shape(image.shape)
     if layout.channel_axis is None:
         X = image.reshape(-1, 1)
