@@ -19,6 +19,7 @@ import numpy as np
 from ..core.lazy import is_lazy
 from ..core.segment import SegmentationResult
 from .outputs import (
+    OUTPUT_KEY,
     SOURCE_KEY,
     SourceInfo,
     check_layers_memory,
@@ -29,6 +30,7 @@ from .outputs import (
     labels_name,
     mean_color_name,
     multiscale_levels,
+    output_name,
     prepare_colormaps,
     result_layer_data,
     spatial_scale,
@@ -275,7 +277,9 @@ def rename_outputs(viewer, old: str, new: str) -> list[str]:
         name = new + layer.name[len(old) :]
         if name in viewer.layers:  # never take another layer's name
             continue
-        layer.metadata = {**meta, SOURCE_KEY: new}
+        made = output_name(layer)  # the name it was made under follows too
+        made = new + made[len(old) :] if made.startswith(old) else name
+        layer.metadata = {**meta, SOURCE_KEY: new, OUTPUT_KEY: made}
         layer.name = name
         renamed.append(name)
     return renamed
