@@ -8,31 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_score
 
+from conftest import colour_groups
 from napari_kmeans_seg import KSuggestion, suggest_n_clusters
 from napari_kmeans_seg.core import engine as _engine
 from napari_kmeans_seg.core import features as _features
 from napari_kmeans_seg.core import suggest as _suggest
-
-#: well-separated colours: corners of a cube inside the RGB cube
-CORNERS = np.array(
-    [[r, g, b] for r in (40, 215) for g in (40, 215) for b in (40, 215)], float
-)
-
-
-def colour_groups(k, seed=0, shape=(120, 160), noise=10.0):
-    """An RGB image of k colour regions (random Voronoi cells), each a distinct
-    corner colour with Gaussian noise."""
-    rng = np.random.default_rng(seed)
-    colors = CORNERS[rng.permutation(len(CORNERS))[:k]]
-    yy, xx = np.mgrid[: shape[0], : shape[1]]
-    seeds = rng.random((k, 2)) * shape
-    region = np.argmin(
-        (yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2,
-        axis=-1,
-    )
-    region[:k] = np.arange(k)[:, None]  # every colour present
-    img = colors[region] + rng.normal(0, noise, (*shape, 3))
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -118,6 +118,15 @@ class TooFewValuesError(ValueError):
     """The data holds fewer distinct values than the requested number of clusters."""
 
 
+def _too_few_values(n: int) -> TooFewValuesError:
+    """The error for an image whose pixels k-means can tell apart only ``n`` ways."""
+    return TooFewValuesError(
+        f"the image has only {n} distinct value{'s' * (n != 1)} that k-means can tell "
+        "apart (values whose squared differences are 0 in float64 count as one); "
+        f"choose n_clusters <= {n}"
+    )
+
+
 class Cancelled(Exception):
     """The computation was stopped by its ``should_stop`` hook (see
     :func:`stop_when`)."""
@@ -901,12 +910,7 @@ class _Refiner:
         for n_placed, a in enumerate(np.flatnonzero(empty)):
             far, far_d = self._farthest(C, owner)
             if far_d <= 0:
-                n = full.size + n_placed
-                raise TooFewValuesError(
-                    f"the image has only {n} distinct value{'s' * (n != 1)} that "
-                    "k-means can tell apart (values whose squared differences are 0 "
-                    f"in float64 count as one); choose n_clusters <= {n}"
-                )
+                raise _too_few_values(full.size + n_placed)
             C[a] = far
         return C
 
@@ -1209,12 +1213,7 @@ class _Lloyd1:
                     self._gather(self.selected | np.isin(np.arange(h.acc.shape[0]), at))
                     far, far_d = K.farthest1(C, h.acc, h.bins, self.gathered)
             if far_d <= 0:
-                n = full.size + n_placed
-                raise TooFewValuesError(
-                    f"the image has only {n} distinct value{'s' * (n != 1)} that "
-                    "k-means can tell apart (values whose squared differences are 0 "
-                    f"in float64 count as one); choose n_clusters <= {n}"
-                )
+                raise _too_few_values(full.size + n_placed)
             C[a] = far
         return np.sort(C)
 
