@@ -85,14 +85,7 @@ _TOP_REQUIRED = (
 )
 _TOP_OPTIONAL = ("cluster_names", "label_map")
 _FEATURES_REQUIRED = ("layout", "dtype")
-_FEATURES_OPTIONAL = (
-    "color_space",
-    "channel_weights",
-    "normalize",
-    "spatial_weight",
-    "scale",
-    "smoothing",
-)
+_FEATURES_OPTIONAL = _options.FEATURE_NAMES
 _NORMALIZE_REQUIRED = ("mean", "std")
 _LAYOUT_REQUIRED = ("channel_axis", "n_channels", "alpha", "rgb")
 

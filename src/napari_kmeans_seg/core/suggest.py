@@ -235,6 +235,25 @@ def suggest_n_clusters(
     ks = _feasible(P, ks, criterion)
     n_sub = min(silhouette_size, len(P))
     sub = np.sort(rng.choice(len(P), size=n_sub, replace=False))
+    inertia, sub_labels = _fit_each_k(P, ks, options, sub)
+    silhouette = silhouette_scores(P[sub], sub_labels, list(ks))
+    inertia.flags.writeable = silhouette.flags.writeable = False
+    return KSuggestion(
+        k_values=ks,
+        inertia=inertia,
+        silhouette=silhouette,
+        suggested=_pick(ks, inertia, silhouette, criterion),
+        criterion=criterion,
+        n_samples=len(P),
+        n_silhouette=n_sub,
+    )
+
+
+def _fit_each_k(
+    P: np.ndarray, ks: tuple[int, ...], options: Options, sub: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """k-means of the sample ``P`` for each k: the inertias, and the 0-based labels
+    of the silhouette subsample ``sub``."""
     inertia = np.empty(len(ks))
     sub_labels = []
     for i, k in enumerate(ks):
@@ -247,17 +266,7 @@ def suggest_n_clusters(
         )
         inertia[i] = fit.inertia
         sub_labels.append(fit.labels[sub].astype(np.intp) - 1)
-    silhouette = silhouette_scores(P[sub], sub_labels, list(ks))
-    inertia.flags.writeable = silhouette.flags.writeable = False
-    return KSuggestion(
-        k_values=ks,
-        inertia=inertia,
-        silhouette=silhouette,
-        suggested=_pick(ks, inertia, silhouette, criterion),
-        criterion=criterion,
-        n_samples=len(P),
-        n_silhouette=n_sub,
-    )
+    return inertia, sub_labels
 
 
 def _sample(

@@ -515,28 +515,7 @@ def channels_input(
         different shapes, or a mask that does not fit.
     """
     layers = tuple(layers)
-    if len(layers) < 2:
-        raise ValueError(
-            "choose at least two image layers to cluster as channels (Ctrl-click "
-            f"in the list); {len(layers)} chosen"
-        )
-    for layer in layers:
-        if layer.rgb:
-            raise ValueError(
-                f"layer {layer.name!r} is RGB; layers as channels takes "
-                "single-channel layers (segment an RGB layer on its own)"
-            )
-        if layer.multiscale:
-            raise ValueError(
-                f"layer {layer.name!r} is multiscale; layers as channels takes "
-                "single-scale layers"
-            )
-    shapes = {layer.name: tuple(layer.data.shape) for layer in layers}
-    if len(set(shapes.values())) > 1:
-        listed = ", ".join(f"{n!r} {s}" for n, s in shapes.items())
-        raise ValueError(
-            f"layers clustered as channels must have the same shape: {listed}"
-        )
+    _check_channel_layers(layers)
     first = layers[0]
     # the layers' own axes are the spatial axes of the stack
     options: dict[str, Any] = {
@@ -577,6 +556,33 @@ def channels_input(
         channel_dtypes=tuple(np.dtype(layer.data.dtype) for layer in layers),
         stacked_in_worker=in_memory,
     )
+
+
+def _check_channel_layers(layers) -> None:
+    """A clear ``ValueError`` unless ``layers`` can be clustered as channels: two
+    or more single-channel, single-scale layers of the same shape."""
+    if len(layers) < 2:
+        raise ValueError(
+            "choose at least two image layers to cluster as channels (Ctrl-click "
+            f"in the list); {len(layers)} chosen"
+        )
+    for layer in layers:
+        if layer.rgb:
+            raise ValueError(
+                f"layer {layer.name!r} is RGB; layers as channels takes "
+                "single-channel layers (segment an RGB layer on its own)"
+            )
+        if layer.multiscale:
+            raise ValueError(
+                f"layer {layer.name!r} is multiscale; layers as channels takes "
+                "single-scale layers"
+            )
+    shapes = {layer.name: tuple(layer.data.shape) for layer in layers}
+    if len(set(shapes.values())) > 1:
+        listed = ", ".join(f"{n!r} {s}" for n, s in shapes.items())
+        raise ValueError(
+            f"layers clustered as channels must have the same shape: {listed}"
+        )
 
 
 def merge_layers(
