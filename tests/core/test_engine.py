@@ -8,6 +8,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from napari_kmeans_seg.core import engine as _engine
+from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import TooFewValuesError, fit_predict
 
 
@@ -62,7 +63,7 @@ def test_fixed_point_every_dtype_and_width(dtype, d):
 def test_large_pass_split_in_ranges_is_exact():
     """Above the single-range size every pass runs in parallel ranges."""
     rng = np.random.default_rng(0)
-    X = rng.integers(0, 256, (_engine._SMALL * 3 + 7, 3), dtype=np.uint8)
+    X = rng.integers(0, 256, (_parallel._SMALL * 3 + 7, 3), dtype=np.uint8)
     X[: len(X) // 2] //= 4  # two populations
     fit = fit_predict(X, n_clusters=3)
     assert fit.converged
@@ -101,11 +102,11 @@ def test_deterministic_and_independent_of_thread_count(astronaut, monkeypatch):
     b = fit_predict(X, n_clusters=5, random_state=7)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.centroids, b.centroids)
-    monkeypatch.setattr(_engine, "_pool", None)
-    monkeypatch.setattr(_engine.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(_parallel, "_pool", None)
+    monkeypatch.setattr(_parallel.os, "cpu_count", lambda: 1)
     c = fit_predict(X, n_clusters=5, random_state=7)
     np.testing.assert_array_equal(a.labels, c.labels)
-    monkeypatch.setattr(_engine, "_SMALL", 10**9)  # everything in one range
+    monkeypatch.setattr(_parallel, "_SMALL", 10**9)  # everything in one range
     d = fit_predict(X, n_clusters=5, random_state=7)
     np.testing.assert_array_equal(a.labels, d.labels)
 

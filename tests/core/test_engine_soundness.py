@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from napari_kmeans_seg import segment
 from napari_kmeans_seg.core import engine as _engine
+from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import (
     Cancelled,
     TooFewValuesError,
@@ -179,7 +180,7 @@ def test_the_hook_is_polled_inside_each_pass(monkeypatch):
         with pytest.raises(Cancelled):
             fit_predict(X, n_clusters=5, should_stop=stopper)
         # stopped at once: at most one more poll by each of the other threads
-        assert stopper.calls <= after + _engine.N_RANGES
+        assert stopper.calls <= after + _parallel.N_RANGES
 
 
 def test_stop_when_reaches_segment():

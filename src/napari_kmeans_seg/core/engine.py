@@ -35,25 +35,57 @@ anew in a forked child process.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
 import math
 import os
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from . import kernels as K
+from .parallel import (
+    Cancelled,
+    current_check,
+    in_parallel,
+    in_this_thread,
+    map_spans,
+    never,
+    spans,
+    stop_scope,
+    stop_when,
+)
 
-#: fixed split of every pass (by size only), so that results never depend on the
-#: number of threads: one range below _SMALL pixels, two below 32·_SMALL, else this
-N_RANGES = 4
-_SMALL = 1 << 16
+__all__ = [
+    "GRID_BINS",
+    "Cancelled",
+    "EngineResult",
+    "Pixels",
+    "TooFewValuesError",
+    "as_supported",
+    "check_exact_integers",
+    "cluster_order",
+    "fit_predict",
+    "in_this_thread",
+    "predict",
+    "spans",
+    "stop_when",
+    "warm_up",
+]
+
+
+def _renew_after_fork() -> None:
+    """In a forked child: a lock held by one of the parent's other threads would
+    never be released."""
+    global _centroid_grids_lock
+    _centroid_grids_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_after_fork)
+
 #: rows per kernel call within a range: the stop hook is polled between calls
 _CHUNK_ROWS = 1 << 21
 #: grid bins per binned feature, by number of binned features
@@ -97,22 +129,6 @@ _GATHER_MARGIN_1D = 64
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _renew_after_fork() -> None:
-    """In a forked child: the parent's pool threads do not exist there, and a lock
-    held by one of the parent's other threads would never be released."""
-    global _pool, _pool_lock, _centroid_grids_lock
-    _pool = None
-    _pool_lock = threading.Lock()
-    _centroid_grids_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_after_fork)
-
 
 class TooFewValuesError(ValueError):
     """The data holds fewer distinct values than the requested number of clusters."""
@@ -125,11 +141,6 @@ def _too_few_values(n: int) -> TooFewValuesError:
         "apart (values whose squared differences are 0 in float64 count as one); "
         f"choose n_clusters <= {n}"
     )
-
-
-class Cancelled(Exception):
-    """The computation was stopped by its ``should_stop`` hook (see
-    :func:`stop_when`)."""
 
 
 @dataclass(frozen=True)
@@ -271,109 +282,6 @@ def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
     return (owner + 1).astype(np.uint16)
 
 
-#: set in threads whose passes run whole, in that thread (see :func:`in_this_thread`)
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def in_this_thread():
-    """Run the passes started in this thread in it alone, not split over the
-    engine's threads: for callers that already run many at once, such as the tasks
-    of a dask graph, where splitting adds only hand-offs between threads that
-    compete for the same cores."""
-    before = getattr(_local, "whole", False)
-    _local.whole = True
-    try:
-        yield
-    finally:
-        _local.whole = before
-
-
-def _never() -> None:
-    """The stop check when no hook is set."""
-
-
-def _stop_check(should_stop) -> Callable[[], None]:
-    """A function raising :class:`Cancelled` once ``should_stop`` says so."""
-    if should_stop is None:
-        return _never
-    test = getattr(should_stop, "is_set", should_stop)
-    if not callable(test):
-        raise TypeError(
-            "should_stop must be a threading.Event or a callable returning True "
-            f"to stop, not {type(should_stop).__name__}"
-        )
-
-    def check() -> None:
-        if test():
-            raise Cancelled("the k-means computation was cancelled")
-
-    return check
-
-
-@contextlib.contextmanager
-def stop_when(should_stop):
-    """Stop the engine's computations started in this thread once ``should_stop``
-    (a ``threading.Event``, or a callable returning True to stop) is set.
-
-    The hook is polled between passes and between chunks of rows within a pass;
-    the computation then raises :class:`Cancelled`. :func:`fit_predict` and
-    :func:`predict` take the same hook as their ``should_stop`` argument; this
-    context reaches computations started deeper down, e.g. inside ``segment()``.
-    Passes run in dask's own threads (lazy images) are not reached."""
-    check = _stop_check(should_stop)
-    before = getattr(_local, "check", _never)
-    _local.check = check
-    try:
-        yield
-    finally:
-        _local.check = before
-
-
-def _stop_scope(should_stop):
-    """:func:`stop_when` for a given hook; with none, the caller's stays."""
-    if should_stop is None:
-        return contextlib.nullcontext()
-    return stop_when(should_stop)
-
-
-def spans(n: int) -> list[tuple[int, int]]:
-    """The row ranges a pass over ``n`` rows is split into (one per thread)."""
-    if getattr(_local, "whole", False):
-        return [(0, n)]
-    n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
-    b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
-    return list(itertools.pairwise(b))
-
-
-def _map(fn, n: int) -> list:
-    """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
-    parallel threads (the kernels release the GIL)."""
-    parts = spans(n)
-    if len(parts) == 1:
-        return [fn(*parts[0])]
-    return _in_parallel([lambda s=s: fn(*s) for s in parts])
-
-
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=min(N_RANGES, os.cpu_count() or 1),
-                thread_name_prefix="kmeans-seg",
-            )
-        return _pool
-
-
-def _in_parallel(calls: list) -> list:
-    """``[call() for call in calls]``, run in the pool's threads, in order (in
-    this thread under :func:`in_this_thread`)."""
-    if getattr(_local, "whole", False):
-        return [call() for call in calls]
-    return list(_get_pool().map(lambda call: call(), calls))
-
-
 #: integers up to this magnitude are exact in float64, which k-means computes in
 EXACT_INTEGER_LIMIT = 2**53
 
@@ -487,7 +395,7 @@ class Pixels:
         self.n, self.d = self.X.shape
         self.mask, self.use_mask = _mask_arg(mask, self.n)
         #: polled between chunks of rows: raises Cancelled when asked to stop
-        self.check = getattr(_local, "check", _never)
+        self.check = current_check()
         #: ``X`` was multiplied by ``2**exponent`` (very small float data)
         self.exponent = 0
         #: per-feature minimum and maximum of the valid pixels, once measured
@@ -519,7 +427,7 @@ class Pixels:
                 kernel(*self._common(a, b), mn, mx)
             return mn, mx
 
-        parts = _map(part, self.n)
+        parts = map_spans(part, self.n)
         mn = np.min([p[0] for p in parts], axis=0)
         mx = np.max([p[1] for p in parts], axis=0)
         return mn, mx
@@ -587,7 +495,7 @@ class Pixels:
                 )
             return acc, bmin, bmax
 
-        parts = _map(part, self.n)
+        parts = map_spans(part, self.n)
         acc = np.sum([p[0] for p in parts], axis=0)
         if self.int3:
             blo, bhi = grid.boxes()
@@ -641,7 +549,7 @@ class Pixels:
                         *self._common(a, b), *grid.args(), grid.n_dims, cursor, P
                     )
 
-        _map(part, self.n)
+        map_spans(part, self.n)
         return _Gathered(P, np.empty(0), pstart, pcount)
 
     def _gather_hist(self, sel: np.ndarray) -> _Gathered:
@@ -661,14 +569,14 @@ class Pixels:
                     *self._common(a, b), *grid.int_args(), slot, hists[index[start]]
                 )
 
-        _map(part, self.n)
+        map_spans(part, self.n)
         counts = np.empty(sel.size, np.int64)  # distinct values per cell
         S = hists.shape[2]
 
         def merge(a, b):  # the entries a..b, as whole rows
             K.hist_merge_kernel(hists, a // S, b // S, counts)
 
-        _map(merge, sel.size * S)
+        map_spans(merge, sel.size * S)
         starts = np.cumsum(counts) - counts
         P = np.empty((int(counts.sum()), 3))
         W = np.empty(P.shape[0])
@@ -716,7 +624,7 @@ class Pixels:
                         labels[a:b],
                     )
 
-        _map(part, self.n)
+        map_spans(part, self.n)
         return labels
 
     def _label_cells(self, C, owner, perm, dtype) -> tuple:
@@ -749,7 +657,7 @@ class Pixels:
                 total = K.sqdist_kernel(self.X[a:b], labels[a:b], C, total)
             return total
 
-        return counts, float(sum(_map(part, self.n)))
+        return counts, float(sum(map_spans(part, self.n)))
 
     def sample(self, rng, size) -> np.ndarray:
         idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
@@ -774,7 +682,7 @@ class Pixels:
 
 
 def _seeds(
-    P, w, k, rng, n_init, max_iter, check=_never
+    P, w, k, rng, n_init, max_iter, check=never
 ) -> list[tuple[float, np.ndarray]]:
     """``n_init`` runs of k-means++ + weighted Lloyd on the points ``P``: their
     distinct results as (inertia, centroids), best first."""
@@ -795,7 +703,7 @@ def _seeds(
 
     found: list[tuple[float, np.ndarray]] = []
     runs = (
-        _in_parallel([partial(run, rand) for rand in draws])
+        in_parallel([partial(run, rand) for rand in draws])
         if n_init > 1
         else [run(draws[0])]
     )
@@ -992,7 +900,7 @@ def predict(
 
     ``should_stop`` (a ``threading.Event`` or a callable returning True to stop)
     makes the pass raise :class:`Cancelled` once set."""
-    with _stop_scope(should_stop):
+    with stop_scope(should_stop):
         px = Pixels(X, mask, binned=False)
         if px.d != centroids.shape[1]:
             raise ValueError(
@@ -1120,7 +1028,7 @@ class _Hist1:
                 K.hist1_kernel(*px._common(a, b), lo, inv, B, acc)
             return acc
 
-        parts = _map(part, px.n)
+        parts = map_spans(part, px.n)
         acc = np.sum(parts, axis=0)
         bins = np.flatnonzero(acc[:, 0])
         counts = [p[:, 0].astype(np.int64) for p in parts]
@@ -1183,7 +1091,7 @@ class _Lloyd1:
                     *px._common(a, b), h.lo, h.inv, h.acc.shape[0], cursors[start], P
                 )
 
-        _map(part, px.n)
+        map_spans(part, px.n)
         self.gathered = (pstart, pcount, P, np.empty(0))
 
     def evaluate(self, C) -> tuple[np.ndarray, float]:
@@ -1287,7 +1195,7 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts) -> tuple:
         for a, b in px._chunks(start, stop):
             K.label1_kernel(*px._common(a, b), t, lut, labels[a:b])
 
-    _map(part, px.n)
+    map_spans(part, px.n)
     return best, order, labels
 
 
@@ -1360,7 +1268,7 @@ def fit_predict(
     k = int(n_clusters)
     opts = dict(n_init=n_init, max_iter=max_iter, sample_size=sample_size,
                 n_refine=n_refine, init=init)  # fmt: skip
-    with _stop_scope(should_stop):
+    with stop_scope(should_stop):
         px = Pixels(X, mask)
         rng = np.random.default_rng(random_state)
         if px.d == 1 and method == "exact":

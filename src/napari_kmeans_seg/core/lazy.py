@@ -30,6 +30,7 @@ import numpy as np
 from . import engine as _engine
 from . import features as _features
 from . import stats as _stats
+from .parallel import in_this_thread
 
 if TYPE_CHECKING:
     import dask.array as da
@@ -312,7 +313,7 @@ def _label_block(block, mask_block=None, *, label_chunk, layout, block_info=None
     spatial = layout.spatial_shape(block.shape)
     if 0 in spatial:
         return np.zeros(spatial, np.uint8)
-    with _engine.in_this_thread():  # dask runs the tasks in parallel
+    with in_this_thread():  # dask runs the tasks in parallel
         labels = label_chunk(block, _block_mask(mask_block, axis), origin=origin)
     return labels.reshape(spatial).astype(np.uint8, copy=False)
 
@@ -358,7 +359,7 @@ def block_stats(
     feats = _features.build_features(block, layout, mask_block, options, origin=origin)
     k = centroids.shape[0]
     px = _engine.Pixels(feats.X, feats.keep, binned=False)
-    with _engine.in_this_thread():  # dask runs the tasks in parallel
+    with in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
         counts, sse = px.counts_and_inertia(labels, centroids)
     sums = _stats.label_sums(feats.X, labels, k)

@@ -36,6 +36,7 @@ import numpy as np
 from . import engine as _engine
 from . import features as _features
 from .options import FeatureOptions, make_options
+from .parallel import spans
 
 #: fixed allowance for the engine's working memory (grid statistics, starts,
 #: per-thread buffers, temporaries), in bytes
@@ -215,7 +216,7 @@ def _histogram_bytes(n: int) -> int:
     """The histogram gather's memory for ``n`` pixels of three small unsigned
     channels: one histogram per parallel range of the engine's passes, and their
     sum."""
-    ranges = len(_engine.spans(n))
+    ranges = len(spans(n))
     return min(n, HIST_CELLS) * _HIST_CELL_BYTES * (ranges + 1)
 
 
