@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from napari_kmeans_seg import segment
-from napari_kmeans_seg.core import engine as _engine
 from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import (
     Cancelled,
@@ -167,7 +166,7 @@ def test_a_set_event_stops_the_fit():
 def test_the_hook_is_polled_inside_each_pass(monkeypatch):
     """With chunks of 4096 rows, a pass over 300k rows polls the hook for each
     chunk; stopping at any poll raises Cancelled there."""
-    monkeypatch.setattr(_engine, "_CHUNK_ROWS", 4096)
+    monkeypatch.setattr(_parallel, "CHUNK_ROWS", 4096)
     X = photo_rows()
     hook = CountingHook()
     plain = fit_predict(X, n_clusters=5)

@@ -45,9 +45,11 @@ from functools import partial
 
 import numpy as np
 
+from . import dense
 from . import kernels as K
 from .parallel import (
     Cancelled,
+    chunks,
     current_check,
     in_parallel,
     in_this_thread,
@@ -86,8 +88,10 @@ def _renew_after_fork() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_after_fork)
 
-#: rows per kernel call within a range: the stop hook is polled between calls
-_CHUNK_ROWS = 1 << 21
+#: images from this many pixels on may use the per-pixel iterations (:mod:`.dense`)
+_PER_PIXEL_MIN_ROWS = 1 << 18
+#: ... when more than this share of their pixels lie in cells that straddle a boundary
+_PER_PIXEL_SHARE = 0.5
 #: grid bins per binned feature, by number of binned features
 GRID_BINS = {1: 4096, 2: 256, 3: 32}
 #: number of k-means++ starts tried on the cell means
@@ -406,9 +410,7 @@ class Pixels:
 
     def _chunks(self, start: int, stop: int) -> Iterator[tuple[int, int]]:
         """The rows ``[start, stop)`` in chunks, polling the stop hook before each."""
-        for a in range(start, stop, _CHUNK_ROWS):
-            self.check()
-            yield a, min(a + _CHUNK_ROWS, stop)
+        return chunks(start, stop, self.check)
 
     def _common(self, start, stop) -> tuple:
         """The kernels' first arguments for the rows ``[start, stop)``."""
@@ -974,6 +976,58 @@ def _fit_exact(px, stats, cells, k, rng, opts) -> tuple:
     return best, order, px.label(best.centroids, best.owner, perm)
 
 
+def _per_pixel(px: Pixels, k: int) -> bool:
+    """Whether the per-pixel iterations (:mod:`.dense`) suit these pixels better
+    than the cells: large images of several features, not 8-bit, whose values are
+    mostly distinct (then most cells straddle a boundary between clusters)."""
+    if px.X.dtype == np.uint8 or px.d < 2 or px.n < _PER_PIXEL_MIN_ROWS:
+        return False
+    if dense.state_bytes(px.d, px.X.dtype.itemsize) is None:
+        return False  # its state would outgrow the input
+    return dense.mostly_distinct(px.X, px.mask, px.use_mask)
+
+
+def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
+    """The exact method by per-pixel iterations: the fit, its order and labels;
+    None if a sample of the pixels holds fewer than ``k`` distinct values."""
+    init = opts["init"]
+    if init is not None:
+        init = np.ldexp(np.array(init, dtype=np.float64).reshape(k, px.d), px.exponent)
+    try:
+        fit = dense.fit(px.X, px.mask, px.use_mask, k, rng=rng,
+                        n_init=opts["n_init"], init=init, max_iter=opts["max_iter"],
+                        check=px.check)  # fmt: skip
+    except dense.NoFarthestRow as e:
+        raise _too_few_values(e.n_full) from None
+    if fit is None:
+        return None
+    order = cluster_order(fit.centroids, fit.counts)
+    perm = np.empty(k, np.int64)
+    perm[order] = np.arange(k)
+    labels = dense.labels_in_place(fit, perm)
+    return (
+        _Fit(fit.centroids, np.empty(0, np.int64), fit.counts, fit.inertia,
+             fit.n_iter, fit.converged),
+        order,
+        labels,
+    )  # fmt: skip
+
+
+def _fit_features(px: Pixels, k: int, rng, method: str, opts) -> tuple:
+    """k-means on several features (or by sample): the fit, its order, the labels
+    and the number of valid pixels."""
+    if method == "exact" and _per_pixel(px, k):
+        found = _fit_per_pixel(px, k, rng, opts)
+        if found is not None:
+            return *found, int(found[0].counts.sum())
+    stats = px.stats()
+    cells = np.flatnonzero(stats.count)
+    n_valid = int(stats.count.sum())
+    _check_enough_values(px, cells, n_valid, k)
+    fit_ = _fit_sample if method == "sample" else _fit_exact
+    return *fit_(px, stats, cells, k, rng, opts), n_valid
+
+
 def _fit_sample(px, stats, cells, k, rng, opts) -> tuple:
     """The sample method: k-means on a random sample, then every pixel labelled."""
     P = px.sample(rng, opts["sample_size"])
@@ -1277,12 +1331,7 @@ def fit_predict(
             _check_enough_values(px, hist.bins, n_valid, k)
             fit, order, labels = _fit_1d(px, hist, k, rng, opts)
         else:
-            stats = px.stats()
-            cells = np.flatnonzero(stats.count)
-            n_valid = int(stats.count.sum())
-            _check_enough_values(px, cells, n_valid, k)
-            fit_ = _fit_sample if method == "sample" else _fit_exact
-            fit, order, labels = fit_(px, stats, cells, k, rng, opts)
+            fit, order, labels, n_valid = _fit_features(px, k, rng, method, opts)
     n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
     return EngineResult(
         labels=labels,

@@ -21,6 +21,8 @@ import numpy as np
 #: number of threads: one range below _SMALL pixels, two below 32·_SMALL, else this
 N_RANGES = 4
 _SMALL = 1 << 16
+#: rows per kernel call within a range: the stop hook is polled between calls
+CHUNK_ROWS = 1 << 21
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -120,6 +122,14 @@ def spans(n: int) -> list[tuple[int, int]]:
     n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
     b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
     return list(itertools.pairwise(b))
+
+
+def chunks(start: int, stop: int, check: Callable[[], None]):
+    """The rows ``[start, stop)`` in chunks of :data:`CHUNK_ROWS`, calling the stop
+    check ``check`` before each."""
+    for a in range(start, stop, CHUNK_ROWS):
+        check()
+        yield a, min(a + CHUNK_ROWS, stop)
 
 
 def map_spans(fn, n: int) -> list:

@@ -1,0 +1,457 @@
+"""Exact Lloyd iterations on every pixel, for images where nearly every pixel is
+distinct (16-bit fluorescence with shot noise, float data after processing).
+
+There the engine's cells (see :mod:`.engine`) do not help: most of them straddle a
+boundary between clusters, and gathering their pixels would copy the image. Here
+each pixel keeps its own state instead (its cluster, its second-nearest centroid
+and two distance bounds, about 10 bytes: see :mod:`.dense_kernels`), and an
+iteration looks again only at the pixels whose bounds ran out. Late iterations,
+where centroids barely move, go over a short list of the pixels close to a
+boundary rather than over the image.
+
+The start is moved closer first: Lloyd to a fixed point on every 64th, then every
+8th pixel (copies of 1/64 and 1/8 of the image), which costs a fraction of the
+iterations on all pixels that it saves. The result is still a fixed point on all
+pixels: every valid pixel on its nearest centroid (the first on ties), every
+centroid the float64 mean of its pixels, confirmed from sums made from scratch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from . import dense_kernels as DK
+from . import kernels as K
+from .parallel import chunks, in_parallel, in_this_thread, spans
+
+#: rows of the sample the starts are drawn and compared on
+_SEED_ROWS = 1 << 14
+#: the finest sample (every this-many-th row) before all rows
+_MIN_STEP = 8
+#: starts kept from each sample level for the next
+_KEEP = 2
+#: a sample's iterations stop once one moves at most this share of its rows
+_SETTLE = 1e-4
+#: rows of the sample that tells whether most values are distinct
+_DISTINCT_ROWS = 1 << 14
+#: at most this fraction of a range's rows go in its list of candidates
+_LIST_SHARE = 16
+#: bytes per pixel of the state with two keys, and with one (with the lists)
+_TWO_KEYS_BYTES = 10.25
+_ONE_KEY_BYTES = 5.25
+#: a list is made to last while the drifts grow by this many times the last move
+_REACH = 8.0
+_MAX_REACH = 1024.0
+#: relative widening of a centroid's move
+_MOVE_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class DenseFit:
+    """Where the iterations ended: a Lloyd fixed point on all rows when
+    ``converged``."""
+
+    centroids: np.ndarray  #: (k, d) float64
+    labels: np.ndarray  #: per row, its cluster (``invalid`` for rows left out)
+    invalid: int  #: the label of rows left out (masked, NaN or infinite)
+    counts: np.ndarray  #: (k,) int64 rows per cluster
+    inertia: float
+    n_iter: int
+    converged: bool
+
+
+class NoFarthestRow(Exception):
+    """Every row lies on a centroid: an empty cluster has nowhere to go."""
+
+    def __init__(self, n_full: int):
+        super().__init__(n_full)
+        self.n_full = n_full  #: clusters that still have rows
+
+
+def state_bytes(n_features: int, itemsize: int) -> float | None:
+    """Bytes per pixel of the per-pixel state when it fits in the input's own size
+    (two keys where the input has room for them, else one), or None."""
+    room = n_features * itemsize
+    for nbytes in (_TWO_KEYS_BYTES, _ONE_KEY_BYTES):
+        if nbytes <= room:
+            return nbytes
+    return None
+
+
+class _Level:
+    """The per-row state of Lloyd iterations on the rows ``X``."""
+
+    def __init__(self, X, mask, use_mask: bool, k: int, check: Callable):
+        n, d = X.shape
+        self.X, self.mask, self.use_mask = X, mask, use_mask
+        self.k, self.check = k, check
+        dtype = np.uint8 if k < 255 else np.uint16
+        self.invalid = int(np.iinfo(dtype).max)
+        self.two = state_bytes(d, X.dtype.itemsize) == _TWO_KEYS_BYTES
+        size = n if self.two else 1  # one key: no second centroid nor its key
+        self.lab = np.empty(n, dtype)
+        self.sec = np.empty(size, dtype)
+        self.key2 = np.empty(size, np.float32)
+        self.key3 = np.empty(n, np.float32)
+        self.parts = spans(n)
+        self.cand = [
+            np.empty(max(1024, (b - a) // _LIST_SHARE), np.int32) for a, b in self.parts
+        ]
+        self.reach = _REACH
+
+    def _rows(self, a: int, b: int) -> tuple:
+        """The kernels' row arguments for the rows ``[a, b)``: rows, ``lab``,
+        ``sec``, ``key2``, ``key3``, ``two``."""
+        two = self.two
+        return (
+            self.X[a:b],
+            self.lab[a:b],
+            self.sec[a:b] if two else self.sec,
+            self.key2[a:b] if two else self.key2,
+            self.key3[a:b],
+            two,
+        )
+
+    def _each(self, fn) -> list:
+        """``fn(a, b, S, N)`` for each range ``[a, b)`` with zeroed sums, in
+        parallel; returns their results and the sums, added in range order."""
+        k, d = self.k, self.X.shape[1]
+
+        def call(a, b):
+            S, N = np.zeros((k, d)), np.zeros(k)
+            return fn(a, b, S, N), S, N
+
+        out = in_parallel([partial(call, a, b) for a, b in self.parts])
+        S, N = np.zeros((k, d)), np.zeros(k)
+        for _, dS, dN in out:
+            S += dS
+            N += dN
+        return [r for r, _, _ in out], S, N
+
+    def assign(self, C) -> tuple[np.ndarray, np.ndarray]:
+        """Every row assigned from scratch; the drifts start at 0."""
+        self.drift, self.far, self.listed = np.zeros(self.k), 0.0, None
+
+        def fn(a, b, S, N):
+            for c0, c1 in chunks(a, b, self.check):
+                X, *state = self._rows(c0, c1)
+                mask = self.mask[c0:c1] if self.use_mask else self.mask
+                DK.assign_all(
+                    X,
+                    mask,
+                    self.use_mask,
+                    C,
+                    self.drift,
+                    0.0,
+                    *state,
+                    S,
+                    N,
+                    self.invalid,
+                )
+
+        return self._each(fn)[1:]
+
+    def exact_sums(self, C) -> tuple[np.ndarray, np.ndarray, float]:
+        """Cluster sums and counts from scratch, and the inertia about ``C``."""
+
+        def fn(a, b, S, N):
+            return sum(
+                DK.cluster_sums(self.X[c0:c1], C, self.lab[c0:c1], S, N, self.invalid)
+                for c0, c1 in chunks(a, b, self.check)
+            )
+
+        inertias, S, N = self._each(fn)
+        return S, N, float(sum(inertias))
+
+    def update(self, C, delta) -> tuple[int, np.ndarray, np.ndarray]:
+        """One iteration after the centroids moved to ``C`` by ``delta``: the rows
+        that changed cluster and the change of the sums."""
+        self.drift = self.drift + delta
+        self.far += float(delta.max())
+        if self._list_holds():
+            changed, dS, dN = self._each(self._update_listed(C))
+            return sum(changed), dS, dN
+        margin = self.reach * 2.0 * float(delta.max())
+        out, dS, dN = self._each(self._update_all(C, margin))
+        counts = [m for _, m in out]
+        if all(m <= c.size for m, c in zip(counts, self.cand, strict=True)):
+            self.listed = (self.drift.copy(), self.far, margin, counts)
+            self.reach = min(self.reach * 2.0, _MAX_REACH)
+        else:  # too many rows close to a boundary: a shorter reach next time
+            self.listed = None
+            self.reach /= 4.0
+        return sum(c for c, _ in out), dS, dN
+
+    def _update_all(self, C, margin):
+        def fn(a, b, S, N):
+            cand, m, changed = self.cand[self.parts.index((a, b))], 0, 0
+            for c0, c1 in chunks(a, b, self.check):
+                X, *state = self._rows(c0, c1)
+                ch, m = DK.update_all(
+                    X,
+                    C,
+                    self.drift,
+                    self.far,
+                    *state,
+                    S,
+                    N,
+                    self.invalid,
+                    margin,
+                    cand,
+                    m,
+                    c0 - a,
+                )
+                changed += ch
+            return changed, m
+
+        return fn
+
+    def _update_listed(self, C):
+        counts = self.listed[3]
+
+        def fn(a, b, S, N):
+            q = self.parts.index((a, b))
+            X, *state = self._rows(a, b)
+            return sum(
+                DK.update_listed(
+                    X, C, self.drift, self.far, *state, S, N, self.cand[q][c0:c1]
+                )
+                for c0, c1 in chunks(0, counts[q], self.check)
+            )
+
+        return fn
+
+    def _list_holds(self) -> bool:
+        """Whether no row outside the lists can be due: the drifts grew by less
+        than the lists' margin since they were made (with room for the rounding
+        of the running sums)."""
+        if self.listed is None:
+            return False
+        built_drift, built_far, margin, _ = self.listed
+        grown = float(np.max(self.drift - built_drift)) + self.far - built_far
+        slack = 8.0 * float(np.spacing(self.far + float(self.drift.max())))
+        return grown + slack <= margin * (1.0 - 1e-6)
+
+    def farthest(self, C) -> np.ndarray:
+        """The valid row farthest from its centroid (the first on ties)."""
+
+        def fn(a, b, S, N):
+            best = (-1.0, -1)
+            for c0, c1 in chunks(a, b, self.check):
+                i, dist = DK.farthest_row(
+                    self.X[c0:c1], C, self.lab[c0:c1], self.invalid
+                )
+                if dist > best[0]:
+                    best = (dist, c0 + i)
+            return best
+
+        found = self._each(fn)[0]
+        dist, at = max(found, key=lambda f: (f[0], -f[1]))
+        if dist <= 0.0:
+            raise NoFarthestRow(0)
+        return np.asarray(self.X[at], dtype=np.float64)
+
+    def run(self, C, max_iter: int, settle: float = 0.0) -> DenseFit:
+        """Lloyd iterations from ``C`` to a fixed point or ``max_iter`` iterations
+        (moving an empty cluster counts as one); with ``settle`` > 0, also until
+        an iteration moves at most that share of the rows (close enough, on a
+        sample, for the next level to finish)."""
+        C = np.array(C, dtype=np.float64)
+        S, N = self.assign(C)
+        n_iter = 0
+        while True:
+            self.check()
+            empty = N <= 0
+            if empty.any() and n_iter < max_iter:
+                C = self._reseed(C, S, N, empty)
+                S, N = self.assign(C)
+                n_iter += 1
+                continue
+            if n_iter >= max_iter:
+                return self._result(C, n_iter, *self.exact_sums(C), converged=False)
+            new = S / N[:, None]
+            delta = np.sqrt(np.sum((new - C) ** 2, axis=1)) * (1.0 + _MOVE_TOL)
+            C = new
+            n_iter += 1
+            changed, dS, dN = self.update(C, delta)
+            S, N = S + dS, N + dN
+            if 0 < changed <= settle * N.sum():
+                return self._result(C, n_iter, *self.exact_sums(C), converged=False)
+            if changed == 0:  # sums from scratch: no rounding of differences left
+                S, N, inertia = self.exact_sums(C)
+                if np.array_equal(S / N[:, None], C):
+                    return self._result(C, n_iter, S, N, inertia, converged=True)
+
+    def _reseed(self, C, S, N, empty) -> np.ndarray:
+        """Each empty cluster moved, one at a time, to the row farthest from its
+        nearest centroid (so never onto a centroid)."""
+        full = np.flatnonzero(~empty)
+        C = S / np.where(empty, 1.0, N)[:, None]
+        C[empty] = C[full[0]]  # out of the way: a copy changes no nearest distance
+        for n_placed, a in enumerate(np.flatnonzero(empty)):
+            self.assign(C)
+            try:
+                C[a] = self.farthest(C)
+            except NoFarthestRow:
+                raise NoFarthestRow(full.size + n_placed) from None
+        return C
+
+    def _result(self, C, n_iter, S, N, inertia, *, converged: bool) -> DenseFit:
+        return DenseFit(
+            C, self.lab, self.invalid, N.astype(np.int64), inertia, n_iter, converged
+        )
+
+
+def _ladder(n: int) -> list[int]:
+    """Sample steps from the seeding sample (about _SEED_ROWS rows) down to 1,
+    each 8 times finer than the one before; none between :data:`_MIN_STEP` and 1
+    (such a sample costs nearly what all rows cost, and holds a copy of them)."""
+    steps = []
+    step = max(1, n // _SEED_ROWS)
+    while step >= _MIN_STEP or not steps:
+        steps.append(step)
+        step //= 8
+    return [*steps, 1] if steps[-1] > 1 else steps
+
+
+def _sample(X, mask, use_mask: bool, step: int) -> tuple:
+    """Every ``step``-th row (a copy) and its mask."""
+    if step == 1:
+        return X, mask
+    rows = np.ascontiguousarray(X[::step])
+    return rows, (np.ascontiguousarray(mask[::step]) if use_mask else mask)
+
+
+def _starts(X, mask, use_mask: bool, k: int, rng, n_init: int) -> list | None:
+    """``n_init`` k-means++ starts drawn on the valid rows of ``X`` (None when they
+    hold fewer than ``k`` distinct values)."""
+    P = np.asarray(X, dtype=np.float64)
+    ok = np.all(np.isfinite(P), axis=1)
+    if use_mask:
+        ok &= mask
+    P = P[ok]
+    if not _has_distinct(P, k):
+        return None
+    n_trials = 2 + int(np.log(k))
+    w = np.ones(len(P))
+    draws = [rng.random(1 + (k - 1) * n_trials) for _ in range(n_init)]
+    return [K.kmeans_plusplus(P, w, k, rand, n_trials) for rand in draws]
+
+
+def _has_distinct(P: np.ndarray, k: int) -> bool:
+    """Whether the rows ``P`` hold at least ``k`` distinct values (looking no
+    further than needed: for most data the first ``k`` rows tell)."""
+    found: set = set()
+    for start in range(0, len(P), 4 * k):
+        found.update(map(tuple, P[start : start + 4 * k].tolist()))
+        if len(found) >= k:
+            return True
+    return False
+
+
+def _row_hashes(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's bytes (FNV-1 style; equal rows, equal hashes)."""
+    raw = np.ascontiguousarray(rows).view(np.uint8).reshape(len(rows), -1)
+    h = np.zeros(len(rows), np.uint64)
+    for j in range(raw.shape[1]):
+        h = (h * np.uint64(1099511628211)) ^ raw[:, j].astype(np.uint64)
+    return h
+
+
+def mostly_distinct(X, mask, use_mask: bool) -> bool:
+    """Whether most valid rows of a sample of ``X`` are distinct: data where the
+    per-pixel iterations beat the engine's cells. (Rows whose hashes collide count
+    as one: a rare undercount, and this only chooses a way to the same kind of
+    result.)"""
+    rows, m = _sample(X, mask, use_mask, max(1, X.shape[0] // _DISTINCT_ROWS))
+    rows = rows[m] if use_mask else rows
+    return len(rows) > 0 and 2 * len(np.unique(_row_hashes(rows))) > len(rows)
+
+
+def fit(
+    X, mask, use_mask: bool, k: int, *, rng, n_init: int, init, max_iter: int, check
+) -> DenseFit | None:
+    """Exact Lloyd on all valid rows of ``X``: the best of ``n_init`` k-means++
+    starts (or ``init``) on a sample of rows, then iterations on ever larger
+    samples (see :func:`_ladder`), the last on all rows to a fixed point. None
+    when the seeding sample holds fewer than ``k`` distinct valid values (the
+    caller then takes another way).
+
+    Raises
+    ------
+    NoFarthestRow
+        If a cluster became empty and every valid row lies on a centroid.
+    """
+    C = _approach(X, mask, use_mask, k, rng=rng, n_init=n_init, init=init,
+                  max_iter=max_iter, check=check)  # fmt: skip
+    if C is None:
+        return None
+    return _Level(X, mask, use_mask, k, check).run(C, max_iter)
+
+
+def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
+    """Centroids close to a fixed point on all rows, from samples of the rows
+    (whose copies are freed on return); None as for :func:`fit`.
+
+    The starts settle on the smallest sample; the best :data:`_KEEP` of them go on
+    through the larger samples, and the best on the last is returned."""
+    steps = _ladder(X.shape[0])
+    if init is not None:
+        candidates = [np.asarray(init, dtype=np.float64)]
+    else:
+        rows, m = _sample(X, mask, use_mask, steps[0])
+        candidates = _starts(rows, m, use_mask, k, rng, n_init)
+        if candidates is None:
+            return None
+    best = None
+    for step in steps[:-1]:
+        rows, m = _sample(X, mask, use_mask, step)
+        fits = _settle_all(rows, m, use_mask, k, candidates, max_iter, check)
+        if not fits:  # a sample too poor for k clusters: go on as we are
+            break
+        fits.sort(key=lambda f: f.inertia)  # stable: the first start on ties
+        best = fits[0].centroids
+        candidates = [f.centroids for f in fits[:_KEEP]]
+    return best if best is not None else candidates[0]
+
+
+def _settle_all(rows, mask, use_mask, k, starts, max_iter, check) -> list:
+    """Each start's iterations on ``rows`` until they settle; those that ran out
+    of rows to move an empty cluster to are left out."""
+
+    def attempt(C):
+        with in_this_thread():
+            level = _Level(rows, mask, use_mask, k, check)
+            try:
+                return level.run(C, max_iter, settle=_SETTLE)
+            except NoFarthestRow:
+                return None
+
+    if len(rows) <= _SEED_ROWS * 2:  # small: one start per thread
+        fits = in_parallel([partial(attempt, C) for C in starts])
+    else:  # one start after the other, each on all threads: one state at a time
+        fits = [
+            _settle_one(rows, mask, use_mask, k, C, max_iter, check) for C in starts
+        ]
+    return [f for f in fits if f is not None]
+
+
+def _settle_one(rows, mask, use_mask, k, C, max_iter, check) -> DenseFit | None:
+    """:func:`_settle_all` of one start, on all threads."""
+    try:
+        return _Level(rows, mask, use_mask, k, check).run(C, max_iter, settle=_SETTLE)
+    except NoFarthestRow:
+        return None
+
+
+def labels_in_place(fit: DenseFit, perm: np.ndarray) -> np.ndarray:
+    """``fit.labels`` turned, in place, into ``perm[cluster] + 1`` (0 for the rows
+    left out)."""
+    table = np.zeros(fit.invalid + 1, fit.labels.dtype)
+    table[: perm.size] = perm + 1
+    DK.relabel(fit.labels, table)
+    return fit.labels

@@ -1,0 +1,223 @@
+"""Compiled loops of the per-pixel Lloyd iterations (see :mod:`.dense`).
+
+Each pixel keeps its cluster ``lab``, its second-nearest centroid ``sec`` and two
+*keys*, float32 numbers that say when the pixel must be looked at again (or, where
+memory is short, ``lab`` and one key: ``key3`` then bounds every other centroid by
+the second-nearest distance):
+
+- ``key2``: the pixel cannot prefer ``sec`` while ``drift[lab] + drift[sec] <
+  key2``;
+- ``key3``: it cannot prefer any other centroid while ``drift[lab] + far < key3``.
+
+``drift[a]`` is how far centroid ``a`` has moved in all, summed over the iterations,
+and ``far`` the sum of the largest move of each iteration. A key is the gap between
+the distances (to the second or third nearest centroid, less the distance to the
+nearest: Elkan's and Hamerly's bounds) plus the drifts at the time it was computed,
+so that skipping a pixel reads two numbers and writes nothing. Keys are rounded
+down: a pixel is looked at too early, never too late.
+
+Rows are read as they are (any real dtype); distances are computed in float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import _OPTS
+
+#: relative widening of the distance gaps, for the rounding of the distances
+GAP_TOL = 1e-6
+#: relative rounding down of a key stored as float32 (2**-23, with room)
+_KEY_TOL = 1.5e-7
+
+
+@njit(inline="always", **_OPTS)
+def _key(gap, base):
+    """``gap + base``, rounded down to a float32 (infinite when there is no second
+    or third centroid)."""
+    v = gap + base
+    if v == np.inf:
+        return np.float32(np.inf)
+    return np.float32(v - abs(v) * _KEY_TOL)
+
+
+@njit(inline="always", **_OPTS)
+def _three_nearest(X, i, C):
+    """The nearest and second-nearest centroids of row ``i`` (the first on ties),
+    and the gaps of the second and of the third nearest distance over the nearest,
+    rounded down."""
+    b1 = np.inf
+    b2 = np.inf
+    b3 = np.inf
+    a1 = 0
+    a2 = 0
+    for q in range(C.shape[0]):
+        s = 0.0
+        for j in range(C.shape[1]):
+            t = np.float64(X[i, j]) - C[q, j]
+            s += t * t
+        if s < b3:  # most distances are not among the three smallest: test once
+            if s < b2:
+                b3 = b2
+                if s < b1:
+                    b2 = b1
+                    a2 = a1
+                    b1 = s
+                    a1 = q
+                else:
+                    b2 = s
+                    a2 = q
+            else:
+                b3 = s
+    r1 = np.sqrt(b1)
+    g2 = (np.sqrt(b2) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1
+    g3 = (np.sqrt(b3) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1
+    return a1, a2, g2, g3
+
+
+@njit(inline="always", **_OPTS)
+def _look(X, i, C, drift, far, lab, sec, key2, key3, two):
+    """Assign row ``i`` from scratch; store its centroid(s) and key(s). With one
+    key (``two`` False: no ``sec``, ``key2``), ``key3`` bounds every other centroid
+    by the second-nearest distance (Hamerly's bound)."""
+    a, s, g2, g3 = _three_nearest(X, i, C)
+    lab[i] = a
+    if two:
+        sec[i] = s
+        key2[i] = _key(g2, drift[a] + drift[s])
+        key3[i] = _key(g3, drift[a] + far)
+    else:
+        key3[i] = _key(g2, drift[a] + far)
+    return a
+
+
+@njit(inline="always", **_OPTS)
+def _move(X, i, a, b, S, N):
+    """Row ``i`` leaves cluster ``a`` for ``b``: its sums follow it."""
+    N[a] -= 1.0
+    N[b] += 1.0
+    for j in range(X.shape[1]):
+        v = X[i, j]
+        S[a, j] -= v
+        S[b, j] += v
+
+
+@njit(inline="always", **_OPTS)
+def _due(i, lab, sec, key2, key3, drift, far, margin, two):
+    """Whether row ``i``'s keys run out once the drifts grow by ``margin``."""
+    da = drift[lab[i]] + margin
+    if key3[i] <= da + far:
+        return True
+    return two and key2[i] <= da + drift[sec[i]]
+
+
+@njit(**_OPTS)
+def assign_all(
+    X, mask, use_mask, C, drift, far, lab, sec, key2, key3, two, S, N, invalid
+):
+    """Assign every valid row from scratch (``lab = invalid`` for the others) and
+    add the rows to the cluster sums ``S`` and counts ``N``."""
+    d = X.shape[1]
+    for i in range(X.shape[0]):
+        ok = not use_mask or mask[i]
+        for j in range(d):
+            v = X[i, j]
+            if v - v != 0:  # NaN or ±inf
+                ok = False
+        if not ok:
+            lab[i] = invalid
+            continue
+        a = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+        N[a] += 1.0
+        for j in range(d):
+            S[a, j] += X[i, j]
+
+
+@njit(**_OPTS)
+def update_all(
+    X, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, margin, cand, m, offset
+):
+    """One iteration over every row: rows whose keys ran out are assigned again
+    (moving their sums when their cluster changes). The rows that will be due
+    once the drifts grow by ``margin`` are listed in ``cand`` from its entry ``m``
+    on (as ``offset + i``, as many as fit). Returns the number of rows that
+    changed cluster and the new ``m`` (more than ``cand.size`` when the list
+    overflowed)."""
+    changed = 0
+    cap = cand.size
+    for i in range(X.shape[0]):
+        a = lab[i]
+        if a == invalid:
+            continue
+        if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
+            b = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+            if b != a:
+                _move(X, i, a, b, S, N)
+                changed += 1
+        if _due(i, lab, sec, key2, key3, drift, far, margin, two):
+            if m < cap:
+                cand[m] = offset + i
+            m += 1
+    return changed, m
+
+
+@njit(**_OPTS)
+def update_listed(X, C, drift, far, lab, sec, key2, key3, two, S, N, cand):
+    """:func:`update_all` restricted to the rows listed in ``cand``: valid while no
+    other row can be due (the drifts grew less than the list's margin)."""
+    changed = 0
+    for q in range(cand.size):
+        i = cand[q]
+        if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
+            a = lab[i]
+            b = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+            if b != a:
+                _move(X, i, a, b, S, N)
+                changed += 1
+    return changed
+
+
+@njit(**_OPTS)
+def cluster_sums(X, C, lab, S, N, invalid):
+    """Add every labelled row to its cluster's sums and counts, from scratch;
+    returns the sum of squared distances to ``C[lab]``."""
+    inertia = 0.0
+    for i in range(X.shape[0]):
+        a = lab[i]
+        if a == invalid:
+            continue
+        N[a] += 1.0
+        for j in range(X.shape[1]):
+            v = np.float64(X[i, j])
+            S[a, j] += v
+            t = v - C[a, j]
+            inertia += t * t
+    return inertia
+
+
+@njit(**_OPTS)
+def farthest_row(X, C, lab, invalid):
+    """The labelled row farthest from its centroid (the first on ties) and its
+    squared distance (-1.0 when no row is labelled)."""
+    best = -1.0
+    at = -1
+    for i in range(X.shape[0]):
+        a = lab[i]
+        if a == invalid:
+            continue
+        s = 0.0
+        for j in range(X.shape[1]):
+            t = np.float64(X[i, j]) - C[a, j]
+            s += t * t
+        if s > best:
+            best = s
+            at = i
+    return at, best
+
+
+@njit(**_OPTS)
+def relabel(lab, table):
+    """``lab[i] = table[lab[i]]`` in place."""
+    for i in range(lab.size):
+        lab[i] = table[lab[i]]
