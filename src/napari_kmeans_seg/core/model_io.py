@@ -384,7 +384,7 @@ def _color_features_from_json(value, color_space: str, layout):
             f"field 'features.color_features' must be a list of names, got {value!r}"
         )
     return _field(
-        "color_features", _options.check_color_features, value, color_space, layout
+        "color_features", _options.color_features_for, value, color_space, layout
     )
 
 

@@ -43,7 +43,7 @@ _COLOR_FEATURE_ALIASES = {
     "value": "brightness", "l": "L*", "lightness": "L*", "a": "a*",
 }  # fmt: skip
 #: the colour features that are the default features (the raw values)
-_RGB_FEATURES = ("red", "green", "blue")
+RGB_FEATURES = ("red", "green", "blue")
 #: how k-means is fitted (see :func:`segment`)
 METHODS = ("auto", "exact", "sample")
 #: most k-means++ starts one fit may try: more improves nothing measurable and
@@ -277,12 +277,12 @@ def check_color_features(
     value, color_space: str = "rgb", layout: Layout | None = None
 ) -> tuple[str, ...] | None:
     """``color_features`` as the canonical names of :data:`COLOR_FEATURES`, in
-    that order, or None for the default features.
+    that order (None stays None).
 
     Names are matched case-insensitively, with the aliases R, G, H, S, V, value,
     L, lightness and a (not a bare "b": blue or b*?); a string is a
-    comma-separated list. Red, green and blue alone are the default features
-    (the raw values): None.
+    comma-separated list. Red, green and blue alone (:data:`RGB_FEATURES`) are
+    the default features: :func:`make_options` makes them None.
 
     Raises
     ------
@@ -337,8 +337,17 @@ def check_color_features(
         raise ValueError(
             f"color_features needs an RGB(A) image; this one is {_kind(layout)}"
         )
-    ordered = tuple(n for n in COLOR_FEATURES if n in chosen)
-    return None if ordered == _RGB_FEATURES else ordered
+    return tuple(n for n in COLOR_FEATURES if n in chosen)
+
+
+def color_features_for(
+    value, color_space: str, layout: Layout
+) -> tuple[str, ...] | None:
+    """:func:`check_color_features` for an image of ``layout``, with red, green
+    and blue alone as None: the default features, the raw values (a view of the
+    image, the labels of no option at all)."""
+    names = check_color_features(value, color_space, layout)
+    return None if names == RGB_FEATURES else names
 
 
 def _sequence(value) -> list | None:
@@ -556,7 +565,7 @@ def make_options(
         If an option is out of range or does not fit the image; the message names it.
     """
     check_color_space(color_space, layout)
-    color_features = check_color_features(color_features, color_space, layout)
+    color_features = color_features_for(color_features, color_space, layout)
     weights = None
     if channel_weights is not None:
         n = FeatureOptions(color_features=color_features).n_channel_features(layout)
