@@ -128,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_segment_arguments(seg)
+    _add_fit_arguments(seg)
     return parser
 
 
@@ -169,20 +170,6 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
         ),
     )
     seg.add_argument(
-        "--color-features",
-        type=_color_features,
-        default=None,
-        metavar="NAMES",
-        help=(
-            "for RGB(A) images: cluster on these channels of several colour spaces, "
-            "comma-separated, as Fiji's Color Clustering: "
-            f"{', '.join(COLOR_FEATURES)} (case-insensitive; e.g. hue,saturation,L*); "
-            "each on a 0-1 scale, hue as two features (hue cos, hue sin). Default: "
-            "the image's own channel values. With --model, leave it out or give the "
-            "model's"
-        ),
-    )
-    seg.add_argument(
         "--masks",
         action="store_true",
         help=(
@@ -190,14 +177,6 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
             "other pixel set to 0; .tif instead of .png unless the image is 8-bit "
             "greyscale or RGB(A))"
         ),
-    )
-    seg.add_argument(
-        "--random-state",
-        type=_seed,
-        default=0,
-        metavar="SEED",
-        help="seed of the k-means++ starts, 0 or more (default 0): the same "
-        "images and seed give the same labels",
     )
     seg.add_argument(
         "--ome-zarr",
@@ -215,6 +194,32 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
         required=True,
         metavar="DIR",
         help="output folder (created if needed)",
+    )
+
+
+def _add_fit_arguments(seg: argparse.ArgumentParser) -> None:
+    """The arguments of ``segment`` that change how the model is fitted."""
+    seg.add_argument(
+        "--color-features",
+        type=_color_features,
+        default=None,
+        metavar="NAMES",
+        help=(
+            "for RGB(A) images: cluster on these channels of several colour spaces, "
+            "comma-separated, as Fiji's Color Clustering: "
+            f"{', '.join(COLOR_FEATURES)} (case-insensitive; e.g. hue,saturation,L*); "
+            "each on a 0-1 scale, hue as two features (hue cos, hue sin). Default: "
+            "the image's own channel values. With --model, leave it out or give the "
+            "model's"
+        ),
+    )
+    seg.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        metavar="SEED",
+        help="seed of the k-means++ starts, 0 or more (default 0): the same "
+        "images and seed give the same labels",
     )
 
 

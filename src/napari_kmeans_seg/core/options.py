@@ -26,7 +26,7 @@ MAX_CLUSTERS = 254
 #: colour spaces an RGB(A) image can be clustered in
 COLOR_SPACES = ("rgb", "hsv", "lab")
 #: the channels of an RGB(A) image that ``color_features`` can mix, in their order
-#: as features (the order of Fiji's Color Clustering checkboxes)
+#: as features: RGB, HSV, then L*a*b* (as Fiji's Color Clustering offers them)
 COLOR_FEATURES = (
     "red", "green", "blue", "hue", "saturation", "brightness", "L*", "a*", "b*",
 )  # fmt: skip
