@@ -577,3 +577,80 @@ def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
     node = next(iter(reader.Reader(parse_url(str(out / "rgb_labels.ome.zarr")))()))
     assert node.metadata["coordinateTransformations"][0][0]["scale"] == [3.0, 3.0]
     assert np.asarray(node.data[0]).shape == rgb.shape[:2]
+
+
+def test_color_features_fit_apply_and_bad_names(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    model_path = tmp_path / "model.json"
+    argv = [
+        "segment",
+        str(photos / "camera.tif"),  # first: the model is fitted on astronaut
+        str(photos / "astronaut.png"),
+        "-k",
+        "4",
+        "--color-features",
+        "L*,hue,S",
+        "--save-model",
+        str(model_path),
+        "-o",
+        str(out),
+    ]
+    assert main(argv) == 1  # the greyscale photo cannot take colour features
+    captured = capsys.readouterr()
+    assert "camera.tif: color_features needs an RGB(A) image" in captured.err
+    astronaut = iio.imread(photos / "astronaut.png")
+    chosen = ("hue", "saturation", "L*")
+    reference = segment(astronaut, 4, color_features=chosen)
+    np.testing.assert_array_equal(
+        tifffile.imread(out / "astronaut_labels.tif"), reference.labels
+    )
+    model = KMeansModel.load(model_path)
+    assert model.options.color_features == chosen
+    rows = read_csv(out / "astronaut_clusters.csv")
+    names = ("hue_cos", "hue_sin", "saturation", "L*")
+    assert list(rows[0])[3:] == [f"centroid_{n}" for n in names]
+    centroids = [[float(r[f"centroid_{n}"]) for n in names] for r in rows]
+    np.testing.assert_array_equal(centroids, reference.centroids)
+
+    # the saved model re-applies the same features; a contradiction is refused
+    again = tmp_path / "again"
+    coffee = str(photos / "coffee.jpg")
+    assert main(["segment", coffee, "--model", str(model_path), "-o", str(again)]) == 0
+    np.testing.assert_array_equal(
+        tifffile.imread(again / "coffee_labels.tif"),
+        model.predict(iio.imread(photos / "coffee.jpg")),
+    )
+    same = ["--color-features", "hue,saturation,l*"]
+    assert (
+        main(["segment", coffee, "--model", str(model_path), *same, "-o", str(again)])
+        == 0
+    )
+    other = ["--color-features", "hue"]
+    assert (
+        main(["segment", coffee, "--model", str(model_path), *other, "-o", str(again)])
+        == 2
+    )
+    assert (
+        "--color-features contradicts the model model.json" in capsys.readouterr().err
+    )
+
+    for names, message in (
+        ("red,teal", "unknown name 'teal'; valid names: red, green, blue, hue"),
+        ("b", "'b' is ambiguous; write 'blue' (RGB) or 'b*'"),
+        ("hue,H", "names 'hue' twice"),
+        (",", "must name at least one"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(
+                [
+                    "segment",
+                    coffee,
+                    "--color-features",
+                    names,
+                    "-o",
+                    str(tmp_path / "x"),
+                ]
+            )
+        assert exc.value.code == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .core.features import MAX_CLUSTERS
+from .core.options import COLOR_FEATURES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,6 +98,15 @@ def _seed(text: str) -> int:
     return value
 
 
+def _color_features(text: str) -> tuple[str, ...]:
+    from .core.options import check_color_features
+
+    try:
+        return check_color_features(text)
+    except ValueError as err:  # also the wrong-type error
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``napari-kmeans-seg`` (all options documented)."""
     parser = argparse.ArgumentParser(
@@ -118,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_segment_arguments(seg)
+    _add_fit_arguments(seg)
     return parser
 
 
@@ -168,14 +179,6 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
         ),
     )
     seg.add_argument(
-        "--random-state",
-        type=_seed,
-        default=0,
-        metavar="SEED",
-        help="seed of the k-means++ starts, 0 or more (default 0): the same "
-        "images and seed give the same labels",
-    )
-    seg.add_argument(
         "--ome-zarr",
         action="store_true",
         help=(
@@ -191,6 +194,32 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
         required=True,
         metavar="DIR",
         help="output folder (created if needed)",
+    )
+
+
+def _add_fit_arguments(seg: argparse.ArgumentParser) -> None:
+    """The arguments of ``segment`` that change how the model is fitted."""
+    seg.add_argument(
+        "--color-features",
+        type=_color_features,
+        default=None,
+        metavar="NAMES",
+        help=(
+            "for RGB(A) images: cluster on these channels of several colour spaces, "
+            "comma-separated, as Fiji's Color Clustering: "
+            f"{', '.join(COLOR_FEATURES)} (case-insensitive; e.g. hue,saturation,L*); "
+            "each on a 0-1 scale, hue as two features (hue cos, hue sin). Default: "
+            "the image's own channel values. With --model, leave it out or give the "
+            "model's"
+        ),
+    )
+    seg.add_argument(
+        "--random-state",
+        type=_seed,
+        default=0,
+        metavar="SEED",
+        help="seed of the k-means++ starts, 0 or more (default 0): the same "
+        "images and seed give the same labels",
     )
 
 
@@ -243,6 +272,7 @@ class _Batch:
     masks: bool
     save_model: Path | None
     ome_zarr: bool = False
+    color_features: tuple[str, ...] | None = None
     model: KMeansModel | None = None
     model_source: str = ""
     save_error: str | None = None
@@ -278,9 +308,11 @@ def _segment_command(args: argparse.Namespace) -> int:
         masks=args.masks,
         save_model=args.save_model,
         ome_zarr=args.ome_zarr,
+        color_features=args.color_features,
     )
     if args.model is not None:
         _load_model(batch, args.model, args.n_clusters)
+        _check_model_features(batch, args.model)
     if args.out.exists() and not args.out.is_dir():
         raise _UsageError(f"the output folder {args.out} is a file; choose a folder")
     if args.ome_zarr:
@@ -332,6 +364,26 @@ def _load_model(batch: _Batch, path: Path, n_clusters: int | None) -> None:
             f"has {batch.model.n_clusters} clusters; leave --n-clusters out"
         )
     batch.model_source = f"loaded from {path}"
+
+
+def _check_model_features(batch: _Batch, path: Path) -> None:
+    """``--color-features``, when given, must be the loaded model's."""
+    from .core.options import color_features_for
+
+    given = batch.color_features
+    if given is None:
+        return
+    model = batch.model
+    try:
+        given = color_features_for(given, "rgb", model.layout)
+    except ValueError as err:
+        raise _UsageError(f"--color-features: {err} (the model {path.name})") from None
+    if given != model.options.color_features:
+        theirs = model.options.color_features or "the raw channel values"
+        raise _UsageError(
+            f"--color-features contradicts the model {path.name}, fitted on "
+            f"{theirs}; leave --color-features out"
+        )
 
 
 def _check_ome_zarr_installed() -> None:
@@ -631,6 +683,7 @@ def _segment_one(batch: _Batch, path: Path, image) -> None:
                 batch.n_clusters,
                 rgb=rgb,
                 random_state=batch.random_state,
+                color_features=batch.color_features,
             )
             batch.model = result.model
             batch.model_source = f"fitted on {path}"
@@ -814,7 +867,11 @@ def _write_ome_zarr(result, path: Path, placement: Placement | None) -> Path:
 
 
 def feature_names(model: KMeansModel) -> list[str]:
-    """Names of the model's features, for column headers."""
+    """Names of the model's features, for column headers: red, green, blue /
+    intensity / channel0, … for the raw values, else the model's feature names
+    (e.g. hue_cos, L*), spaces made underscores."""
+    if not model.options.is_default:
+        return [name.replace(" ", "_") for name in model.feature_names]
     L = model.layout
     if L.rgb:
         return ["red", "green", "blue"]

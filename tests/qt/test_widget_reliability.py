@@ -307,15 +307,97 @@ def test_expected_error_is_a_notification_not_a_log_entry(
 # ---------------------------------------------------------- responsiveness
 
 
-def _max_gap(qtbot, widget, timer_ticks: list[float]) -> float:
-    """Click Segment; the largest interval between 10 ms timer ticks until idle."""
-    timer_ticks.clear()
-    t0 = time.perf_counter()
-    timer_ticks.append(t0)
-    click(qtbot, widget.run_button)
-    qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
-    qtbot.wait(200)  # the last paint too
-    return float(np.max(np.diff(timer_ticks)))
+class EventLoopTicks:
+    """The ticks of a 10 ms QTimer in the main thread, and how long the main
+    thread waited for a CPU between them.
+
+    A gap between ticks is time the event loop did not turn: work in the main
+    thread, or the main thread waiting (for the GIL held by a worker, for a
+    lock). On a loaded machine it also grows by the time the main thread was
+    ready to run but every CPU was taken by other processes: that time is no
+    fault of the widget. Linux counts it per thread (the second field of
+    ``/proc/self/task/<tid>/schedstat``: nanoseconds spent runnable on a run
+    queue), so :meth:`gaps` can leave it out. Elsewhere it counts as 0 and the
+    gaps are the wall-clock gaps.
+    """
+
+    def __init__(self):
+        path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+        self._schedstat = path if self._read(path) is not None else None
+        self.wall: list[float] = []
+        self.queued: list[float] = []
+        self.working: list[float] = []  # the main thread's CPU time
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self.tick)
+
+    @staticmethod
+    def _read(path: str) -> float | None:
+        try:
+            with open(path) as f:
+                return int(f.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def tick(self) -> None:
+        self.wall.append(time.perf_counter())
+        self.working.append(time.thread_time())
+        queued = self._read(self._schedstat) if self._schedstat else None
+        self.queued.append(queued or 0.0)
+
+    def gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """Wall-clock gaps between ticks, and the same gaps less the time the
+        main thread waited for a CPU in them."""
+        wall = np.diff(self.wall)
+        return wall, wall - np.diff(self.queued)
+
+    def largest_gaps(self, qtbot, widget) -> tuple[float, float, str]:
+        """Click Segment; the largest gap until idle on the wall clock, the
+        largest without the waits for a CPU, and what that one was made of."""
+        for ticks in (self.wall, self.queued, self.working):
+            ticks.clear()
+        self.tick()
+        click(qtbot, widget.run_button)
+        qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
+        qtbot.wait(200)  # the last paint too
+        wall, own = self.gaps()
+        i = int(own.argmax())
+        working = np.diff(self.working)[i]
+        why = (
+            f"{own[i] * 1000:.0f} ms: the main thread worked {working * 1000:.0f} "
+            f"ms, waited {(own[i] - working) * 1000:.0f} ms (a lock, the GIL) and "
+            f"{(wall[i] - own[i]) * 1000:.0f} ms more for a CPU"
+        )
+        return float(wall.max()), float(own.max()), why
+
+
+#: the longest the event loop may stop turning (less the waits for a CPU)
+MAX_GAP = 0.25
+
+
+def test_event_loop_gaps_count_a_blocked_main_thread(make_napari_viewer, qtbot):
+    """The measure of the responsiveness test below sees the main thread doing
+    work and waiting (as for a GIL held by a worker), whatever the load."""
+    make_napari_viewer()
+    ticks = EventLoopTicks()
+
+    def busy() -> None:  # 0.3 s of CPU time in the main thread
+        start = time.thread_time()
+        while time.thread_time() - start < 0.3:
+            pass
+
+    ticks.timer.start()
+    try:
+        qtbot.wait(100)
+        QTimer.singleShot(0, busy)
+        qtbot.wait(500)
+        QTimer.singleShot(0, lambda: time.sleep(0.3))  # waiting, not working
+        qtbot.wait(500)
+    finally:
+        ticks.timer.stop()
+    wall, own = ticks.gaps()
+    assert (own >= 0.29).sum() >= 2  # each 0.3 s block is seen whole
+    assert (wall >= own - 1e-6).all()
 
 
 def test_event_loop_stays_responsive_during_a_4k_segmentation(
@@ -327,7 +409,10 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     a user choosing an image would),
     and the layers are added one per turn of the event loop (each new one hidden
     first, then shown). No gap may exceed 250 ms, on the first run (new layers)
-    and on a second (layers updated in place)."""
+    and on a second (layers updated in place), less the time the main thread
+    waited for a CPU taken by other processes (see :class:`EventLoopTicks`): a
+    loaded machine does not fail the test, work or waiting in the main thread
+    does."""
     from skimage import data
 
     astro = data.astronaut()
@@ -344,23 +429,21 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     gc.collect()
     qtbot.wait(100)
 
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
+    ticks = EventLoopTicks()
+    ticks.timer.start()
     try:
-        first = _max_gap(qtbot, widget, ticks)
+        first = ticks.largest_gaps(qtbot, widget)
         assert len(viewer.layers) == 5
         widget.random_state.value = 1
-        again = _max_gap(qtbot, widget, ticks)
+        again = ticks.largest_gaps(qtbot, widget)
     finally:
-        timer.stop()
+        ticks.timer.stop()
     print(
-        f"\nlargest event-loop gap, 4K RGB k=3: {first * 1000:.0f} ms adding new "
-        f"layers, {again * 1000:.0f} ms updating them"
+        "\nlargest event-loop gap, 4K RGB k=3 (wall clock / less the waits for a "
+        f"CPU): {first[0] * 1000:.0f} / {first[1] * 1000:.0f} ms adding new layers, "
+        f"{again[0] * 1000:.0f} / {again[1] * 1000:.0f} ms updating them"
     )
-    assert first < 0.25
-    assert again < 0.25
+    assert first[1] < MAX_GAP, first[2]
+    assert again[1] < MAX_GAP, again[2]
     expected = segment(image, 3, random_state=1)
     np.testing.assert_array_equal(viewer.layers["4k clusters"].data, expected.labels)

@@ -1,5 +1,6 @@
 """The options of Segment: k, the seed, the colour space, the less common feature
-options (in a collapsible group), the sampling and the outputs."""
+options (in a collapsible group: Fiji-style colour features, normalisation,
+coordinates, smoothing), the sampling and the outputs."""
 
 import math
 
@@ -7,12 +8,19 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBo
 
 from ..core.features import COLOR_SPACES, MAX_CLUSTERS
 from ..layers.outputs import LABEL_COLORS
+from .color_features import ColorFeaturesBox
 
 #: largest number of clusters offered by the widget (the API allows up to 254)
 WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
 #: why the colour space is disabled
 NOT_RGB_REASON = "The colour space applies to RGB images only"
 MODEL_REASON = "A loaded model applies its own feature options (Fit new to change)"
+#: why the colour space is disabled while colour features are ticked
+FEATURES_CHOSEN_REASON = (
+    "The ticked colour features choose the features; untick them to use a colour space"
+)
+#: why the colour features are disabled for an image that is not RGB
+FEATURES_NOT_RGB_REASON = "The colour features apply to RGB images only"
 COLOR_SPACE_TIP = (
     "Colour space the pixels are clustered in: rgb, hsv (hue, saturation, value) "
     "or lab (CIELAB, perceptual)"
@@ -66,6 +74,7 @@ class OptionsPanel(Container):
         )  # fmt: skip
         self.more_options = Container(
             widgets=[
+                self.color_features,
                 self.normalize,
                 self.spatial_weight,
                 self.smoothing,
@@ -79,9 +88,12 @@ class OptionsPanel(Container):
         # unlabelled: a labelled row would add an empty label column's width
         super().__init__(widgets=[main, options_box], labels=False)
         self.group = collapsible("Options", self.more_options, options_box)
+        self._applies = (False, True)  # (rgb, fitting) of the last update_enabled
+        self.color_features.ticked_changed.connect(self._on_ticked)
 
     def _make_feature_options(self) -> None:
         """The less common feature options and the sampling."""
+        self.color_features = ColorFeaturesBox(label="")
         self.normalize = CheckBox(
             value=False, text="normalise features",
             tooltip="Scale each feature to zero mean and unit variance before "
@@ -105,11 +117,14 @@ class OptionsPanel(Container):
         )  # fmt: skip
 
     def feature_options(self, layer=None) -> dict:
-        """The feature options for :func:`segment` as set (the colour space only
-        for an RGB ``layer``)."""
+        """The feature options for :func:`segment` as set (the colour space, or
+        the ticked colour features, only for an RGB ``layer``)."""
         rgb = layer is not None and bool(layer.rgb)
+        ticked = self.color_features.ticked if rgb else None
+        space = self.color_space.value if rgb and ticked is None else "rgb"
         return {
-            "color_space": self.color_space.value if rgb else "rgb",
+            "color_space": space,
+            "color_features": ticked,
             "normalize": bool(self.normalize.value),
             "spatial_weight": float(self.spatial_weight.value),
             "smoothing": float(self.smoothing.value),
@@ -131,18 +146,30 @@ class OptionsPanel(Container):
             return None
         return max(1, math.ceil(n_pixels * percent / 100.0))
 
+    def _on_ticked(self) -> None:
+        self._update_color_options()
+
+    def _update_color_options(self) -> None:
+        """The colour space and the colour features: for RGB images when
+        fitting, and the colour space not while colour features are ticked."""
+        rgb, fitting = self._applies
+        reason = MODEL_REASON if not fitting else None
+        features_reason = reason or (None if rgb else FEATURES_NOT_RGB_REASON)
+        self.color_features.set_enabled(features_reason is None, features_reason)
+        if reason is None and not rgb:
+            reason = NOT_RGB_REASON
+        elif reason is None and self.color_features.ticked is not None:
+            reason = FEATURES_CHOSEN_REASON
+        self.color_space.enabled = reason is None
+        self.color_space.tooltip = COLOR_SPACE_TIP if reason is None else reason
+
     def update_enabled(self, layer, *, fitting: bool) -> None:
         """Enable what applies to ``layer`` (None: no image): the colour space for
         RGB images, the feature options when fitting (not with a loaded model);
         a disabled control says why in its tooltip."""
         rgb = layer is not None and bool(layer.rgb)
-        self.color_space.enabled = fitting and rgb
-        if not fitting:
-            self.color_space.tooltip = MODEL_REASON
-        elif not rgb:
-            self.color_space.tooltip = NOT_RGB_REASON
-        else:
-            self.color_space.tooltip = COLOR_SPACE_TIP
+        self._applies = (rgb, fitting)
+        self._update_color_options()
         for widget in (
             self.normalize,
             self.spatial_weight,

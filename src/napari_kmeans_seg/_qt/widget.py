@@ -56,9 +56,9 @@ COLORVIEW_NAME = "Colour Space View"
 _PARTS = {
     "inputs_panel": ("input_mode", "image", "channel_layers", "mask", "current_slice"),
     "options_panel": (
-        "n_clusters", "random_state", "color_space", "normalize", "spatial_weight",
-        "smoothing", "fit_percent", "label_colors", "mean_color_layer",
-        "masked_layers", "more_options",
+        "n_clusters", "random_state", "color_space", "color_features", "normalize",
+        "spatial_weight", "smoothing", "fit_percent", "label_colors",
+        "mean_color_layer", "masked_layers", "more_options",
     ),
     "model_panel": ("model_label", "load_button", "save_button", "fit_new_button"),
     "run_panel": ("run_button", "cancel_button", "status"),

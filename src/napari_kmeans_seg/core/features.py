@@ -213,16 +213,20 @@ def spatial_feature_names(ndim: int) -> tuple[str, ...]:
 
 def feature_names(layout: Layout, options: FeatureOptions) -> tuple[str, ...]:
     """Names of the features in which results report centroids: the channel
-    features, then the coordinates (with ``spatial_weight > 0``)."""
-    return channel_feature_names(layout, options.color_space) + spatial_feature_names(
-        options.n_spatial
+    features (the colour features' columns, e.g. ``red``, ``hue cos``,
+    ``hue sin``, ``L*``, when chosen), then the coordinates (with
+    ``spatial_weight > 0``)."""
+    channels = options.color_columns or channel_feature_names(
+        layout, options.color_space
     )
+    return channels + spatial_feature_names(options.n_spatial)
 
 
 def n_engine_features(layout: Layout, options: FeatureOptions) -> int:
     """Number of features k-means sees: channel features of weight > 0, then the
     coordinates."""
-    active = int(np.count_nonzero(options.weights(layout.n_channels) > 0))
+    n = options.n_channel_features(layout)
+    active = int(np.count_nonzero(options.weights(n) > 0))
     return active + options.n_spatial
 
 
@@ -309,7 +313,7 @@ def centroids_in_units(
     if options.is_default:
         return centres
     k = centres.shape[0]
-    n = layout.n_channels
+    n = options.n_channel_features(layout)
     w = options.weights(n)
     active, dropped = np.flatnonzero(w > 0), np.flatnonzero(w == 0)
     a, b = _affine(options, n, active.size + options.n_spatial)
@@ -380,16 +384,17 @@ def build_features(
             f"axes (spatial_weight > 0); this image has {len(spatial)} (shape "
             f"{image.shape})"
         )
-    n, c = X.shape[0], layout.n_channels
+    n, c = X.shape[0], options.n_channel_features(layout)
     w = options.weights(c)
     active, dropped = np.flatnonzero(w > 0), np.flatnonzero(w == 0)
     D = np.empty((n, dropped.size)) if dropped.size else None
     src = X if options.smoothing == 0 else _smoothed(image, layout, keep, options)
-    if src is not X and options.color_space == "rgb" and D is None and not n_sp:
+    space = options.color_features or options.color_space
+    if src is not X and space == "rgb" and D is None and not n_sp:
         E = src  # the smoothed copy is the feature matrix: no second copy
     else:
         E = np.empty((n, active.size + n_sp))
-        _channel_features(src, image.dtype, options.color_space, E, D, active, dropped)
+        _channel_features(src, image.dtype, space, E, D, active, dropped)
     if D is not None and image.dtype.kind == "f":  # a NaN pixel is left out whole
         E[~np.isfinite(D).all(axis=1), 0] = np.nan
     if n_sp:
@@ -434,6 +439,7 @@ def unit_scale(dtype: np.dtype) -> float:
 def _channel_features(src, dtype, color_space, E, D, active, dropped) -> None:
     """Write the channel features of the pixel rows ``src`` (active ones into the
     first columns of ``E``, those of weight 0 into ``D``), a chunk at a time.
+    ``color_space``: a colour space, or the tuple of colour features.
 
     A large 8-bit colour image is converted through its distinct colours (a
     photo has far fewer than pixels): each is converted once, and the pixels
@@ -470,7 +476,7 @@ def _colour_codes(block: np.ndarray) -> np.ndarray:
     return codes
 
 
-def _colour_lookup(src: np.ndarray, color_space: str) -> tuple[np.ndarray, np.ndarray]:
+def _colour_lookup(src: np.ndarray, color_space) -> tuple[np.ndarray, np.ndarray]:
     """For uint8 RGB rows: an index from colour code to row of a table holding the
     converted features of each colour present (64 MiB of index, whatever the
     image's size)."""
@@ -480,18 +486,22 @@ def _colour_lookup(src: np.ndarray, color_space: str) -> tuple[np.ndarray, np.nd
     codes = np.flatnonzero(present)
     del present
     rgb = np.stack([codes >> 16, (codes >> 8) & 255, codes & 255], axis=1)
-    table = np.empty((codes.size, 3))
+    table = None
     for start in range(0, codes.size, _CHUNK):
         block = rgb[start : start + _CHUNK].astype(np.float64) / 255.0
-        table[start : start + _CHUNK] = _convert(block, color_space)
+        values = _convert(block, color_space)
+        if table is None:  # as many columns as the features have
+            table = np.empty((codes.size, values.shape[1]))
+        table[start : start + _CHUNK] = values
     index = np.zeros(1 << 24, np.int32)
     index[codes] = np.arange(codes.size, dtype=np.int32)
     return index, table
 
 
-def _convert(rgb: np.ndarray, color_space: str) -> np.ndarray:
-    """``(m, 3)`` RGB in [0, 1] → HSV cone coordinates or CIE L*a*b* (float64);
-    rows with a non-finite value stay NaN."""
+def _convert(rgb: np.ndarray, color_space: str | tuple[str, ...]) -> np.ndarray:
+    """``(m, 3)`` RGB in [0, 1] → HSV cone coordinates, CIE L*a*b*, or the
+    columns of a tuple of colour features (see :func:`_color_features`), as
+    float64; rows with a non-finite value stay NaN."""
     from skimage.color import rgb2hsv, rgb2lab
 
     bad = ~np.isfinite(rgb).all(axis=1)
@@ -504,10 +514,40 @@ def _convert(rgb: np.ndarray, color_space: str) -> np.ndarray:
             chroma = s * v
             angle = 2 * np.pi * h
             out = np.stack([chroma * np.cos(angle), chroma * np.sin(angle), v], axis=1)
-        else:
+        elif color_space == "lab":
             out = rgb2lab(rgb)
+        else:
+            out = _color_features(rgb, color_space, rgb2hsv, rgb2lab)
     out[bad] = np.nan
     return out
+
+
+def _color_features(rgb: np.ndarray, names: tuple[str, ...], rgb2hsv, rgb2lab):
+    """The columns of the colour features ``names`` of ``(m, 3)`` RGB rows in
+    [0, 1], each on a scale of about 0 to 1 so that mixed spaces weigh alike:
+    R, G, B, saturation and brightness as they are; L*/100, a*/100, b*/100
+    (a* and b* within about ±1); hue as the point ``(cos 2πh, sin 2πh) / 2`` of
+    a circle of diameter 1 (opposite hues are 1 apart, reds at h = 0.99 and 0.01
+    are close), at the centre (0, 0) for a grey pixel (saturation 0), whose hue
+    is undefined: it is equally far from every hue. Hue is kept apart from
+    saturation and brightness (unlike the HSV cone of ``color_space="hsv"``) so
+    that each chosen channel means one thing; tick those for the rest."""
+    hsv = rgb2hsv(rgb) if {"hue", "saturation", "brightness"} & set(names) else None
+    lab = rgb2lab(rgb) / 100.0 if {"L*", "a*", "b*"} & set(names) else None
+    columns = []
+    for name in names:
+        if name in ("red", "green", "blue"):
+            columns.append(rgb[:, ("red", "green", "blue").index(name)])
+        elif name == "hue":
+            angle = 2 * np.pi * hsv[:, 0]
+            grey = hsv[:, 1] == 0
+            columns.append(np.where(grey, 0.0, np.cos(angle) / 2))
+            columns.append(np.where(grey, 0.0, np.sin(angle) / 2))
+        elif name in ("saturation", "brightness"):
+            columns.append(hsv[:, 1 if name == "saturation" else 2])
+        else:
+            columns.append(lab[:, ("L*", "a*", "b*").index(name)])
+    return np.stack(columns, axis=1).astype(np.float64, copy=False)
 
 
 def _smoothed(

@@ -112,6 +112,7 @@ def estimate_memory(
     rgb: bool | None = None,
     n_image_layers: int = 0,
     color_space: str = "rgb",
+    color_features: Sequence[str] | None = None,
     channel_weights: Sequence[float] | None = None,
     normalize: bool = False,
     spatial_weight: float = 0.0,
@@ -132,7 +133,9 @@ def estimate_memory(
     n_image_layers : int
         Output layers each holding a copy of the image (one masked layer per
         cluster, a mean-colour layer); 0 for :func:`segment` alone.
-    color_space, channel_weights, normalize, spatial_weight, smoothing
+    color_space, color_features, channel_weights, normalize, spatial_weight
+        Feature options of :func:`segment` (see below).
+    smoothing
         The feature options of :func:`segment`: with any other than the default, a
         float64 feature matrix is built (with smoothing, also a smoothed float64
         copy of the channels).
@@ -157,6 +160,7 @@ def estimate_memory(
         layout,
         len(layout.spatial_shape(shape)),
         color_space=color_space,
+        color_features=color_features,
         channel_weights=channel_weights,
         normalize=normalize,
         spatial_weight=spatial_weight,

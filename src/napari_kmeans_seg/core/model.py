@@ -93,7 +93,8 @@ class KMeansModel:
     @property
     def feature_names(self) -> tuple[str, ...]:
         """Names of the features results report centroids in (the columns of
-        ``result.centroids``): R, G, B / hue_x, hue_y, value / L, a, b for RGB,
+        ``result.centroids``): R, G, B / hue_x, hue_y, value / L, a, b for RGB
+        (or the chosen colour features: red, hue cos, hue sin, L*, …),
         ``intensity`` or ``c0``, ``c1``, … otherwise; then the coordinates (…, z,
         y, x) with ``spatial_weight > 0``. Features of weight 0 are included."""
         return _features.feature_names(self.layout, self.options)

@@ -17,6 +17,8 @@ code) with this schema, version 1::
                    "rgb": true},
         "dtype": "uint8",                      # dtype of the fitted image, or null
         "color_space": "lab",                  # optional: "rgb", "hsv" or "lab"
+        "color_features": ["hue", "L*"],       # optional, not with "color_space":
+                                               #   channels of several colour spaces
         "channel_weights": [1.0, 0.5, 0.5],    # optional: one per channel feature
         "normalize": {"mean": [...],           # optional: fitted per channel
                       "std": [...]},           #   feature (std > 0)
@@ -333,12 +335,16 @@ def _options_from_json(
     """The feature options of a model file's ``"features"`` (absent: default),
     checked by the same functions as :func:`segment`'s options: the messages are
     :func:`segment`'s, after the field's name."""
-    n = layout.n_channels
     kwargs: dict[str, Any] = {}
     if "color_space" in features:
         kwargs["color_space"] = _field(
             "color_space", _options.check_color_space, features["color_space"], layout
         )
+    if "color_features" in features:
+        kwargs["color_features"] = _color_features_from_json(
+            features["color_features"], kwargs.get("color_space", "rgb"), layout
+        )
+    n = _options.FeatureOptions(**kwargs).n_channel_features(layout)
     if "channel_weights" in features:
         kwargs["channel_weights"] = _field(
             "channel_weights",
@@ -368,6 +374,18 @@ def _options_from_json(
             "smoothing", _positive, features["smoothing"], "smoothing"
         )
     return _options.FeatureOptions(**kwargs)
+
+
+def _color_features_from_json(value, color_space: str, layout):
+    """The colour features of a model file: a list of names as :func:`segment`
+    takes them (red, green and blue alone: None, the default features)."""
+    if not isinstance(value, list):
+        raise ValueError(
+            f"field 'features.color_features' must be a list of names, got {value!r}"
+        )
+    return _field(
+        "color_features", _options.color_features_for, value, color_space, layout
+    )
 
 
 def _field(name: str, check, *args):
@@ -451,6 +469,8 @@ def _features_to_json(layout, dtype, o) -> dict[str, Any]:
     }
     if o.color_space != "rgb":
         features["color_space"] = o.color_space
+    if o.color_features is not None:
+        features["color_features"] = list(o.color_features)
     if o.channel_weights is not None:
         features["channel_weights"] = list(o.channel_weights)
     if o.normalize:

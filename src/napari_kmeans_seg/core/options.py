@@ -25,6 +25,25 @@ from .engine import DEFAULT_N_INIT
 MAX_CLUSTERS = 254
 #: colour spaces an RGB(A) image can be clustered in
 COLOR_SPACES = ("rgb", "hsv", "lab")
+#: the channels of an RGB(A) image that ``color_features`` can mix, in their order
+#: as features: RGB, HSV, then L*a*b* (as Fiji's Color Clustering offers them)
+COLOR_FEATURES = (
+    "red", "green", "blue", "hue", "saturation", "brightness", "L*", "a*", "b*",
+)  # fmt: skip
+#: the feature columns of each colour feature: hue is an angle, so two columns
+COLOR_FEATURE_COLUMNS = {
+    **{name: (name,) for name in COLOR_FEATURES},
+    "hue": ("hue cos", "hue sin"),
+}
+#: other spellings of the colour features (matched case-insensitively); a bare
+#: "b" is not one: it could be blue or b*
+_COLOR_FEATURE_ALIASES = {
+    **{name.lower(): name for name in COLOR_FEATURES},
+    "r": "red", "g": "green", "h": "hue", "s": "saturation", "v": "brightness",
+    "value": "brightness", "l": "L*", "lightness": "L*", "a": "a*",
+}  # fmt: skip
+#: the colour features that are the default features (the raw values)
+RGB_FEATURES = ("red", "green", "blue")
 #: how k-means is fitted (see :func:`segment`)
 METHODS = ("auto", "exact", "sample")
 #: most k-means++ starts one fit may try: more improves nothing measurable and
@@ -240,16 +259,95 @@ def check_color_space(color_space, layout: Layout | None = None) -> str:
             f"color_space must be one of {COLOR_SPACES}, not {color_space!r}"
         )
     if layout is not None and color_space != "rgb" and not layout.rgb:
-        kind = (
-            "single-channel"
-            if layout.channel_axis is None
-            else f"a {layout.n_channels}-channel image (channel axis "
-            f"{layout.channel_axis})"
-        )
         raise ValueError(
-            f"color_space={color_space!r} needs an RGB(A) image; this one is {kind}"
+            f"color_space={color_space!r} needs an RGB(A) image; this one is "
+            f"{_kind(layout)}"
         )
     return color_space
+
+
+def _kind(layout: Layout) -> str:
+    """What kind of image ``layout`` describes, for messages."""
+    if layout.channel_axis is None:
+        return "single-channel"
+    return f"a {layout.n_channels}-channel image (channel axis {layout.channel_axis})"
+
+
+def check_color_features(
+    value, color_space: str = "rgb", layout: Layout | None = None
+) -> tuple[str, ...] | None:
+    """``color_features`` as the canonical names of :data:`COLOR_FEATURES`, in
+    that order (None stays None).
+
+    Names are matched case-insensitively, with the aliases R, G, H, S, V, value,
+    L, lightness and a (not a bare "b": blue or b*?); a string is a
+    comma-separated list. Red, green and blue alone (:data:`RGB_FEATURES`) are
+    the default features: :func:`make_options` makes them None.
+
+    Raises
+    ------
+    OptionTypeError
+        If ``value`` is not None, a string or a sequence of strings.
+    ValueError
+        If a name is unknown, ambiguous or repeated, none is given, ``color_space``
+        is not "rgb", or ``layout`` (when given) is not RGB(A).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [n for n in value.split(",") if n.strip()]
+    else:
+        names = _sequence(value)
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise OptionTypeError(
+            "color_features must be a sequence of names such as ('red', 'hue', "
+            f"'L*'), or None; not {value!r}"
+        )
+    valid = ", ".join(COLOR_FEATURES)
+    chosen = []
+    for given in names:
+        key = given.strip().lower()
+        if key == "b":
+            raise ValueError(
+                "color_features: 'b' is ambiguous; write 'blue' (RGB) or 'b*' "
+                f"(L*a*b*). Valid names: {valid}"
+            )
+        if key not in _COLOR_FEATURE_ALIASES:
+            raise ValueError(
+                f"color_features: unknown name {given!r}; valid names: {valid} "
+                "(case-insensitive; also R, G, H, S, V, L, a)"
+            )
+        name = _COLOR_FEATURE_ALIASES[key]
+        if name in chosen:
+            raise ValueError(f"color_features names {name!r} twice; name it once")
+        chosen.append(name)
+    if not chosen:
+        raise ValueError(
+            f"color_features must name at least one of {valid}; use None for the "
+            "image's own channel values"
+        )
+    if color_space != "rgb":
+        raise ValueError(
+            f"color_features cannot be combined with color_space={color_space!r}: "
+            "the colour features already mix RGB, HSV and L*a*b* channels; leave "
+            "color_space at 'rgb' (for L*a*b* alone: color_features=('L*', 'a*', "
+            "'b*'))"
+        )
+    if layout is not None and not layout.rgb:
+        raise ValueError(
+            f"color_features needs an RGB(A) image; this one is {_kind(layout)}"
+        )
+    return tuple(n for n in COLOR_FEATURES if n in chosen)
+
+
+def color_features_for(
+    value, color_space: str, layout: Layout
+) -> tuple[str, ...] | None:
+    """:func:`check_color_features` for an image of ``layout``, with red, green
+    and blue alone as None: the default features, the raw values (a view of the
+    image, the labels of no option at all)."""
+    names = check_color_features(value, color_space, layout)
+    return None if names == RGB_FEATURES else names
 
 
 def _sequence(value) -> list | None:
@@ -312,6 +410,11 @@ class FeatureOptions:
         Colour space of an RGB(A) image's features: the values as they are; the
         HSV cone ``(s·v·cos 2πh, s·v·sin 2πh, v)`` (hue as an angle); or CIE
         L*a*b*. HSV and L*a*b* are computed on values scaled to [0, 1] by dtype.
+    color_features : tuple of str, optional
+        Instead of one colour space, a mix of the channels of :data:`COLOR_FEATURES`
+        (in that order; see :func:`segment`), all on a scale of about 0 to 1;
+        hue makes two features. None: the image's own channel values (or
+        ``color_space``).
     channel_weights : tuple of float, optional
         Factor of each channel feature (None: all 1). A weight of 0 leaves the
         feature out of the clustering.
@@ -333,6 +436,7 @@ class FeatureOptions:
     """
 
     color_space: str = "rgb"
+    color_features: tuple[str, ...] | None = None
     channel_weights: tuple[float, ...] | None = None
     normalize: bool = False
     spatial_weight: float = 0.0
@@ -346,6 +450,7 @@ class FeatureOptions:
         """True when the features are the raw channel values (no copy)."""
         return (
             self.color_space == "rgb"
+            and self.color_features is None
             and self.channel_weights is None
             and not self.normalize
             and self.spatial_weight == 0
@@ -362,6 +467,20 @@ class FeatureOptions:
         """False while normalisation statistics still have to be fitted."""
         return not self.normalize or self.norm_mean is not None
 
+    @property
+    def color_columns(self) -> tuple[str, ...] | None:
+        """Names of the feature columns of :attr:`color_features` (hue: "hue cos",
+        "hue sin"), or None without them."""
+        if self.color_features is None:
+            return None
+        return tuple(c for n in self.color_features for c in COLOR_FEATURE_COLUMNS[n])
+
+    def n_channel_features(self, layout: Layout) -> int:
+        """Number of channel features (before the coordinates): one per colour
+        feature column, else one per channel of ``layout``."""
+        columns = self.color_columns
+        return layout.n_channels if columns is None else len(columns)
+
     def weights(self, n_channels: int) -> np.ndarray:
         """The channel weights as an array (ones when None)."""
         if self.channel_weights is None:
@@ -377,8 +496,18 @@ class FeatureOptions:
             If an option is out of range or contradicts another or the layout.
         """
         check_color_space(self.color_space, layout)
+        if self.color_features is not None:
+            checked = check_color_features(
+                self.color_features, self.color_space, layout
+            )
+            if checked != self.color_features:
+                raise ValueError(
+                    f"color_features must be given as {checked!r}, not "
+                    f"{self.color_features!r}"
+                )
+        n = self.n_channel_features(layout)
         if self.channel_weights is not None:
-            check_channel_weights(self.channel_weights, layout.n_channels)
+            check_channel_weights(self.channel_weights, n)
         check_bool(self.normalize, "normalize")
         check_nonnegative(self.spatial_weight, "spatial_weight")
         check_nonnegative(self.smoothing, "smoothing")
@@ -388,7 +517,7 @@ class FeatureOptions:
             check_scale(self.scale, len(self.scale))
         elif self.scale is not None:
             raise ValueError("scale is only kept with spatial_weight > 0")
-        self._check_norm(layout.n_channels)
+        self._check_norm(n)
 
     def _check_norm(self, n: int) -> None:
         stats = (self.norm_mean, self.norm_std)
@@ -417,6 +546,7 @@ def make_options(
     spatial_ndim: int,
     *,
     color_space: str = "rgb",
+    color_features=None,
     channel_weights=None,
     normalize: bool = False,
     spatial_weight: float = 0.0,
@@ -435,9 +565,11 @@ def make_options(
         If an option is out of range or does not fit the image; the message names it.
     """
     check_color_space(color_space, layout)
+    color_features = color_features_for(color_features, color_space, layout)
     weights = None
     if channel_weights is not None:
-        weights = check_channel_weights(channel_weights, layout.n_channels)
+        n = FeatureOptions(color_features=color_features).n_channel_features(layout)
+        weights = check_channel_weights(channel_weights, n)
         if all(w == 1 for w in weights):
             weights = None
     normalize = check_bool(normalize, "normalize")
@@ -451,6 +583,7 @@ def make_options(
         scale = None
     return FeatureOptions(
         color_space=color_space,
+        color_features=color_features,
         channel_weights=weights,
         normalize=normalize,
         spatial_weight=spatial_weight,
@@ -464,6 +597,7 @@ def make_options(
 #: the names of the feature options, as :func:`segment` takes them
 FEATURE_NAMES = (
     "color_space",
+    "color_features",
     "channel_weights",
     "normalize",
     "spatial_weight",
@@ -487,8 +621,11 @@ class Options:
         Number of clusters (None: 3, or the model's).
     channel_axis : int or None
     rgb : bool or None
-    color_space, channel_weights, normalize, spatial_weight, scale, smoothing
-        The feature options, as given (type-checked).
+    color_space, color_features, channel_weights, normalize
+        Feature options, as given (type-checked; ``color_features`` in
+        canonical form, see :func:`check_color_features`).
+    spatial_weight, scale, smoothing
+        Feature options, as given (type-checked).
     random_state : int, Generator or None
     method : {"auto", "exact", "sample"}
     n_init : int
@@ -501,6 +638,7 @@ class Options:
     channel_axis: int | None = None
     rgb: bool | None = None
     color_space: str = "rgb"
+    color_features: tuple[str, ...] | None = None
     channel_weights: tuple[float, ...] | None = None
     normalize: bool = False
     spatial_weight: float = 0.0
@@ -545,6 +683,7 @@ class Options:
             channel_axis=check_channel_axis(o.channel_axis),
             rgb=check_optional_bool(o.rgb, "rgb"),
             color_space=color_space,
+            color_features=check_color_features(o.color_features, color_space),
             channel_weights=weights,
             normalize=check_bool(o.normalize, "normalize"),
             spatial_weight=check_nonnegative(o.spatial_weight, "spatial_weight"),

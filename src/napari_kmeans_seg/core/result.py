@@ -222,7 +222,8 @@ class SegmentationResult:
             cluster names), ``pixels`` (count), ``fraction`` (of the labelled
             pixels), one column per centroid feature named by
             :attr:`feature_names` (R, G, B / hue_x, hue_y, value / L, a, b /
-            intensity / c0, c1, … then …, y, x), and for RGB images ``color``, the
+            the colour features such as red, hue cos, hue sin, L* / intensity /
+            c0, c1, … then …, y, x), and for RGB images ``color``, the
             mean colour as ``"#rrggbb"``.
 
         Examples

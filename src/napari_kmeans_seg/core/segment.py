@@ -37,6 +37,7 @@ def segment(
     rgb: bool | None = None,
     mask=None,
     color_space: str = "rgb",
+    color_features: Sequence[str] | None = None,
     channel_weights: Sequence[float] | None = None,
     normalize: bool = False,
     spatial_weight: float = 0.0,
@@ -58,9 +59,10 @@ def segment(
     is exact: the result is a Lloyd fixed point on all pixels, computed from the
     image's distinct values, so it needs no sampling and is fast.
 
-    The feature options (``color_space``, ``channel_weights``, ``normalize``,
-    ``spatial_weight``, ``smoothing``) change the points: each pixel's features are
-    then its channel features in the colour space (smoothed first), normalised,
+    The feature options (``color_space`` or ``color_features``,
+    ``channel_weights``, ``normalize``, ``spatial_weight``, ``smoothing``) change
+    the points: each pixel's features are then its channel features in the colour
+    space or the chosen colour features (smoothed first), normalised,
     weighted, followed by its weighted coordinates. They are recorded in the model,
     which rebuilds the same features on every image it labels. With all options at
     their defaults the features are the raw channel values, a view of the image;
@@ -116,9 +118,28 @@ def segment(
         HSV cone, ``(s·v·cos 2πh, s·v·sin 2πh, v)``: hue is an angle, so reds at
         h = 0.99 and h = 0.01 are close, and dark pixels (whose hue and saturation
         are noise) are close whatever their hue. "rgb": the values as they are.
+    color_features : sequence of str, optional
+        For an RGB(A) image, the features as a mix of channels of several colour
+        spaces, as Fiji's Color Clustering checkboxes: any of "red", "green",
+        "blue", "hue", "saturation", "brightness" (HSV value), "L*", "a*", "b*"
+        (case-insensitive; also R, G, H, S, V, L and a, but not a bare "b",
+        which could be blue or b*; a string is a comma-separated list). They
+        become features in that order, each on a scale of about 0 to 1 so that
+        no space outweighs another: values are first scaled to [0, 1] by dtype
+        as for ``color_space``; red, green, blue, saturation and brightness are
+        then as they are; L*, a* and b* are divided by 100 (a* and b* lie within
+        about ±1); hue, an angle, makes two features, "hue cos" and "hue sin",
+        ``(cos 2πh, sin 2πh) / 2``: a circle of diameter 1 on which reds at
+        h = 0.99 and 0.01 are close and opposite hues are 1 apart, with grey
+        pixels (saturation 0, hue undefined) at its centre. Hue is not weighted
+        by saturation (as the "hsv" cone is), so that each channel means one
+        thing. Red, green and blue alone are the default features (the raw
+        values). Not with a ``color_space`` other than "rgb". None: the
+        image's own channels (or ``color_space``).
     channel_weights : sequence of float, optional
         One weight ≥ 0 per channel feature (3 for RGB, in the colour space's order;
-        else one per channel), not all 0; each feature is multiplied by its weight
+        with ``color_features``, one per feature, hue counting two; else one per
+        channel), not all 0; each feature is multiplied by its weight
         (after normalisation), so its squared distances count ``weight²``. A weight
         of 0 leaves the feature out. None: all 1.
     normalize : bool
@@ -222,6 +243,12 @@ def segment(
     >>> lab.feature_names
     ('L', 'a', 'b', 'y', 'x')
 
+    Fiji-style features, a mix of colour spaces:
+
+    >>> fiji = segment(image, 4, color_features=("hue", "saturation", "L*"))
+    >>> fiji.feature_names
+    ('hue cos', 'hue sin', 'saturation', 'L*')
+
     The same classes on another photo, from a saved model:
 
     >>> result.model.save("astronaut-k3.json")  # doctest: +SKIP
@@ -235,6 +262,7 @@ def segment(
         channel_axis=channel_axis,
         rgb=rgb,
         color_space=color_space,
+        color_features=color_features,
         channel_weights=channel_weights,
         normalize=normalize,
         spatial_weight=spatial_weight,

@@ -106,6 +106,7 @@ def suggest_n_clusters(
     rgb: bool | None = None,
     mask=None,
     color_space: str = "rgb",
+    color_features: Sequence[str] | None = None,
     channel_weights: Sequence[float] | None = None,
     normalize: bool = False,
     spatial_weight: float = 0.0,
@@ -166,7 +167,9 @@ def suggest_n_clusters(
         the other criterion's answer without refitting.
     channel_axis, rgb, mask
         As for :func:`segment`: the channel layout and the pixels to cluster.
-    color_space, channel_weights, normalize, spatial_weight, scale, smoothing
+    color_space, color_features, channel_weights, normalize, spatial_weight
+        As for :func:`segment`: the features k-means sees (see below).
+    scale, smoothing
         As for :func:`segment`: the features k-means sees, so that k is scored in
         the space the segmentation will use (distances, inertia and silhouettes
         are in that space).
@@ -221,6 +224,7 @@ def suggest_n_clusters(
         channel_axis=channel_axis,
         rgb=rgb,
         color_space=color_space,
+        color_features=color_features,
         channel_weights=channel_weights,
         normalize=normalize,
         spatial_weight=spatial_weight,
