@@ -141,3 +141,9 @@ def test_a_model_of_another_dtype_range_warns(image, model):
     floats = segment(image.astype(np.float64) / 255, 3).model
     with pytest.warns(UserWarning, match="float64 image and this image is uint8"):
         segment(image, model=floats)
+
+
+def test_a_colour_feature_model_of_another_range_says_the_features_differ(image):
+    mixed = segment(image, 3, color_features=("hue", "L*")).model
+    with pytest.warns(UserWarning, match="chosen colour features are computed"):
+        mixed.segment(image.astype(np.uint16) * 257)

@@ -120,10 +120,12 @@ def warn_if_unlike(model: Any, dtype: np.dtype, *, stacklevel: int = 4) -> None:
     if _features.unit_scale(a) == _features.unit_scale(b):
         return
     space = model.options.color_space
+    mixed = model.options.color_features
+    scaled = f"the {space}" if space != "rgb" else "the chosen colour" if mixed else ""
     how = (
-        f"the {space} features are computed from values scaled by the dtype's "
+        f"{scaled} features are computed from values scaled by the dtype's "
         "maximum, so they differ"
-        if space != "rgb"
+        if scaled
         else "the centroids are in the fitted image's units"
     )
     warnings.warn(
