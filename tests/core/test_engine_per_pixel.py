@@ -184,9 +184,10 @@ def test_short_lists_and_overflowing_lists_give_fixed_points(monkeypatch):
     overflow every time, or to be rebuilt every iteration, the result is still an
     exact fixed point."""
     X = poisson(3)
-    for share, reach in ((1 << 20, 1.0), (2, 1e-9)):
+    for share, reach in ((1 << 20, 1.0), (2, 1e-9), (64, 1e6)):
         monkeypatch.setattr(dense, "_LIST_SHARE", share)
-        monkeypatch.setattr(dense, "_REACH", reach)
+        monkeypatch.setattr(dense, "_SHORT_SHARE", share * 4)
+        monkeypatch.setattr(dense, "_REACH", (reach, reach / 4))
         fit = fit_predict(X, n_clusters=8, random_state=0)
         assert fit.converged
         assert_exact_fixed_point(X, fit)

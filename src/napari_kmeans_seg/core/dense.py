@@ -33,19 +33,22 @@ _SEED_ROWS = 1 << 14
 #: the finest sample (every this-many-th row) before all rows
 _MIN_STEP = 8
 #: starts kept from each sample level for the next
-_KEEP = 2
+_KEEP = 1
 #: a sample's iterations stop once one moves at most this share of its rows
 _SETTLE = 1e-4
 #: rows of the sample that tells whether most values are distinct
 _DISTINCT_ROWS = 1 << 14
-#: at most this fraction of a range's rows go in its list of candidates
+#: at most this fraction of a range's rows go in its long list, and in its short
 _LIST_SHARE = 16
+_SHORT_SHARE = 128
+_NO_LIST = np.empty(0, np.int32)
 #: bytes per pixel of the state with two keys, and with one (with the lists)
 _TWO_KEYS_BYTES = 10.25
 _ONE_KEY_BYTES = 5.25
-#: a list is made to last while the drifts grow by this many times the last move
-_REACH = 8.0
-_MAX_REACH = 1024.0
+#: a list (long, short) is first made to last while the drifts grow by this many
+#: times the last move; at most by the second
+_REACH = (8.0, 2.0)
+_MAX_REACH = (1024.0, 64.0)
 #: relative widening of a centroid's move
 _MOVE_TOL = 1e-9
 
@@ -98,10 +101,14 @@ class _Level:
         self.key2 = np.empty(size, np.float32)
         self.key3 = np.empty(n, np.float32)
         self.parts = spans(n)
+        #: per range, the long and the short list of rows near a boundary
         self.cand = [
             np.empty(max(1024, (b - a) // _LIST_SHARE), np.int32) for a, b in self.parts
         ]
-        self.reach = _REACH
+        self.cand2 = [
+            np.empty(max(256, (b - a) // _SHORT_SHARE), np.int32) for a, b in self.parts
+        ]
+        self.reach = list(_REACH)
 
     def _rows(self, a: int, b: int) -> tuple:
         """The kernels' row arguments for the rows ``[a, b)``: rows, ``lab``,
@@ -134,7 +141,8 @@ class _Level:
 
     def assign(self, C) -> tuple[np.ndarray, np.ndarray]:
         """Every row assigned from scratch; the drifts start at 0."""
-        self.drift, self.far, self.listed = np.zeros(self.k), 0.0, None
+        self.drift, self.far = np.zeros(self.k), 0.0
+        self.long = self.short = None  # no lists yet
 
         def fn(a, b, S, N):
             for c0, c1 in chunks(a, b, self.check):
@@ -169,69 +177,77 @@ class _Level:
 
     def update(self, C, delta) -> tuple[int, np.ndarray, np.ndarray]:
         """One iteration after the centroids moved to ``C`` by ``delta``: the rows
-        that changed cluster and the change of the sums."""
+        that changed cluster and the change of the sums.
+
+        It goes over the short list if it still holds, else over the long list
+        (making a new short one), else over every row (making a new long one)."""
         self.drift = self.drift + delta
         self.far += float(delta.max())
-        if self._list_holds():
-            changed, dS, dN = self._each(self._update_listed(C))
-            return sum(changed), dS, dN
-        margin = self.reach * 2.0 * float(delta.max())
-        out, dS, dN = self._each(self._update_all(C, margin))
-        counts = [m for _, m in out]
-        if all(m <= c.size for m, c in zip(counts, self.cand, strict=True)):
-            self.listed = (self.drift.copy(), self.far, margin, counts)
-            self.reach = min(self.reach * 2.0, _MAX_REACH)
-        else:  # too many rows close to a boundary: a shorter reach next time
-            self.listed = None
-            self.reach /= 4.0
+        step = 2.0 * float(delta.max())
+        if self._holds(self.short):
+            out, dS, dN = self._each(self._over_list(C, self.cand2, self.short))
+        elif self._holds(self.long):
+            margin = self.reach[1] * step
+            out, dS, dN = self._each(
+                self._over_list(C, self.cand, self.long, margin, self.cand2)
+            )
+            self.short = self._made(out, self.cand2, margin, 1)
+        else:
+            margin = self.reach[0] * step
+            out, dS, dN = self._each(self._over_all(C, margin))
+            self.long = self._made(out, self.cand, margin, 0)
+            self.short = None
         return sum(c for c, _ in out), dS, dN
 
-    def _update_all(self, C, margin):
+    def _made(self, out, lists, margin, which: int) -> tuple | None:
+        """The record of lists just made (None if one overflowed: then a shorter
+        reach next time, else a longer one)."""
+        counts = [m for _, m in out]
+        if any(m > c.size for m, c in zip(counts, lists, strict=True)):
+            self.reach[which] /= 4.0
+            return None
+        self.reach[which] = min(self.reach[which] * 2.0, _MAX_REACH[which])
+        return (self.drift.copy(), self.far, margin, counts)
+
+    def _over_all(self, C, margin):
         def fn(a, b, S, N):
             cand, m, changed = self.cand[self.parts.index((a, b))], 0, 0
             for c0, c1 in chunks(a, b, self.check):
                 X, *state = self._rows(c0, c1)
                 ch, m = DK.update_all(
-                    X,
-                    C,
-                    self.drift,
-                    self.far,
-                    *state,
-                    S,
-                    N,
-                    self.invalid,
-                    margin,
-                    cand,
-                    m,
-                    c0 - a,
-                )
+                    X, C, self.drift, self.far, *state, S, N, self.invalid, margin,
+                    cand, m, c0 - a,
+                )  # fmt: skip
                 changed += ch
             return changed, m
 
         return fn
 
-    def _update_listed(self, C):
-        counts = self.listed[3]
+    def _over_list(self, C, lists, made, margin=0.0, subs=None):
+        counts = made[3]
 
         def fn(a, b, S, N):
             q = self.parts.index((a, b))
             X, *state = self._rows(a, b)
-            return sum(
-                DK.update_listed(
-                    X, C, self.drift, self.far, *state, S, N, self.cand[q][c0:c1]
-                )
-                for c0, c1 in chunks(0, counts[q], self.check)
-            )
+            sub = subs[q] if subs is not None else _NO_LIST
+            changed = m = 0
+            for c0, c1 in chunks(0, counts[q], self.check):
+                ch, m = DK.update_listed(
+                    X, C, self.drift, self.far, *state, S, N, lists[q][c0:c1],
+                    margin, sub, m,
+                )  # fmt: skip
+                changed += ch
+            return changed, m
 
         return fn
 
-    def _list_holds(self) -> bool:
-        """Whether no row outside the lists can be due: the drifts grew by less
+    def _holds(self, made) -> bool:
+        """Whether no row outside these lists can be due: the drifts grew by less
         than the lists' margin since they were made (with room for the rounding
         of the running sums)."""
-        if self.listed is None:
+        if made is None:
             return False
-        built_drift, built_far, margin, _ = self.listed
+        built_drift, built_far, margin, _ = made
         grown = float(np.max(self.drift - built_drift)) + self.far - built_far
         slack = 8.0 * float(np.spacing(self.far + float(self.drift.max())))
         return grown + slack <= margin * (1.0 - 1e-6)
@@ -312,10 +328,12 @@ def _ladder(n: int) -> list[int]:
     (such a sample costs nearly what all rows cost, and holds a copy of them)."""
     steps = []
     step = max(1, n // _SEED_ROWS)
-    while step >= _MIN_STEP or not steps:
+    while step > _MIN_STEP:
         steps.append(step)
         step //= 8
-    return [*steps, 1] if steps[-1] > 1 else steps
+    if n // _SEED_ROWS >= _MIN_STEP:
+        steps.append(_MIN_STEP)
+    return [*steps, 1]
 
 
 def _sample(X, mask, use_mask: bool, step: int) -> tuple:

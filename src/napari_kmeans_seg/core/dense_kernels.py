@@ -43,20 +43,27 @@ def _key(gap, base):
 
 
 @njit(inline="always", **_OPTS)
-def _three_nearest(X, i, C):
+def _three_nearest(X, i, Ct, dist):
     """The nearest and second-nearest centroids of row ``i`` (the first on ties),
     and the gaps of the second and of the third nearest distance over the nearest,
-    rounded down."""
+    rounded down. ``Ct`` holds the centroids as columns (``(d, k)``), so that the
+    distances to all of them are computed together (vectorised); ``dist`` is
+    scratch space of ``k`` numbers."""
+    d, k = Ct.shape
+    for q in range(k):
+        dist[q] = 0.0
+    for j in range(d):
+        x = np.float64(X[i, j])
+        for q in range(k):
+            t = x - Ct[j, q]
+            dist[q] += t * t
     b1 = np.inf
     b2 = np.inf
     b3 = np.inf
     a1 = 0
     a2 = 0
-    for q in range(C.shape[0]):
-        s = 0.0
-        for j in range(C.shape[1]):
-            t = np.float64(X[i, j]) - C[q, j]
-            s += t * t
+    for q in range(k):
+        s = dist[q]
         if s < b3:  # most distances are not among the three smallest: test once
             if s < b2:
                 b3 = b2
@@ -77,11 +84,11 @@ def _three_nearest(X, i, C):
 
 
 @njit(inline="always", **_OPTS)
-def _look(X, i, C, drift, far, lab, sec, key2, key3, two):
+def _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two):
     """Assign row ``i`` from scratch; store its centroid(s) and key(s). With one
     key (``two`` False: no ``sec``, ``key2``), ``key3`` bounds every other centroid
     by the second-nearest distance (Hamerly's bound)."""
-    a, s, g2, g3 = _three_nearest(X, i, C)
+    a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
     lab[i] = a
     if two:
         sec[i] = s
@@ -118,6 +125,8 @@ def assign_all(
 ):
     """Assign every valid row from scratch (``lab = invalid`` for the others) and
     add the rows to the cluster sums ``S`` and counts ``N``."""
+    Ct = np.ascontiguousarray(C.T)
+    dist = np.empty(C.shape[0])
     d = X.shape[1]
     for i in range(X.shape[0]):
         ok = not use_mask or mask[i]
@@ -128,7 +137,7 @@ def assign_all(
         if not ok:
             lab[i] = invalid
             continue
-        a = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+        a = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
         N[a] += 1.0
         for j in range(d):
             S[a, j] += X[i, j]
@@ -144,6 +153,8 @@ def update_all(
     on (as ``offset + i``, as many as fit). Returns the number of rows that
     changed cluster and the new ``m`` (more than ``cand.size`` when the list
     overflowed)."""
+    Ct = np.ascontiguousarray(C.T)
+    dist = np.empty(C.shape[0])
     changed = 0
     cap = cand.size
     for i in range(X.shape[0]):
@@ -151,7 +162,7 @@ def update_all(
         if a == invalid:
             continue
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
-            b = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
@@ -163,19 +174,32 @@ def update_all(
 
 
 @njit(**_OPTS)
-def update_listed(X, C, drift, far, lab, sec, key2, key3, two, S, N, cand):
+def update_listed(
+    X, C, drift, far, lab, sec, key2, key3, two, S, N, cand, margin, sub, m
+):
     """:func:`update_all` restricted to the rows listed in ``cand``: valid while no
-    other row can be due (the drifts grew less than the list's margin)."""
+    other row can be due (the drifts grew less than the list's margin). The listed
+    rows due once the drifts grow by ``margin`` are listed in turn in ``sub`` (if
+    it is not empty), from its entry ``m`` on: a shorter list, made without a pass
+    over every row. Returns the number of rows that changed cluster and the new
+    ``m`` (more than ``sub.size`` when it overflowed)."""
+    Ct = np.ascontiguousarray(C.T)
+    dist = np.empty(C.shape[0])
     changed = 0
+    cap = sub.size
     for q in range(cand.size):
         i = cand[q]
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
             a = lab[i]
-            b = _look(X, i, C, drift, far, lab, sec, key2, key3, two)
+            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
-    return changed
+        if cap > 0 and _due(i, lab, sec, key2, key3, drift, far, margin, two):
+            if m < cap:
+                sub[m] = i
+            m += 1
+    return changed, m
 
 
 @njit(**_OPTS)
