@@ -179,10 +179,44 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     np.testing.assert_array_equal(a.centroids, b.centroids)
 
 
-def test_short_lists_and_overflowing_lists_give_fixed_points(monkeypatch):
-    """The lists of pixels near a boundary are an optimisation only: forced to
-    overflow every time, or to be rebuilt every iteration, the result is still an
-    exact fixed point."""
+@pytest.mark.parametrize("name", ["uint16 3ch", "float32 rgb"])
+def test_the_lists_change_nothing_but_the_work(name, monkeypatch):
+    """The lists of rows near a boundary only spare work: with lists that always
+    overflow (every iteration a pass over all rows), that rarely do, or that are
+    made to last long, every iteration moves the same rows and the result is
+    the same, bit for bit."""
+    X = CASES[name]()
+    rng = np.random.default_rng(0)
+    C0 = X[rng.choice(len(X), 16, replace=False)].astype(np.float64)
+    changes = {}
+    settings = (  # long and short lists' shares of the rows, first and top reach
+        (1 << 30, 1 << 30, (1.0, 1.0), (1.0, 1.0)),  # never a list
+        (16, 128, (8.0, 2.0), (1024.0, 64.0)),
+        (16, 32, (8.0, 2.0), (1024.0, 64.0)),
+        (4, 16, (1e6, 1e5), (1e8, 1e6)),
+        (64, 512, (1e-3, 1e-4), (1.0, 0.1)),
+    )
+    for share, short, reach, top in settings:
+        monkeypatch.setattr(dense, "_LIST_SHARE", share)
+        monkeypatch.setattr(dense, "_SHORT_SHARE", short)
+        monkeypatch.setattr(dense, "_REACH", reach)
+        monkeypatch.setattr(dense, "_MAX_REACH", top)
+        level = dense._Level(X, np.ones(1, bool), False, 16, lambda: None)
+        seen = []
+
+        def recording(C, delta, update=level.update, seen=seen):
+            out = update(C, delta)
+            seen.append(out[0])
+            return out
+
+        level.update = recording
+        fit = level.run(C0, 1000)
+        assert fit.converged
+        changes[share] = (tuple(seen), fit.centroids.tobytes(), fit.labels.tobytes())
+    assert len(set(changes.values())) == 1
+
+
+def test_lists_give_exact_fixed_points(monkeypatch):
     X = poisson(3)
     for share, reach in ((1 << 20, 1.0), (2, 1e-9), (64, 1e6)):
         monkeypatch.setattr(dense, "_LIST_SHARE", share)

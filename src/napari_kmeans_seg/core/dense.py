@@ -184,9 +184,10 @@ class _Level:
         self.drift = self.drift + delta
         self.far += float(delta.max())
         step = 2.0 * float(delta.max())
-        if self._holds(self.short):
+        long_holds = self._holds(self.long)  # the short list is made of the long
+        if long_holds and self._holds(self.short):
             out, dS, dN = self._each(self._over_list(C, self.cand2, self.short))
-        elif self._holds(self.long):
+        elif long_holds:
             margin = self.reach[1] * step
             out, dS, dN = self._each(
                 self._over_list(C, self.cand, self.long, margin, self.cand2)
