@@ -23,6 +23,12 @@ means for a close start, then exact Lloyd on the histogram plus the values of th
 few bins that a midpoint falls in (one gathering pass, usually), and a labelling
 pass that counts the midpoints below each value.
 
+Large images of several features whose pixels are nearly all distinct (float data,
+16-bit with shot noise) take another way, :mod:`.dense`: there most cells would
+straddle a boundary and gathering their pixels would copy the image, so each pixel
+keeps a few bytes of state instead (its cluster and distance bounds), and the
+starts are settled on samples of the pixels before the iterations on all of them.
+
 The method ``"sample"`` replaces 1–3 by k-means on a random sample of pixels: a quick
 look, not a fixed point on all pixels.
 
@@ -1292,7 +1298,9 @@ def fit_predict(
         Rows drawn by method="sample".
     n_refine : int
         Number of the best distinct binned-data solutions refined on all rows; the
-        one with the lowest inertia is kept.
+        one with the lowest inertia is kept. (Images whose pixels are nearly all
+        distinct compare their ``n_init`` starts on a sample instead and refine
+        the best.)
     init : (n_clusters, d) ndarray, optional
         Start from these centroids instead of k-means++ (method "exact" only).
     should_stop : threading.Event or callable, optional

@@ -10,7 +10,9 @@ cheap to be, not a proof):
 - the labels: 1 byte per pixel (uint8, ``n_clusters <= 254``);
 - the engine's working memory: a fixed allowance (:data:`ENGINE_OVERHEAD`: grid
   statistics, k-means++ starts, thread buffers) plus the pixels gathered near
-  cluster boundaries. These are bounded by the pixel matrix (``n_pixels ×
+  cluster boundaries, or, for images whose pixels are nearly all distinct, the
+  per-pixel state of :mod:`.dense` (chosen only where it fits in the pixel
+  matrix's own size). These are bounded by the pixel matrix (``n_pixels ×
   n_features`` values in the dtype the engine computes in) or, for three
   unsigned-integer channels (8-bit RGB), by the per-cell histograms of the gather
   pass: up to :data:`HIST_CELLS` cells × 512 sub-cells × 4 bytes per parallel range
