@@ -287,3 +287,31 @@ def test_the_engine_chooses_by_distinct_values():
     assert not _engine._per_pixel(px, 4)
     px = _engine.Pixels(poisson(3), None)
     assert _engine._per_pixel(px, 4)
+
+
+@pytest.mark.parametrize("scale", [1e-35, 1e-3, 1e30, 1e120])
+def test_tiny_and_huge_magnitudes(scale, per_pixel_calls):
+    """The distance bounds are stored as float32: beyond its range (or in its
+    subnormal numbers) they are clamped to the safe side, never trusted."""
+    X = smooth_fields(N_SIDE, 2, 11) * scale
+    fit = fit_predict(X, n_clusters=5, random_state=0)
+    assert per_pixel_calls
+    assert fit.converged
+    assert_exact_fixed_point(X, fit)
+    same = fit_predict(X / scale, n_clusters=5, random_state=0)
+    pairs = np.unique(np.stack([fit.labels, same.labels]), axis=1)
+    assert pairs.shape[1] == 5, "another partition than at unit scale"
+
+
+def test_many_clusters_use_two_byte_labels(per_pixel_calls):
+    X = float_rgb()
+    fit = fit_predict(X, n_clusters=300, random_state=0, max_iter=5)
+    assert per_pixel_calls
+    assert fit.labels.dtype == np.uint16
+    assert fit.labels.min() >= 1 and fit.labels.max() <= 300
+    V = X.astype(np.float64)
+    lab = fit.labels.astype(np.int64) - 1
+    for j in range(0, len(V), 4096):  # nearest centroid, in blocks
+        d2 = ((V[j : j + 4096, None, :] - fit.centroids[None]) ** 2).sum(axis=2)
+        own = d2[np.arange(len(d2)), lab[j : j + 4096]]
+        assert np.all(own <= d2.min(axis=1) * (1 + 1e-12) + 1e-300)

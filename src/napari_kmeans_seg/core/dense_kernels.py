@@ -30,6 +30,9 @@ from .kernels import _OPTS
 GAP_TOL = 1e-6
 #: relative rounding down of a key stored as float32 (2**-23, with room)
 _KEY_TOL = 1.5e-7
+#: keys are stored as float32 within these magnitudes (normal numbers, with room)
+_KEY_MAX = 1e38
+_KEY_MIN = 1e-30
 
 
 @njit(inline="always", **_OPTS)
@@ -39,6 +42,10 @@ def _key(gap, base):
     v = gap + base
     if v == np.inf:
         return np.float32(np.inf)
+    if v > _KEY_MAX:  # beyond float32: any smaller key is safe
+        return np.float32(_KEY_MAX)
+    if abs(v) < _KEY_MIN:  # float32 rounds these absolutely, not relatively
+        return np.float32(0.0)  # always due: drifts are never negative
     return np.float32(v - abs(v) * _KEY_TOL)
 
 
