@@ -42,6 +42,13 @@ to the current RSS through ``/proc/self/clear_refs`` just before the call;
 
 At the end the tables are printed again as Markdown, with the machine and the
 command line, ready for ``benchmarks/RESULTS.md``.
+
+``--science`` runs instead the scientific images (float32 RGB, uint16 3- and
+5-channel Poisson, float64 2-channel, float32 greyscale; made here) at k = 2..32
+against scikit-learn lloyd and elkan (``n_init=1``), ``cv2.kmeans`` (k-means++,
+1 attempt, EPS+MAX_ITER 300 / 1e-4) and ``faiss.Kmeans`` (niter=300, nredo=1,
+trained on every pixel), each where it imports; every peer's inertia is
+recomputed in float64 from its centroids, each pixel on its nearest centroid.
 """
 
 from __future__ import annotations
@@ -242,29 +249,34 @@ def peer_tutorial(image, channel_axis, k):
     return labels, km.cluster_centers_
 
 
-def peer_sklearn(image, channel_axis, k):
+def peer_sklearn(image, channel_axis, k, **options):
+    """``KMeans(random_state=0, **options)`` on the pixels in float64."""
     from sklearn.cluster import KMeans
 
     X = pixels(image, channel_axis).astype(np.float64)
-    km = KMeans(n_clusters=k, random_state=0).fit(X)
+    km = KMeans(n_clusters=k, random_state=0, **options).fit(X)
     return km.labels_, km.cluster_centers_
 
 
-def peer_cv2(image, channel_axis, k):
+def peer_cv2(image, channel_axis, k, *, max_iter: int = 100, eps: float = 0.2):
+    """``cv2.kmeans`` on float32 pixels: k-means++ init, 1 attempt, criteria
+    EPS+MAX_ITER (``max_iter``, ``eps``)."""
     import cv2
 
     X = pixels(image, channel_axis).astype(np.float32)
     cv2.setRNGSeed(0)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 0.2)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, max_iter, eps)
     _, labels, centers = cv2.kmeans(X, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
     return labels, centers
 
 
-def peer_faiss(image, channel_axis, k):
+def peer_faiss(image, channel_axis, k, **options):
+    """``faiss.Kmeans(seed=0, **options)`` on float32 pixels; labels from a
+    nearest-centroid search."""
     import faiss
 
     X = np.ascontiguousarray(pixels(image, channel_axis), dtype=np.float32)
-    km = faiss.Kmeans(X.shape[1], k, seed=0)
+    km = faiss.Kmeans(X.shape[1], k, seed=0, **options)
     km.train(X)
     _, nearest = km.index.search(X, 1)
     return nearest, km.centroids
@@ -337,6 +349,25 @@ def recomputed_inertia(X: np.ndarray, labels: np.ndarray, C: np.ndarray) -> floa
     return total
 
 
+def _sq_dists(x: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Squared distances ``(n, k)`` from the float64 rows ``x`` to each centroid."""
+    dist = np.empty((x.shape[0], C.shape[0]))
+    for j in range(C.shape[0]):
+        diff = x - C[j]
+        dist[:, j] = np.einsum("ij,ij->i", diff, diff)
+    return dist
+
+
+def nearest_inertia(X: np.ndarray, C: np.ndarray) -> float:
+    """Σ over pixels of the squared distance to the nearest centroid of ``C``, in
+    float64, in chunks (the inertia of ``C`` whatever labels came with it)."""
+    C = np.asarray(C, dtype=np.float64)
+    total = 0.0
+    for s in range(0, X.shape[0], CHUNK):
+        total += float(_sq_dists(X[s : s + CHUNK].astype(np.float64), C).min(1).sum())
+    return total
+
+
 def fixed_point_check(X: np.ndarray, labels: np.ndarray, C: np.ndarray) -> dict:
     """Is (labels, C) a Lloyd fixed point on X? Labels 0-based, chunked."""
     C = np.asarray(C, dtype=np.float64)
@@ -348,10 +379,7 @@ def fixed_point_check(X: np.ndarray, labels: np.ndarray, C: np.ndarray) -> dict:
     for s in range(0, X.shape[0], CHUNK):
         x = X[s : s + CHUNK].astype(np.float64)
         lab = labels[s : s + CHUNK]
-        dist = np.empty((x.shape[0], k))
-        for j in range(k):
-            diff = x - C[j]
-            dist[:, j] = np.einsum("ij,ij->i", diff, diff)
+        dist = _sq_dists(x, C)
         best = dist.min(axis=1)
         own = dist[np.arange(x.shape[0]), lab]
         excess = own - best
@@ -977,27 +1005,105 @@ def run_sci_ours(image, channel_axis, k):
     return segment(image, k, channel_axis=channel_axis, rgb=False, random_state=0)
 
 
-def sklearn_fit(X: np.ndarray, k: int, algorithm: str) -> tuple[float, float]:
-    """Time and inertia of ``KMeans(n_init=1, random_state=0)`` on ``X``."""
-    from sklearn.cluster import KMeans
+def sci_faiss(image, channel_axis, k):
+    """faiss with 300 iterations, 1 run, on every pixel: its default trains on a
+    sample of at most ``max_points_per_centroid * k`` rows (256 * k)."""
+    n = pixels(image, channel_axis).shape[0]
+    return peer_faiss(
+        image, channel_axis, k, niter=300, nredo=1, max_points_per_centroid=-(-n // k)
+    )
 
-    t0 = time.perf_counter()
-    km = KMeans(n_clusters=k, n_init=1, random_state=0, algorithm=algorithm)
-    km.fit(X.astype(np.float64))
-    return time.perf_counter() - t0, float(km.inertia_)
+
+SCI_PEERS = (
+    Peer(
+        "sklearn-lloyd",
+        "sklearn lloyd",
+        partial(peer_sklearn, n_init=1, algorithm="lloyd"),
+        "sklearn",
+        "`KMeans(n_init=1, random_state=0, algorithm='lloyd')` on float64 pixels "
+        "(max_iter 300, tol 1e-4)",
+    ),
+    Peer(
+        "sklearn-elkan",
+        "sklearn elkan",
+        partial(peer_sklearn, n_init=1, algorithm="elkan"),
+        "sklearn",
+        "the same with `algorithm='elkan'`",
+    ),
+    Peer(
+        "cv2",
+        "cv2.kmeans",
+        partial(peer_cv2, max_iter=300, eps=1e-4),
+        "cv2",
+        "float32 pixels, `KMEANS_PP_CENTERS`, attempts=1, criteria EPS+MAX_ITER "
+        "(300, 1e-4), `setRNGSeed(0)`",
+    ),
+    Peer(
+        "faiss",
+        "faiss",
+        sci_faiss,
+        "faiss",
+        "`faiss.Kmeans(niter=300, nredo=1, seed=0)` on float32 pixels, with "
+        "`max_points_per_centroid = ceil(pixels / k)` so that it trains on every "
+        "pixel (its default samples at most 256·k of them)",
+    ),
+)
+
+
+def science_notes(args) -> list[str]:
+    """The Markdown lines that say how to read the science tables."""
+    lines = [
+        "",
+        "Ours: `segment(image, k, rgb=False, random_state=0)`, fastest of "
+        f"{args.repeats} run(s) after a warm-up run on the image. Each peer: one "
+        "run after a warm-up on a tiny image, timed from the image array to labels and "
+        "centroids; a peer cell is “its time in s (its time / ours)”; “—” = not "
+        "installed or not selected. Inertia: Σ‖x - nearest centroid‖² in "
+        "float64 over all pixels, recomputed here for every peer from its "
+        "centroids; the last column is ours / the lowest peer inertia.",
+    ]
+    return lines + [f"- {p.name}: {p.settings}" for p in SCI_PEERS]
+
+
+def selected(peer: Peer, args) -> bool:
+    """Does this run include ``peer`` (``--peers``, ``--no-sklearn``)?"""
+    if args.no_sklearn:
+        return False
+    return not args.peers or peer.key in args.peers.split(",")
 
 
 def run_science(args, workdir: Path) -> list[str]:
-    """Every science case at every k: ours (fastest of ``--repeats``) against
-    scikit-learn lloyd and elkan (one run each); the fixed-point check; the peak
+    """Every science case at every k: ours (fastest of ``--repeats``) against the
+    peers of ``SCI_PEERS`` (one run each); the fixed-point check; the peak
     memory of ours in a fresh process (at k = 8). Returns Markdown lines."""
     ks = [int(k) for k in args.ks.split(",")] if args.ks else list(SCI_KS)
-    md = []
+    tiny = np.random.default_rng(0).random((32, 32, 3), dtype=np.float32)
+    for peer in SCI_PEERS:  # imports and thread pools, as ours is warmed
+        if selected(peer, args) and importable(peer.module):
+            with contextlib.suppress(Exception):  # a failing peer fails in its cells
+                peer.fn(tiny, -1, 3)
+    md = science_notes(args)
+    print("\n".join(md), flush=True)
     only = {s.strip() for s in args.only.split(",")} if args.only else None
     for key, title, build, ca in science_cases(args.quick):
         if only is None or key in only:
             md += science_case(key, title, build(), ca, ks, args, workdir)
     return md
+
+
+def science_peer(peer: Peer, image, X, ca, k, ours_time) -> tuple[str, float]:
+    """One peer at one k: its table cell and its recomputed inertia (inf when it
+    did not run)."""
+    if not importable(peer.module):
+        return "—", np.inf
+    try:
+        times, (_, centroids) = timed(lambda: peer.fn(image, ca, k), 1)
+    except Exception as exc:  # report it and go on with the other peers
+        print(f"{peer.name} failed at k={k}: {exc!r}", file=sys.stderr, flush=True)
+        return "error", np.inf
+    t = times[0]
+    cell = f"{_fmt_time(t)} ({_fmt_ratio(t / ours_time)})"
+    return cell, nearest_inertia(X, centroids)
 
 
 def science_row(image, X, ca, k, args, t_sum) -> str:
@@ -1007,19 +1113,23 @@ def science_row(image, X, ca, k, args, t_sum) -> str:
     check = fixed_point_check(X, lab, r.centroids)
     ours_i = recomputed_inertia(X, lab, r.centroids)
     fast = min(times)
+    iters = f"{r.n_iter}, {r.converged}"
+    del r, lab  # not held while the peers run
     row = [str(k), f"{fast:.3f}", f"{fast / t_sum:.0f}x"]
-    best = np.inf
-    for algorithm in ("lloyd", "elkan"):
-        if args.no_sklearn:
-            row += ["—", "—"]
+    best, which = np.inf, ""
+    for peer in SCI_PEERS:
+        if not selected(peer, args):
+            row.append("—")
             continue
-        t, inertia = sklearn_fit(X, k, algorithm)
-        best = min(best, inertia)
-        row += [f"{t:.2f}", f"{t / fast:.1f}x"]
+        cell, inertia = science_peer(peer, image, X, ca, k, fast)
+        row.append(cell)
+        if inertia < best:
+            best, which = inertia, peer.name
+        gc.collect()
     fp = "yes" if check["fixed_point"] else (
         f"no ({check['not_nearest']} off, {check['empty']} empty)")  # fmt: skip
-    row += [f"{r.n_iter}, {r.converged}", fp,
-            f"{ours_i / best:.6f}" if np.isfinite(best) else "—"]  # fmt: skip
+    row += [iters, fp,
+            f"{ours_i / best:.6f} ({which})" if np.isfinite(best) else "—"]  # fmt: skip
     return "| " + " | ".join(row) + " |"
 
 
@@ -1027,13 +1137,15 @@ def science_case(key, title, image, ca, ks, args, workdir: Path) -> list[str]:
     """All k of one science image, and its peak memory at k = 8."""
     X = pixels(image, ca)
     t_sum = min(timed(image.sum, 5)[0])
-    run_sci_ours(warmup_image(image, ca), ca, 3)
+    # on the image itself: a crop may take other paths and leave them to compile
+    run_sci_ours(image, ca, ks[0])
     md = ["", f"### {title}: {X.shape[0]:,} pixels x {X.shape[1]} features, "
           f"{image.dtype}, input {image.nbytes / 2**20:.0f} MiB", "",
-          "| k | ours (s) | ours / np.sum | sklearn lloyd (s) | ratio | sklearn "
-          "elkan (s) | ratio | ours: iterations, converged | fixed point | "
-          "inertia ours / sklearn best |",
-          "|--:|--:|--:|--:|--:|--:|--:|---|---|--:|"]  # fmt: skip
+          "| k | ours (s) | ours / np.sum | "
+          + " | ".join(p.name for p in SCI_PEERS)
+          + " | ours: iterations, converged | fixed point | "
+          "inertia ours / best peer (which) |",
+          "|--:|--:|--:|" + "--:|" * len(SCI_PEERS) + "---|---|--:|"]  # fmt: skip
     print("\n".join(md), flush=True)
     for k in ks:
         md.append(science_row(image, X, ca, k, args, t_sum))
@@ -1077,11 +1189,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--science",
         action="store_true",
         help="the scientific images (float, 16-bit multichannel, greyscale) at "
-        "k = 2..32 against scikit-learn lloyd and elkan; with --quick, 512² images",
+        "k = 2..32 against scikit-learn lloyd and elkan, cv2.kmeans and faiss "
+        "(where they import); with --quick, 512² images",
     )
     parser.add_argument("--ks", help="with --science: comma-separated k values")
     parser.add_argument(
-        "--no-sklearn", action="store_true", help="with --science: ours only"
+        "--no-sklearn", action="store_true", help="with --science: ours only, no peers"
+    )
+    parser.add_argument(
+        "--peers",
+        help="with --science: comma-separated peers to run (default all): "
+        + ", ".join(p.key for p in SCI_PEERS),
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser
@@ -1095,6 +1213,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    unknown = (
+        set(args.peers.split(",")) - {p.key for p in SCI_PEERS} if args.peers else ()
+    )
+    if unknown:
+        parser.error(f"unknown peer(s) {sorted(unknown)}")
     if args.science:
         info = machine_info()
         with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
