@@ -315,3 +315,17 @@ def test_many_clusters_use_two_byte_labels(per_pixel_calls):
         d2 = ((V[j : j + 4096, None, :] - fit.centroids[None]) ** 2).sum(axis=2)
         own = d2[np.arange(len(d2)), lab[j : j + 4096]]
         assert np.all(own <= d2.min(axis=1) * (1 + 1e-12) + 1e-300)
+
+
+def test_a_sparse_mask_that_a_sample_misses(per_pixel_calls):
+    """Valid pixels only where a finer sample sees none: that sample is skipped,
+    and the fit on all pixels is still exact."""
+    X = float_rgb(n=576)  # 331,776 rows: samples of every 20th, then every 8th
+    n = len(X)
+    assert dense._ladder(n) == [20, 8, 1]
+    mask = np.zeros(n, bool)
+    mask[20::40] = True  # on every 20th row, never on a multiple of 8
+    fit = fit_predict(X, n_clusters=4, mask=mask, random_state=0)
+    assert per_pixel_calls
+    assert fit.converged
+    assert_exact_fixed_point(X, fit, mask)

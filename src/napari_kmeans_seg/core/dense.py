@@ -279,6 +279,8 @@ class _Level:
         sample, for the next level to finish)."""
         C = np.array(C, dtype=np.float64)
         S, N = self.assign(C)
+        if N.sum() == 0:  # no valid row (a sample of a sparse mask)
+            raise NoFarthestRow(0)
         n_iter = 0
         while True:
             self.check()
