@@ -329,3 +329,17 @@ def test_a_sparse_mask_that_a_sample_misses(per_pixel_calls):
     assert per_pixel_calls
     assert fit.converged
     assert_exact_fixed_point(X, fit, mask)
+
+
+@pytest.mark.parametrize("name", ["float32 rgb", "uint16 5ch"])
+def test_segment_and_its_model_agree_on_every_pixel(name, per_pixel_calls):
+    """Through the public API: the labels of the fit are those its model gives
+    the same image (each pixel's nearest centroid, the same rule everywhere)."""
+    from napari_kmeans_seg import segment
+
+    X = CASES[name]()
+    image = X.reshape(N_SIDE, N_SIDE, -1)
+    result = segment(image, 6, channel_axis=-1, rgb=False, random_state=0)
+    assert per_pixel_calls
+    assert result.labels.shape == (N_SIDE, N_SIDE)
+    np.testing.assert_array_equal(result.model.predict(image), result.labels)
