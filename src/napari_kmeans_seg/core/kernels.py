@@ -489,11 +489,13 @@ def farthest(C, agg, gathered, owner):
     row = np.empty((1, d))
     for c in cells:
         if owner[c] >= 0:
-            row[0] = sums[c] / cnt[c]
+            for j in range(d):
+                row[0, j] = sums[c, j] / cnt[c]
             s = _nearest_row(row, 0, C)[1]
             if s > far_d:
                 far_d = s
-                far[:] = row[0]
+                for j in range(d):
+                    far[j] = row[0, j]
         elif pstart[c] >= 0:
             for p in range(pstart[c], pstart[c] + pcount[c]):
                 s = _nearest_row(P, p, C)[1]
@@ -540,7 +542,8 @@ def weighted_lloyd(P, w, C, max_iter, lab):
                     C[a, j] = sums[a, j] / cnt[a]
             else:  # re-seed an empty cluster at the worst-served point
                 far = np.argmax(dist * w)
-                C[a] = P[far]
+                for j in range(d):
+                    C[a, j] = P[far, j]
                 dist[far] = 0.0
                 lab[:] = -1
     inertia = 0.0
@@ -558,7 +561,8 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
     C = np.empty((k, d))
     cw = np.cumsum(w)
     first = min(np.searchsorted(cw, rand[0] * cw[-1], side="right"), m - 1)
-    C[0] = P[first]
+    for j in range(d):
+        C[0, j] = P[first, j]
     closest = np.empty(m)
     for i in range(m):
         s = 0.0
@@ -589,9 +593,12 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
             if pot < best_pot:
                 best_pot = pot
                 best_idx = idx
-                best_d[:] = cand
-        C[c] = P[best_idx]
-        closest[:] = best_d
+                for i in range(m):
+                    best_d[i] = cand[i]
+        for j in range(d):
+            C[c, j] = P[best_idx, j]
+        for i in range(m):
+            closest[i] = best_d[i]
     return C
 
 
