@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_OPTS = {"nogil": True, "cache": True, "boundscheck": False}
+from .compile_cache import caching_enabled
+
+_OPTS = {"nogil": True, "cache": caching_enabled(__file__), "boundscheck": False}
 
 #: relative margin of box ownership (see :func:`box_owner`): keeps the per-pixel
 #: comparison, made in floating point, on the owner's side
