@@ -219,3 +219,53 @@ def test_private_temp_folder_not_trusted_when_others_can_write(tmp_path, monkeyp
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     Path(folder).chmod(0o777)  # planted, or opened up, by someone else
     assert compile_cache._private_dir() is None
+
+
+#: run with an empty numba cache: warm up, then segment images of the common kinds
+#: as a user passes them, printing how many functions each call compiled
+WARM_CHILD = r"""
+import json, numpy as np
+from napari_kmeans_seg import segment
+from napari_kmeans_seg.core import engine
+
+engine.warm_up()
+rng = np.random.default_rng(1)
+rgb = rng.random((96, 96, 3))
+images = {
+    "8-bit RGB": ((rgb * 255).astype(np.uint8), {}),
+    "8-bit RGBA": ((np.dstack([rgb, np.ones((96, 96))]) * 255).astype(np.uint8), {}),
+    "16-bit 3 channels": ((rgb * 65535).astype(np.uint16), {"channel_axis": 2}),
+    "16-bit 2 channels, channels first": (
+        (np.moveaxis(rgb[..., :2], 2, 0) * 4095).astype(np.uint16), {"channel_axis": 0}
+    ),
+    "8-bit greyscale": ((rgb[..., 0] * 255).astype(np.uint8), {}),
+    "16-bit greyscale": ((rgb[..., 0] * 4095).astype(np.uint16), {}),
+    "float32 greyscale": (rgb[..., 0].astype(np.float32).copy(), {}),
+    "float32 RGB": (rgb.astype(np.float32), {}),
+    "float64 greyscale": (rgb[..., 0].copy(), {}),
+    "float64 RGB": (rgb, {}),
+    "8-bit RGB, masked": ((rgb * 255).astype(np.uint8), {"mask": rgb[..., 0] > 0.3}),
+}
+compiled = {}
+for name, (image, options) in images.items():
+    before = engine._n_compiled()
+    segment(image, 4, random_state=0, **options)
+    compiled[name] = engine._n_compiled() - before
+print(json.dumps(compiled))
+"""
+
+
+@pytest.mark.timeout(300)
+def test_after_warm_up_first_segment_of_common_kinds_compiles_nothing(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_CHILD],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=290,
+    )
+    assert done.returncode == 0, done.stderr
+    compiled = json.loads(done.stdout.strip().splitlines()[-1])
+    assert compiled == dict.fromkeys(compiled, 0)
