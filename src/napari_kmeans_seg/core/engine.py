@@ -180,7 +180,10 @@ class _Grid:
     def boxes(self) -> tuple[np.ndarray, np.ndarray]:
         """Each cell's box (lower and upper corner), ``(n_cells, n_dims)``, for an
         integer grid (``shift >= 0``): the range of values binned into it."""
-        return _int_boxes(tuple(self.ilo.tolist()), self.shift, self.bins)
+        lo, hi = _int_boxes(tuple(self.ilo.tolist()), self.shift, self.bins)
+        # writable copies: the kernels take them with the (writable) boxes of
+        # float data in one compiled signature, rather than one per flag
+        return lo.copy(), hi.copy()
 
 
 @functools.lru_cache(maxsize=8)
