@@ -214,19 +214,28 @@ def test_read_only_package_and_home_cached_in_private_temp_folder(root):
 
 def test_private_temp_folder_not_trusted_when_others_can_write(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    folder = compile_cache._private_dir()
+    folder = compile_cache.private_temp_dir()
     assert folder is not None and Path(folder).parent == tmp_path
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
     Path(folder).chmod(0o777)  # planted, or opened up, by someone else
-    assert compile_cache._private_dir() is None
+    assert compile_cache.private_temp_dir() is None
 
 
 #: run with an empty numba cache: warm up, then segment images of the common kinds
 #: as a user passes them, printing how many functions each call compiled
 WARM_CHILD = r"""
-import json, numpy as np
+import json, sys, numba, numpy as np
 from napari_kmeans_seg import segment
 from napari_kmeans_seg.core import engine
+
+def n_compiled():
+    return sum(
+        sum(obj.stats.cache_misses.values())
+        for name, module in list(sys.modules.items())
+        if name.startswith("napari_kmeans_seg.core")
+        for obj in list(vars(module).values())
+        if isinstance(obj, numba.core.dispatcher.Dispatcher)
+    )
 
 engine.warm_up()
 rng = np.random.default_rng(1)
@@ -248,9 +257,9 @@ images = {
 }
 compiled = {}
 for name, (image, options) in images.items():
-    before = engine._n_compiled()
+    before = n_compiled()
     segment(image, 4, random_state=0, **options)
-    compiled[name] = engine._n_compiled() - before
+    compiled[name] = n_compiled() - before
 print(json.dumps(compiled))
 """
 

@@ -36,7 +36,7 @@ def _can_cache(source: str) -> bool:
     return True
 
 
-def _private_dir() -> str | None:
+def private_temp_dir() -> str | None:
     """A folder of this user's in the temporary directory, readable and writable
     by this user only (cached code is loaded with pickle: a folder that another
     user can write to must not be trusted), or None."""
@@ -65,7 +65,7 @@ def caching_enabled(source: str) -> bool:
     """
     if _can_cache(source):
         return True
-    path = _private_dir()
+    path = private_temp_dir()
     if path is not None:
         os.environ["NUMBA_CACHE_DIR"] = numba.config.CACHE_DIR = path
         if _can_cache(source):
