@@ -21,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-_OPTS = {"nogil": True, "cache": True, "boundscheck": False}
+from .compile_cache import caching_enabled
+
+_OPTS = {"nogil": True, "cache": caching_enabled(__file__), "boundscheck": False}
 
 #: relative margin of box ownership (see :func:`box_owner`): keeps the per-pixel
 #: comparison, made in floating point, on the owner's side
@@ -74,6 +76,31 @@ def _nearest_row(X, i, C):
             best_d = s
             best = a
     return best, best_d
+
+
+# The helpers below do what np.sum, np.searchsorted and np.argmax would, with the
+# same result: numba compiles its implementations of those NumPy functions anew in
+# every process whose cache is empty, for about 0.3 s each.
+@njit(**_OPTS)
+def _sqnorm(C, a):
+    """``np.sum(C[a] * C[a])``, summed in the same order."""
+    s = 0.0
+    for j in range(C.shape[1]):
+        s += C[a, j] * C[a, j]
+    return s
+
+
+@njit(**_OPTS)
+def _search_right(a, v):
+    """``np.searchsorted(a, v, side="right")`` for a sorted ``a`` without NaN."""
+    lo, hi = 0, a.size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @njit(**_OPTS)
@@ -401,7 +428,7 @@ def owners(C, cells, blo, bhi, owner):
     k = C.shape[0]
     Cn = np.empty(k)
     for a in range(k):
-        Cn[a] = np.sum(C[a] * C[a])
+        Cn[a] = _sqnorm(C, a)
     for c in cells:
         owner[c] = box_owner(C, Cn, blo[c], bhi[c], OWNER_TOL)
 
@@ -427,7 +454,7 @@ def refine_step(C, agg, gathered, margin, owner, need, new_sums, new_cnt):
     k, d = C.shape
     Cn = np.empty(k)
     for a in range(k):
-        Cn[a] = np.sum(C[a] * C[a])
+        Cn[a] = _sqnorm(C, a)
     n_need = 0
     inertia = 0.0
     weighted = W.size > 0
@@ -489,11 +516,13 @@ def farthest(C, agg, gathered, owner):
     row = np.empty((1, d))
     for c in cells:
         if owner[c] >= 0:
-            row[0] = sums[c] / cnt[c]
+            for j in range(d):
+                row[0, j] = sums[c, j] / cnt[c]
             s = _nearest_row(row, 0, C)[1]
             if s > far_d:
                 far_d = s
-                far[:] = row[0]
+                for j in range(d):
+                    far[j] = row[0, j]
         elif pstart[c] >= 0:
             for p in range(pstart[c], pstart[c] + pcount[c]):
                 s = _nearest_row(P, p, C)[1]
@@ -539,8 +568,12 @@ def weighted_lloyd(P, w, C, max_iter, lab):
                 for j in range(d):
                     C[a, j] = sums[a, j] / cnt[a]
             else:  # re-seed an empty cluster at the worst-served point
-                far = np.argmax(dist * w)
-                C[a] = P[far]
+                far = 0  # np.argmax(dist * w): the first largest
+                for i in range(1, m):
+                    if dist[i] * w[i] > dist[far] * w[far]:
+                        far = i
+                for j in range(d):
+                    C[a, j] = P[far, j]
                 dist[far] = 0.0
                 lab[:] = -1
     inertia = 0.0
@@ -556,9 +589,15 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
     ``1 + (k-1)·n_trials`` uniform numbers in [0, 1)."""
     m, d = P.shape
     C = np.empty((k, d))
-    cw = np.cumsum(w)
-    first = min(np.searchsorted(cw, rand[0] * cw[-1], side="right"), m - 1)
-    C[0] = P[first]
+    cw = np.empty(m)  # np.cumsum(w), cp below np.cumsum(w * closest)
+    cp = np.empty(m)
+    acc = 0.0
+    for i in range(m):
+        acc += w[i]
+        cw[i] = acc
+    first = min(_search_right(cw, rand[0] * cw[-1]), m - 1)
+    for j in range(d):
+        C[0, j] = P[first, j]
     closest = np.empty(m)
     for i in range(m):
         s = 0.0
@@ -570,14 +609,17 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
     cand = np.empty(m)
     best_d = np.empty(m)
     for c in range(1, k):
-        cp = np.cumsum(w * closest)
+        acc = 0.0
+        for i in range(m):
+            acc += w[i] * closest[i]
+            cp[i] = acc
         total = cp[-1]
         best_pot = np.inf
         best_idx = 0
         for _ in range(n_trials):
             u = rand[r]
             r += 1
-            idx = min(np.searchsorted(cp, u * total, side="right"), m - 1)
+            idx = min(_search_right(cp, u * total), m - 1)
             pot = 0.0
             for i in range(m):
                 s = 0.0
@@ -589,9 +631,12 @@ def kmeans_plusplus(P, w, k, rand, n_trials):
             if pot < best_pot:
                 best_pot = pot
                 best_idx = idx
-                best_d[:] = cand
-        C[c] = P[best_idx]
-        closest[:] = best_d
+                for i in range(m):
+                    best_d[i] = cand[i]
+        for j in range(d):
+            C[c, j] = P[best_idx, j]
+        for i in range(m):
+            closest[i] = best_d[i]
     return C
 
 
@@ -649,7 +694,7 @@ def lloyd_init(C, agg, gathered, state):
     k = C.shape[0]
     Cn = np.empty(k)
     for a in range(k):
-        Cn[a] = np.sum(C[a] * C[a])
+        Cn[a] = _sqnorm(C, a)
     S[:] = 0.0
     N[:] = 0.0
     weighted = W.size > 0
@@ -680,7 +725,7 @@ def _move_centroids(C, S, N, Cn, delta):
             C[a, j] = v
         delta[a] = np.sqrt(s) * (1.0 + MOVE_TOL)
         dmax = max(dmax, delta[a])
-        Cn[a] = np.sum(C[a] * C[a])
+        Cn[a] = _sqnorm(C, a)
     return dmax
 
 
