@@ -254,6 +254,11 @@ images = {
     "float64 greyscale": (rgb[..., 0].copy(), {}),
     "float64 RGB": (rgb, {}),
     "8-bit RGB, masked": ((rgb * 255).astype(np.uint8), {"mask": rgb[..., 0] > 0.3}),
+    # large images of nearly distinct pixels take the engine's per-pixel way
+    "float32 RGB 512x512": (rng.random((512, 512, 3)).astype(np.float32), {}),
+    "16-bit 5 channels 512x512": (
+        rng.integers(0, 4096, (512, 512, 5)).astype(np.uint16), {"channel_axis": 2}
+    ),
 }
 compiled = {}
 for name, (image, options) in images.items():

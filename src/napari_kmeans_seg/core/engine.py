@@ -1378,7 +1378,9 @@ def _warm_up_kinds(names) -> None:
     pixel matrix of each kind in ``names`` (keys of :data:`WARM_UP_KINDS`)."""
     rng = np.random.default_rng(0)
     centres = rng.uniform(0.1, 0.9, (4, 3))
-    rows = centres[rng.integers(0, 4, 1 << 17)] + rng.normal(0, 0.05, (1 << 17, 3))
+    n = _PER_PIXEL_MIN_ROWS  # large enough for the per-pixel way where it applies
+    rows = centres[rng.integers(0, 4, n)] + rng.normal(0, 0.15, (n, 3))
+    small = n // 2  # and a smaller image for the cells
     rows = np.clip(rows, 0, 1)
     mask = np.ones(len(rows), bool)
     for name in names:
@@ -1388,9 +1390,11 @@ def _warm_up_kinds(names) -> None:
             X = (np.column_stack([rows, np.ones(len(rows))]) * top).astype(dtype)[:, :3]
         else:
             X = (rows[:, :d] * top).astype(dtype)
-        fit = fit_predict(X, n_clusters=3, random_state=0)
-        predict(X, fit.centroids)
-        fit_predict(X, n_clusters=3, mask=mask, random_state=0, method="sample")
+        fit = fit_predict(X[:small], n_clusters=3, random_state=0)
+        predict(X[:small], fit.centroids)
+        fit_predict(X[:small], n_clusters=3, mask=mask[:small], method="sample")
+        if d > 1 and dtype != np.uint8:  # the per-pixel way
+            fit_predict(X, n_clusters=3, random_state=0)
 
 
 def _n_compiled() -> int:
