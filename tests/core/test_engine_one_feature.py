@@ -73,13 +73,14 @@ def test_inertia_not_worse_than_scikit_learn(k):
 def test_only_the_bins_around_thresholds_are_gathered(monkeypatch):
     """The pixels handled one by one are a small part of the image."""
     gathered = []
-    real = _one_feature._Lloyd1._gather
+    real = _one_feature._core_pass
 
-    def spy(self, selected):
-        real(self, selected)
-        gathered.append(self.gathered[2].size)
+    def spy(*args):
+        found = real(*args)
+        gathered.append(found.values.size)
+        return found
 
-    monkeypatch.setattr(_one_feature._Lloyd1, "_gather", spy)
+    monkeypatch.setattr(_one_feature, "_core_pass", spy)
     X = grey(np.float32)
     fit = fit_predict(X, n_clusters=5)
     assert fit.converged and gathered

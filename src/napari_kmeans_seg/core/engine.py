@@ -1160,9 +1160,10 @@ def fit_predict(
     opts = dict(n_init=n_init, max_iter=max_iter, sample_size=sample_size,
                 n_refine=n_refine, init=init)  # fmt: skip
     with _stop_scope(should_stop):
-        px = Pixels(X, mask)
+        one = method == "exact" and np.ndim(X) == 2 and np.shape(X)[1] == 1
+        px = Pixels(X, mask, binned=not one)  # the one-feature path bins its own way
         rng = np.random.default_rng(random_state)
-        if px.d == 1 and method == "exact":
+        if one:
             fit, order, labels, n_valid = one_feature.fit(px, k, rng, opts, _ONE_PARTS)
         else:
             stats = px.stats()

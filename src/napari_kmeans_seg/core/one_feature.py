@@ -31,6 +31,16 @@ _SEED_GROUPS_1D = 1 << 12
 _GATHER_MARGIN_1D = 64
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
+#: the fast path: at least this many rows, at most this many clusters (the pass
+#: keeps the clusters present in a block as the bits of a 32-bit word)
+_FAST_MIN_ROWS = 1 << 16
+_FAST_MAX_K = 31
+#: bins of the fast path's histogram, and half the width of a window around a
+#: threshold in bins (widened fourfold at each further pass)
+_FAST_BINS = 1 << 16
+_WINDOW_BINS = 64.0
+#: passes of the fast path before the histogram path takes over
+_FAST_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,13 @@ class _Hist1:
                 lo, B = 0.0, 1
             elif mx > mn:
                 inv = B / (mx - mn)
+
+        return cls.binned(px, parts, lo, inv, B, exact)
+
+    @classmethod
+    def binned(cls, px, parts: EngineParts, lo, inv, B, exact=False) -> _Hist1:
+        """The histogram of ``px``'s valid values in ``B`` bins of
+        :func:`~.one_feature_kernels.bin1` (clamped at both ends)."""
 
         def part(start, stop):
             acc = np.zeros((B, 3))
@@ -214,9 +231,9 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
-def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
-    """The exact method for one feature: seeds on groups of bins, exact Lloyd on
-    the histogram and the values of the bins that thresholds fall in."""
+def _starts(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> list:
+    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on groups
+    of bins (or the given ``init``), then Lloyd on the bins' means."""
     B = hist.acc.shape[0]
     shift = max(0, (B - 1).bit_length() - (_SEED_GROUPS_1D.bit_length() - 1))
     if opts["init"] is not None:
@@ -241,6 +258,13 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
             C1 = np.sort(C0.ravel())
             OK.lloyd1_points(C1, x, cw, cs, opts["max_iter"])
             C0[:, 0] = C1
+    return starts
+
+
+def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
+    """The exact method for one feature: seeds on groups of bins, exact Lloyd on
+    the histogram and the values of the bins that thresholds fall in."""
+    starts = _starts(px, hist, k, rng, opts, parts)
     lloyd = _Lloyd1(px, hist, parts)
     lloyd.gather_near([C0 for _, C0 in starts])
     best = None
@@ -262,9 +286,259 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
     return best, order, labels
 
 
+# ------------------------------------------------------------------ the fast path
+# For float data, in one pass: the starts come from a sample; the pass labels every
+# value far from the thresholds and sums them per cluster, and gathers the values
+# in a window around each threshold (and outside the sampled range); exact Lloyd
+# then runs on those sums plus the gathered values while each threshold stays in
+# its window. A threshold that leaves its window costs one more pass around the
+# new thresholds; a few such passes, and the histogram path above takes over.
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What :func:`~.one_feature_kernels.core_pass` found, all ranges merged."""
+
+    ref: np.ndarray  #: per cluster, the reference its core sums are taken from
+    acc: np.ndarray  #: per cluster: core count, sum of ``x - ref``, of its square
+    values: np.ndarray  #: the gathered values (float64), sorted
+    prefix: np.ndarray  #: their prefix sums, from 0
+    rows: np.ndarray  #: the gathered values' rows and values, in row order
+    row_values: np.ndarray
+    lo: np.ndarray  #: per threshold, its window (float64, as the pass compared)
+    hi: np.ndarray
+
+
+def _applies(px, k: int, opts: dict) -> bool:
+    return (
+        px.X.dtype.kind == "f"
+        and 2 <= k <= _FAST_MAX_K
+        and opts["init"] is None
+        and px.n >= _FAST_MIN_ROWS
+    )
+
+
+def _edges(starts, half, lo, hi, dtype) -> tuple:
+    """The pass's ``2k`` edges, in ``dtype``: the sampled range and a window of
+    ``half`` width around each threshold of every start (windows kept apart at
+    the midpoints between thresholds); and the windows as compared (float64)."""
+    t = np.array([0.5 * (C[:-1] + C[1:]) for C in starts])
+    t_lo, t_hi = t.min(axis=0), t.max(axis=0)
+    mids = np.concatenate([[lo], 0.5 * (t_hi[:-1] + t_lo[1:]), [hi]])
+    L = np.clip(t_lo - half, mids[:-1], t_lo)
+    H = np.clip(t_hi + half, t_hi, mids[1:])
+    edges = np.empty(2 * len(starts[0]), np.float64)
+    edges[0], edges[-1] = lo, hi
+    edges[1:-1:2], edges[2:-1:2] = L, H
+    cast = edges.astype(dtype)
+    # lower edges rounded down, upper ones up: each window still holds its threshold
+    down = np.arange(cast.size) % 2 == 1
+    cast = np.where(
+        down & (cast > edges), np.nextafter(cast, dtype.type(-np.inf)), cast
+    )
+    cast = np.where(
+        ~down & (cast < edges), np.nextafter(cast, dtype.type(np.inf)), cast
+    )
+    edges = np.maximum.accumulate(cast)
+    e64 = edges.astype(np.float64)
+    return edges, e64[1:-1:2], e64[2:-1:2]
+
+
+def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
+    """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
+    expected fraction of rows gathered); None if more were gathered than room
+    was made for."""
+    k, x = C.size, px.X[:, 0]
+    ref = np.ascontiguousarray(C)
+
+    def part(start, stop):
+        acc, g = np.zeros((k, 3)), 0
+        room = int((stop - start) * min(1.0, 2 * share + 1e-3)) + 2 * OK._BLOCK
+        rows, vals = np.empty(room, np.int64), np.empty(room)
+        for a, b in px._chunks(start, stop):
+            ms = px.mask[a:b] if px.use_mask else px.mask
+            found = OK.core_pass(
+                x[a:b],
+                ms,
+                px.use_mask,
+                edges,
+                ref,
+                labels[a:b],
+                acc,
+                rows[g:],
+                vals[g:],
+            )
+            if found < 0:
+                return None
+            rows[g : g + found] += a
+            g += found
+        return acc, rows[:g], vals[:g]
+
+    found = parts.map(part, px.n)
+    if any(f is None for f in found):
+        return None
+    values = np.concatenate([f[2] for f in found])
+    ordered = np.sort(values)
+    return _Pass(
+        ref=ref,
+        acc=np.sum([f[0] for f in found], axis=0),
+        values=ordered,
+        prefix=np.concatenate([[0.0], np.cumsum(ordered)]),
+        rows=np.concatenate([f[1] for f in found]),
+        row_values=values,
+        lo=lo,
+        hi=hi,
+    )
+
+
+def _solve(ps: _Pass, C, max_iter: int) -> tuple:
+    """Exact Lloyd from ``C`` on a pass's findings: (code, iterations, centroids,
+    split of the sorted gathered values per cluster); the centroids of a
+    converged run are the float64 means of their values, summed from the
+    references."""
+    C = C.copy()
+    n_core = ps.acc[:, 0]
+    s_core = n_core * ps.ref + ps.acc[:, 1]
+    n_iter = 0
+    for _ in range(
+        3
+    ):  # the means below may differ from the prefix sums' in the last bits
+        code, it = OK.window_lloyd(
+            C, n_core, s_core, ps.values, ps.prefix, ps.lo, ps.hi, max_iter - n_iter
+        )
+        n_iter += it
+        if code != K.CONVERGED:
+            return code, n_iter, C, None
+        t = 0.5 * (C[:-1] + C[1:])
+        split = np.concatenate(
+            [[0], np.searchsorted(ps.values, t, "right"), [ps.values.size]]
+        )
+        means = np.array(
+            [
+                ps.ref[a]
+                + (
+                    ps.acc[a, 1]
+                    + np.sum(ps.values[split[a] : split[a + 1]] - ps.ref[a])
+                )
+                / (n_core[a] + split[a + 1] - split[a])
+                for a in range(C.size)
+            ]
+        )
+        t2 = 0.5 * (means[:-1] + means[1:])
+        if np.array_equal(
+            np.searchsorted(ps.values, t2, "right"), split[1:-1]
+        ) and np.all((t2 >= ps.lo) & (t2 <= ps.hi)):
+            return code, n_iter, means, split
+        C = means
+    return K.MAX_ITER, n_iter, C, None
+
+
+def _inertia(ps: _Pass, C, split) -> float:
+    """The inertia of the fixed point ``C`` with the gathered values ``split``."""
+    n_core = ps.acc[:, 0]
+    d = C - ps.ref
+    core = ps.acc[:, 2] - 2 * d * ps.acc[:, 1] + n_core * d * d
+    inertia = float(np.sum(np.maximum(core, 0)))
+    for a in range(C.size):
+        inertia += float(np.sum((ps.values[split[a] : split[a + 1]] - C[a]) ** 2))
+    return inertia
+
+
+def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
+    """Label the gathered values, count and order the clusters: ``(fit, order,
+    labels, n_valid)``."""
+    k = C.size
+    counts = ps.acc[:, 0].astype(np.int64) + np.diff(split)
+    t = 0.5 * (C[:-1] + C[1:])
+    labels[ps.rows] = np.searchsorted(t, ps.row_values, "left") + 1
+    order = parts.cluster_order(C[:, None], counts)
+    if np.any(order != np.arange(k)):
+        relabel = np.zeros(k + 1, labels.dtype)
+        relabel[order + 1] = np.arange(1, k + 1)
+        np.take(relabel, labels, out=labels)
+    fit_ = OneFeatureFit(C[:, None], counts, inertia, n_iter, True)
+    return fit_, order, labels, int(counts.sum())
+
+
+def _share(hist: _Hist1, edges) -> float:
+    """The fraction of the sample a pass with these edges gathers."""
+    w = hist.acc[hist.bins, 0]
+    r = np.searchsorted(edges.astype(np.float64), hist.acc[hist.bins, 1] / w, "left")
+    return float(w[r % 2 == 0].sum() / w.sum())
+
+
+def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
+    """From the sorted starts, passes until exact Lloyd converges inside the
+    windows (the first pass serves every start, a later one the first start
+    that left them): the best fixed point as ``(fit, order, labels, n_valid)``,
+    or None."""
+    half = _WINDOW_BINS / hist.inv
+    dt = px.X.dtype.type
+    below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
+    best, labels = None, np.empty(px.n, np.uint8)
+    for _ in range(_FAST_PASSES):
+        edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
+        share = _share(hist, edges)
+        ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
+        if ps is None:
+            return best
+        done, moved = [], []
+        for C in starts:
+            code, it, C, split = _solve(ps, C, max_iter)
+            if code == K.CONVERGED:
+                done.append((_inertia(ps, C, split), C, split, it))
+            elif code == K.NEED_GATHER:
+                moved.append(C)
+        if done:
+            inertia, C, split, it = min(done, key=lambda d: d[0])
+            if best is None or inertia < best[0].inertia:
+                best = _finish(ps, C, split, inertia, labels, it, parts)
+                labels = np.empty(px.n, np.uint8)  # that one is the best's now
+        if not moved:
+            break
+        starts, half = moved[:1], 4 * half
+    return best
+
+
+def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
+    """The fast path's histogram: counts and sums (no sums of squares)."""
+    x, B = px.X[:, 0], _FAST_BINS
+
+    def part(start, stop):
+        acc = np.zeros((B + 1, 2))
+        for a, b in px._chunks(start, stop):
+            ms = px.mask[a:b] if px.use_mask else px.mask
+            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, acc)
+        return acc
+
+    acc = np.zeros((B, 3))
+    acc[:, :2] = np.sum(parts.map(part, px.n), axis=0)[:B]
+    return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
+
+
+def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
+    """The fast path (see above), or None where the histogram path must run."""
+    lo, hi = (float(v[0]) for v in px.lo_hi)
+    if not hi > lo:  # no valid value, or a single one
+        return None
+    hist = _counts_and_sums(px, lo, _FAST_BINS / (hi - lo), parts)
+    if hist.bins.size < k or not np.all(np.isfinite(hist.acc[[0, -1]])):
+        return None
+    starts = [np.sort(C0[:, 0]) for _, C0 in _starts(px, hist, k, rng, opts, parts)]
+    return _refine(px, hist, starts, lo, hi, opts["max_iter"], parts)
+
+
 def fit(px, k: int, rng, opts: dict, parts: EngineParts) -> tuple:
     """The exact method on the one-feature pixels ``px`` (an engine ``Pixels``):
     ``(fit, order, labels, n_valid)``, as the engine's other methods return."""
+    if px.lo_hi is None and px.X.dtype != np.uint8:
+        # both paths bin by the value range (measured with the magnitudes' checks
+        # and scaling)
+        px.grid = px._make_grid()
+    if _applies(px, k, opts):
+        found = _fit_fast(px, k, rng, opts, parts)
+        if found is not None:
+            return found
     hist = _Hist1.measure(px, parts)
     n_valid = int(hist.acc[:, 0].sum())
     parts.check_enough_values(px, hist.bins, n_valid, k)

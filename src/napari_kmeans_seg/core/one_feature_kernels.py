@@ -212,3 +212,174 @@ def lloyd1_points(C, x, cw, cs, max_iter):
         if same:
             return it + 1
     return max_iter
+
+
+# ------------------------------------------------------------ one pass, from a start
+# The values are compared with ``2k`` increasing edges: the lowest and highest
+# sampled value and, around each threshold, a window ``(lo, hi]``. The number ``r``
+# of edges below a value is odd for a *core* value, of cluster ``(r - 1) / 2``;
+# even for a value outside the sampled range or inside a window, which is gathered
+# one by one. While each threshold stays inside its window, a core value's cluster
+# does not change. A block of rows is handled a loop at a time (over the edges,
+# then over the block's rows), which vectorises.
+
+#: rows per block of :func:`core_pass`
+_BLOCK = 1024
+#: code of an invalid row (masked, NaN, ±inf)
+_INVALID = 255
+#: the sums are reassociated (vectorised): float64 sums of one block, in lanes
+_SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
+
+
+@njit(**_OPTS)
+def _block_codes(xs, ms, use_mask, edges, r):
+    """Per row of the block, in ``r``: the number of edges below its value, or
+    ``_INVALID``. Returns the clusters present (as bits, all of them above 31
+    clusters) and whether a row is to be gathered."""
+    m = xs.shape[0]
+    for i in range(m):
+        r[i] = 0
+    for p in range(edges.shape[0]):
+        e = edges[p]
+        for i in range(m):
+            r[i] += np.uint8(xs[i] > e)
+    invalid, one = np.uint8(_INVALID), np.uint8(1)
+    for i in range(m):
+        v = xs[i]
+        r[i] = r[i] if v - v == 0 else invalid  # NaN, ±inf
+    if use_mask:
+        for i in range(m):
+            r[i] = r[i] if ms[i] else invalid
+    gather = np.uint8(0)
+    for i in range(m):
+        gather |= (r[i] & one) ^ one  # even: gathered (_INVALID is odd)
+    if edges.shape[0] > 62:
+        return np.uint32(0xFFFFFFFF), gather
+    top = np.uint8(edges.shape[0])
+    present = np.uint32(0)
+    for i in range(m):
+        c = r[i]
+        bit = np.uint32(1) << np.uint32(c >> one)
+        present |= bit if (c & one) and c < top else np.uint32(0)
+    return present, gather
+
+
+@njit(**_SUM_OPTS)
+def _block_sums(xs, r, a, ref, acc):
+    """Adds the count, the sum of ``x - ref`` and of its square over the rows of
+    cluster ``a`` to ``acc[a]``."""
+    n = 0
+    s1 = 0.0
+    s2 = 0.0
+    code = np.uint8(2 * a + 1)
+    for i in range(xs.shape[0]):
+        w = r[i] == code
+        d = np.float64(xs[i]) - ref if w else 0.0
+        n += np.int64(w)
+        s1 += d
+        s2 += d * d
+    acc[a, 0] += n
+    acc[a, 1] += s1
+    acc[a, 2] += s2
+
+
+@njit(**_OPTS)
+def _block_labels(r, lab):
+    """Label ``cluster + 1`` of the core rows, 0 for the others."""
+    one = np.uint8(1)
+    for i in range(r.shape[0]):
+        c = r[i]
+        lab[i] = (c >> one) + one if c & one and c != _INVALID else np.uint8(0)
+
+
+@njit(**_OPTS)
+def _block_gather(xs, r, s, gidx, gval, g):
+    """Appends the rows of even code (outside the core) from slot ``g``."""
+    one = np.uint8(1)
+    for i in range(r.shape[0]):
+        if not r[i] & one:
+            gidx[g] = s + i
+            gval[g] = xs[i]
+            g += 1
+    return g
+
+
+@njit(**_OPTS)
+def core_pass(x, mask, use_mask, edges, ref, labels, acc, gidx, gval):
+    """Labels ``cluster + 1`` of the core values of ``x`` (0 for invalid values and
+    for the gathered ones, labelled later); per cluster ``a`` the count, the sum of
+    ``x - ref[a]`` and of its square over its core values (added to ``acc[a]``);
+    the other valid values with their rows (``gval``, ``gidx``). Returns the number
+    gathered, or -1 if ``gidx`` is too short."""
+    n = x.shape[0]
+    k = ref.shape[0]
+    r = np.empty(_BLOCK, np.uint8)
+    g = 0
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        xs, rs = x[s:e], r[: e - s]
+        present, gather = _block_codes(
+            xs, mask[s:e] if use_mask else mask, use_mask, edges, rs
+        )
+        _block_labels(rs, labels[s:e])
+        for a in range(k):
+            if present >> np.uint32(min(a, 31)) & np.uint32(1):
+                _block_sums(xs, rs, a, ref[a], acc)
+        if not gather:
+            continue
+        if g + (e - s) > gidx.shape[0]:
+            return -1
+        g = _block_gather(xs, rs, s, gidx, gval, g)
+    return g
+
+
+@njit(**_OPTS)
+def window_lloyd(C, n_core, s_core, P, cs, lo, hi, max_iter):
+    """Exact Lloyd iterations from the sorted centroids ``C`` (updated in place)
+    on core counts and sums per cluster plus the gathered values ``P`` (sorted;
+    ``cs`` their prefix sums), while each threshold ``j`` stays in ``[lo[j],
+    hi[j]]``.
+
+    Returns (code, iterations): ``CONVERGED`` (the assignment no longer changes;
+    ``C`` its means), ``NEED_GATHER`` (a threshold left its window; ``C`` is the
+    last step's means), ``EMPTY_CLUSTER`` or ``MAX_ITER``."""
+    k = C.shape[0]
+    split = np.full(k + 1, -1, np.int64)
+    new = np.empty(k + 1, np.int64)
+    new[0] = 0
+    new[k] = P.shape[0]
+    for it in range(max_iter):
+        for j in range(k - 1):
+            t = 0.5 * (C[j] + C[j + 1])
+            if t < lo[j] or t > hi[j]:
+                return NEED_GATHER, it
+            new[j + 1] = np.searchsorted(P, t, "right")
+        same = True
+        for j in range(k + 1):
+            same = same and new[j] == split[j]
+            split[j] = new[j]
+        if same:
+            return CONVERGED, it
+        for a in range(k):
+            n = n_core[a] + (split[a + 1] - split[a])
+            if n <= 0:
+                return EMPTY_CLUSTER, it + 1
+            C[a] = (s_core[a] + cs[split[a + 1]] - cs[split[a]]) / n
+    return MAX_ITER, max_iter
+
+
+@njit(**_OPTS)
+def hist2_kernel(x, mask, use_mask, lo, inv, B, acc):
+    """Per bin of :func:`bin1` (``B`` bins), the count and sum of the valid values
+    of ``x`` (added to ``acc[:B]``; the invalid ones go to ``acc[B]``): without a
+    branch per value."""
+    top = B - 1.0
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        ok = v - v == 0
+        if use_mask:
+            ok = ok and mask[i]
+        f = min(max((v - lo) * inv, 0.0), top)
+        b = int(f) if ok else B
+        acc[b, 0] += 1.0
+        acc[b, 1] += v
