@@ -1,12 +1,18 @@
 """Exact k-means of one feature (greyscale, or one channel).
 
 In one dimension the clusters of a Lloyd step are intervals between the midpoints
-of consecutive centroids. The values are binned once (one bin per value for
-integers, 2**16 bins for floats, by a monotone formula, so that only the bin a
-midpoint falls in can hold values on both sides of it); Lloyd on the bins' means
-gives a close start; exact Lloyd runs on the histogram plus the values of the few
-bins that a midpoint falls in (one gathering pass, usually); a labelling pass counts
-the midpoints below each value.
+of consecutive centroids (the thresholds). Two ways to an exact fixed point:
+
+- the histogram path: the values are binned once (one bin per value for integers,
+  2**16 bins for floats, by a monotone formula, so that only the bin a threshold
+  falls in can hold values on both sides of it); Lloyd on the bins' means gives a
+  close start; exact Lloyd runs on the histogram plus the values of the few bins
+  that a threshold falls in (one gathering pass, usually); a labelling pass counts
+  the thresholds below each value;
+- for float data, the same starts, then a single pass that labels the values far
+  from the thresholds, sums them per cluster and gathers the values in a window
+  around each threshold: exact Lloyd on those sums and values needs no other pass
+  while the thresholds stay in their windows (see the section "the fast path").
 
 The general engine (:mod:`.engine`) calls :func:`fit` and lends it its passes'
 thread split and its seeding (:class:`EngineParts`): it imports this module, so
@@ -34,11 +40,11 @@ _LLOYD_BATCH_1D = 64
 #: the fast path: at least this many rows, at most this many clusters (the pass
 #: keeps the clusters present in a block as the bits of a 32-bit word)
 _FAST_MIN_ROWS = 1 << 16
-_FAST_MAX_K = 31
+_FAST_MAX_K = 32
 #: bins of the fast path's histogram, and half the width of a window around a
-#: threshold in bins (widened fourfold at each further pass)
+#: threshold in bins (fourfold above 8 clusters, and at each further pass)
 _FAST_BINS = 1 << 16
-_WINDOW_BINS = 64.0
+_WINDOW_BINS = 16.0
 #: passes of the fast path before the histogram path takes over
 _FAST_PASSES = 3
 
@@ -287,12 +293,12 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
 
 
 # ------------------------------------------------------------------ the fast path
-# For float data, in one pass: the starts come from a sample; the pass labels every
-# value far from the thresholds and sums them per cluster, and gathers the values
-# in a window around each threshold (and outside the sampled range); exact Lloyd
-# then runs on those sums plus the gathered values while each threshold stays in
-# its window. A threshold that leaves its window costs one more pass around the
-# new thresholds; a few such passes, and the histogram path above takes over.
+# For float data: the starts are the histogram path's, from a histogram of counts
+# and sums only; then one pass labels every value far from the thresholds, sums
+# those values per cluster and gathers the values in a window around each
+# threshold; exact Lloyd runs on those sums plus the gathered values while each
+# threshold stays in its window. A threshold that leaves its window costs one more
+# pass around the new thresholds; after a few, the histogram path takes over.
 
 
 @dataclass(frozen=True)
@@ -319,7 +325,7 @@ def _applies(px, k: int, opts: dict) -> bool:
 
 
 def _edges(starts, half, lo, hi, dtype) -> tuple:
-    """The pass's ``2k`` edges, in ``dtype``: the sampled range and a window of
+    """The pass's ``2k`` edges, in ``dtype``: the value range and a window of
     ``half`` width around each threshold of every start (windows kept apart at
     the midpoints between thresholds); and the windows as compared (float64)."""
     t = np.array([0.5 * (C[:-1] + C[1:]) for C in starts])
@@ -391,18 +397,27 @@ def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
     )
 
 
+def _means(ps: _Pass, split) -> np.ndarray:
+    """The float64 means of the clusters with the gathered values ``split``,
+    summed from the references."""
+    n = ps.acc[:, 0] + np.diff(split)
+    gathered = [
+        np.sum(ps.values[split[a] : split[a + 1]] - ps.ref[a])
+        for a in range(ps.ref.size)
+    ]
+    return ps.ref + (ps.acc[:, 1] + np.array(gathered)) / n
+
+
 def _solve(ps: _Pass, C, max_iter: int) -> tuple:
     """Exact Lloyd from ``C`` on a pass's findings: (code, iterations, centroids,
-    split of the sorted gathered values per cluster); the centroids of a
-    converged run are the float64 means of their values, summed from the
-    references."""
+    split of the sorted gathered values per cluster)."""
     C = C.copy()
     n_core = ps.acc[:, 0]
     s_core = n_core * ps.ref + ps.acc[:, 1]
     n_iter = 0
-    for _ in range(
-        3
-    ):  # the means below may differ from the prefix sums' in the last bits
+    # the means summed from the references may differ from those of the prefix
+    # sums in the last bits: a few more steps if they move a value
+    for _ in range(3):
         code, it = OK.window_lloyd(
             C, n_core, s_core, ps.values, ps.prefix, ps.lo, ps.hi, max_iter - n_iter
         )
@@ -410,26 +425,13 @@ def _solve(ps: _Pass, C, max_iter: int) -> tuple:
         if code != K.CONVERGED:
             return code, n_iter, C, None
         t = 0.5 * (C[:-1] + C[1:])
-        split = np.concatenate(
-            [[0], np.searchsorted(ps.values, t, "right"), [ps.values.size]]
-        )
-        means = np.array(
-            [
-                ps.ref[a]
-                + (
-                    ps.acc[a, 1]
-                    + np.sum(ps.values[split[a] : split[a + 1]] - ps.ref[a])
-                )
-                / (n_core[a] + split[a + 1] - split[a])
-                for a in range(C.size)
-            ]
-        )
-        t2 = 0.5 * (means[:-1] + means[1:])
-        if np.array_equal(
-            np.searchsorted(ps.values, t2, "right"), split[1:-1]
-        ) and np.all((t2 >= ps.lo) & (t2 <= ps.hi)):
-            return code, n_iter, means, split
-        C = means
+        inner = np.searchsorted(ps.values, t, "right")
+        split = np.concatenate([[0], inner, [ps.values.size]])
+        C = _means(ps, split)
+        t = 0.5 * (C[:-1] + C[1:])
+        inside = np.all((t >= ps.lo) & (t <= ps.hi))
+        if inside and np.array_equal(np.searchsorted(ps.values, t, "right"), inner):
+            return code, n_iter, C, split
     return K.MAX_ITER, n_iter, C, None
 
 
@@ -469,10 +471,10 @@ def _share(hist: _Hist1, edges) -> float:
 
 def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
     """From the sorted starts, passes until exact Lloyd converges inside the
-    windows (the first pass serves every start, a later one the first start
-    that left them): the best fixed point as ``(fit, order, labels, n_valid)``,
-    or None."""
-    half = _WINDOW_BINS / hist.inv
+    windows (a pass serves every start still moving): the best fixed point as
+    ``(fit, order, labels, n_valid)``, or None."""
+    # more clusters travel farther from the histogram's fixed point
+    half = _WINDOW_BINS * (1 if len(starts[0]) <= 8 else 4) / hist.inv
     dt = px.X.dtype.type
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
     best, labels = None, np.empty(px.n, np.uint8)
@@ -480,8 +482,8 @@ def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
         edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
         share = _share(hist, edges)
         ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
-        if ps is None:
-            return best
+        if ps is None:  # more values to gather than room was made for
+            return None
         done, moved = [], []
         for C in starts:
             code, it, C, split = _solve(ps, C, max_iter)
@@ -489,15 +491,17 @@ def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
                 done.append((_inertia(ps, C, split), C, split, it))
             elif code == K.NEED_GATHER:
                 moved.append(C)
+            else:  # an empty cluster or no convergence: the histogram path's care
+                return None
         if done:
             inertia, C, split, it = min(done, key=lambda d: d[0])
             if best is None or inertia < best[0].inertia:
                 best = _finish(ps, C, split, inertia, labels, it, parts)
                 labels = np.empty(px.n, np.uint8)  # that one is the best's now
         if not moved:
-            break
-        starts, half = moved[:1], 4 * half
-    return best
+            return best
+        starts, half = moved, 4 * half
+    return None  # a start still unfinished: the histogram path refines them all
 
 
 def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
@@ -536,9 +540,11 @@ def fit(px, k: int, rng, opts: dict, parts: EngineParts) -> tuple:
         # and scaling)
         px.grid = px._make_grid()
     if _applies(px, k, opts):
+        state = rng.bit_generator.state
         found = _fit_fast(px, k, rng, opts, parts)
         if found is not None:
             return found
+        rng.bit_generator.state = state  # the histogram path draws the same starts
     hist = _Hist1.measure(px, parts)
     n_valid = int(hist.acc[:, 0].sum())
     parts.check_enough_values(px, hist.bins, n_valid, k)

@@ -234,7 +234,7 @@ _SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
 @njit(**_OPTS)
 def _block_codes(xs, ms, use_mask, edges, r):
     """Per row of the block, in ``r``: the number of edges below its value, or
-    ``_INVALID``. Returns the clusters present (as bits, all of them above 31
+    ``_INVALID``. Returns the clusters present (as bits, all of them above 32
     clusters) and whether a row is to be gathered."""
     m = xs.shape[0]
     for i in range(m):
@@ -253,7 +253,7 @@ def _block_codes(xs, ms, use_mask, edges, r):
     gather = np.uint8(0)
     for i in range(m):
         gather |= (r[i] & one) ^ one  # even: gathered (_INVALID is odd)
-    if edges.shape[0] > 62:
+    if edges.shape[0] > 64:
         return np.uint32(0xFFFFFFFF), gather
     top = np.uint8(edges.shape[0])
     present = np.uint32(0)
