@@ -509,14 +509,16 @@ def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
     x, B = px.X[:, 0], _FAST_BINS
 
     def part(start, stop):
-        acc = np.zeros((B + 1, 2))
+        count, total = np.zeros(B + 1, np.int64), np.zeros(B + 1)
         for a, b in px._chunks(start, stop):
             ms = px.mask[a:b] if px.use_mask else px.mask
-            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, acc)
-        return acc
+            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, count, total)
+        return count[:B], total[:B]
 
+    found = parts.map(part, px.n)
     acc = np.zeros((B, 3))
-    acc[:, :2] = np.sum(parts.map(part, px.n), axis=0)[:B]
+    acc[:, 0] = np.sum([f[0] for f in found], axis=0)
+    acc[:, 1] = np.sum([f[1] for f in found], axis=0)
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
 
 
