@@ -71,7 +71,7 @@ def fast_runs(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("k", [2, 3, 5, 8, 16, 32])
+@pytest.mark.parametrize("k", [2, 3, 5, 8, 12, 16])
 def test_float_data_is_fitted_in_one_pass_to_a_fixed_point(dtype, k, fast_runs):
     X = smooth_image(dtype)
     fit = fit_predict(X, n_clusters=k)
@@ -82,7 +82,7 @@ def test_float_data_is_fitted_in_one_pass_to_a_fixed_point(dtype, k, fast_runs):
 @pytest.mark.parametrize(
     ("dtype", "k"),
     [(d, k) for d in (np.uint16, np.uint8) for k in (1, 4, 32)]
-    + [(np.float32, 1), (np.float32, 33), (np.float64, 40)],
+    + [(np.float32, 1), (np.float32, 32), (np.float64, 40)],
 )
 def test_other_data_and_other_k_go_the_histogram_way_to_a_fixed_point(
     dtype, k, fast_runs
@@ -218,3 +218,13 @@ def test_inertia_not_worse_than_scikit_learn(k):
     ours = fit_predict(X, n_clusters=k)
     km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X.astype(np.float64))
     assert ours.inertia <= km.inertia_ * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("k", [20, 32])
+def test_the_pass_takes_up_to_32_clusters(monkeypatch, k):
+    """The pass keeps the clusters present in a block as the bits of a 32-bit
+    word: every one of 32 clusters is summed."""
+    monkeypatch.setattr(one_feature, "_FAST_MAX_K", 32)
+    X = smooth_image(np.float64)
+    fit = fit_predict(X, n_clusters=k, max_iter=2000)
+    assert_fixed_point(X, fit)

@@ -37,10 +37,11 @@ _SEED_GROUPS_1D = 1 << 12
 _GATHER_MARGIN_1D = 64
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
-#: the fast path: at least this many rows, at most this many clusters (the pass
-#: keeps the clusters present in a block as the bits of a 32-bit word)
+#: the fast path: at least this many rows, at most this many clusters (its pass
+#: costs more per cluster, and more clusters need more passes: beyond, the
+#: histogram path is as fast; the pass itself takes up to 32)
 _FAST_MIN_ROWS = 1 << 16
-_FAST_MAX_K = 32
+_FAST_MAX_K = 16
 #: bins of the fast path's histogram, and half the width of a window around a
 #: threshold in bins (fourfold above 8 clusters, and at each further pass)
 _FAST_BINS = 1 << 16
@@ -75,7 +76,7 @@ class OneFeatureFit:
 
 @dataclass(frozen=True)
 class _Hist1:
-    """One feature binned by :func:`~._kernels.bin1` (``lo``, ``inv``, ``B``
+    """One feature binned by :func:`~.one_feature_kernels.bin1` (``lo``, ``inv``, ``B``
     bins): per bin count, sum and sum of squares (``acc``), per row range the
     counts; ``exact`` when each bin holds a single value (integer data)."""
 
