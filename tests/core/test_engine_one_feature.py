@@ -6,7 +6,7 @@ import pytest
 from skimage import data, transform
 from sklearn.cluster import KMeans
 
-from napari_kmeans_seg.core import engine as _engine
+from napari_kmeans_seg.core import one_feature as _one_feature
 from napari_kmeans_seg.core.engine import fit_predict
 
 
@@ -73,13 +73,14 @@ def test_inertia_not_worse_than_scikit_learn(k):
 def test_only_the_bins_around_thresholds_are_gathered(monkeypatch):
     """The pixels handled one by one are a small part of the image."""
     gathered = []
-    real = _engine._Lloyd1._gather
+    real = _one_feature._core_pass
 
-    def spy(self, selected):
-        real(self, selected)
-        gathered.append(self.gathered[2].size)
+    def spy(*args):
+        found = real(*args)
+        gathered.append(found.values.size)
+        return found
 
-    monkeypatch.setattr(_engine._Lloyd1, "_gather", spy)
+    monkeypatch.setattr(_one_feature, "_core_pass", spy)
     X = grey(np.float32)
     fit = fit_predict(X, n_clusters=5)
     assert fit.converged and gathered

@@ -1,0 +1,555 @@
+"""Exact k-means of one feature (greyscale, or one channel).
+
+In one dimension the clusters of a Lloyd step are intervals between the midpoints
+of consecutive centroids (the thresholds). Two ways to an exact fixed point:
+
+- the histogram path: the values are binned once (one bin per value for integers,
+  2**16 bins for floats, by a monotone formula, so that only the bin a threshold
+  falls in can hold values on both sides of it); Lloyd on the bins' means gives a
+  close start; exact Lloyd runs on the histogram plus the values of the few bins
+  that a threshold falls in (one gathering pass, usually); a labelling pass counts
+  the thresholds below each value;
+- for float data, the same starts, then a single pass that labels the values far
+  from the thresholds, sums them per cluster and gathers the values in a window
+  around each threshold: exact Lloyd on those sums and values needs no other pass
+  while the thresholds stay in their windows (see the section "the fast path").
+
+The general engine (:mod:`.engine`) calls :func:`fit` and lends it its passes'
+thread split and its seeding (:class:`EngineParts`): it imports this module, so
+this module does not import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels as K
+from . import one_feature_kernels as OK
+
+#: bins of the one-feature histogram of float data
+_BINS_1D = 1 << 16
+#: the one-feature starts are seeded on at most this many groups of bins
+_SEED_GROUPS_1D = 1 << 12
+#: bins gathered on each side of a bin a threshold falls in
+_GATHER_MARGIN_1D = 64
+#: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
+_LLOYD_BATCH_1D = 64
+#: the fast path: at least this many rows, at most this many clusters (its pass
+#: costs more per cluster, and more clusters need more passes: beyond, the
+#: histogram path is as fast; the pass itself takes up to 32)
+_FAST_MIN_ROWS = 1 << 16
+_FAST_MAX_K = 16
+#: bins of the fast path's histogram, and half the width of a window around a
+#: threshold in bins (fourfold above 8 clusters, and at each further pass)
+_FAST_BINS = 1 << 16
+_WINDOW_BINS = 16.0
+#: passes of the fast path before the histogram path takes over
+_FAST_PASSES = 3
+
+
+@dataclass(frozen=True)
+class EngineParts:
+    """What the engine lends this path (see the module's docstring)."""
+
+    map: Callable  #: ``map(fn, n)``: ``fn(start, stop)`` over the passes' row ranges
+    spans: Callable  #: ``spans(n)``: those row ranges
+    seeds: Callable  #: k-means++ and weighted Lloyd starts on weighted points
+    starts_to_refine: Callable  #: the starts worth refining exactly
+    cluster_order: Callable  #: the order of the clusters in the result
+    check_enough_values: Callable  #: raises unless there are k distinct values
+    too_few_values: Callable  #: the error for ``n`` distinct values
+
+
+@dataclass(frozen=True)
+class OneFeatureFit:
+    """One refined start: a Lloyd fixed point on all values when ``converged``."""
+
+    centroids: np.ndarray  #: (k, 1) float64, sorted, in the engine's (scaled) units
+    counts: np.ndarray  #: (k,) int64 values per centroid
+    inertia: float
+    n_iter: int
+    converged: bool
+
+
+@dataclass(frozen=True)
+class _Hist1:
+    """One feature binned by :func:`~.one_feature_kernels.bin1` (``lo``, ``inv``, ``B``
+    bins): per bin count, sum and sum of squares (``acc``), per row range the
+    counts; ``exact`` when each bin holds a single value (integer data)."""
+
+    lo: float
+    inv: float
+    acc: np.ndarray
+    part_counts: list
+    bins: np.ndarray
+    exact: bool
+
+    @classmethod
+    def measure(cls, px, parts: EngineParts) -> _Hist1:
+        if px.X.dtype.kind == "u":  # one bin per integer value
+            lo, inv, exact = 0.0, 1.0, True
+            B = 256
+            if px.lo_hi is not None:
+                mn, mx = (float(v[0]) for v in px.lo_hi)
+                lo, B = (mn, int(mx - mn) + 1) if np.isfinite(mn) else (0.0, 1)
+        else:
+            mn, mx = (float(v[0]) for v in px.lo_hi)
+            lo, B, inv, exact = mn, _BINS_1D, 1.0, False
+            if not np.isfinite(mn):
+                lo, B = 0.0, 1
+            elif mx > mn:
+                inv = B / (mx - mn)
+
+        return cls.binned(px, parts, lo, inv, B, exact)
+
+    @classmethod
+    def binned(cls, px, parts: EngineParts, lo, inv, B, exact=False) -> _Hist1:
+        """The histogram of ``px``'s valid values in ``B`` bins of
+        :func:`~.one_feature_kernels.bin1` (clamped at both ends)."""
+
+        def part(start, stop):
+            acc = np.zeros((B, 3))
+            for a, b in px._chunks(start, stop):
+                OK.hist1_kernel(*px._common(a, b), lo, inv, B, acc)
+            return acc
+
+        accs = parts.map(part, px.n)
+        acc = np.sum(accs, axis=0)
+        bins = np.flatnonzero(acc[:, 0])
+        counts = [p[:, 0].astype(np.int64) for p in accs]
+        return cls(lo, inv, acc, counts, bins, exact)
+
+
+class _Lloyd1:
+    """Exact Lloyd in one dimension over a :class:`_Hist1`, gathering the values
+    of the bins that thresholds fall in (each gathering strictly grows the set)."""
+
+    def __init__(self, px, hist: _Hist1, parts: EngineParts):
+        self.px, self.h, self.parts = px, hist, parts
+        B = hist.acc.shape[0]
+        self.selected = np.zeros(B, np.bool_)
+        pstart, pcount = np.full(B, -1, np.int64), np.zeros(B, np.int64)
+        P, W = np.empty(0), np.empty(0)
+        if hist.exact:  # every bin is one value with its count: all "gathered"
+            b = hist.bins
+            P, W = hist.acc[b, 1] / hist.acc[b, 0], hist.acc[b, 0]
+            pstart[b], pcount[b] = np.arange(b.size), 1
+            self.selected[b] = True
+        self.gathered = (pstart, pcount, P, W)
+
+    def _thresholds(self, C) -> np.ndarray:
+        return 0.5 * (C[:-1] + C[1:])
+
+    def gather_near(self, starts, extra=()) -> None:
+        """Gather the bins within the margin of the starts' thresholds (and of the
+        bins ``extra``), in one pass."""
+        h, B = self.h, self.h.acc.shape[0]
+        centre = [*extra]
+        for C in starts:
+            t = self._thresholds(np.sort(np.ravel(C)))
+            centre.extend(np.clip(((t - h.lo) * h.inv).astype(np.int64), 0, B - 1))
+        want = self.selected.copy()
+        for b in map(int, centre):
+            want[max(b - _GATHER_MARGIN_1D, 0) : b + _GATHER_MARGIN_1D + 1] = True
+        want &= h.acc[:, 0] > 0
+        if np.any(want & ~self.selected):
+            self._gather(want)
+
+    def _gather(self, selected) -> None:
+        h, px = self.h, self.px
+        self.selected = selected
+        sel = np.flatnonzero(selected)
+        pcount = np.zeros(selected.size, np.int64)
+        pcount[sel] = h.acc[sel, 0].astype(np.int64)
+        offsets = np.cumsum(pcount) - pcount
+        pstart = np.full(selected.size, -1, np.int64)
+        pstart[sel] = offsets[sel]
+        P = np.empty(int(pcount.sum()))
+        cursors, running = {}, offsets
+        for (start, _), pc in zip(self.parts.spans(px.n), h.part_counts, strict=True):
+            cursors[start] = np.where(selected, running, -1)
+            running = running + np.where(selected, pc, 0)
+
+        def part(start, stop):
+            for a, b in px._chunks(start, stop):
+                OK.gather1_kernel(
+                    *px._common(a, b), h.lo, h.inv, h.acc.shape[0], cursors[start], P
+                )
+
+        self.parts.map(part, px.n)
+        self.gathered = (pstart, pcount, P, np.empty(0))
+
+    def evaluate(self, C) -> tuple[np.ndarray, float]:
+        """Counts per cluster and inertia of the assignment to the sorted ``C``."""
+        h = self.h
+        S, N = np.empty(C.size), np.empty(C.size)
+        while True:
+            b, inertia = OK.step1(C, h.acc, h.bins, h.lo, h.inv, self.gathered, S, N)
+            if b < 0:
+                return N.astype(np.int64), inertia
+            self.gather_near([C], [b])
+
+    def _reseed(self, C) -> np.ndarray:
+        """The means ``C`` with each empty cluster (NaN) moved to the value farthest
+        from every centroid; sorted."""
+        h = self.h
+        empty = np.isnan(C)
+        full = np.flatnonzero(~empty)
+        C = C.copy()
+        C[empty] = C[full[0]]
+        for n_placed, a in enumerate(np.flatnonzero(empty)):
+            far, far_d = OK.farthest1(C, h.acc, h.bins, self.gathered)
+            if far_d <= 0 and not h.exact:  # a bin whose mean is a centroid
+                means = h.acc[h.bins, 1] / h.acc[h.bins, 0]
+                at = h.bins[np.isin(means, C) & ~self.selected[h.bins]]
+                if at.size:
+                    self._gather(self.selected | np.isin(np.arange(h.acc.shape[0]), at))
+                    far, far_d = OK.farthest1(C, h.acc, h.bins, self.gathered)
+            if far_d <= 0:
+                raise self.parts.too_few_values(full.size + n_placed)
+            C[a] = far
+        return np.sort(C)
+
+    def run(self, C, max_iter: int) -> OneFeatureFit:
+        """From ``C`` to a fixed point or ``max_iter`` iterations (a re-seed counts
+        as one)."""
+        h = self.h
+        C = np.sort(np.array(C, dtype=np.float64).ravel())
+        n_iter, converged = 0, False
+        while n_iter < max_iter:
+            self.px.check()
+            batch = min(_LLOYD_BATCH_1D, max_iter - n_iter)
+            code, it, b, _ = OK.lloyd1(
+                C, h.acc, h.bins, h.lo, h.inv, self.gathered, batch
+            )
+            n_iter += it
+            if code == K.NEED_GATHER:
+                self.gather_near([C], [b])
+            elif code == K.EMPTY_CLUSTER:
+                C = self._reseed(C)
+                n_iter += 1
+            elif code == K.CONVERGED:
+                converged = True
+                break
+        counts, inertia = self.evaluate(C)
+        return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
+
+
+def _starts(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> list:
+    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on groups
+    of bins (or the given ``init``), then Lloyd on the bins' means."""
+    B = hist.acc.shape[0]
+    shift = max(0, (B - 1).bit_length() - (_SEED_GROUPS_1D.bit_length() - 1))
+    if opts["init"] is not None:
+        C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
+        starts = [(0.0, np.ldexp(C0, px.exponent))]
+    else:
+        group = hist.bins >> shift
+        weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
+        sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
+        used = np.flatnonzero(weights)
+        means = (sums[used] / weights[used])[:, None]
+        starts = parts.seeds(
+            means, weights[used], k, rng, opts["n_init"], opts["max_iter"], px.check
+        )
+    starts = parts.starts_to_refine(starts, opts["n_refine"], (1 << shift) / hist.inv)
+    if not hist.exact:  # Lloyd on the bins' means first: close to the fixed point
+        w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
+        x = sums / w
+        cw = np.concatenate([[0.0], np.cumsum(w)])
+        cs = np.concatenate([[0.0], np.cumsum(sums)])
+        for _, C0 in starts:
+            C1 = np.sort(C0.ravel())
+            OK.lloyd1_points(C1, x, cw, cs, opts["max_iter"])
+            C0[:, 0] = C1
+    return starts
+
+
+def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
+    """The exact method for one feature: seeds on groups of bins, exact Lloyd on
+    the histogram and the values of the bins that thresholds fall in."""
+    starts = _starts(px, hist, k, rng, opts, parts)
+    lloyd = _Lloyd1(px, hist, parts)
+    lloyd.gather_near([C0 for _, C0 in starts])
+    best = None
+    for _, C0 in starts:
+        fit = lloyd.run(C0, opts["max_iter"])
+        if best is None or fit.inertia < best.inertia:
+            best = fit
+    order = parts.cluster_order(best.centroids, best.counts)
+    lut = np.empty(k, np.uint8 if k < 255 else np.uint16)
+    lut[order] = np.arange(1, k + 1)
+    t = lloyd._thresholds(best.centroids[:, 0])
+    labels = np.empty(px.n, lut.dtype)
+
+    def part(start, stop):
+        for a, b in px._chunks(start, stop):
+            OK.label1_kernel(*px._common(a, b), t, lut, labels[a:b])
+
+    parts.map(part, px.n)
+    return best, order, labels
+
+
+# ------------------------------------------------------------------ the fast path
+# For float data: the starts are the histogram path's, from a histogram of counts
+# and sums only; then one pass labels every value far from the thresholds, sums
+# those values per cluster and gathers the values in a window around each
+# threshold; exact Lloyd runs on those sums plus the gathered values while each
+# threshold stays in its window. A threshold that leaves its window costs one more
+# pass around the new thresholds; after a few, the histogram path takes over.
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """What :func:`~.one_feature_kernels.core_pass` found, all ranges merged."""
+
+    ref: np.ndarray  #: per cluster, the reference its core sums are taken from
+    acc: np.ndarray  #: per cluster: core count, sum of ``x - ref``, of its square
+    values: np.ndarray  #: the gathered values (float64), sorted
+    prefix: np.ndarray  #: their prefix sums, from 0
+    rows: np.ndarray  #: the gathered values' rows and values, in row order
+    row_values: np.ndarray
+    lo: np.ndarray  #: per threshold, its window (float64, as the pass compared)
+    hi: np.ndarray
+
+
+def _applies(px, k: int, opts: dict) -> bool:
+    return (
+        px.X.dtype.kind == "f"
+        and 2 <= k <= _FAST_MAX_K
+        and opts["init"] is None
+        and px.n >= _FAST_MIN_ROWS
+    )
+
+
+def _edges(starts, half, lo, hi, dtype) -> tuple:
+    """The pass's ``2k`` edges, in ``dtype``: the value range and a window of
+    ``half`` width around each threshold of every start (windows kept apart at
+    the midpoints between thresholds); and the windows as compared (float64)."""
+    t = np.array([0.5 * (C[:-1] + C[1:]) for C in starts])
+    t_lo, t_hi = t.min(axis=0), t.max(axis=0)
+    mids = np.concatenate([[lo], 0.5 * (t_hi[:-1] + t_lo[1:]), [hi]])
+    L = np.clip(t_lo - half, mids[:-1], t_lo)
+    H = np.clip(t_hi + half, t_hi, mids[1:])
+    edges = np.empty(2 * len(starts[0]), np.float64)
+    edges[0], edges[-1] = lo, hi
+    edges[1:-1:2], edges[2:-1:2] = L, H
+    cast = edges.astype(dtype)
+    # lower edges rounded down, upper ones up: each window still holds its threshold
+    down = np.arange(cast.size) % 2 == 1
+    cast = np.where(
+        down & (cast > edges), np.nextafter(cast, dtype.type(-np.inf)), cast
+    )
+    cast = np.where(
+        ~down & (cast < edges), np.nextafter(cast, dtype.type(np.inf)), cast
+    )
+    edges = np.maximum.accumulate(cast)
+    e64 = edges.astype(np.float64)
+    return edges, e64[1:-1:2], e64[2:-1:2]
+
+
+def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
+    """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
+    expected fraction of rows gathered); None if more were gathered than room
+    was made for."""
+    k, x = C.size, px.X[:, 0]
+    ref = np.ascontiguousarray(C)
+
+    def part(start, stop):
+        acc, g = np.zeros((k, 3)), 0
+        room = int((stop - start) * min(1.0, 2 * share + 1e-3)) + 2 * OK._BLOCK
+        rows, vals = np.empty(room, np.int64), np.empty(room)
+        for a, b in px._chunks(start, stop):
+            ms = px.mask[a:b] if px.use_mask else px.mask
+            found = OK.core_pass(
+                x[a:b],
+                ms,
+                px.use_mask,
+                edges,
+                ref,
+                labels[a:b],
+                acc,
+                rows[g:],
+                vals[g:],
+            )
+            if found < 0:
+                return None
+            rows[g : g + found] += a
+            g += found
+        return acc, rows[:g], vals[:g]
+
+    found = parts.map(part, px.n)
+    if any(f is None for f in found):
+        return None
+    values = np.concatenate([f[2] for f in found])
+    ordered = np.sort(values)
+    return _Pass(
+        ref=ref,
+        acc=np.sum([f[0] for f in found], axis=0),
+        values=ordered,
+        prefix=np.concatenate([[0.0], np.cumsum(ordered)]),
+        rows=np.concatenate([f[1] for f in found]),
+        row_values=values,
+        lo=lo,
+        hi=hi,
+    )
+
+
+def _means(ps: _Pass, split) -> np.ndarray:
+    """The float64 means of the clusters with the gathered values ``split``,
+    summed from the references."""
+    n = ps.acc[:, 0] + np.diff(split)
+    gathered = [
+        np.sum(ps.values[split[a] : split[a + 1]] - ps.ref[a])
+        for a in range(ps.ref.size)
+    ]
+    return ps.ref + (ps.acc[:, 1] + np.array(gathered)) / n
+
+
+def _solve(ps: _Pass, C, max_iter: int) -> tuple:
+    """Exact Lloyd from ``C`` on a pass's findings: (code, iterations, centroids,
+    split of the sorted gathered values per cluster)."""
+    C = C.copy()
+    n_core = ps.acc[:, 0]
+    s_core = n_core * ps.ref + ps.acc[:, 1]
+    n_iter = 0
+    # the means summed from the references may differ from those of the prefix
+    # sums in the last bits: a few more steps if they move a value
+    for _ in range(3):
+        code, it = OK.window_lloyd(
+            C, n_core, s_core, ps.values, ps.prefix, ps.lo, ps.hi, max_iter - n_iter
+        )
+        n_iter += it
+        if code != K.CONVERGED:
+            return code, n_iter, C, None
+        t = 0.5 * (C[:-1] + C[1:])
+        inner = np.searchsorted(ps.values, t, "right")
+        split = np.concatenate([[0], inner, [ps.values.size]])
+        C = _means(ps, split)
+        t = 0.5 * (C[:-1] + C[1:])
+        inside = np.all((t >= ps.lo) & (t <= ps.hi))
+        if inside and np.array_equal(np.searchsorted(ps.values, t, "right"), inner):
+            return code, n_iter, C, split
+    return K.MAX_ITER, n_iter, C, None
+
+
+def _inertia(ps: _Pass, C, split) -> float:
+    """The inertia of the fixed point ``C`` with the gathered values ``split``."""
+    n_core = ps.acc[:, 0]
+    d = C - ps.ref
+    core = ps.acc[:, 2] - 2 * d * ps.acc[:, 1] + n_core * d * d
+    inertia = float(np.sum(np.maximum(core, 0)))
+    for a in range(C.size):
+        inertia += float(np.sum((ps.values[split[a] : split[a + 1]] - C[a]) ** 2))
+    return inertia
+
+
+def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
+    """Label the gathered values, count and order the clusters: ``(fit, order,
+    labels, n_valid)``."""
+    k = C.size
+    counts = ps.acc[:, 0].astype(np.int64) + np.diff(split)
+    t = 0.5 * (C[:-1] + C[1:])
+    labels[ps.rows] = np.searchsorted(t, ps.row_values, "left") + 1
+    order = parts.cluster_order(C[:, None], counts)
+    if np.any(order != np.arange(k)):
+        relabel = np.zeros(k + 1, labels.dtype)
+        relabel[order + 1] = np.arange(1, k + 1)
+        np.take(relabel, labels, out=labels)
+    fit_ = OneFeatureFit(C[:, None], counts, inertia, n_iter, True)
+    return fit_, order, labels, int(counts.sum())
+
+
+def _share(hist: _Hist1, edges) -> float:
+    """The fraction of the sample a pass with these edges gathers."""
+    w = hist.acc[hist.bins, 0]
+    r = np.searchsorted(edges.astype(np.float64), hist.acc[hist.bins, 1] / w, "left")
+    return float(w[r % 2 == 0].sum() / w.sum())
+
+
+def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
+    """From the sorted starts, passes until exact Lloyd converges inside the
+    windows (a pass serves every start still moving): the best fixed point as
+    ``(fit, order, labels, n_valid)``, or None."""
+    # more clusters travel farther from the histogram's fixed point
+    half = _WINDOW_BINS * (1 if len(starts[0]) <= 8 else 4) / hist.inv
+    dt = px.X.dtype.type
+    below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
+    best, labels = None, np.empty(px.n, np.uint8)
+    for _ in range(_FAST_PASSES):
+        edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
+        share = _share(hist, edges)
+        ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
+        if ps is None:  # more values to gather than room was made for
+            return None
+        done, moved = [], []
+        for C in starts:
+            code, it, C, split = _solve(ps, C, max_iter)
+            if code == K.CONVERGED:
+                done.append((_inertia(ps, C, split), C, split, it))
+            elif code == K.NEED_GATHER:
+                moved.append(C)
+            else:  # an empty cluster or no convergence: the histogram path's care
+                return None
+        if done:
+            inertia, C, split, it = min(done, key=lambda d: d[0])
+            if best is None or inertia < best[0].inertia:
+                best = _finish(ps, C, split, inertia, labels, it, parts)
+                labels = np.empty(px.n, np.uint8)  # that one is the best's now
+        if not moved:
+            return best
+        starts, half = moved, 4 * half
+    return None  # a start still unfinished: the histogram path refines them all
+
+
+def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
+    """The fast path's histogram: counts and sums (no sums of squares)."""
+    x, B = px.X[:, 0], _FAST_BINS
+
+    def part(start, stop):
+        count, total = np.zeros(B + 1, np.int64), np.zeros(B + 1)
+        for a, b in px._chunks(start, stop):
+            ms = px.mask[a:b] if px.use_mask else px.mask
+            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, count, total)
+        return count[:B], total[:B]
+
+    found = parts.map(part, px.n)
+    acc = np.zeros((B, 3))
+    acc[:, 0] = np.sum([f[0] for f in found], axis=0)
+    acc[:, 1] = np.sum([f[1] for f in found], axis=0)
+    return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
+
+
+def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
+    """The fast path (see above), or None where the histogram path must run."""
+    lo, hi = (float(v[0]) for v in px.lo_hi)
+    if not hi > lo:  # no valid value, or a single one
+        return None
+    hist = _counts_and_sums(px, lo, _FAST_BINS / (hi - lo), parts)
+    if hist.bins.size < k or not np.all(np.isfinite(hist.acc[[0, -1]])):
+        return None
+    starts = [np.sort(C0[:, 0]) for _, C0 in _starts(px, hist, k, rng, opts, parts)]
+    return _refine(px, hist, starts, lo, hi, opts["max_iter"], parts)
+
+
+def fit(px, k: int, rng, opts: dict, parts: EngineParts) -> tuple:
+    """The exact method on the one-feature pixels ``px`` (an engine ``Pixels``):
+    ``(fit, order, labels, n_valid)``, as the engine's other methods return."""
+    if px.lo_hi is None and px.X.dtype != np.uint8:
+        # both paths bin by the value range (measured with the magnitudes' checks
+        # and scaling)
+        px.grid = px._make_grid()
+    if _applies(px, k, opts):
+        state = rng.bit_generator.state
+        found = _fit_fast(px, k, rng, opts, parts)
+        if found is not None:
+            return found
+        rng.bit_generator.state = state  # the histogram path draws the same starts
+    hist = _Hist1.measure(px, parts)
+    n_valid = int(hist.acc[:, 0].sum())
+    parts.check_enough_values(px, hist.bins, n_valid, k)
+    fit_, order, labels = _fit_1d(px, hist, k, rng, opts, parts)
+    return fit_, order, labels, n_valid

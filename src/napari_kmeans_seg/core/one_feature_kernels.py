@@ -1,0 +1,388 @@
+"""Compiled loops of the one-feature (greyscale, one channel) k-means path (numba;
+``nogil``, so threads run in parallel). Conventions as in :mod:`.kernels`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .kernels import _OPTS, CONVERGED, EMPTY_CLUSTER, MAX_ITER, NEED_GATHER
+
+# ------------------------------------------------------------------ one feature
+# In one dimension the clusters of a Lloyd step are intervals between thresholds
+# (the midpoints of consecutive sorted centroids; a value equal to a threshold
+# goes to the lower cluster). Values are binned by a monotone formula, so a bin
+# lies wholly below or above every threshold except the one bin a threshold
+# falls in: only the values of those bins are needed one by one.
+
+
+@njit(**_OPTS)
+def bin1(x, lo, inv, B):
+    """The bin of value ``x``: monotone non-decreasing in ``x``."""
+    return min(max(int((np.float64(x) - lo) * inv), 0), B - 1)
+
+
+@njit(**_OPTS)
+def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
+    """Per bin of the valid values of ``X[:, 0]``: count (``acc[b, 0]``), sum and
+    sum of squares."""
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x = np.float64(X[i, 0])
+        if x - x != 0:  # NaN or ±inf
+            continue
+        b = min(max(int((x - lo) * inv), 0), B - 1)
+        acc[b, 0] += 1.0
+        acc[b, 1] += x
+        acc[b, 2] += x * x
+
+
+@njit(**_OPTS)
+def gather1_kernel(X, mask, use_mask, lo, inv, B, cursor, P):
+    """Copy the valid values of the bins with ``cursor[b] >= 0`` into ``P``
+    (``cursor`` holds this range's next slot in each bin)."""
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x = np.float64(X[i, 0])
+        if x - x != 0:
+            continue
+        b = min(max(int((x - lo) * inv), 0), B - 1)
+        p = cursor[b]
+        if p >= 0:
+            cursor[b] = p + 1
+            P[p] = x
+
+
+@njit(**_OPTS)
+def step1(C, hist, bins, lo, inv, gathered, S, N):
+    """One exact Lloyd step in one dimension from the sorted centroids ``C``: the
+    new sums ``S`` and counts ``N`` per cluster; ``hist`` is :func:`hist1_kernel`'s
+    ``acc``, ``bins`` the non-empty bins in order, ``gathered`` ``(pstart, pcount,
+    P, W)`` the values of some bins with their weights (``W`` empty: all 1;
+    ``pstart[b] < 0``: not gathered).
+
+    Returns (bin, inertia): the first bin a threshold falls in whose values are
+    not gathered (-1 if none: the step is complete), and the inertia of this
+    assignment with respect to ``C``."""
+    pstart, pcount, P, W = gathered
+    weighted = W.size > 0
+    k = C.shape[0]
+    B = hist.shape[0]
+    t = np.empty(max(k - 1, 0))
+    tb = np.empty(max(k - 1, 0), np.int64)
+    for j in range(k - 1):
+        t[j] = 0.5 * (C[j] + C[j + 1])
+        tb[j] = bin1(t[j], lo, inv, B)
+    S[:] = 0.0
+    N[:] = 0.0
+    inertia = 0.0
+    j = 0
+    for b in bins:
+        while j < k - 1 and tb[j] < b:
+            j += 1
+        if j < k - 1 and tb[j] == b:  # a threshold falls in this bin
+            if pstart[b] < 0:
+                return b, inertia
+            for p in range(pstart[b], pstart[b] + pcount[b]):
+                x = P[p]
+                w = W[p] if weighted else 1.0
+                a = j
+                while a < k - 1 and x > t[a]:
+                    a += 1
+                S[a] += w * x
+                N[a] += w
+                inertia += w * (x - C[a]) * (x - C[a])
+        else:
+            c = C[j]
+            S[j] += hist[b, 1]
+            N[j] += hist[b, 0]
+            inertia += max(hist[b, 2] - 2.0 * c * hist[b, 1] + hist[b, 0] * c * c, 0.0)
+    return -1, inertia
+
+
+@njit(**_OPTS)
+def lloyd1(C, hist, bins, lo, inv, gathered, max_iter):
+    """Exact Lloyd iterations in one dimension from the sorted centroids ``C``
+    (updated in place) until a step leaves them unchanged.
+
+    Returns (code, iterations, bin, inertia): ``CONVERGED``, ``NEED_GATHER`` (the
+    values of ``bin`` are needed; ``C`` is the last complete step's),
+    ``EMPTY_CLUSTER`` (``C`` then holds the means, an empty cluster's entry being
+    NaN) or ``MAX_ITER``; inertia with respect to ``C``."""
+    k = C.shape[0]
+    S = np.empty(k)
+    N = np.empty(k)
+    inertia = 0.0
+    for it in range(max_iter):
+        b, inertia = step1(C, hist, bins, lo, inv, gathered, S, N)
+        if b >= 0:
+            return NEED_GATHER, it, b, inertia
+        same = True
+        empty = False
+        for a in range(k):
+            if N[a] <= 0.0:
+                empty = True
+                v = np.nan
+            else:
+                v = S[a] / N[a]
+            if v != C[a]:
+                same = False
+            C[a] = v
+        if empty:
+            return EMPTY_CLUSTER, it + 1, -1, inertia
+        if same:
+            return CONVERGED, it + 1, -1, inertia
+    return MAX_ITER, max_iter, -1, inertia
+
+
+@njit(**_OPTS)
+def farthest1(C, hist, bins, gathered):
+    """:func:`farthest` in one dimension: the bin mean (or gathered value)
+    farthest from its nearest centroid, and its squared distance."""
+    pstart, pcount, P, _ = gathered
+    far = 0.0
+    far_d = 0.0
+    for b in bins:
+        if pstart[b] >= 0:
+            for p in range(pstart[b], pstart[b] + pcount[b]):
+                s = np.min((P[p] - C) ** 2)
+                if s > far_d:
+                    far_d = s
+                    far = P[p]
+        else:
+            x = hist[b, 1] / hist[b, 0]
+            s = np.min((x - C) ** 2)
+            if s > far_d:
+                far_d = s
+                far = x
+    return far, far_d
+
+
+@njit(**_OPTS)
+def label1_kernel(X, mask, use_mask, t, lut, labels):
+    """``labels[i] = lut[number of thresholds t below X[i, 0]]`` (0 for invalid
+    rows); ``t`` sorted."""
+    m = t.shape[0]
+    for i in range(X.shape[0]):
+        x = np.float64(X[i, 0])
+        if x - x != 0 or (use_mask and not mask[i]):
+            labels[i] = 0
+            continue
+        a = 0
+        if m <= 32:  # branch-free count, vectorised
+            for j in range(m):
+                a += x > t[j]
+        else:
+            hi = m
+            while a < hi:
+                mid = (a + hi) // 2
+                if x > t[mid]:
+                    a = mid + 1
+                else:
+                    hi = mid
+        labels[i] = lut[a]
+
+
+@njit(**_OPTS)
+def lloyd1_points(C, x, cw, cs, max_iter):
+    """Lloyd iterations on sorted points ``x`` (prefix sums of their weights
+    ``cw`` and weighted values ``cs``, each of length ``len(x) + 1``) from the
+    sorted centroids ``C``, updated in place; an empty cluster keeps its place.
+    Each iteration costs ``O(k log len(x))``: for a close start, not an exact
+    answer (prefix differences round). Returns the number of iterations."""
+    k = C.shape[0]
+    m = x.shape[0]
+    new = np.empty(k)
+    for it in range(max_iter):
+        lo = 0
+        for a in range(k):
+            hi = m
+            if a < k - 1:
+                hi = max(np.searchsorted(x, 0.5 * (C[a] + C[a + 1]), "right"), lo)
+            w = cw[hi] - cw[lo]
+            new[a] = (cs[hi] - cs[lo]) / w if w > 0 else C[a]
+            lo = hi
+        same = True
+        for a in range(k):
+            same = same and new[a] == C[a]
+            C[a] = new[a]
+        if same:
+            return it + 1
+    return max_iter
+
+
+# ------------------------------------------------------------ one pass, from a start
+# The values are compared with ``2k`` increasing edges: the lowest and highest
+# sampled value and, around each threshold, a window ``(lo, hi]``. The number ``r``
+# of edges below a value is odd for a *core* value, of cluster ``(r - 1) / 2``;
+# even for a value outside the sampled range or inside a window, which is gathered
+# one by one. While each threshold stays inside its window, a core value's cluster
+# does not change. A block of rows is handled a loop at a time (over the edges,
+# then over the block's rows), which vectorises.
+
+#: rows per block of :func:`core_pass`
+_BLOCK = 1024
+#: code of an invalid row (masked, NaN, ±inf)
+_INVALID = 255
+#: the sums are reassociated (vectorised): float64 sums of one block, in lanes
+_SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
+
+
+@njit(**_OPTS)
+def _block_codes(xs, ms, use_mask, edges, r):
+    """Per row of the block, in ``r``: the number of edges below its value, or
+    ``_INVALID``. Returns the clusters present (as bits, all of them above 32
+    clusters) and whether a row is to be gathered."""
+    m = xs.shape[0]
+    for i in range(m):
+        r[i] = 0
+    for p in range(edges.shape[0]):
+        e = edges[p]
+        for i in range(m):
+            r[i] += np.uint8(xs[i] > e)
+    invalid, one = np.uint8(_INVALID), np.uint8(1)
+    for i in range(m):
+        v = xs[i]
+        r[i] = r[i] if v - v == 0 else invalid  # NaN, ±inf
+    if use_mask:
+        for i in range(m):
+            r[i] = r[i] if ms[i] else invalid
+    gather = np.uint8(0)
+    for i in range(m):
+        gather |= (r[i] & one) ^ one  # even: gathered (_INVALID is odd)
+    if edges.shape[0] > 64:
+        return np.uint32(0xFFFFFFFF), gather
+    top = np.uint8(edges.shape[0])
+    present = np.uint32(0)
+    for i in range(m):
+        c = r[i]
+        bit = np.uint32(1) << np.uint32(c >> one)
+        present |= bit if (c & one) and c < top else np.uint32(0)
+    return present, gather
+
+
+@njit(**_SUM_OPTS)
+def _block_sums(xs, r, a, ref, acc):
+    """Adds the count, the sum of ``x - ref`` and of its square over the rows of
+    cluster ``a`` to ``acc[a]``."""
+    n = 0
+    s1 = 0.0
+    s2 = 0.0
+    code = np.uint8(2 * a + 1)
+    for i in range(xs.shape[0]):
+        w = r[i] == code
+        d = np.float64(xs[i]) - ref if w else 0.0
+        n += np.int64(w)
+        s1 += d
+        s2 += d * d
+    acc[a, 0] += n
+    acc[a, 1] += s1
+    acc[a, 2] += s2
+
+
+@njit(**_OPTS)
+def _block_labels(r, lab):
+    """Label ``cluster + 1`` of the core rows, 0 for the others."""
+    one = np.uint8(1)
+    for i in range(r.shape[0]):
+        c = r[i]
+        lab[i] = (c >> one) + one if c & one and c != _INVALID else np.uint8(0)
+
+
+@njit(**_OPTS)
+def _block_gather(xs, r, s, gidx, gval, g):
+    """Appends the rows of even code (outside the core) from slot ``g``."""
+    one = np.uint8(1)
+    for i in range(r.shape[0]):
+        if not r[i] & one:
+            gidx[g] = s + i
+            gval[g] = xs[i]
+            g += 1
+    return g
+
+
+@njit(**_OPTS)
+def core_pass(x, mask, use_mask, edges, ref, labels, acc, gidx, gval):
+    """Labels ``cluster + 1`` of the core values of ``x`` (0 for invalid values and
+    for the gathered ones, labelled later); per cluster ``a`` the count, the sum of
+    ``x - ref[a]`` and of its square over its core values (added to ``acc[a]``);
+    the other valid values with their rows (``gval``, ``gidx``). Returns the number
+    gathered, or -1 if ``gidx`` is too short."""
+    n = x.shape[0]
+    k = ref.shape[0]
+    r = np.empty(_BLOCK, np.uint8)
+    g = 0
+    for s in range(0, n, _BLOCK):
+        e = min(s + _BLOCK, n)
+        xs, rs = x[s:e], r[: e - s]
+        present, gather = _block_codes(
+            xs, mask[s:e] if use_mask else mask, use_mask, edges, rs
+        )
+        _block_labels(rs, labels[s:e])
+        for a in range(k):
+            if present >> np.uint32(min(a, 31)) & np.uint32(1):
+                _block_sums(xs, rs, a, ref[a], acc)
+        if not gather:
+            continue
+        if g + (e - s) > gidx.shape[0]:
+            return -1
+        g = _block_gather(xs, rs, s, gidx, gval, g)
+    return g
+
+
+@njit(**_OPTS)
+def window_lloyd(C, n_core, s_core, P, cs, lo, hi, max_iter):
+    """Exact Lloyd iterations from the sorted centroids ``C`` (updated in place)
+    on core counts and sums per cluster plus the gathered values ``P`` (sorted;
+    ``cs`` their prefix sums), while each threshold ``j`` stays in ``[lo[j],
+    hi[j]]``.
+
+    Returns (code, iterations): ``CONVERGED`` (the assignment no longer changes;
+    ``C`` its means), ``NEED_GATHER`` (a threshold left its window; ``C`` is the
+    last step's means), ``EMPTY_CLUSTER`` or ``MAX_ITER``."""
+    k = C.shape[0]
+    split = np.full(k + 1, -1, np.int64)
+    new = np.empty(k + 1, np.int64)
+    new[0] = 0
+    new[k] = P.shape[0]
+    for it in range(max_iter):
+        for j in range(k - 1):
+            t = 0.5 * (C[j] + C[j + 1])
+            if t < lo[j] or t > hi[j]:
+                return NEED_GATHER, it
+            new[j + 1] = np.searchsorted(P, t, "right")
+        same = True
+        for j in range(k + 1):
+            same = same and new[j] == split[j]
+            split[j] = new[j]
+        if same:
+            return CONVERGED, it
+        for a in range(k):
+            n = n_core[a] + (split[a + 1] - split[a])
+            if n <= 0:
+                return EMPTY_CLUSTER, it + 1
+            C[a] = (s_core[a] + cs[split[a + 1]] - cs[split[a]]) / n
+    return MAX_ITER, max_iter
+
+
+@njit(**_OPTS)
+def hist2_kernel(x, mask, use_mask, lo, inv, B, count, total):
+    """Per bin of :func:`bin1` (``B`` bins), the count and sum of the valid values
+    of ``x`` (added to ``count[:B]``, ``total[:B]``; the invalid ones go to bin
+    ``B``): no branch per value, unsigned indices (no wraparound)."""
+    top = B - 1.0
+    trash = np.uint64(B)
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        ok = v - v == 0
+        if use_mask:
+            ok = ok and mask[i]
+        f = (v - lo) * inv
+        f = f if f > 0.0 else 0.0
+        f = f if f < top else top
+        b = np.uint64(f) if ok else trash
+        count[b] += 1
+        total[b] += v

@@ -1,0 +1,230 @@
+"""The one-feature path (greyscale, one channel) of the engine: one pass labels the
+values far from the thresholds and sums them per cluster, exact Lloyd runs on those
+sums plus the values gathered around the thresholds. Every result is checked to be
+an exact Lloyd fixed point on every value, in float64."""
+
+import threading
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from napari_kmeans_seg.core import one_feature
+from napari_kmeans_seg.core.engine import Cancelled, TooFewValuesError, fit_predict
+
+#: rows of the test images: enough for the one-pass path
+N_ROWS = 300 * 400
+
+
+def smooth_image(dtype, n=N_ROWS, seed=1):
+    """A smooth image (every float value nearly unique) with noise, as rows."""
+    rng = np.random.default_rng(seed)
+    side = int(np.sqrt(n))
+    y, x = np.mgrid[0:side, 0 : n // side] / side
+    img = 0.5 + 0.3 * np.sin(6 * x) * np.cos(4 * y) + 0.1 * (x > 0.6)
+    img = img + rng.normal(0, 0.01, img.shape)
+    if dtype == np.uint16:
+        return (img.clip(0, 1) * 4095).astype(np.uint16).reshape(-1, 1)
+    if dtype == np.uint8:
+        return (img.clip(0, 1) * 255).astype(np.uint8).reshape(-1, 1)
+    return img.astype(dtype).reshape(-1, 1)
+
+
+def assert_fixed_point(X, fit, mask=None):
+    """In float64, on every valid value: on its nearest centroid (the first of the
+    sorted centroids on a tie, up to rounding), each centroid the mean of its
+    values, counts and inertia as reported, and label 0 exactly for the invalid."""
+    V = X[:, 0].astype(np.float64)
+    valid = np.isfinite(V) & (True if mask is None else mask)
+    assert np.array_equal(fit.labels > 0, valid)
+    V, lab = V[valid], fit.labels[valid].astype(np.int64) - 1
+    C = fit.centroids[:, 0]
+    order = np.argsort(C, kind="stable")
+    Cs = C[order]
+    # nearest in the sorted centroids: the values up to each midpoint go lower
+    nearest = order[np.searchsorted(0.5 * (Cs[:-1] + Cs[1:]), V, "left")]
+    own = (V - C[lab]) ** 2
+    best = (V - C[nearest]) ** 2
+    scale = np.maximum(V**2, np.max(C**2))
+    assert np.all(own <= best + 1e-12 * scale)
+    counts = np.bincount(lab, minlength=C.size)
+    np.testing.assert_array_equal(counts, fit.counts)
+    means = np.bincount(lab, V, C.size) / counts
+    np.testing.assert_allclose(means, C, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(own.sum(), fit.inertia, rtol=1e-9, atol=1e-300)
+    assert fit.converged
+
+
+@pytest.fixture
+def fast_runs(monkeypatch):
+    """The fits the one-pass path returned (None: the histogram path ran)."""
+    runs = []
+    real = one_feature._fit_fast
+
+    def spy(*args):
+        found = real(*args)
+        runs.append(found)
+        return found
+
+    monkeypatch.setattr(one_feature, "_fit_fast", spy)
+    return runs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [2, 3, 5, 8, 12, 16])
+def test_float_data_is_fitted_in_one_pass_to_a_fixed_point(dtype, k, fast_runs):
+    X = smooth_image(dtype)
+    fit = fit_predict(X, n_clusters=k)
+    assert fast_runs and fast_runs[-1] is not None
+    assert_fixed_point(X, fit)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "k"),
+    [(d, k) for d in (np.uint16, np.uint8) for k in (1, 4, 32)]
+    + [(np.float32, 1), (np.float32, 32), (np.float64, 40)],
+)
+def test_other_data_and_other_k_go_the_histogram_way_to_a_fixed_point(
+    dtype, k, fast_runs
+):
+    X = smooth_image(dtype)
+    fit = fit_predict(X, n_clusters=k)
+    assert not any(r is not None for r in fast_runs)
+    assert_fixed_point(X, fit)
+
+
+def test_the_same_fixed_point_as_the_histogram_path(monkeypatch):
+    """From the same starts, exact Lloyd ends at the same fixed point whichever
+    way it gathers the values it needs."""
+    X = smooth_image(np.float32)
+    fast = fit_predict(X, n_clusters=6)
+    monkeypatch.setattr(one_feature, "_FAST_MAX_K", 0)
+    slow = fit_predict(X, n_clusters=6)
+    np.testing.assert_array_equal(fast.labels, slow.labels)
+    np.testing.assert_allclose(fast.centroids, slow.centroids, rtol=1e-12)
+    assert fast.inertia == pytest.approx(slow.inertia, rel=1e-9)
+
+
+def test_masked_and_non_finite_values_get_label_0(fast_runs):
+    X = smooth_image(np.float32)
+    X[::7] = np.nan
+    X[3::11] = np.inf
+    X[5::13] = -np.inf
+    mask = np.ones(len(X), bool)
+    mask[::5] = False
+    fit = fit_predict(X, n_clusters=4, mask=mask)
+    assert fast_runs[-1] is not None
+    keep = mask & np.isfinite(X[:, 0])
+    assert fit.n_valid == keep.sum()
+    assert fit.n_invalid == (mask & ~np.isfinite(X[:, 0])).sum()
+    assert_fixed_point(X, fit, mask)
+
+
+@pytest.mark.parametrize("scale", [1e-130, 1e-30, 1e30, 1e120])
+def test_tiny_and_huge_magnitudes(scale):
+    X = smooth_image(np.float64) * scale
+    fit = fit_predict(X, n_clusters=5)
+    assert_fixed_point(X, fit)
+    assert fit.centroids.min() > 0.1 * scale
+
+
+def test_values_beyond_float64_squares_are_refused():
+    X = smooth_image(np.float64) * 1e200
+    with pytest.raises(ValueError, match="too large to cluster exactly"):
+        fit_predict(X, n_clusters=3)
+
+
+def test_far_outliers(fast_runs):
+    """A few values far outside the others: their bins are nearly all the range."""
+    X = smooth_image(np.float32)
+    X[[10, 5000, 70000], 0] = [1e6, -3e5, 2e6]
+    for k in (3, 6):
+        fit = fit_predict(X, n_clusters=k)
+        assert_fixed_point(X, fit)
+
+
+def test_many_equal_values(fast_runs):
+    """Few distinct values, each many times, some on the thresholds' windows."""
+    rng = np.random.default_rng(2)
+    levels = np.array([0.1, 0.2, 0.25, 0.7, 0.71, 0.9], np.float32)
+    X = levels[rng.integers(0, levels.size, N_ROWS)].reshape(-1, 1)
+    for k in (2, 4, 6):
+        fit = fit_predict(X, n_clusters=k)
+        assert_fixed_point(X, fit)
+    with pytest.raises(TooFewValuesError, match="only 6 distinct values"):
+        fit_predict(X, n_clusters=7)
+
+
+def test_thresholds_leaving_their_windows_cost_more_passes(monkeypatch, fast_runs):
+    """Starts moved off their fixed points and windows of one bin: exact Lloyd
+    leaves them, the next pass is centred on the thresholds it reached; with too
+    few passes the histogram path takes over. Both end at a fixed point."""
+    X = smooth_image(np.float32)
+    passes = []
+    real_pass, real_starts = one_feature._core_pass, one_feature._starts
+
+    def spy(*args):
+        passes.append(1)
+        return real_pass(*args)
+
+    def moved(*args):
+        return [(s, C0 * 1.05) for s, C0 in real_starts(*args)]
+
+    monkeypatch.setattr(one_feature, "_core_pass", spy)
+    monkeypatch.setattr(one_feature, "_starts", moved)
+    monkeypatch.setattr(one_feature, "_WINDOW_BINS", 1.0)
+    monkeypatch.setattr(one_feature, "_FAST_PASSES", 8)
+    fit = fit_predict(X, n_clusters=5)
+    assert len(passes) > 1 and fast_runs[-1] is not None
+    assert_fixed_point(X, fit)
+    monkeypatch.setattr(one_feature, "_FAST_PASSES", 1)
+    fit = fit_predict(X, n_clusters=5)
+    assert fast_runs[-1] is None
+    assert_fixed_point(X, fit)
+
+
+def test_a_full_gather_buffer_hands_over_to_the_histogram_path(monkeypatch, fast_runs):
+    X = smooth_image(np.float32)
+    monkeypatch.setattr(one_feature, "_share", lambda hist, edges: 0.0)
+    monkeypatch.setattr(one_feature, "_WINDOW_BINS", 4096.0)
+    fit = fit_predict(X, n_clusters=4)
+    assert fast_runs[-1] is None
+    assert_fixed_point(X, fit)
+
+
+def test_one_channel_of_several(fast_runs):
+    """A strided column (one channel of an RGB image's rows) is read in place."""
+    rows = np.repeat(smooth_image(np.float32), 3, axis=1)
+    rows[:, 0] *= 2
+    X = rows[:, 1:2]
+    fit = fit_predict(X, n_clusters=4)
+    assert fast_runs[-1] is not None
+    assert_fixed_point(X, fit)
+    np.testing.assert_array_equal(rows[:, 1], X[:, 0])  # untouched
+
+
+@pytest.mark.timeout(60)
+def test_cancel_stops_the_pass():
+    X = smooth_image(np.float32, n=1 << 22)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        fit_predict(X, n_clusters=4, should_stop=stop)
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_inertia_not_worse_than_scikit_learn(k):
+    X = smooth_image(np.float32, seed=k)
+    ours = fit_predict(X, n_clusters=k)
+    km = KMeans(n_clusters=k, n_init=1, random_state=0).fit(X.astype(np.float64))
+    assert ours.inertia <= km.inertia_ * (1 + 1e-4)
+
+
+@pytest.mark.parametrize("k", [20, 32])
+def test_the_pass_takes_up_to_32_clusters(monkeypatch, k):
+    """The pass keeps the clusters present in a block as the bits of a 32-bit
+    word: every one of 32 clusters is summed."""
+    monkeypatch.setattr(one_feature, "_FAST_MAX_K", 32)
+    X = smooth_image(np.float64)
+    fit = fit_predict(X, n_clusters=k, max_iter=2000)
+    assert_fixed_point(X, fit)
