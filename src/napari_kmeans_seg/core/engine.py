@@ -1191,6 +1191,8 @@ def _warm_up_kinds(names) -> None:
         fit_predict(X[:small], n_clusters=3, mask=mask[:small], method="sample")
         if d > 1 and dtype != np.uint8:  # the per-pixel way
             fit_predict(X, n_clusters=3, random_state=0)
+        if d == 1:  # one feature: small images take the histogram's way alone
+            fit_predict(X[: small // 4], n_clusters=3, random_state=0)
 
 
 def _n_compiled() -> int:
