@@ -96,8 +96,9 @@ if hasattr(os, "register_at_fork"):
 
 #: images from this many pixels on may use the per-pixel iterations (:mod:`.dense`)
 _PER_PIXEL_MIN_ROWS = 1 << 18
-#: ... when more than this share of their pixels lie in cells that straddle a boundary
-_PER_PIXEL_SHARE = 0.5
+#: ... three integer features when more than this share of their pixels lie in cells
+#: that straddle a boundary of the best start
+_PER_PIXEL_SHARE = 0.2
 #: grid bins per binned feature, by number of binned features
 GRID_BINS = {1: 4096, 2: 256, 3: 32}
 #: number of k-means++ starts tried on the cell means
@@ -952,8 +953,9 @@ def _starts_to_refine(starts, n_refine: int, width: float) -> list:
     return kept
 
 
-def _fit_exact(px, stats, cells, k, rng, opts) -> tuple:
-    """The exact method: the best refined start and the labels."""
+def _exact_starts(px, stats, cells, k, rng, opts) -> list:
+    """The starts the exact method refines: ``init``, or the best k-means++ runs
+    on the cell means."""
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, px.d)
         starts = [(0.0, np.ldexp(C0, px.exponent))]
@@ -963,7 +965,11 @@ def _fit_exact(px, stats, cells, k, rng, opts) -> tuple:
         starts = _seeds(
             means, weights, k, rng, opts["n_init"], opts["max_iter"], px.check
         )
-    starts = _starts_to_refine(starts, opts["n_refine"], px.grid.width)
+    return _starts_to_refine(starts, opts["n_refine"], px.grid.width)
+
+
+def _fit_exact(px, stats, cells, k, starts, opts) -> tuple:
+    """The exact method on the cells: the best refined start and the labels."""
     refiner = _Refiner(px, stats, cells)
     refiner.gather_for([C0 for _, C0 in starts])
     best = None
@@ -986,6 +992,22 @@ def _per_pixel(px: Pixels, k: int) -> bool:
     if dense.state_bytes(px.d, px.X.dtype.itemsize) is None:
         return False  # its state would outgrow the input
     return dense.mostly_distinct(px.X, px.mask, px.use_mask)
+
+
+def _cells_cost_more(px: Pixels, stats: _CellStats, cells, C) -> bool:
+    """Whether the cells would cost more than the per-pixel iterations: many
+    pixels in cells that straddle a boundary of ``C`` (their work), or gathering
+    them would take more than half the input's size (their memory)."""
+    owner = np.full(stats.count.size, -1, np.int64)
+    K.owners(np.ascontiguousarray(C), cells, stats.blo, stats.bhi, owner)
+    straddle = cells[owner[cells] < 0]
+    n_straddling = int(stats.count[straddle].sum())
+    if px._hist_gather(straddle.size):  # a histogram per cell and row range
+        nbytes = len(spans(px.n)) * straddle.size * (4 << (3 * px.grid.shift))
+    else:  # the rows, and their state in the iterations
+        nbytes = n_straddling * (px.d * px.X.dtype.itemsize + 10)
+    share = n_straddling / max(int(stats.count.sum()), 1)
+    return share > _PER_PIXEL_SHARE or nbytes > px.X.nbytes // 2
 
 
 def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
@@ -1017,7 +1039,8 @@ def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
 def _fit_features(px: Pixels, k: int, rng, method: str, opts) -> tuple:
     """k-means on several features (or by sample): the fit, its order, the labels
     and the number of valid pixels."""
-    if method == "exact" and _per_pixel(px, k):
+    per_pixel = method == "exact" and _per_pixel(px, k)
+    if per_pixel and not px.int3:
         found = _fit_per_pixel(px, k, rng, opts)
         if found is not None:
             return *found, int(found[0].counts.sum())
@@ -1025,8 +1048,17 @@ def _fit_features(px: Pixels, k: int, rng, method: str, opts) -> tuple:
     cells = np.flatnonzero(stats.count)
     n_valid = int(stats.count.sum())
     _check_enough_values(px, cells, n_valid, k)
-    fit_ = _fit_sample if method == "sample" else _fit_exact
-    return *fit_(px, stats, cells, k, rng, opts), n_valid
+    if method == "sample":
+        return *_fit_sample(px, stats, cells, k, rng, opts), n_valid
+    starts = _exact_starts(px, stats, cells, k, rng, opts)
+    # three integer features: the cells are cheap to make, and tell which way
+    if per_pixel and _cells_cost_more(px, stats, cells, starts[0][1]):
+        stats = None  # freed before the per-pixel state is made
+        found = _fit_per_pixel(px, k, rng, opts)  # its own starts, on samples
+        if found is not None:
+            return *found, n_valid
+        stats = px.stats()
+    return *_fit_exact(px, stats, cells, k, starts, opts), n_valid
 
 
 def _fit_sample(px, stats, cells, k, rng, opts) -> tuple:
