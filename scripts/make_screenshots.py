@@ -14,6 +14,8 @@ It writes to ``docs/images/`` of the repository (or ``--out DIR``):
   fraction, centroid, mean colour) after that segmentation;
 - ``color_spaces.png``: the photo and its k=4 mean-colour images clustered in RGB,
   HSV and L*a*b*, side by side (grid mode);
+- ``dock_options.png``: the widget's options, the Options group open with the
+  Fiji-style colour feature boxes hue, saturation and L* ticked;
 - ``dock_linked_selection.png``: the window on a 1280x720 screen with the widget
   and the colour-space view docked, cluster 2 selected in the table: shown alone
   in the labels layer and ringed in the colour view.
@@ -53,6 +55,9 @@ GRID_PNG = "clusters_grid.png"
 TABLE_PNG = "clusters_table.png"
 SPACES_PNG = "color_spaces.png"
 LINKED_PNG = "dock_linked_selection.png"
+OPTIONS_PNG = "dock_options.png"
+#: the colour feature boxes ticked in the options picture
+OPTION_BOXES = ("hue", "saturation", "L*")
 LAPTOP_SIZE = (1280, 720)
 SELECTED = 2
 SPACES_K = 4
@@ -169,10 +174,30 @@ def _color_spaces_image(photo):
 
 def _table_image(widget):
     """Picture of the widget's clusters table (its panel, as drawn)."""
+    return _grab(widget.table_panel.native)
+
+
+def _options_image(widget):
+    """Picture of the widget's options panel, its Options group open and three of
+    the colour feature boxes ticked (as a user clicks them)."""
+    panel = widget.options_panel
+    panel.group.expand(animate=False)
+    for name in OPTION_BOXES:
+        panel.color_features.boxes[name].value = True
+    _process_events(0.5)
+    image = _grab(panel.native)
+    for name in OPTION_BOXES:
+        panel.color_features.boxes[name].value = False
+    panel.group.collapse(animate=False)
+    return image
+
+
+def _grab(qwidget):
+    """A Qt widget as drawn, as an RGB array."""
     import numpy as np
     from qtpy.QtGui import QImage
 
-    grabbed = widget.table_panel.native.grab().toImage()
+    grabbed = qwidget.grab().toImage()
     image = grabbed.convertToFormat(QImage.Format.Format_RGBA8888)
     bits = image.constBits()
     if hasattr(bits, "setsize"):  # PyQt: a sized pointer; PySide: a memoryview
@@ -252,6 +277,7 @@ def main(out_dir: Path | str = DEFAULT_OUT, *, timeout: float = 300.0) -> list[P
             ),
             _save(_grid_image(viewer), out_dir / GRID_PNG),
             _save(_table_image(widget), out_dir / TABLE_PNG),
+            _save(_options_image(widget), out_dir / OPTIONS_PNG),
             _save(
                 _color_spaces_image(viewer.layers[SAMPLE].data), out_dir / SPACES_PNG
             ),

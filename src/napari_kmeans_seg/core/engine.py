@@ -1221,8 +1221,9 @@ def _warm_up_kinds(names) -> None:
         fit = fit_predict(X[:small], n_clusters=3, random_state=0)
         predict(X[:small], fit.centroids)
         fit_predict(X[:small], n_clusters=3, mask=mask[:small], method="sample")
-        if d > 1 and dtype != np.uint8:  # the per-pixel way
-            fit_predict(X, n_clusters=3, random_state=0)
+        if d > 1 and dtype != np.uint8:  # the per-pixel way, whichever way X takes
+            opts = {"n_init": DEFAULT_N_INIT, "init": None, "max_iter": 300}
+            _fit_per_pixel(Pixels(X, None), 3, np.random.default_rng(0), opts)
         if d == 1:  # one feature: small images take the histogram's way alone
             fit_predict(X[: small // 4], n_clusters=3, random_state=0)
 
