@@ -18,6 +18,7 @@ centroid the float64 mean of its pixels, confirmed from sums made from scratch.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,8 +33,6 @@ from .parallel import chunks, in_parallel, in_this_thread, spans
 _SEED_ROWS = 1 << 14
 #: the finest sample (every this-many-th row) before all rows
 _MIN_STEP = 8
-#: starts kept from each sample level for the next
-_KEEP = 1
 #: a sample's iterations stop once one moves at most this share of its rows
 _SETTLE = 1e-4
 #: rows of the sample that tells whether most values are distinct
@@ -418,8 +417,8 @@ def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
     """Centroids close to a fixed point on all rows, from samples of the rows
     (whose copies are freed on return); None as for :func:`fit`.
 
-    The starts settle on the smallest sample; the best :data:`_KEEP` of them go on
-    through the larger samples, and the best on the last is returned."""
+    The starts settle on the smallest sample, and the best goes on through the
+    larger samples."""
     steps = _ladder(X.shape[0])
     if init is not None:
         candidates = [np.asarray(init, dtype=np.float64)]
@@ -434,39 +433,29 @@ def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
         fits = _settle_all(rows, m, use_mask, k, candidates, max_iter, check)
         if not fits:  # a sample too poor for k clusters: go on as we are
             break
-        fits.sort(key=lambda f: f.inertia)  # stable: the first start on ties
-        best = fits[0].centroids
-        candidates = [f.centroids for f in fits[:_KEEP]]
+        best = min(fits, key=lambda f: f.inertia).centroids  # the first on ties
+        candidates = [best]
     return best if best is not None else candidates[0]
 
 
 def _settle_all(rows, mask, use_mask, k, starts, max_iter, check) -> list:
     """Each start's iterations on ``rows`` until they settle; those that ran out
-    of rows to move an empty cluster to are left out."""
+    of rows to move an empty cluster to are left out. A small sample runs one
+    start per thread; a larger one, one start after the other on all threads (one
+    state in memory at a time)."""
+    small = len(rows) <= _SEED_ROWS * 2
 
     def attempt(C):
-        with in_this_thread():
-            level = _Level(rows, mask, use_mask, k, check)
+        with in_this_thread() if small else contextlib.nullcontext():
             try:
+                level = _Level(rows, mask, use_mask, k, check)
                 return level.run(C, max_iter, settle=_SETTLE)
             except NoFarthestRow:
                 return None
 
-    if len(rows) <= _SEED_ROWS * 2:  # small: one start per thread
-        fits = in_parallel([partial(attempt, C) for C in starts])
-    else:  # one start after the other, each on all threads: one state at a time
-        fits = [
-            _settle_one(rows, mask, use_mask, k, C, max_iter, check) for C in starts
-        ]
+    calls = [partial(attempt, C) for C in starts]
+    fits = in_parallel(calls) if small else [call() for call in calls]
     return [f for f in fits if f is not None]
-
-
-def _settle_one(rows, mask, use_mask, k, C, max_iter, check) -> DenseFit | None:
-    """:func:`_settle_all` of one start, on all threads."""
-    try:
-        return _Level(rows, mask, use_mask, k, check).run(C, max_iter, settle=_SETTLE)
-    except NoFarthestRow:
-        return None
 
 
 def labels_in_place(fit: DenseFit, perm: np.ndarray) -> np.ndarray:

@@ -1082,8 +1082,6 @@ def _fit_sample(px, stats, cells, k, rng, opts) -> tuple:
 
 #: what the one-feature path uses of this module (it cannot import it back)
 _ONE_PARTS = one_feature.EngineParts(
-    map=map_spans,
-    spans=spans,
     seeds=_seeds,
     starts_to_refine=_starts_to_refine,
     cluster_order=cluster_order,

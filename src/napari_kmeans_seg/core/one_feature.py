@@ -28,6 +28,7 @@ import numpy as np
 
 from . import kernels as K
 from . import one_feature_kernels as OK
+from .parallel import map_spans, spans
 
 #: bins of the one-feature histogram of float data
 _BINS_1D = 1 << 16
@@ -54,8 +55,6 @@ _FAST_PASSES = 3
 class EngineParts:
     """What the engine lends this path (see the module's docstring)."""
 
-    map: Callable  #: ``map(fn, n)``: ``fn(start, stop)`` over the passes' row ranges
-    spans: Callable  #: ``spans(n)``: those row ranges
     seeds: Callable  #: k-means++ and weighted Lloyd starts on weighted points
     starts_to_refine: Callable  #: the starts worth refining exactly
     cluster_order: Callable  #: the order of the clusters in the result
@@ -116,7 +115,7 @@ class _Hist1:
                 OK.hist1_kernel(*px._common(a, b), lo, inv, B, acc)
             return acc
 
-        accs = parts.map(part, px.n)
+        accs = map_spans(part, px.n)
         acc = np.sum(accs, axis=0)
         bins = np.flatnonzero(acc[:, 0])
         counts = [p[:, 0].astype(np.int64) for p in accs]
@@ -169,7 +168,7 @@ class _Lloyd1:
         pstart[sel] = offsets[sel]
         P = np.empty(int(pcount.sum()))
         cursors, running = {}, offsets
-        for (start, _), pc in zip(self.parts.spans(px.n), h.part_counts, strict=True):
+        for (start, _), pc in zip(spans(px.n), h.part_counts, strict=True):
             cursors[start] = np.where(selected, running, -1)
             running = running + np.where(selected, pc, 0)
 
@@ -179,7 +178,7 @@ class _Lloyd1:
                     *px._common(a, b), h.lo, h.inv, h.acc.shape[0], cursors[start], P
                 )
 
-        self.parts.map(part, px.n)
+        map_spans(part, px.n)
         self.gathered = (pstart, pcount, P, np.empty(0))
 
     def evaluate(self, C) -> tuple[np.ndarray, float]:
@@ -289,7 +288,7 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
         for a, b in px._chunks(start, stop):
             OK.label1_kernel(*px._common(a, b), t, lut, labels[a:b])
 
-    parts.map(part, px.n)
+    map_spans(part, px.n)
     return best, order, labels
 
 
@@ -381,7 +380,7 @@ def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
             g += found
         return acc, rows[:g], vals[:g]
 
-    found = parts.map(part, px.n)
+    found = map_spans(part, px.n)
     if any(f is None for f in found):
         return None
     values = np.concatenate([f[2] for f in found])
@@ -516,7 +515,7 @@ def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
             OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, count, total)
         return count[:B], total[:B]
 
-    found = parts.map(part, px.n)
+    found = map_spans(part, px.n)
     acc = np.zeros((B, 3))
     acc[:, 0] = np.sum([f[0] for f in found], axis=0)
     acc[:, 1] = np.sum([f[1] for f in found], axis=0)
