@@ -161,6 +161,59 @@ def test_predict_equals_fit_labels(astronaut):
     assert _engine.predict(C, fit.centroids).shape == (4,)
 
 
+def first_nearest(X, C):
+    """Reference labels: the nearest centroid (the first on ties) + 1, distances
+    summed feature by feature in float64; 0 for rows with a NaN or infinity."""
+    Xf = X.astype(np.float64)
+    d2 = np.zeros((len(Xf), len(C)))
+    for j in range(Xf.shape[1]):
+        d2 += (Xf[:, j : j + 1] - C[None, :, j]) ** 2
+    labels = np.argmin(d2, axis=1) + 1
+    labels[~np.all(np.isfinite(Xf), axis=1)] = 0
+    return labels
+
+
+@pytest.mark.parametrize(
+    "dtype,d,k",
+    [
+        (np.float32, 3, 8),
+        (np.float64, 2, 5),
+        (np.float32, 1, 4),
+        (np.uint16, 5, 16),
+        (np.int16, 4, 3),
+        (np.float64, 7, 300),  # more than 254 clusters: uint16 labels
+    ],
+)
+def test_predict_is_the_first_nearest_centroid(dtype, d, k):
+    """Labelling rows of any dtype and width compares every row with every
+    centroid exactly as the fit does: ties (rows halfway between two centroids,
+    rows on a centroid) go to the first, NaN and infinite rows and masked rows get
+    0, and the rows of a block that is not full are labelled too."""
+    rng = np.random.default_rng(d * k)
+    C = np.round(rng.uniform(0, 100, (k, d)))
+    X = rng.uniform(-10, 110, (3000 + 37, d))
+    X[:k] = C  # on a centroid
+    X[k : 2 * k] = (C + np.roll(C, 1, axis=0)) / 2  # halfway between two
+    if np.issubdtype(dtype, np.integer):
+        X = np.round(X).clip(np.iinfo(dtype).min, np.iinfo(dtype).max)
+    X = X.astype(dtype)
+    if X.dtype.kind == "f":
+        X[2 * k, 0] = np.nan
+        X[2 * k + 1, -1] = np.inf
+    expected = first_nearest(X, C)
+    got = _engine.predict(X, C)
+    assert got.dtype == (np.uint8 if k < 255 else np.uint16)
+    np.testing.assert_array_equal(got, expected)
+    mask = rng.random(len(X)) < 0.7
+    np.testing.assert_array_equal(
+        _engine.predict(X, C, mask=mask), np.where(mask, expected, 0)
+    )
+    # a strided, read-only view labels the same rows alike
+    view = X[::3]
+    view.flags.writeable = False
+    np.testing.assert_array_equal(_engine.predict(view, C), expected[::3])
+
+
 def test_too_few_distinct_values():
     X = np.repeat(np.array([[0, 0, 0], [255, 0, 0]], np.uint8), 500, axis=0)
     with pytest.raises(TooFewValuesError, match="only 2 distinct values; choose n"):

@@ -156,9 +156,10 @@ def measure(
         centres = _stats.label_means(feats.X, labels, k)
         for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
             centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
-    counts, inertia = _engine.Pixels(
-        feats.X, feats.keep, binned=False
-    ).counts_and_inertia(labels, centres)
+    measured = _engine.Pixels(feats.X, feats.keep, binned=False).label_stats(
+        labels, centres
+    )
+    counts, inertia = measured.counts, measured.inertia
     n_labelled = int(counts.sum())
     if n_labelled == 0:
         raise ValueError(
@@ -167,7 +168,7 @@ def measure(
     n_considered = labels.size if feats.keep is None else int(feats.keep.sum())
     centroids, channel_means = feats.in_units(centres, labels, k)
     converged = model.label_map is None and _stats.centroids_are_means(
-        feats.X, labels, counts, centres
+        measured.sums, counts, centres
     )
     return SegmentationResult(
         labels=labels.reshape(feats.layout.spatial_shape(arr.shape)),

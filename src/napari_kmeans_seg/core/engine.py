@@ -367,6 +367,15 @@ class _CellStats:
 
 
 @dataclass(frozen=True)
+class LabelStats:
+    """What one pass over labelled pixels measures, per label 1..k."""
+
+    counts: np.ndarray  #: pixels, ``(k,)`` int64
+    sums: np.ndarray  #: feature sums, ``(k, d)`` float64
+    inertia: float  #: sum of squared distances to the label's centroid
+
+
+@dataclass(frozen=True)
 class _Gathered:
     """Pixels of some cells, grouped by cell: cell ``c`` holds ``P[pstart[c] :
     pstart[c] + pcount[c]]`` (``pstart[c] < 0``: not gathered), as distinct values
@@ -608,8 +617,8 @@ class Pixels:
         grid = self.grid
         if self.int3:
             table = self._label_cells(C, owner, given_perm, labels.dtype)
-        elif owner is None:  # no cell known to be owned whole: one catch-all
-            grid, owner = _ONE_CELL, np.full(1, -1, np.int64)
+        elif owner is None:  # no cell known to be owned whole: compare every row
+            Ct = np.ascontiguousarray(C.T)
 
         def part(start, stop):
             for a, b in self._chunks(start, stop):
@@ -617,6 +626,8 @@ class Pixels:
                     K.label_int3_table_kernel(
                         *self._common(a, b), *table, C, perm, labels[a:b]
                     )
+                elif owner is None:
+                    K.label_nearest_kernel(*self._common(a, b), Ct, perm, labels[a:b])
                 else:
                     K.label_kernel(
                         *self._common(a, b),
@@ -650,18 +661,26 @@ class Pixels:
             return np.zeros(3, np.int64), 0, 1, np.zeros(1, dtype)
         return found
 
-    def counts_and_inertia(self, labels, C) -> tuple[np.ndarray, float]:
-        """Pixels per label 1..k and the sum of squared distances to ``C[label-1]``."""
-        counts = np.bincount(labels, minlength=C.shape[0] + 1)[1:].astype(np.int64)
+    def label_stats(self, labels, C) -> LabelStats:
+        """Pixels and feature sums per label 1..k, and the sum of squared distances
+        to ``C[label-1]``, in one pass."""
+        k, d = C.shape
         C = np.ascontiguousarray(C, dtype=np.float64)
 
         def part(start, stop):
+            N = np.zeros(k, np.int64)
+            S = np.zeros((k, d))
             total = 0.0
             for a, b in self._chunks(start, stop):
-                total = K.sqdist_kernel(self.X[a:b], labels[a:b], C, total)
-            return total
+                total = K.label_stats_kernel(self.X[a:b], labels[a:b], C, N, S, total)
+            return N, S, total
 
-        return counts, float(sum(map_spans(part, self.n)))
+        parts = map_spans(part, self.n)
+        return LabelStats(
+            counts=sum(p[0] for p in parts),
+            sums=sum(p[1] for p in parts),
+            inertia=float(sum(p[2] for p in parts)),
+        )
 
     def sample(self, rng, size) -> np.ndarray:
         idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
@@ -1073,7 +1092,8 @@ def _fit_sample(px, stats, cells, k, rng, opts) -> tuple:
     owner = np.full(stats.count.size, -1, np.int64)
     K.owners(C, cells, stats.blo, stats.bhi, owner)
     labels = px.label(C, owner)
-    counts, inertia = px.counts_and_inertia(labels, C)
+    measured = px.label_stats(labels, C)
+    counts, inertia = measured.counts, measured.inertia
     order = cluster_order(C, counts)
     relabel = np.zeros(k + 1, labels.dtype)
     relabel[order + 1] = np.arange(1, k + 1)

@@ -212,16 +212,65 @@ def label_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, owner, C, perm, 
         labels[i] = perm[o] + 1
 
 
+#: rows per block of :func:`label_nearest_kernel` (its scratch stays in L1)
+_LABEL_BLOCK = 256
+
+
 @njit(**_OPTS)
-def sqdist_kernel(X, labels, C, total):
-    """``total`` plus the sum of squared distances of the labelled rows to their
-    centroid (``C[labels[i] - 1]``; label 0 is skipped)."""
+def label_nearest_kernel(X, mask, use_mask, Ct, perm, labels):
+    """Write ``perm[nearest centroid] + 1`` (0 for invalid rows) into ``labels``,
+    comparing every row with every centroid: :func:`_nearest_row`'s distances (the
+    same sums, in the same order; the first centroid on ties), computed for a
+    block of rows at a time, centroid by centroid, so that the loops over the rows
+    vectorise. ``Ct`` holds the centroids as columns (``(d, k)``)."""
+    d, k = Ct.shape
+    n = X.shape[0]
+    xt = np.empty((d, _LABEL_BLOCK))
+    dist = np.empty(_LABEL_BLOCK)
+    best_d = np.empty(_LABEL_BLOCK)
+    best = np.empty(_LABEL_BLOCK, np.int64)
+    ok = np.empty(_LABEL_BLOCK, np.bool_)
+    for s in range(0, n, _LABEL_BLOCK):
+        m = min(_LABEL_BLOCK, n - s)
+        for b in range(m):
+            ok[b] = not use_mask or mask[s + b]
+            best_d[b] = np.inf
+            best[b] = 0
+        for j in range(d):
+            for b in range(m):
+                v = np.float64(X[s + b, j])
+                xt[j, b] = v
+                ok[b] = ok[b] and v - v == 0  # NaN or ±inf: invalid
+        for q in range(k):
+            for b in range(m):
+                dist[b] = 0.0
+            for j in range(d):
+                c = Ct[j, q]
+                for b in range(m):
+                    t = xt[j, b] - c
+                    dist[b] += t * t
+            for b in range(m):
+                nearer = dist[b] < best_d[b]
+                best_d[b] = dist[b] if nearer else best_d[b]
+                best[b] = q if nearer else best[b]
+        for b in range(m):
+            labels[s + b] = perm[best[b]] + 1 if ok[b] else 0
+
+
+@njit(**_OPTS)
+def label_stats_kernel(X, labels, C, N, S, total):
+    """Add each labelled row to its cluster's count ``N`` and sums ``S`` (label
+    ``l`` is cluster ``l - 1``; label 0 is skipped), and return ``total`` plus the
+    sum of the squared distances of the rows to their centroid ``C[l - 1]``."""
     for i in range(X.shape[0]):
-        lab = labels[i]
-        if lab == 0:
+        a = np.int64(labels[i]) - 1
+        if a < 0:
             continue
+        N[a] += 1
         for j in range(X.shape[1]):
-            t = np.float64(X[i, j]) - C[lab - 1, j]
+            x = np.float64(X[i, j])
+            S[a, j] += x
+            t = x - C[a, j]
             total += t * t
     return total
 

@@ -361,8 +361,8 @@ def block_stats(
     px = _engine.Pixels(feats.X, feats.keep, binned=False)
     with in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
-        counts, sse = px.counts_and_inertia(labels, centroids)
-    sums = _stats.label_sums(feats.X, labels, k)
+        measured = px.label_stats(labels, centroids)
+    counts, sse, sums = measured.counts, measured.inertia, measured.sums
     channels = sums
     if not options.is_default:
         channels = _stats.label_sums(feats.pixels, labels, k)

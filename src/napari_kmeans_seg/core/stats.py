@@ -60,26 +60,19 @@ def label_means(A: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
         return label_sums(A, labels, k) / counts[:, None]
 
 
-def centroids_are_means(
-    X: np.ndarray, labels: np.ndarray, counts: np.ndarray, C: np.ndarray
-) -> bool:
-    """Whether each centroid is the mean of the rows labelled with it.
+def centroids_are_means(sums: np.ndarray, counts: np.ndarray, C: np.ndarray) -> bool:
+    """Whether each centroid is the mean of the rows labelled with it, given the
+    rows' ``sums`` (``(k, d)``) and ``counts`` per label.
 
     Within :data:`MEANS_RTOL`; an empty cluster has no mean, so it is not. With
     the labels from the nearest centroid, that makes the labels a Lloyd fixed
-    point on these rows. Checked one feature at a time, in float64, stopping at
-    the first that differs.
+    point on these rows.
     """
     if np.any(counts == 0):
         return False
-    k = C.shape[0]
     top = max(float(np.max(np.abs(C))), np.finfo(np.float64).tiny)
     atol = MEANS_ATOL_FRACTION * top
-    for j in range(C.shape[1]):
-        sums = label_sums(X[:, j : j + 1], labels, k)[:, 0]
-        if not np.allclose(sums / counts, C[:, j], rtol=MEANS_RTOL, atol=atol):
-            return False
-    return True
+    return bool(np.allclose(sums / counts[:, None], C, rtol=MEANS_RTOL, atol=atol))
 
 
 def sample_pixels(
