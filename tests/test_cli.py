@@ -654,3 +654,32 @@ def test_color_features_fit_apply_and_bad_names(photos, tmp_path, capsys):
         assert exc.value.code == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.timeout(300)
+def test_warm_up_command_fills_the_cache_it_names(tmp_path):
+    """``warm-up`` in a fresh process with an empty cache folder compiles the
+    engine's loops into that folder, says so, and a second run finds them there
+    (nothing left to compile)."""
+    code = (
+        "import sys\n"
+        "from napari_kmeans_seg.core import engine\n"
+        "from napari_kmeans_seg.cli import main\n"
+        "engine.WARM_UP_KINDS = {'8-bit RGB': engine.WARM_UP_KINDS['8-bit RGB']}\n"
+        "code = main(['warm-up'])\n"
+        "print('compiled', engine._n_compiled())\n"
+        "sys.exit(code)\n"
+    )
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True,
+            timeout=280, check=True,
+        ).stdout
+        for _ in range(2)
+    ]  # fmt: skip
+    assert "the engine is ready" in runs[0]
+    assert f"cached in {tmp_path}" in runs[0]
+    assert list(tmp_path.rglob("*.nbi")), "nothing was cached"
+    assert "compiled 0" not in runs[0]
+    assert "compiled 0" in runs[1]

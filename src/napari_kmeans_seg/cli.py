@@ -4,6 +4,7 @@
 
     napari-kmeans-seg segment photos/ extra.tif --n-clusters 3 --out results/
     python -m napari_kmeans_seg segment photos/ --model sky.json --out results/
+    napari-kmeans-seg warm-up
 
 One model serves the whole batch, so a cluster id means the same class in every
 output: it is fitted on the first input that can be read and segmented (the inputs
@@ -69,6 +70,15 @@ an earlier run) are listed on stderr. Exit code: 0 when all inputs were
 segmented, 1 when some failed, 2 for a usage error.
 """
 
+WARM_UP_DESCRIPTION = """\
+Compile the engine's loops for the common kinds of image (8- and 16-bit, float;
+greyscale, RGB and other channel counts) and store them in numba's cache, or load
+them if they are there already. The first segmentation in a new environment
+otherwise compiles what it needs itself, which takes seconds; run this once
+after installing (in a container image, say) so that no later process pays it.
+Prints the time taken and the cache folder (set NUMBA_CACHE_DIR to choose it).
+"""
+
 SEGMENT_EXAMPLES = """\
 examples:
   napari-kmeans-seg segment photos/ -k 4 --save-model model.json --out results/
@@ -129,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_segment_arguments(seg)
     _add_fit_arguments(seg)
+    commands.add_parser(
+        "warm-up",
+        help="compile the engine once, for every later process",
+        description=WARM_UP_DESCRIPTION,
+    )
     return parser
 
 
@@ -246,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "warm-up":
+        return _warm_up_command()
     try:
         return _segment_command(args)
     except _UsageError as err:
@@ -255,6 +272,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _warm_up_command() -> int:
+    """``warm-up``: load or compile the engine's passes; say how long it took and
+    where they are cached."""
+    import time
+
+    from .core import compile_cache, engine
+
+    start = time.perf_counter()
+    engine.warm_up()
+    took = time.perf_counter() - start
+    folder = compile_cache.cache_folder()
+    where = f"cached in {folder}" if folder else "not cached (no writable folder)"
+    print(f"{PROG}: the engine is ready ({took:.1f} s); its compiled loops are {where}")
+    return EXIT_OK
 
 
 #: what marks the files this command writes (TIFF and PNG "Software", OME-Zarr

@@ -75,3 +75,12 @@ def caching_enabled(source: str) -> bool:
         "in every process (set NUMBA_CACHE_DIR to a writable folder)"
     )
     return False
+
+
+def cache_folder() -> str | None:
+    """The folder where numba caches the engine's compiled passes, or None when
+    they are compiled afresh in every process."""
+    from . import kernels
+
+    cache = getattr(kernels.label_stats_kernel, "_cache", None)
+    return getattr(cache, "cache_path", None)
