@@ -91,19 +91,15 @@ def _three_nearest(X, i, Ct, dist):
 
 
 @njit(inline="always", **_OPTS)
-def _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two):
-    """Assign row ``i`` from scratch; store its centroid(s) and key(s). With one
-    key (``two`` False: no ``sec``, ``key2``), ``key3`` bounds every other centroid
-    by the second-nearest distance (Hamerly's bound)."""
-    a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
-    lab[i] = a
+def _keys(a, s, g2, g3, drift, far, two):
+    """The keys of a row just assigned to ``a`` (second nearest ``s``, gaps ``g2``,
+    ``g3``): ``key2``, ``key3``. With one key (``two`` False: no ``sec``, ``key2``),
+    ``key3`` bounds every other centroid by the second-nearest distance (Hamerly's
+    bound). (The kernels store them themselves: an inlined helper that writes to
+    arrays makes numba count references to them on every row.)"""
     if two:
-        sec[i] = s
-        key2[i] = _key(g2, drift[a] + drift[s])
-        key3[i] = _key(g3, drift[a] + far)
-    else:
-        key3[i] = _key(g2, drift[a] + far)
-    return a
+        return _key(g2, drift[a] + drift[s]), _key(g3, drift[a] + far)
+    return np.float32(0.0), _key(g2, drift[a] + far)
 
 
 @njit(inline="always", **_OPTS)
@@ -144,7 +140,11 @@ def assign_all(
         if not ok:
             lab[i] = invalid
             continue
-        a = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+        a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+        k2, k3 = _keys(a, s, g2, g3, drift, far, two)
+        lab[i], key3[i] = a, k3
+        if two:
+            sec[i], key2[i] = s, k2
         N[a] += 1.0
         for j in range(d):
             S[a, j] += X[i, j]
@@ -169,7 +169,11 @@ def update_all(
         if a == invalid:
             continue
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
-            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            k2, k3 = _keys(b, s, g2, g3, drift, far, two)
+            lab[i], key3[i] = b, k3
+            if two:
+                sec[i], key2[i] = s, k2
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
@@ -198,7 +202,11 @@ def update_listed(
         i = cand[q]
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
             a = lab[i]
-            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            k2, k3 = _keys(b, s, g2, g3, drift, far, two)
+            lab[i], key3[i] = b, k3
+            if two:
+                sec[i], key2[i] = s, k2
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
