@@ -158,11 +158,13 @@ def update_all(
     (moving their sums when their cluster changes). The rows that will be due
     once the drifts grow by ``margin`` are listed in ``cand`` from its entry ``m``
     on (as ``offset + i``, as many as fit). Returns the number of rows that
-    changed cluster and the new ``m`` (more than ``cand.size`` when the list
-    overflowed)."""
+    changed cluster, the new ``m`` (more than ``cand.size`` when the list
+    overflowed) and the change of the inertia by the rows that changed cluster
+    (their squared distances to their new centroid less those to their old one)."""
     Ct = np.ascontiguousarray(C.T)
     dist = np.empty(C.shape[0])
     changed = 0
+    gain = 0.0
     cap = cand.size
     for i in range(X.shape[0]):
         a = lab[i]
@@ -177,11 +179,12 @@ def update_all(
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
+                gain += dist[b] - dist[a]
         if _due(i, lab, sec, key2, key3, drift, far, margin, two):
             if m < cap:
                 cand[m] = offset + i
             m += 1
-    return changed, m
+    return changed, m, gain
 
 
 @njit(**_OPTS)
@@ -192,11 +195,13 @@ def update_listed(
     other row can be due (the drifts grew less than the list's margin). The listed
     rows due once the drifts grow by ``margin`` are listed in turn in ``sub`` (if
     it is not empty), from its entry ``m`` on: a shorter list, made without a pass
-    over every row. Returns the number of rows that changed cluster and the new
-    ``m`` (more than ``sub.size`` when it overflowed)."""
+    over every row. Returns the number of rows that changed cluster, the new
+    ``m`` (more than ``sub.size`` when it overflowed) and the change of the
+    inertia as for :func:`update_all`."""
     Ct = np.ascontiguousarray(C.T)
     dist = np.empty(C.shape[0])
     changed = 0
+    gain = 0.0
     cap = sub.size
     for q in range(cand.size):
         i = cand[q]
@@ -210,11 +215,12 @@ def update_listed(
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
+                gain += dist[b] - dist[a]
         if cap > 0 and _due(i, lab, sec, key2, key3, drift, far, margin, two):
             if m < cap:
                 sub[m] = i
             m += 1
-    return changed, m
+    return changed, m, gain
 
 
 @njit(**_OPTS)
