@@ -99,3 +99,18 @@ def test_steps_that_overshoot_are_taken_back(name, monkeypatch):
     assert any(taken_back)
     assert fit.converged
     assert_exact_fixed_point(X, fit)
+
+
+def test_given_starting_centroids_take_plain_lloyd_steps(monkeypatch):
+    """From centroids the caller gives, the result is the fixed point plain Lloyd
+    steps reach from them (as other paths of the engine and scikit-learn do),
+    bit for bit; k-means++ starts take the over-relaxed steps."""
+    X = CASES["float32 rgb"]()
+    init = start(X, 12, seed=5)
+    relaxed = fit_predict(X, n_clusters=12, init=init)
+    monkeypatch.setattr(dense, "_OVER_MAX", 1.0)
+    plain = fit_predict(X, n_clusters=12, init=init)
+    assert relaxed.converged and plain.converged
+    assert relaxed.n_iter == plain.n_iter
+    np.testing.assert_array_equal(relaxed.labels, plain.labels)
+    assert relaxed.centroids.tobytes() == plain.centroids.tobytes()

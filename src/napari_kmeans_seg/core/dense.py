@@ -277,17 +277,21 @@ class _Level:
             raise NoFarthestRow(0)
         return np.asarray(self.X[at], dtype=np.float64)
 
-    def run(self, C, max_iter: int, settle: float = 0.0) -> DenseFit:
+    def run(
+        self, C, max_iter: int, settle: float = 0.0, *, relax: bool = True
+    ) -> DenseFit:
         """Lloyd iterations from ``C`` to a fixed point or ``max_iter`` iterations
         (moving an empty cluster counts as one); with ``settle`` > 0, also until
         an iteration moves at most that share of the rows (close enough, on a
         sample, for the next level to finish).
 
-        The steps are over-relaxed while that lowers the inertia (see
-        :meth:`_step`): near a fixed point the plain steps creep towards it
+        With ``relax``, the steps are over-relaxed while that lowers the inertia
+        (see :meth:`_step`): near a fixed point the plain steps creep towards it
         (many rows near the boundaries between clusters, slowly moving ones).
         Every step after one that moved no row is a plain Lloyd step, and the
-        fixed point is confirmed from sums made from scratch."""
+        fixed point is confirmed from sums made from scratch. Without, every
+        step is a plain Lloyd step (the fixed point Lloyd's algorithm reaches
+        from ``C``)."""
         C = np.array(C, dtype=np.float64)
         S, N = self.assign(C)
         if N.sum() == 0:  # no valid row (a sample of a sparse mask)
@@ -304,6 +308,7 @@ class _Level:
             if n_iter >= max_iter:
                 return self._result(C, n_iter, *self.exact_sums(C), converged=False)
             C, changed, dS, dN, over, back = self._step(C, S, N, over, back)
+            over = over if relax else 1.0
             n_iter += 1
             S, N = S + dS, N + dN
             if 0 < changed <= settle * N.sum():
@@ -431,7 +436,9 @@ def fit(
     starts (or ``init``) on a sample of rows, then iterations on ever larger
     samples (see :func:`_ladder`), the last on all rows to a fixed point. None
     when the seeding sample holds fewer than ``k`` distinct valid values (the
-    caller then takes another way).
+    caller then takes another way). From a given ``init`` every step is a plain
+    Lloyd step; from k-means++ starts the steps are over-relaxed (see
+    :meth:`_Level.run`).
 
     Raises
     ------
@@ -442,7 +449,9 @@ def fit(
                   max_iter=max_iter, check=check)  # fmt: skip
     if C is None:
         return None
-    return _Level(X, mask, use_mask, k, check).run(C, max_iter)
+    # given starting centroids: Lloyd's own fixed point from them, as elsewhere
+    relax = init is None
+    return _Level(X, mask, use_mask, k, check).run(C, max_iter, relax=relax)
 
 
 def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
@@ -462,7 +471,8 @@ def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
     best = None
     for step in steps[:-1]:
         rows, m = _sample(X, mask, use_mask, step)
-        fits = _settle_all(rows, m, use_mask, k, candidates, max_iter, check)
+        fits = _settle_all(rows, m, use_mask, k, candidates, max_iter, check,
+                           relax=init is None)  # fmt: skip
         if not fits:  # a sample too poor for k clusters: go on as we are
             break
         best = min(fits, key=lambda f: f.inertia).centroids  # the first on ties
@@ -470,7 +480,7 @@ def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
     return best if best is not None else candidates[0]
 
 
-def _settle_all(rows, mask, use_mask, k, starts, max_iter, check) -> list:
+def _settle_all(rows, mask, use_mask, k, starts, max_iter, check, *, relax) -> list:
     """Each start's iterations on ``rows`` until they settle; those that ran out
     of rows to move an empty cluster to are left out. A small sample runs one
     start per thread; a larger one, one start after the other on all threads (one
@@ -481,7 +491,7 @@ def _settle_all(rows, mask, use_mask, k, starts, max_iter, check) -> list:
         with in_this_thread() if small else contextlib.nullcontext():
             try:
                 level = _Level(rows, mask, use_mask, k, check)
-                return level.run(C, max_iter, settle=_SETTLE)
+                return level.run(C, max_iter, settle=_SETTLE, relax=relax)
             except NoFarthestRow:
                 return None
 
