@@ -11,7 +11,10 @@ boundary rather than over the image.
 
 The start is moved closer first: Lloyd to a fixed point on every 64th, then every
 8th pixel (copies of 1/64 and 1/8 of the image), which costs a fraction of the
-iterations on all pixels that it saves. The result is still a fixed point on all
+iterations on all pixels that it saves. The steps from k-means++ starts are
+over-relaxed while that lowers the inertia (the centroids go further than their
+pixels' means, where plain steps creep along a slow direction), which halves the
+iterations at many clusters. The result is still a fixed point on all
 pixels: every valid pixel on its nearest centroid (the first on ties), every
 centroid the float64 mean of its pixels, confirmed from sums made from scratch.
 """
