@@ -91,19 +91,15 @@ def _three_nearest(X, i, Ct, dist):
 
 
 @njit(inline="always", **_OPTS)
-def _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two):
-    """Assign row ``i`` from scratch; store its centroid(s) and key(s). With one
-    key (``two`` False: no ``sec``, ``key2``), ``key3`` bounds every other centroid
-    by the second-nearest distance (Hamerly's bound)."""
-    a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
-    lab[i] = a
+def _keys(a, s, g2, g3, drift, far, two):
+    """The keys of a row just assigned to ``a`` (second nearest ``s``, gaps ``g2``,
+    ``g3``): ``key2``, ``key3``. With one key (``two`` False: no ``sec``, ``key2``),
+    ``key3`` bounds every other centroid by the second-nearest distance (Hamerly's
+    bound). (The kernels store them themselves: an inlined helper that writes to
+    arrays makes numba count references to them on every row.)"""
     if two:
-        sec[i] = s
-        key2[i] = _key(g2, drift[a] + drift[s])
-        key3[i] = _key(g3, drift[a] + far)
-    else:
-        key3[i] = _key(g2, drift[a] + far)
-    return a
+        return _key(g2, drift[a] + drift[s]), _key(g3, drift[a] + far)
+    return np.float32(0.0), _key(g2, drift[a] + far)
 
 
 @njit(inline="always", **_OPTS)
@@ -144,7 +140,11 @@ def assign_all(
         if not ok:
             lab[i] = invalid
             continue
-        a = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+        a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+        k2, k3 = _keys(a, s, g2, g3, drift, far, two)
+        lab[i], key3[i] = a, k3
+        if two:
+            sec[i], key2[i] = s, k2
         N[a] += 1.0
         for j in range(d):
             S[a, j] += X[i, j]
@@ -158,26 +158,33 @@ def update_all(
     (moving their sums when their cluster changes). The rows that will be due
     once the drifts grow by ``margin`` are listed in ``cand`` from its entry ``m``
     on (as ``offset + i``, as many as fit). Returns the number of rows that
-    changed cluster and the new ``m`` (more than ``cand.size`` when the list
-    overflowed)."""
+    changed cluster, the new ``m`` (more than ``cand.size`` when the list
+    overflowed) and the change of the inertia by the rows that changed cluster
+    (their squared distances to their new centroid less those to their old one)."""
     Ct = np.ascontiguousarray(C.T)
     dist = np.empty(C.shape[0])
     changed = 0
+    gain = 0.0
     cap = cand.size
     for i in range(X.shape[0]):
         a = lab[i]
         if a == invalid:
             continue
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
-            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            k2, k3 = _keys(b, s, g2, g3, drift, far, two)
+            lab[i], key3[i] = b, k3
+            if two:
+                sec[i], key2[i] = s, k2
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
+                gain += dist[b] - dist[a]
         if _due(i, lab, sec, key2, key3, drift, far, margin, two):
             if m < cap:
                 cand[m] = offset + i
             m += 1
-    return changed, m
+    return changed, m, gain
 
 
 @njit(**_OPTS)
@@ -188,25 +195,32 @@ def update_listed(
     other row can be due (the drifts grew less than the list's margin). The listed
     rows due once the drifts grow by ``margin`` are listed in turn in ``sub`` (if
     it is not empty), from its entry ``m`` on: a shorter list, made without a pass
-    over every row. Returns the number of rows that changed cluster and the new
-    ``m`` (more than ``sub.size`` when it overflowed)."""
+    over every row. Returns the number of rows that changed cluster, the new
+    ``m`` (more than ``sub.size`` when it overflowed) and the change of the
+    inertia as for :func:`update_all`."""
     Ct = np.ascontiguousarray(C.T)
     dist = np.empty(C.shape[0])
     changed = 0
+    gain = 0.0
     cap = sub.size
     for q in range(cand.size):
         i = cand[q]
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
             a = lab[i]
-            b = _look(X, i, Ct, dist, drift, far, lab, sec, key2, key3, two)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            k2, k3 = _keys(b, s, g2, g3, drift, far, two)
+            lab[i], key3[i] = b, k3
+            if two:
+                sec[i], key2[i] = s, k2
             if b != a:
                 _move(X, i, a, b, S, N)
                 changed += 1
+                gain += dist[b] - dist[a]
         if cap > 0 and _due(i, lab, sec, key2, key3, drift, far, margin, two):
             if m < cap:
                 sub[m] = i
             m += 1
-    return changed, m
+    return changed, m, gain
 
 
 @njit(**_OPTS)
