@@ -347,7 +347,10 @@ def _edges(starts, half, lo, hi, dtype) -> tuple:
     )
     edges = np.maximum.accumulate(cast)
     e64 = edges.astype(np.float64)
-    return edges, e64[1:-1:2], e64[2:-1:2]
+    # the pass takes the edges four at a time: +inf, above every value, fills up
+    padded = np.full(-(-edges.size // 4) * 4, np.inf, dtype)
+    padded[: edges.size] = edges
+    return padded, e64[1:-1:2], e64[2:-1:2]
 
 
 def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
