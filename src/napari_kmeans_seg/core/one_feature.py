@@ -42,11 +42,14 @@ _LLOYD_BATCH_1D = 64
 #: costs more per cluster, and more clusters need more passes: beyond, the
 #: histogram path is as fast; the pass itself takes up to 32)
 _FAST_MIN_ROWS = 1 << 16
-_FAST_MAX_K = 16
-#: bins of the fast path's histogram, and half the width of a window around a
-#: threshold in bins (fourfold above 8 clusters, and at each further pass)
+_FAST_MAX_K = 8
+#: the fast path's starts come from a sample of about this many rows, binned in
+#: this many bins
+_SAMPLE = 1 << 18
 _FAST_BINS = 1 << 16
-_WINDOW_BINS = 16.0
+#: half the width of a window around a threshold, in sample values on each side
+#: (fourfold at each further pass)
+_WINDOW_SAMPLES = 256
 #: passes of the fast path before the histogram path takes over
 _FAST_PASSES = 3
 
@@ -60,6 +63,9 @@ class EngineParts:
     cluster_order: Callable  #: the order of the clusters in the result
     check_enough_values: Callable  #: raises unless there are k distinct values
     too_few_values: Callable  #: the error for ``n`` distinct values
+    #: whether float values of this largest magnitude are clustered as they are
+    #: (neither refused as too large nor scaled as too small)
+    magnitude_ok: Callable
 
 
 @dataclass(frozen=True)
@@ -353,48 +359,44 @@ def _edges(starts, half, lo, hi, dtype) -> tuple:
     return padded, e64[1:-1:2], e64[2:-1:2]
 
 
-def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
+def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass:
     """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
-    expected fraction of rows gathered); None if more were gathered than room
-    was made for."""
+    expected fraction of rows gathered, for the first room made)."""
     k, x = C.size, px.X[:, 0]
     ref = np.ascontiguousarray(C)
 
     def part(start, stop):
         acc, g = np.zeros((k, 3)), 0
         room = int((stop - start) * min(1.0, 2 * share + 1e-3)) + 2 * OK._BLOCK
-        rows, vals = np.empty(room, np.int64), np.empty(room)
+        rows, vals = np.empty(room, np.int64), np.empty(room, x.dtype)
         for a, b in px._chunks(start, stop):
             ms = px.mask[a:b] if px.use_mask else px.mask
-            found = OK.core_pass(
-                x[a:b],
-                ms,
-                px.use_mask,
-                edges,
-                ref,
-                labels[a:b],
-                acc,
-                rows[g:],
-                vals[g:],
-            )
-            if found < 0:
-                return None
+            while True:  # a chunk gathering more than there is room for: again
+                got = np.zeros((k, 3))
+                found = OK.core_pass(
+                    x[a:b], ms, px.use_mask, edges, ref, labels[a:b], got,
+                    rows[g:], vals[g:],
+                )  # fmt: skip
+                if found >= 0:
+                    break
+                room = max(2 * rows.size, g + (b - a))  # enough for the whole chunk
+                rows = np.concatenate([rows[:g], np.empty(room - g, np.int64)])
+                vals = np.concatenate([vals[:g], np.empty(room - g, x.dtype)])
+            acc += got
             rows[g : g + found] += a
             g += found
         return acc, rows[:g], vals[:g]
 
     found = map_spans(part, px.n)
-    if any(f is None for f in found):
-        return None
     values = np.concatenate([f[2] for f in found])
-    ordered = np.sort(values)
+    ordered = np.sort(values).astype(np.float64)
     return _Pass(
         ref=ref,
         acc=np.sum([f[0] for f in found], axis=0),
         values=ordered,
         prefix=np.concatenate([[0.0], np.cumsum(ordered)]),
         rows=np.concatenate([f[1] for f in found]),
-        row_values=values,
+        row_values=values.astype(np.float64),
         lo=lo,
         hi=hi,
     )
@@ -465,28 +467,38 @@ def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
     return fit_, order, labels, int(counts.sum())
 
 
-def _share(hist: _Hist1, edges) -> float:
-    """The fraction of the sample a pass with these edges gathers."""
-    w = hist.acc[hist.bins, 0]
-    r = np.searchsorted(edges.astype(np.float64), hist.acc[hist.bins, 1] / w, "left")
-    return float(w[r % 2 == 0].sum() / w.sum())
+def _share(sample: np.ndarray, edges) -> float:
+    """The fraction of the (sorted) sample a pass with these edges gathers."""
+    r = np.searchsorted(edges.astype(np.float64), sample, "left")
+    return float(np.count_nonzero(r % 2 == 0) / sample.size)
 
 
-def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
+def _half_widths(sample: np.ndarray, starts, q: int) -> np.ndarray:
+    """Per threshold, half the width of its window: reaching ``q`` sample values
+    on each side of the threshold of every start."""
+    t = np.array([0.5 * (C[:-1] + C[1:]) for C in starts])
+    pos = np.searchsorted(sample, t)
+    below = sample[np.clip(pos - q, 0, sample.size - 1)]
+    above = sample[np.clip(pos + q, 0, sample.size - 1)]
+    return np.maximum(t - below, above - t).max(axis=0)
+
+
+def _refine(px, sample, starts, max_iter, parts) -> tuple | None:
     """From the sorted starts, passes until exact Lloyd converges inside the
     windows (a pass serves every start still moving): the best fixed point as
     ``(fit, order, labels, n_valid)``, or None."""
-    # more clusters travel farther from the histogram's fixed point
-    half = _WINDOW_BINS * (1 if len(starts[0]) <= 8 else 4) / hist.inv
     dt = px.X.dtype.type
+    lo, hi = sample[0], sample[-1]
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
+    q = _WINDOW_SAMPLES
     best, labels = None, np.empty(px.n, np.uint8)
     for _ in range(_FAST_PASSES):
+        half = _half_widths(sample, starts, q)
         edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
-        share = _share(hist, edges)
+        share = _share(sample, edges)
         ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
-        if ps is None:  # more values to gather than room was made for
-            return None
+        if not _in_range(ps, lo, hi, parts):
+            return None  # values to refuse or to scale: the histogram path's care
         done, moved = [], []
         for C in starts:
             code, it, C, split = _solve(ps, C, max_iter)
@@ -503,53 +515,68 @@ def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
                 labels = np.empty(px.n, np.uint8)  # that one is the best's now
         if not moved:
             return best
-        starts, half = moved, 4 * half
+        starts, q = moved, 4 * q
     return None  # a start still unfinished: the histogram path refines them all
 
 
-def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
-    """The fast path's histogram: counts and sums (no sums of squares)."""
-    x, B = px.X[:, 0], _FAST_BINS
+def _in_range(ps: _Pass, lo: float, hi: float, parts) -> bool:
+    """Whether the values' magnitudes need neither a refusal nor a scaling (the
+    values beyond the sample's range were all gathered)."""
+    if ps.values.size:
+        lo, hi = min(lo, ps.values[0]), max(hi, ps.values[-1])
+    return parts.magnitude_ok(max(abs(lo), abs(hi)))
 
-    def part(start, stop):
-        count, total = np.zeros(B + 1, np.int64), np.zeros(B + 1)
-        for a, b in px._chunks(start, stop):
-            ms = px.mask[a:b] if px.use_mask else px.mask
-            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, count, total)
-        return count[:B], total[:B]
 
-    found = map_spans(part, px.n)
+def _sample(px) -> np.ndarray:
+    """The valid values of every ``step``-th row, sorted, in float64 (``step``
+    odd, so as not to follow the rows of an image whose width is a power of
+    two)."""
+    step = max(1, px.n // _SAMPLE) | 1
+    v = px.X[::step, 0]
+    ok = np.isfinite(v)
+    if px.use_mask:
+        ok &= px.mask[::step]
+    return np.sort(v[ok]).astype(np.float64)
+
+
+def _sample_hist(sample: np.ndarray) -> _Hist1:
+    """The sample in :data:`_FAST_BINS` bins: counts and sums."""
+    lo, B = sample[0], _FAST_BINS
+    inv = B / (sample[-1] - lo)
+    b = np.minimum(((sample - lo) * inv).astype(np.int64), B - 1)
     acc = np.zeros((B, 3))
-    acc[:, 0] = np.sum([f[0] for f in found], axis=0)
-    acc[:, 1] = np.sum([f[1] for f in found], axis=0)
+    acc[:, 0] = np.bincount(b, minlength=B)
+    acc[:, 1] = np.bincount(b, sample, minlength=B)
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
     """The fast path (see above), or None where the histogram path must run."""
-    lo, hi = (float(v[0]) for v in px.lo_hi)
-    if not hi > lo:  # no valid value, or a single one
+    sample = _sample(px)
+    if sample.size < 2 * k or not sample[-1] > sample[0]:
         return None
-    hist = _counts_and_sums(px, lo, _FAST_BINS / (hi - lo), parts)
-    if hist.bins.size < k or not np.all(np.isfinite(hist.acc[[0, -1]])):
+    if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
+        return None
+    hist = _sample_hist(sample)
+    if hist.bins.size < k:
         return None
     starts = [np.sort(C0[:, 0]) for _, C0 in _starts(px, hist, k, rng, opts, parts)]
-    return _refine(px, hist, starts, lo, hi, opts["max_iter"], parts)
+    return _refine(px, sample, starts, opts["max_iter"], parts)
 
 
 def fit(px, k: int, rng, opts: dict, parts: EngineParts) -> tuple:
     """The exact method on the one-feature pixels ``px`` (an engine ``Pixels``):
     ``(fit, order, labels, n_valid)``, as the engine's other methods return."""
-    if px.lo_hi is None and px.X.dtype != np.uint8:
-        # both paths bin by the value range (measured with the magnitudes' checks
-        # and scaling)
-        px.grid = px._make_grid()
     if _applies(px, k, opts):
         state = rng.bit_generator.state
         found = _fit_fast(px, k, rng, opts, parts)
         if found is not None:
             return found
         rng.bit_generator.state = state  # the histogram path draws the same starts
+    if px.lo_hi is None and px.X.dtype != np.uint8:
+        # the histogram path bins by the value range (measured with the
+        # magnitudes' checks and scaling)
+        px.grid = px._make_grid()
     hist = _Hist1.measure(px, parts)
     n_valid = int(hist.acc[:, 0].sum())
     parts.check_enough_values(px, hist.bins, n_valid, k)

@@ -392,23 +392,3 @@ def window_lloyd(C, n_core, s_core, P, cs, lo, hi, max_iter):
                 return EMPTY_CLUSTER, it + 1
             C[a] = (s_core[a] + cs[split[a + 1]] - cs[split[a]]) / n
     return MAX_ITER, max_iter
-
-
-@njit(**_OPTS)
-def hist2_kernel(x, mask, use_mask, lo, inv, B, count, total):
-    """Per bin of :func:`bin1` (``B`` bins), the count and sum of the valid values
-    of ``x`` (added to ``count[:B]``, ``total[:B]``; the invalid ones go to bin
-    ``B``): no branch per value, unsigned indices (no wraparound)."""
-    top = B - 1.0
-    trash = np.uint64(B)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        ok = v - v == 0
-        if use_mask:
-            ok = ok and mask[i]
-        f = (v - lo) * inv
-        f = f if f > 0.0 else 0.0
-        f = f if f < top else top
-        b = np.uint64(f) if ok else trash
-        count[b] += 1
-        total[b] += v
