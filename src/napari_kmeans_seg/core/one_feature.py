@@ -47,9 +47,11 @@ _FAST_MAX_K = 8
 #: this many bins
 _SAMPLE = 1 << 18
 _FAST_BINS = 1 << 16
+#: the fast path's starts are seeded on at most this many groups of bins
+_FAST_SEED_GROUPS = 1 << 10
 #: half the width of a window around a threshold, in sample values on each side
 #: (fourfold at each further pass)
-_WINDOW_SAMPLES = 256
+_WINDOW_SAMPLES = 320
 #: passes of the fast path before the histogram path takes over
 _FAST_PASSES = 3
 
@@ -243,11 +245,14 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
-def _starts(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> list:
-    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on groups
-    of bins (or the given ``init``), then Lloyd on the bins' means."""
+def _starts(
+    px, hist: _Hist1, k, rng, opts, parts: EngineParts, groups=_SEED_GROUPS_1D
+) -> list:
+    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on at most
+    ``groups`` groups of bins (or the given ``init``), then Lloyd on the bins'
+    means."""
     B = hist.acc.shape[0]
-    shift = max(0, (B - 1).bit_length() - (_SEED_GROUPS_1D.bit_length() - 1))
+    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
         starts = [(0.0, np.ldexp(C0, px.exponent))]
@@ -353,17 +358,33 @@ def _edges(starts, half, lo, hi, dtype) -> tuple:
     )
     edges = np.maximum.accumulate(cast)
     e64 = edges.astype(np.float64)
-    # the pass takes the edges four at a time: +inf, above every value, fills up
-    padded = np.full(-(-edges.size // 4) * 4, np.inf, dtype)
-    padded[: edges.size] = edges
+    # the pass takes the edges four at a time from any one: +inf, above every
+    # value, fills up (and -0.0 is 0.0, whose key is above -0.0's)
+    padded = np.full(edges.size + 3, np.inf, dtype)
+    padded[: edges.size] = edges + dtype.type(0.0)
     return padded, e64[1:-1:2], e64[2:-1:2]
+
+
+def _keys(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """The bits of the (contiguous) float array ``x`` as integers, and the shift
+    that gives their sign (see :func:`~.one_feature_kernels.core_pass`)."""
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64), 8 * x.itemsize - 1
+
+
+def _edge_keys(edges: np.ndarray) -> np.ndarray:
+    """The keys of the edges (int64): ordered as the edges."""
+    u, nb = _keys(edges)
+    u = u.astype(np.int64)
+    return u ^ ((u >> nb) & ((1 << nb) - 1))
 
 
 def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass:
     """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
     expected fraction of rows gathered, for the first room made)."""
-    k, x = C.size, px.X[:, 0]
+    k, x = C.size, np.ascontiguousarray(px.X[:, 0])  # one channel of several: a copy
     ref = np.ascontiguousarray(C)
+    u, nb = _keys(x)
+    keys = _edge_keys(edges)
 
     def part(start, stop):
         acc, g = np.zeros((k, 3)), 0
@@ -374,8 +395,8 @@ def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass:
             while True:  # a chunk gathering more than there is room for: again
                 got = np.zeros((k, 3))
                 found = OK.core_pass(
-                    x[a:b], ms, px.use_mask, edges, ref, labels[a:b], got,
-                    rows[g:], vals[g:],
+                    x[a:b], u[a:b], nb, ms, px.use_mask, edges, keys, ref,
+                    labels[a:b], got, rows[g:], vals[g:],
                 )  # fmt: skip
                 if found >= 0:
                     break
@@ -488,7 +509,7 @@ def _refine(px, sample, starts, max_iter, parts) -> tuple | None:
     windows (a pass serves every start still moving): the best fixed point as
     ``(fit, order, labels, n_valid)``, or None."""
     dt = px.X.dtype.type
-    lo, hi = sample[0], sample[-1]
+    lo, hi = float(sample[0]), float(sample[-1])
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
     q = _WINDOW_SAMPLES
     best, labels = None, np.empty(px.n, np.uint8)
@@ -528,25 +549,24 @@ def _in_range(ps: _Pass, lo: float, hi: float, parts) -> bool:
 
 
 def _sample(px) -> np.ndarray:
-    """The valid values of every ``step``-th row, sorted, in float64 (``step``
-    odd, so as not to follow the rows of an image whose width is a power of
-    two)."""
+    """The valid values of every ``step``-th row, sorted (``step`` odd, so as not
+    to follow the rows of an image whose width is a power of two)."""
     step = max(1, px.n // _SAMPLE) | 1
     v = px.X[::step, 0]
     ok = np.isfinite(v)
     if px.use_mask:
         ok &= px.mask[::step]
-    return np.sort(v[ok]).astype(np.float64)
+    return np.sort(v if ok.all() else v[ok])
 
 
 def _sample_hist(sample: np.ndarray) -> _Hist1:
     """The sample in :data:`_FAST_BINS` bins: counts and sums."""
-    lo, B = sample[0], _FAST_BINS
-    inv = B / (sample[-1] - lo)
+    lo, B = float(sample[0]), _FAST_BINS
+    inv = B / (float(sample[-1]) - lo)
     b = np.minimum(((sample - lo) * inv).astype(np.int64), B - 1)
     acc = np.zeros((B, 3))
     acc[:, 0] = np.bincount(b, minlength=B)
-    acc[:, 1] = np.bincount(b, sample, minlength=B)
+    acc[:, 1] = np.bincount(b, sample.astype(np.float64), minlength=B)
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
 
 
@@ -555,12 +575,13 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
     sample = _sample(px)
     if sample.size < 2 * k or not sample[-1] > sample[0]:
         return None
-    if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
+    if not parts.magnitude_ok(max(abs(float(sample[0])), abs(float(sample[-1])))):
         return None
     hist = _sample_hist(sample)
     if hist.bins.size < k:
         return None
-    starts = [np.sort(C0[:, 0]) for _, C0 in _starts(px, hist, k, rng, opts, parts)]
+    found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
+    starts = [np.sort(C0[:, 0]) for _, C0 in found]
     return _refine(px, sample, starts, opts["max_iter"], parts)
 
 

@@ -241,6 +241,21 @@ def _add_codes(xs, r, e0, e1, e2, e3):
 
 
 @njit(**_OPTS)
+def _key_range(u, nb, top):
+    """The lowest and highest key of the block's values, ``u`` their bits as
+    integers: the key (the bits, negative values' flipped) orders the values as
+    floats do, NaN beyond ±inf (an integer reduction: vectorised)."""
+    lo = top
+    hi = -top - 1
+    for i in range(u.shape[0]):
+        v = np.int64(u[i])
+        key = v ^ ((v >> nb) & top)
+        lo = min(lo, key)
+        hi = max(hi, key)
+    return lo, hi
+
+
+@njit(**_OPTS)
 def _code_range(r, ms, use_mask):
     """The lowest and highest code of the block (masked rows: code 0)."""
     if use_mask:
@@ -252,6 +267,14 @@ def _code_range(r, ms, use_mask):
         lo = min(lo, r[i])
         hi = max(hi, r[i])
     return lo, hi
+
+
+@njit(**_OPTS)
+def _n_masked(ms):
+    c = 0
+    for i in range(ms.shape[0]):
+        c += not ms[i]
+    return c
 
 
 @njit(**_SUM_OPTS)
@@ -322,33 +345,50 @@ def _block_labels(r):
 
 
 @njit(**_OPTS)
-def core_pass(x, mask, use_mask, edges, ref, labels, acc, gidx, gval):
+def core_pass(x, u, nb, mask, use_mask, edges, keys, ref, labels, acc, gidx, gval):
     """Labels ``cluster + 1`` of the core values of ``x`` (0 for invalid values and
     for the gathered ones, labelled later); per cluster ``a`` the count, the sum of
     ``x - ref[a]`` and of its square over its core values (added to ``acc[a]``);
-    the other valid values with their rows (``gval``, ``gidx``). ``edges``: the
-    ``2k`` edges, then ``+inf`` up to a multiple of four. Returns the number
-    gathered, or -1 if ``gidx`` is too short.
+    the other valid values with their rows (``gval``, ``gidx``). ``u``: the bits
+    of ``x`` as integers (``nb + 1`` of them); ``edges``: the ``2k`` edges, then
+    ``+inf`` three times or more; ``keys``: the edges' keys (see
+    :func:`_key_range`). Returns the number gathered, or -1 if ``gidx`` is too
+    short.
 
-    The code of a value is the number of edges below it, counted a block of rows
-    at a time in ``labels`` (a NaN has code 0). A block whose rows all share an
-    odd code (the common case in images: neighbouring pixels are alike) is one
-    fill and two sums."""
+    The code of a value is the number of edges below it. A block's values lie
+    between its lowest and highest key, which tells the codes it can hold: one
+    odd code (the common case in images: neighbouring pixels are alike) makes
+    the block one fill and two sums; else the codes are counted, only against
+    the edges within the block's range, four at a time."""
     n = x.shape[0]
+    top = np.int64(-1) ^ (np.int64(-1) << nb)
+    n_keys = 2 * ref.shape[0]
     g = 0
     for s in range(0, n, _BLOCK):
         e = min(s + _BLOCK, n)
         xs, r = x[s:e], labels[s:e]
         ms = mask[s:e] if use_mask else mask
-        r[:] = 0
-        for p in range(0, edges.shape[0], 4):
-            _add_codes(xs, r, edges[p], edges[p + 1], edges[p + 2], edges[p + 3])
-        lo, hi = _code_range(r, ms, use_mask)
-        if lo == hi and lo & 1:
-            r[:] = (lo >> 1) + 1
-            _block_sums_all(xs, ref[lo >> 1], acc, lo >> 1)
+        lo, hi = _key_range(u[s:e], nb, top)
+        c0 = 0  # the codes of the block's values lie in [c0, c1]
+        while c0 < n_keys and keys[c0] < lo:
+            c0 += 1
+        c1 = c0
+        while c1 < n_keys and keys[c1] < hi:
+            c1 += 1
+        if lo < -1 - keys[n_keys] or (use_mask and _n_masked(ms)):
+            c0 = 0  # NaN below -inf (or masked rows): code 0 must be possible
+        elif c0 == c1 and c0 & 1:
+            r[:] = (c0 >> 1) + 1
+            _block_sums_all(xs, ref[c0 >> 1], acc, c0 >> 1)
             continue
-        for c in range(lo | 1, hi + 1, 2):
+        r[:] = c0
+        for p in range(c0, c1, 4):
+            _add_codes(xs, r, edges[p], edges[p + 1], edges[p + 2], edges[p + 3])
+        if hi > keys[n_keys]:  # NaN above +inf: code 0
+            for i in range(r.shape[0]):
+                r[i] = r[i] if xs[i] - xs[i] == 0 else np.uint8(0)
+        c0, c1 = _code_range(r, ms, use_mask)
+        for c in range(c0 | 1, c1 + 1, 2):
             _block_sums(xs, r, np.uint8(c), ref[c >> 1], acc, c >> 1)
         n_out = _n_outside(r)
         if n_out:
