@@ -156,22 +156,23 @@ def test_many_equal_values(fast_runs):
 
 
 def test_thresholds_leaving_their_windows_cost_more_passes(monkeypatch, fast_runs):
-    """Starts moved off their fixed points and windows of one bin: exact Lloyd
-    leaves them, the next pass is centred on the thresholds it reached; with too
-    few passes the histogram path takes over. Both end at a fixed point."""
+    """Starts moved off the sample's fixed points and windows of one sample value:
+    exact Lloyd leaves them, the next pass is centred on the thresholds it
+    reached; with too few passes the histogram path takes over. Both end at a
+    fixed point."""
     X = smooth_image(np.float32)
     passes = []
-    real_pass, real_starts = one_feature._core_pass, one_feature._starts
+    real_pass, real_lloyd = one_feature._core_pass, one_feature._sample_lloyd
 
     def spy(*args):
         passes.append(1)
         return real_pass(*args)
 
     def moved(*args):
-        return [(s, C0 * 1.05) for s, C0 in real_starts(*args)]
+        return [C * 1.05 for C in real_lloyd(*args)]
 
     monkeypatch.setattr(one_feature, "_core_pass", spy)
-    monkeypatch.setattr(one_feature, "_starts", moved)
+    monkeypatch.setattr(one_feature, "_sample_lloyd", moved)
     monkeypatch.setattr(one_feature, "_WINDOW_SAMPLES", 1)
     monkeypatch.setattr(one_feature, "_FAST_PASSES", 8)
     fit = fit_predict(X, n_clusters=5)

@@ -46,7 +46,7 @@ _FAST_MAX_K = 8
 #: the fast path's starts come from a sample of about this many rows, binned in
 #: this many bins
 _SAMPLE = 1 << 18
-_FAST_BINS = 1 << 16
+_FAST_BINS = 1 << 12
 #: the fast path's starts are seeded on at most this many groups of bins
 _FAST_SEED_GROUPS = 1 << 10
 #: half the width of a window around a threshold, in sample values on each side
@@ -489,9 +489,12 @@ def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
 
 
 def _share(sample: np.ndarray, edges) -> float:
-    """The fraction of the (sorted) sample a pass with these edges gathers."""
-    r = np.searchsorted(edges.astype(np.float64), sample, "left")
-    return float(np.count_nonzero(r % 2 == 0) / sample.size)
+    """The fraction of the (sorted) sample a pass with these edges gathers: the
+    values in the windows and beyond the outer edges."""
+    at = np.searchsorted(sample, edges.astype(np.float64), "right")
+    at[-3:] = sample.size  # the padding +inf
+    inside = np.sum(at[1::2] - at[0::2][: at[1::2].size])
+    return float(1.0 - inside / sample.size)
 
 
 def _half_widths(sample: np.ndarray, starts, q: int) -> np.ndarray:
@@ -560,14 +563,27 @@ def _sample(px) -> np.ndarray:
 
 
 def _sample_hist(sample: np.ndarray) -> _Hist1:
-    """The sample in :data:`_FAST_BINS` bins: counts and sums."""
+    """The (sorted) sample in :data:`_FAST_BINS` bins: counts and sums, by a
+    search of the bins' edges."""
     lo, B = float(sample[0]), _FAST_BINS
     inv = B / (float(sample[-1]) - lo)
-    b = np.minimum(((sample - lo) * inv).astype(np.int64), B - 1)
+    at = np.searchsorted(sample, lo + np.arange(1, B) / inv, "left")
+    at = np.concatenate([[0], at, [sample.size]])
+    cs = np.concatenate([[0.0], np.cumsum(sample, dtype=np.float64)])
     acc = np.zeros((B, 3))
-    acc[:, 0] = np.bincount(b, minlength=B)
-    acc[:, 1] = np.bincount(b, sample.astype(np.float64), minlength=B)
+    acc[:, 0] = np.diff(at)
+    acc[:, 1] = np.diff(cs[at])
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
+
+
+def _sample_lloyd(sample: np.ndarray, starts, max_iter: int) -> list:
+    """The starts moved by Lloyd on the (sorted) sample, each value a point."""
+    x = sample.astype(np.float64)
+    cw = np.arange(x.size + 1, dtype=np.float64)
+    cs = np.concatenate([[0.0], np.cumsum(x)])
+    for C in starts:
+        OK.lloyd1_points(C, x, cw, cs, max_iter)
+    return starts
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
@@ -582,6 +598,7 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
         return None
     found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
     starts = [np.sort(C0[:, 0]) for _, C0 in found]
+    starts = _sample_lloyd(sample, starts, opts["max_iter"])
     return _refine(px, sample, starts, opts["max_iter"], parts)
 
 
