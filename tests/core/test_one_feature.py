@@ -231,3 +231,73 @@ def test_the_pass_takes_up_to_32_clusters(monkeypatch, k):
     X = smooth_image(np.float64)
     fit = fit_predict(X, n_clusters=k, max_iter=2000)
     assert_fixed_point(X, fit)
+
+
+@pytest.mark.parametrize("offset", [-0.5, -3.0, 1e6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_negative_values_and_offsets(dtype, offset, fast_runs):
+    """Values below zero, across zero and far from it: the blocks' ranges are
+    read from the values' bits, whose order flips for negative values."""
+    X = (smooth_image(np.float64) + offset).astype(dtype)
+    if abs(offset) < 10:
+        X[::97] = -X[::97]  # a sprinkle of the other sign
+    for k in (2, 4, 8):
+        fit = fit_predict(X, n_clusters=k)
+        assert fast_runs[-1] is not None
+        assert_fixed_point(X, fit)
+
+
+def test_signed_zeros_are_one_value(fast_runs):
+    """-0.0 and 0.0 compare equal, though their bits order them apart: they get
+    one label, and the blocks holding both are read right."""
+    rng = np.random.default_rng(4)
+    X = rng.choice(np.array([-1.0, -0.0, 0.0, 1.0, 3.0], np.float32), N_ROWS)
+    X = X.reshape(-1, 1)
+    for k in (2, 3, 4):
+        fit = fit_predict(X, n_clusters=k)
+        assert fast_runs[-1] is not None
+        assert_fixed_point(X, fit)
+        assert np.unique(fit.labels[X[:, 0] == 0]).size == 1
+
+
+def test_two_values_and_a_constant_image(fast_runs):
+    X = np.zeros((N_ROWS, 1), np.float32)
+    X[::3] = 2.5
+    fit = fit_predict(X, n_clusters=2)
+    assert_fixed_point(X, fit)
+    np.testing.assert_array_equal(np.sort(fit.centroids[:, 0]), [0.0, 2.5])
+    with pytest.raises(TooFewValuesError):
+        fit_predict(np.full((N_ROWS, 1), 0.25, np.float32), n_clusters=2)
+
+
+def test_tiny_noise_on_a_large_offset(fast_runs):
+    """1e6 plus noise of 1e-3: float64 keeps the values apart, and the sums are
+    taken from references near the centroids."""
+    X = 1e6 + smooth_image(np.float64) * 1e-3
+    for k in (2, 5):
+        fit = fit_predict(X, n_clusters=k)
+        assert fast_runs[-1] is not None
+        assert_fixed_point(X, fit)
+
+
+def test_nan_and_inf_in_blocks_of_one_cluster(fast_runs):
+    """A NaN or an infinity alone in a block of otherwise equal values: the
+    block's range shows it, it gets label 0."""
+    X = np.full((N_ROWS, 1), 0.2, np.float32)
+    X[N_ROWS // 2 :] = 0.8
+    X[1000], X[5000], X[9000] = np.nan, np.inf, -np.inf
+    X[70000] = -np.nan  # the sign bit set: below -inf in the bits' order
+    fit = fit_predict(X, n_clusters=2)
+    assert fast_runs[-1] is not None
+    assert fit.n_invalid == 4
+    assert_fixed_point(X, fit)
+
+
+def test_a_mask_with_whole_blocks_out(fast_runs):
+    X = smooth_image(np.float32)
+    mask = np.ones(len(X), bool)
+    mask[: len(X) // 3] = False
+    mask[len(X) // 2 :: 7] = False
+    fit = fit_predict(X, n_clusters=4, mask=mask)
+    assert fast_runs[-1] is not None
+    assert_fixed_point(X, fit, mask)

@@ -512,7 +512,7 @@ def _refine(px, sample, starts, max_iter, parts) -> tuple | None:
     windows (a pass serves every start still moving): the best fixed point as
     ``(fit, order, labels, n_valid)``, or None."""
     dt = px.X.dtype.type
-    lo, hi = float(sample[0]), float(sample[-1])
+    lo, hi = sample[0], sample[-1]
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
     q = _WINDOW_SAMPLES
     best, labels = None, np.empty(px.n, np.uint8)
@@ -552,14 +552,17 @@ def _in_range(ps: _Pass, lo: float, hi: float, parts) -> bool:
 
 
 def _sample(px) -> np.ndarray:
-    """The valid values of every ``step``-th row, sorted (``step`` odd, so as not
-    to follow the rows of an image whose width is a power of two)."""
+    """The valid values of every ``step``-th row, sorted, in float64 (``step``
+    odd, so as not to follow the rows of an image whose width is a power of
+    two)."""
     step = max(1, px.n // _SAMPLE) | 1
     v = px.X[::step, 0]
     ok = np.isfinite(v)
     if px.use_mask:
         ok &= px.mask[::step]
-    return np.sort(v if ok.all() else v[ok])
+    # sorted in the pixels' dtype (faster), searched in float64 (each search of a
+    # float32 array for a float64 value would convert it)
+    return np.sort(v if ok.all() else v[ok]).astype(np.float64)
 
 
 def _sample_hist(sample: np.ndarray) -> _Hist1:
@@ -569,7 +572,7 @@ def _sample_hist(sample: np.ndarray) -> _Hist1:
     inv = B / (float(sample[-1]) - lo)
     at = np.searchsorted(sample, lo + np.arange(1, B) / inv, "left")
     at = np.concatenate([[0], at, [sample.size]])
-    cs = np.concatenate([[0.0], np.cumsum(sample, dtype=np.float64)])
+    cs = np.concatenate([[0.0], np.cumsum(sample)])
     acc = np.zeros((B, 3))
     acc[:, 0] = np.diff(at)
     acc[:, 1] = np.diff(cs[at])
@@ -578,11 +581,10 @@ def _sample_hist(sample: np.ndarray) -> _Hist1:
 
 def _sample_lloyd(sample: np.ndarray, starts, max_iter: int) -> list:
     """The starts moved by Lloyd on the (sorted) sample, each value a point."""
-    x = sample.astype(np.float64)
-    cw = np.arange(x.size + 1, dtype=np.float64)
-    cs = np.concatenate([[0.0], np.cumsum(x)])
+    cw = np.arange(sample.size + 1, dtype=np.float64)
+    cs = np.concatenate([[0.0], np.cumsum(sample)])
     for C in starts:
-        OK.lloyd1_points(C, x, cw, cs, max_iter)
+        OK.lloyd1_points(C, sample, cw, cs, max_iter)
     return starts
 
 
@@ -591,7 +593,7 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
     sample = _sample(px)
     if sample.size < 2 * k or not sample[-1] > sample[0]:
         return None
-    if not parts.magnitude_ok(max(abs(float(sample[0])), abs(float(sample[-1])))):
+    if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
     hist = _sample_hist(sample)
     if hist.bins.size < k:
