@@ -9,14 +9,15 @@ of consecutive centroids (the thresholds). Two ways to an exact fixed point:
   close start; exact Lloyd runs on the histogram plus the values of the few bins
   that a threshold falls in (one gathering pass, usually); a labelling pass counts
   the thresholds below each value;
-- for float data, the same starts, then a single pass that labels the values far
-  from the thresholds, sums them per cluster and gathers the values in a window
-  around each threshold: exact Lloyd on those sums and values needs no other pass
-  while the thresholds stay in their windows (see the section "the fast path").
+- for float data (up to 8 clusters), starts from a strided sample of the rows,
+  then a single pass that labels the values far from the thresholds, sums them
+  per cluster and gathers the values in a window around each threshold: exact
+  Lloyd on those sums and values needs no other pass while the thresholds stay
+  in their windows (see the section "the fast path").
 
-The general engine (:mod:`.engine`) calls :func:`fit` and lends it its passes'
-thread split and its seeding (:class:`EngineParts`): it imports this module, so
-this module does not import it.
+The general engine (:mod:`.engine`) calls :func:`fit` and lends it its seeding
+and checks (:class:`EngineParts`): it imports this module, so this module does
+not import it.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ _SEED_GROUPS_1D = 1 << 12
 _GATHER_MARGIN_1D = 64
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
-#: the fast path: at least this many rows, at most this many clusters (its pass
-#: costs more per cluster, and more clusters need more passes: beyond, the
-#: histogram path is as fast; the pass itself takes up to 32)
+#: the fast path: at least this many rows, at most this many clusters (beyond,
+#: the fixed point on all rows lies farther from the sample's than a window
+#: reaches, and passes add up; the pass itself takes up to 32)
 _FAST_MIN_ROWS = 1 << 16
 _FAST_MAX_K = 8
 #: the fast path's starts come from a sample of about this many rows, binned in
@@ -304,10 +305,12 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
 
 
 # ------------------------------------------------------------------ the fast path
-# For float data: the starts are the histogram path's, from a histogram of counts
-# and sums only; then one pass labels every value far from the thresholds, sums
-# those values per cluster and gathers the values in a window around each
-# threshold; exact Lloyd runs on those sums plus the gathered values while each
+# For float data: the starts come from a sample of the rows (every n/2**18-th):
+# seeds and Lloyd on it; around each of their thresholds a window holding a few
+# hundred sample values. Then one pass labels every value far from the
+# thresholds, sums those values per cluster and gathers the values in the windows
+# (and beyond the sample's range, so that the magnitudes are checked on all
+# values); exact Lloyd runs on those sums plus the gathered values while each
 # threshold stays in its window. A threshold that leaves its window costs one more
 # pass around the new thresholds; after a few, the histogram path takes over.
 
@@ -378,11 +381,11 @@ def _edge_keys(edges: np.ndarray) -> np.ndarray:
     return u ^ ((u >> nb) & ((1 << nb) - 1))
 
 
-def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass:
-    """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
-    expected fraction of rows gathered, for the first room made)."""
-    k, x = C.size, np.ascontiguousarray(px.X[:, 0])  # one channel of several: a copy
-    ref = np.ascontiguousarray(C)
+def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
+    """Run :func:`~.one_feature_kernels.core_pass` over all rows of ``x`` (the
+    values, contiguous; ``share``: the expected fraction of rows gathered, for
+    the first room made)."""
+    k, ref = C.size, np.ascontiguousarray(C)
     u, nb = _keys(x)
     keys = _edge_keys(edges)
 
@@ -515,12 +518,13 @@ def _refine(px, sample, starts, max_iter, parts) -> tuple | None:
     lo, hi = sample[0], sample[-1]
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
     q = _WINDOW_SAMPLES
+    x = np.ascontiguousarray(px.X[:, 0])  # one channel of several: a copy
     best, labels = None, np.empty(px.n, np.uint8)
     for _ in range(_FAST_PASSES):
         half = _half_widths(sample, starts, q)
         edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
         share = _share(sample, edges)
-        ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
+        ps = _core_pass(px, x, starts[0], edges, wlo, whi, share, labels)
         if not _in_range(ps, lo, hi, parts):
             return None  # values to refuse or to scale: the histogram path's care
         done, moved = [], []
@@ -565,24 +569,23 @@ def _sample(px) -> np.ndarray:
     return np.sort(v if ok.all() else v[ok]).astype(np.float64)
 
 
-def _sample_hist(sample: np.ndarray) -> _Hist1:
+def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
     """The (sorted) sample in :data:`_FAST_BINS` bins: counts and sums, by a
-    search of the bins' edges."""
+    search of the bins' edges (``cs``: the sample's prefix sums, from 0)."""
     lo, B = float(sample[0]), _FAST_BINS
     inv = B / (float(sample[-1]) - lo)
     at = np.searchsorted(sample, lo + np.arange(1, B) / inv, "left")
     at = np.concatenate([[0], at, [sample.size]])
-    cs = np.concatenate([[0.0], np.cumsum(sample)])
     acc = np.zeros((B, 3))
     acc[:, 0] = np.diff(at)
     acc[:, 1] = np.diff(cs[at])
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
 
 
-def _sample_lloyd(sample: np.ndarray, starts, max_iter: int) -> list:
-    """The starts moved by Lloyd on the (sorted) sample, each value a point."""
+def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:
+    """The starts moved by Lloyd on the (sorted) sample, each value a point
+    (``cs``: the sample's prefix sums, from 0)."""
     cw = np.arange(sample.size + 1, dtype=np.float64)
-    cs = np.concatenate([[0.0], np.cumsum(sample)])
     for C in starts:
         OK.lloyd1_points(C, sample, cw, cs, max_iter)
     return starts
@@ -595,12 +598,13 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
         return None
     if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
-    hist = _sample_hist(sample)
+    cs = np.concatenate([[0.0], np.cumsum(sample)])
+    hist = _sample_hist(sample, cs)
     if hist.bins.size < k:
         return None
     found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
     starts = [np.sort(C0[:, 0]) for _, C0 in found]
-    starts = _sample_lloyd(sample, starts, opts["max_iter"])
+    starts = _sample_lloyd(sample, cs, starts, opts["max_iter"])
     return _refine(px, sample, starts, opts["max_iter"], parts)
 
 
