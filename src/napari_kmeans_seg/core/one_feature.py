@@ -44,9 +44,10 @@ _LLOYD_BATCH_1D = 64
 #: reaches, and passes add up; the pass itself takes up to 32)
 _FAST_MIN_ROWS = 1 << 16
 _FAST_MAX_K = 8
-#: the fast path's starts come from a sample of about this many rows, binned in
-#: this many bins
+#: the fast path's starts come from a sample of about this many rows (of one row
+#: in this many at least), binned in this many bins
 _SAMPLE = 1 << 18
+_SAMPLE_STEP = 16
 _FAST_BINS = 1 << 12
 #: the fast path's starts are seeded on at most this many groups of bins
 _FAST_SEED_GROUPS = 1 << 10
@@ -322,7 +323,8 @@ class _Pass:
     ref: np.ndarray  #: per cluster, the reference its core sums are taken from
     acc: np.ndarray  #: per cluster: core count, sum of ``x - ref``, of its square
     values: np.ndarray  #: the gathered values (float64), sorted
-    prefix: np.ndarray  #: their prefix sums, from 0
+    shift: float  #: a gathered value, near the others
+    prefix: np.ndarray  #: the prefix sums of ``values - shift``, from 0
     rows: np.ndarray  #: the gathered values' rows and values, in row order
     row_values: np.ndarray
     lo: np.ndarray  #: per threshold, its window (float64, as the pass compared)
@@ -414,11 +416,15 @@ def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
     found = map_spans(part, px.n)
     values = np.concatenate([f[2] for f in found])
     ordered = np.sort(values).astype(np.float64)
+    # sums from a value near the others: exact Lloyd tells apart values far
+    # below the magnitude of their sums (1e6 + noise of 1e-3)
+    shift = float(ordered[ordered.size // 2]) if ordered.size else 0.0
     return _Pass(
         ref=ref,
         acc=np.sum([f[0] for f in found], axis=0),
         values=ordered,
-        prefix=np.concatenate([[0.0], np.cumsum(ordered)]),
+        shift=shift,
+        prefix=np.concatenate([[0.0], np.cumsum(ordered - shift)]),
         rows=np.concatenate([f[1] for f in found]),
         row_values=values.astype(np.float64),
         lo=lo,
@@ -440,17 +446,18 @@ def _means(ps: _Pass, split) -> np.ndarray:
 def _solve(ps: _Pass, C, max_iter: int) -> tuple:
     """Exact Lloyd from ``C`` on a pass's findings: (code, iterations, centroids,
     split of the sorted gathered values per cluster)."""
-    C = C.copy()
-    n_core = ps.acc[:, 0]
-    s_core = n_core * ps.ref + ps.acc[:, 1]
+    sh, n_core = ps.shift, ps.acc[:, 0]
+    s_core = n_core * (ps.ref - sh) + ps.acc[:, 1]  # all from the shift
+    rel, lo, hi = ps.values - sh, ps.lo - sh, ps.hi - sh
     n_iter = 0
     # the means summed from the references may differ from those of the prefix
     # sums in the last bits: a few more steps if they move a value
     for _ in range(3):
+        C = C - sh
         code, it = OK.window_lloyd(
-            C, n_core, s_core, ps.values, ps.prefix, ps.lo, ps.hi, max_iter - n_iter
+            C, n_core, s_core, rel, ps.prefix, lo, hi, max_iter - n_iter
         )
-        n_iter += it
+        C, n_iter = C + sh, n_iter + it
         if code != K.CONVERGED:
             return code, n_iter, C, None
         t = 0.5 * (C[:-1] + C[1:])
@@ -559,7 +566,7 @@ def _sample(px) -> np.ndarray:
     """The valid values of every ``step``-th row, sorted, in float64 (``step``
     odd, so as not to follow the rows of an image whose width is a power of
     two)."""
-    step = max(1, px.n // _SAMPLE) | 1
+    step = max(_SAMPLE_STEP, px.n // _SAMPLE) | 1
     v = px.X[::step, 0]
     ok = np.isfinite(v)
     if px.use_mask:
