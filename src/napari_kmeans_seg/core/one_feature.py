@@ -325,8 +325,8 @@ class _Pass:
     values: np.ndarray  #: the gathered values (float64), sorted
     shift: float  #: a gathered value, near the others
     prefix: np.ndarray  #: the prefix sums of ``values - shift``, from 0
-    rows: np.ndarray  #: the gathered values' rows and values, in row order
-    row_values: np.ndarray
+    rows: np.ndarray  #: the gathered values' rows and values (in the pixels'
+    row_values: np.ndarray  #: dtype), in row order
     lo: np.ndarray  #: per threshold, its window (float64, as the pass compared)
     hi: np.ndarray
 
@@ -426,7 +426,7 @@ def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
         shift=shift,
         prefix=np.concatenate([[0.0], np.cumsum(ordered - shift)]),
         rows=np.concatenate([f[1] for f in found]),
-        row_values=values.astype(np.float64),
+        row_values=values,
         lo=lo,
         hi=hi,
     )
@@ -488,7 +488,7 @@ def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
     k = C.size
     counts = ps.acc[:, 0].astype(np.int64) + np.diff(split)
     t = 0.5 * (C[:-1] + C[1:])
-    labels[ps.rows] = np.searchsorted(t, ps.row_values, "left") + 1
+    OK.label_rows(labels, ps.rows, ps.row_values, t)
     order = parts.cluster_order(C[:, None], counts)
     if np.any(order != np.arange(k)):
         relabel = np.zeros(k + 1, labels.dtype)

@@ -432,3 +432,15 @@ def window_lloyd(C, n_core, s_core, P, cs, lo, hi, max_iter):
                 return EMPTY_CLUSTER, it + 1
             C[a] = (s_core[a] + cs[split[a + 1]] - cs[split[a]]) / n
     return MAX_ITER, max_iter
+
+
+@njit(**_OPTS)
+def label_rows(labels, rows, values, t):
+    """``labels[rows[i]] = 1 +`` the number of thresholds ``t`` below
+    ``values[i]`` (a value on a threshold goes to the lower cluster)."""
+    for i in range(rows.shape[0]):
+        v = values[i]
+        a = 1
+        for j in range(t.shape[0]):
+            a += v > t[j]
+        labels[rows[i]] = a
