@@ -591,11 +591,15 @@ def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
 
 def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:
     """The starts moved by Lloyd on the (sorted) sample, each value a point
-    (``cs``: the sample's prefix sums, from 0)."""
+    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once."""
     cw = np.arange(sample.size + 1, dtype=np.float64)
+    moved: list[np.ndarray] = []
     for C in starts:
         OK.lloyd1_points(C, sample, cw, cs, max_iter)
-    return starts
+        C.sort()  # an empty cluster keeps its place, which may be out of order
+        if not any(np.array_equal(C, other) for other in moved):
+            moved.append(C)
+    return moved
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
