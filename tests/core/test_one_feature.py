@@ -301,3 +301,16 @@ def test_a_mask_with_whole_blocks_out(fast_runs):
     fit = fit_predict(X, n_clusters=4, mask=mask)
     assert fast_runs[-1] is not None
     assert_fixed_point(X, fit, mask)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_value_on_the_threshold_goes_to_the_lower_cluster(dtype, fast_runs):
+    """0, 1 and 3, as many of each: with centroids 0 and 2 the 1s lie on the
+    threshold; the engine puts such a value in the lower cluster, so the only
+    fixed point is {0, 1}, {3} (with the 1s above, {0}, {1, 3} would be one)."""
+    X = np.repeat(np.array([0.0, 1.0, 3.0], dtype), N_ROWS // 3)
+    X = np.random.default_rng(5).permutation(X).reshape(-1, 1)
+    fit = fit_predict(X, n_clusters=2)
+    assert fast_runs[-1] is not None
+    assert_fixed_point(X, fit)
+    np.testing.assert_array_equal(np.sort(fit.centroids[:, 0]), [0.5, 3.0])
