@@ -1107,6 +1107,7 @@ _ONE_PARTS = one_feature.EngineParts(
     cluster_order=cluster_order,
     check_enough_values=_check_enough_values,
     too_few_values=_too_few_values,
+    magnitude_ok=lambda top: top <= _MAX_MAGNITUDE and not 0.0 < top < _MIN_MAGNITUDE,
 )
 
 

@@ -9,14 +9,15 @@ of consecutive centroids (the thresholds). Two ways to an exact fixed point:
   close start; exact Lloyd runs on the histogram plus the values of the few bins
   that a threshold falls in (one gathering pass, usually); a labelling pass counts
   the thresholds below each value;
-- for float data, the same starts, then a single pass that labels the values far
-  from the thresholds, sums them per cluster and gathers the values in a window
-  around each threshold: exact Lloyd on those sums and values needs no other pass
-  while the thresholds stay in their windows (see the section "the fast path").
+- for float data (up to 8 clusters), starts from a strided sample of the rows,
+  then a single pass that labels the values far from the thresholds, sums them
+  per cluster and gathers the values in a window around each threshold: exact
+  Lloyd on those sums and values needs no other pass while the thresholds stay
+  in their windows (see the section "the fast path").
 
-The general engine (:mod:`.engine`) calls :func:`fit` and lends it its passes'
-thread split and its seeding (:class:`EngineParts`): it imports this module, so
-this module does not import it.
+The general engine (:mod:`.engine`) calls :func:`fit` and lends it its seeding
+and checks (:class:`EngineParts`): it imports this module, so this module does
+not import it.
 """
 
 from __future__ import annotations
@@ -38,15 +39,21 @@ _SEED_GROUPS_1D = 1 << 12
 _GATHER_MARGIN_1D = 64
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
-#: the fast path: at least this many rows, at most this many clusters (its pass
-#: costs more per cluster, and more clusters need more passes: beyond, the
-#: histogram path is as fast; the pass itself takes up to 32)
+#: the fast path: at least this many rows, at most this many clusters (beyond,
+#: the fixed point on all rows lies farther from the sample's than a window
+#: reaches, and passes add up; the pass itself takes up to 32)
 _FAST_MIN_ROWS = 1 << 16
-_FAST_MAX_K = 16
-#: bins of the fast path's histogram, and half the width of a window around a
-#: threshold in bins (fourfold above 8 clusters, and at each further pass)
-_FAST_BINS = 1 << 16
-_WINDOW_BINS = 16.0
+_FAST_MAX_K = 8
+#: the fast path's starts come from a sample of about this many rows (of one row
+#: in this many at least), binned in this many bins
+_SAMPLE = 1 << 18
+_SAMPLE_STEP = 16
+_FAST_BINS = 1 << 12
+#: the fast path's starts are seeded on at most this many groups of bins
+_FAST_SEED_GROUPS = 1 << 10
+#: half the width of a window around a threshold, in sample values on each side
+#: (fourfold at each further pass)
+_WINDOW_SAMPLES = 320
 #: passes of the fast path before the histogram path takes over
 _FAST_PASSES = 3
 
@@ -60,6 +67,9 @@ class EngineParts:
     cluster_order: Callable  #: the order of the clusters in the result
     check_enough_values: Callable  #: raises unless there are k distinct values
     too_few_values: Callable  #: the error for ``n`` distinct values
+    #: whether float values of this largest magnitude are clustered as they are
+    #: (neither refused as too large nor scaled as too small)
+    magnitude_ok: Callable
 
 
 @dataclass(frozen=True)
@@ -237,11 +247,14 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
-def _starts(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> list:
-    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on groups
-    of bins (or the given ``init``), then Lloyd on the bins' means."""
+def _starts(
+    px, hist: _Hist1, k, rng, opts, parts: EngineParts, groups=_SEED_GROUPS_1D
+) -> list:
+    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on at most
+    ``groups`` groups of bins (or the given ``init``), then Lloyd on the bins'
+    means."""
     B = hist.acc.shape[0]
-    shift = max(0, (B - 1).bit_length() - (_SEED_GROUPS_1D.bit_length() - 1))
+    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
         starts = [(0.0, np.ldexp(C0, px.exponent))]
@@ -293,10 +306,12 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
 
 
 # ------------------------------------------------------------------ the fast path
-# For float data: the starts are the histogram path's, from a histogram of counts
-# and sums only; then one pass labels every value far from the thresholds, sums
-# those values per cluster and gathers the values in a window around each
-# threshold; exact Lloyd runs on those sums plus the gathered values while each
+# For float data: the starts come from a sample of the rows (every n/2**18-th):
+# seeds and Lloyd on it; around each of their thresholds a window holding a few
+# hundred sample values. Then one pass labels every value far from the
+# thresholds, sums those values per cluster and gathers the values in the windows
+# (and beyond the sample's range, so that the magnitudes are checked on all
+# values); exact Lloyd runs on those sums plus the gathered values while each
 # threshold stays in its window. A threshold that leaves its window costs one more
 # pass around the new thresholds; after a few, the histogram path takes over.
 
@@ -308,9 +323,10 @@ class _Pass:
     ref: np.ndarray  #: per cluster, the reference its core sums are taken from
     acc: np.ndarray  #: per cluster: core count, sum of ``x - ref``, of its square
     values: np.ndarray  #: the gathered values (float64), sorted
-    prefix: np.ndarray  #: their prefix sums, from 0
-    rows: np.ndarray  #: the gathered values' rows and values, in row order
-    row_values: np.ndarray
+    shift: float  #: a gathered value, near the others
+    prefix: np.ndarray  #: the prefix sums of ``values - shift``, from 0
+    rows: np.ndarray  #: the gathered values' rows and values (in the pixels'
+    row_values: np.ndarray  #: dtype), in row order
     lo: np.ndarray  #: per threshold, its window (float64, as the pass compared)
     hi: np.ndarray
 
@@ -347,49 +363,68 @@ def _edges(starts, half, lo, hi, dtype) -> tuple:
     )
     edges = np.maximum.accumulate(cast)
     e64 = edges.astype(np.float64)
-    return edges, e64[1:-1:2], e64[2:-1:2]
+    # the pass takes the edges four at a time from any one: +inf, above every
+    # value, fills up (and -0.0 is 0.0, whose key is above -0.0's)
+    padded = np.full(edges.size + 3, np.inf, dtype)
+    padded[: edges.size] = edges + dtype.type(0.0)
+    return padded, e64[1:-1:2], e64[2:-1:2]
 
 
-def _core_pass(px, C, edges, lo, hi, share, labels, parts) -> _Pass | None:
-    """Run :func:`~.one_feature_kernels.core_pass` over all rows (``share``: the
-    expected fraction of rows gathered); None if more were gathered than room
-    was made for."""
-    k, x = C.size, px.X[:, 0]
-    ref = np.ascontiguousarray(C)
+def _keys(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """The bits of the (contiguous) float array ``x`` as integers, and the shift
+    that gives their sign (see :func:`~.one_feature_kernels.core_pass`)."""
+    return x.view(np.int32 if x.dtype == np.float32 else np.int64), 8 * x.itemsize - 1
+
+
+def _edge_keys(edges: np.ndarray) -> np.ndarray:
+    """The keys of the edges (int64): ordered as the edges."""
+    u, nb = _keys(edges)
+    u = u.astype(np.int64)
+    return u ^ ((u >> nb) & ((1 << nb) - 1))
+
+
+def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
+    """Run :func:`~.one_feature_kernels.core_pass` over all rows of ``x`` (the
+    values, contiguous; ``share``: the expected fraction of rows gathered, for
+    the first room made)."""
+    k, ref = C.size, np.ascontiguousarray(C)
+    u, nb = _keys(x)
+    keys = _edge_keys(edges)
 
     def part(start, stop):
         acc, g = np.zeros((k, 3)), 0
         room = int((stop - start) * min(1.0, 2 * share + 1e-3)) + 2 * OK._BLOCK
-        rows, vals = np.empty(room, np.int64), np.empty(room)
+        rows, vals = np.empty(room, np.int64), np.empty(room, x.dtype)
         for a, b in px._chunks(start, stop):
             ms = px.mask[a:b] if px.use_mask else px.mask
-            found = OK.core_pass(
-                x[a:b],
-                ms,
-                px.use_mask,
-                edges,
-                ref,
-                labels[a:b],
-                acc,
-                rows[g:],
-                vals[g:],
-            )
-            if found < 0:
-                return None
+            while True:  # a chunk gathering more than there is room for: again
+                got = np.zeros((k, 3))
+                found = OK.core_pass(
+                    x[a:b], u[a:b], nb, ms, px.use_mask, edges, keys, ref,
+                    labels[a:b], got, rows[g:], vals[g:],
+                )  # fmt: skip
+                if found >= 0:
+                    break
+                room = max(2 * rows.size, g + (b - a))  # enough for the whole chunk
+                rows = np.concatenate([rows[:g], np.empty(room - g, np.int64)])
+                vals = np.concatenate([vals[:g], np.empty(room - g, x.dtype)])
+            acc += got
             rows[g : g + found] += a
             g += found
         return acc, rows[:g], vals[:g]
 
     found = map_spans(part, px.n)
-    if any(f is None for f in found):
-        return None
     values = np.concatenate([f[2] for f in found])
-    ordered = np.sort(values)
+    ordered = np.sort(values).astype(np.float64)
+    # sums from a value near the others: exact Lloyd tells apart values far
+    # below the magnitude of their sums (1e6 + noise of 1e-3)
+    shift = float(ordered[ordered.size // 2]) if ordered.size else 0.0
     return _Pass(
         ref=ref,
         acc=np.sum([f[0] for f in found], axis=0),
         values=ordered,
-        prefix=np.concatenate([[0.0], np.cumsum(ordered)]),
+        shift=shift,
+        prefix=np.concatenate([[0.0], np.cumsum(ordered - shift)]),
         rows=np.concatenate([f[1] for f in found]),
         row_values=values,
         lo=lo,
@@ -411,17 +446,18 @@ def _means(ps: _Pass, split) -> np.ndarray:
 def _solve(ps: _Pass, C, max_iter: int) -> tuple:
     """Exact Lloyd from ``C`` on a pass's findings: (code, iterations, centroids,
     split of the sorted gathered values per cluster)."""
-    C = C.copy()
-    n_core = ps.acc[:, 0]
-    s_core = n_core * ps.ref + ps.acc[:, 1]
+    sh, n_core = ps.shift, ps.acc[:, 0]
+    s_core = n_core * (ps.ref - sh) + ps.acc[:, 1]  # all from the shift
+    rel, lo, hi = ps.values - sh, ps.lo - sh, ps.hi - sh
     n_iter = 0
     # the means summed from the references may differ from those of the prefix
     # sums in the last bits: a few more steps if they move a value
     for _ in range(3):
+        C = C - sh
         code, it = OK.window_lloyd(
-            C, n_core, s_core, ps.values, ps.prefix, ps.lo, ps.hi, max_iter - n_iter
+            C, n_core, s_core, rel, ps.prefix, lo, hi, max_iter - n_iter
         )
-        n_iter += it
+        C, n_iter = C + sh, n_iter + it
         if code != K.CONVERGED:
             return code, n_iter, C, None
         t = 0.5 * (C[:-1] + C[1:])
@@ -452,7 +488,7 @@ def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
     k = C.size
     counts = ps.acc[:, 0].astype(np.int64) + np.diff(split)
     t = 0.5 * (C[:-1] + C[1:])
-    labels[ps.rows] = np.searchsorted(t, ps.row_values, "left") + 1
+    OK.label_rows(labels, ps.rows, ps.row_values, t)
     order = parts.cluster_order(C[:, None], counts)
     if np.any(order != np.arange(k)):
         relabel = np.zeros(k + 1, labels.dtype)
@@ -462,28 +498,42 @@ def _finish(ps: _Pass, C, split, inertia, labels, n_iter, parts) -> tuple:
     return fit_, order, labels, int(counts.sum())
 
 
-def _share(hist: _Hist1, edges) -> float:
-    """The fraction of the sample a pass with these edges gathers."""
-    w = hist.acc[hist.bins, 0]
-    r = np.searchsorted(edges.astype(np.float64), hist.acc[hist.bins, 1] / w, "left")
-    return float(w[r % 2 == 0].sum() / w.sum())
+def _share(sample: np.ndarray, edges) -> float:
+    """The fraction of the (sorted) sample a pass with these edges gathers: the
+    values in the windows and beyond the outer edges."""
+    at = np.searchsorted(sample, edges.astype(np.float64), "right")
+    at[-3:] = sample.size  # the padding +inf
+    inside = np.sum(at[1::2] - at[0::2][: at[1::2].size])
+    return float(1.0 - inside / sample.size)
 
 
-def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
+def _half_widths(sample: np.ndarray, starts, q: int) -> np.ndarray:
+    """Per threshold, half the width of its window: reaching ``q`` sample values
+    on each side of the threshold of every start."""
+    t = np.array([0.5 * (C[:-1] + C[1:]) for C in starts])
+    pos = np.searchsorted(sample, t)
+    below = sample[np.clip(pos - q, 0, sample.size - 1)]
+    above = sample[np.clip(pos + q, 0, sample.size - 1)]
+    return np.maximum(t - below, above - t).max(axis=0)
+
+
+def _refine(px, sample, starts, max_iter, parts) -> tuple | None:
     """From the sorted starts, passes until exact Lloyd converges inside the
     windows (a pass serves every start still moving): the best fixed point as
     ``(fit, order, labels, n_valid)``, or None."""
-    # more clusters travel farther from the histogram's fixed point
-    half = _WINDOW_BINS * (1 if len(starts[0]) <= 8 else 4) / hist.inv
     dt = px.X.dtype.type
+    lo, hi = sample[0], sample[-1]
     below = float(np.nextafter(dt(lo), dt(-np.inf)))  # the lowest value is core
+    q = _WINDOW_SAMPLES
+    x = np.ascontiguousarray(px.X[:, 0])  # one channel of several: a copy
     best, labels = None, np.empty(px.n, np.uint8)
     for _ in range(_FAST_PASSES):
+        half = _half_widths(sample, starts, q)
         edges, wlo, whi = _edges(starts, half, below, hi, px.X.dtype)
-        share = _share(hist, edges)
-        ps = _core_pass(px, starts[0], edges, wlo, whi, share, labels, parts)
-        if ps is None:  # more values to gather than room was made for
-            return None
+        share = _share(sample, edges)
+        ps = _core_pass(px, x, starts[0], edges, wlo, whi, share, labels)
+        if not _in_range(ps, lo, hi, parts):
+            return None  # values to refuse or to scale: the histogram path's care
         done, moved = [], []
         for C in starts:
             code, it, C, split = _solve(ps, C, max_iter)
@@ -500,53 +550,88 @@ def _refine(px, hist: _Hist1, starts, lo, hi, max_iter, parts) -> tuple | None:
                 labels = np.empty(px.n, np.uint8)  # that one is the best's now
         if not moved:
             return best
-        starts, half = moved, 4 * half
+        starts, q = moved, 4 * q
     return None  # a start still unfinished: the histogram path refines them all
 
 
-def _counts_and_sums(px, lo: float, inv: float, parts) -> _Hist1:
-    """The fast path's histogram: counts and sums (no sums of squares)."""
-    x, B = px.X[:, 0], _FAST_BINS
+def _in_range(ps: _Pass, lo: float, hi: float, parts) -> bool:
+    """Whether the values' magnitudes need neither a refusal nor a scaling (the
+    values beyond the sample's range were all gathered)."""
+    if ps.values.size:
+        lo, hi = min(lo, ps.values[0]), max(hi, ps.values[-1])
+    return parts.magnitude_ok(max(abs(lo), abs(hi)))
 
-    def part(start, stop):
-        count, total = np.zeros(B + 1, np.int64), np.zeros(B + 1)
-        for a, b in px._chunks(start, stop):
-            ms = px.mask[a:b] if px.use_mask else px.mask
-            OK.hist2_kernel(x[a:b], ms, px.use_mask, lo, inv, B, count, total)
-        return count[:B], total[:B]
 
-    found = map_spans(part, px.n)
+def _sample(px) -> np.ndarray:
+    """The valid values of every ``step``-th row, sorted, in float64 (``step``
+    odd, so as not to follow the rows of an image whose width is a power of
+    two)."""
+    step = max(_SAMPLE_STEP, px.n // _SAMPLE) | 1
+    v = px.X[::step, 0]
+    ok = np.isfinite(v)
+    if px.use_mask:
+        ok &= px.mask[::step]
+    # sorted in the pixels' dtype (faster), searched in float64 (each search of a
+    # float32 array for a float64 value would convert it)
+    return np.sort(v if ok.all() else v[ok]).astype(np.float64)
+
+
+def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
+    """The (sorted) sample in :data:`_FAST_BINS` bins: counts and sums, by a
+    search of the bins' edges (``cs``: the sample's prefix sums, from 0)."""
+    lo, B = float(sample[0]), _FAST_BINS
+    inv = B / (float(sample[-1]) - lo)
+    at = np.searchsorted(sample, lo + np.arange(1, B) / inv, "left")
+    at = np.concatenate([[0], at, [sample.size]])
     acc = np.zeros((B, 3))
-    acc[:, 0] = np.sum([f[0] for f in found], axis=0)
-    acc[:, 1] = np.sum([f[1] for f in found], axis=0)
+    acc[:, 0] = np.diff(at)
+    acc[:, 1] = np.diff(cs[at])
     return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
+
+
+def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:
+    """The starts moved by Lloyd on the (sorted) sample, each value a point
+    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once."""
+    cw = np.arange(sample.size + 1, dtype=np.float64)
+    moved: list[np.ndarray] = []
+    for C in starts:
+        OK.lloyd1_points(C, sample, cw, cs, max_iter)
+        C.sort()  # an empty cluster keeps its place, which may be out of order
+        if not any(np.array_equal(C, other) for other in moved):
+            moved.append(C)
+    return moved
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
     """The fast path (see above), or None where the histogram path must run."""
-    lo, hi = (float(v[0]) for v in px.lo_hi)
-    if not hi > lo:  # no valid value, or a single one
+    sample = _sample(px)
+    if sample.size < 2 * k or not sample[-1] > sample[0]:
         return None
-    hist = _counts_and_sums(px, lo, _FAST_BINS / (hi - lo), parts)
-    if hist.bins.size < k or not np.all(np.isfinite(hist.acc[[0, -1]])):
+    if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
-    starts = [np.sort(C0[:, 0]) for _, C0 in _starts(px, hist, k, rng, opts, parts)]
-    return _refine(px, hist, starts, lo, hi, opts["max_iter"], parts)
+    cs = np.concatenate([[0.0], np.cumsum(sample)])
+    hist = _sample_hist(sample, cs)
+    if hist.bins.size < k:
+        return None
+    found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
+    starts = [np.sort(C0[:, 0]) for _, C0 in found]
+    starts = _sample_lloyd(sample, cs, starts, opts["max_iter"])
+    return _refine(px, sample, starts, opts["max_iter"], parts)
 
 
 def fit(px, k: int, rng, opts: dict, parts: EngineParts) -> tuple:
     """The exact method on the one-feature pixels ``px`` (an engine ``Pixels``):
     ``(fit, order, labels, n_valid)``, as the engine's other methods return."""
-    if px.lo_hi is None and px.X.dtype != np.uint8:
-        # both paths bin by the value range (measured with the magnitudes' checks
-        # and scaling)
-        px.grid = px._make_grid()
     if _applies(px, k, opts):
         state = rng.bit_generator.state
         found = _fit_fast(px, k, rng, opts, parts)
         if found is not None:
             return found
         rng.bit_generator.state = state  # the histogram path draws the same starts
+    if px.lo_hi is None and px.X.dtype != np.uint8:
+        # the histogram path bins by the value range (measured with the
+        # magnitudes' checks and scaling)
+        px.grid = px._make_grid()
     hist = _Hist1.measure(px, parts)
     n_valid = int(hist.acc[:, 0].sum())
     parts.check_enough_values(px, hist.bins, n_valid, k)

@@ -224,57 +224,70 @@ def lloyd1_points(C, x, cw, cs, max_iter):
 # then over the block's rows), which vectorises.
 
 #: rows per block of :func:`core_pass`
-_BLOCK = 1024
-#: code of an invalid row (masked, NaN, ±inf)
-_INVALID = 255
+_BLOCK = 512
 #: the sums are reassociated (vectorised): float64 sums of one block, in lanes
 _SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
 
 
 @njit(**_OPTS)
-def _block_codes(xs, ms, use_mask, edges, r):
-    """Per row of the block, in ``r``: the number of edges below its value, or
-    ``_INVALID``. Returns the clusters present (as bits, all of them above 32
-    clusters) and whether a row is to be gathered."""
-    m = xs.shape[0]
-    for i in range(m):
-        r[i] = 0
-    for p in range(edges.shape[0]):
-        e = edges[p]
-        for i in range(m):
-            r[i] += np.uint8(xs[i] > e)
-    invalid, one = np.uint8(_INVALID), np.uint8(1)
-    for i in range(m):
+def _add_codes(xs, r, e0, e1, e2, e3):
+    """``r[i] +=`` the number of the four edges below ``xs[i]`` (a loop over the
+    block's rows with the edges in registers: vectorised)."""
+    for i in range(xs.shape[0]):
         v = xs[i]
-        r[i] = r[i] if v - v == 0 else invalid  # NaN, ±inf
+        r[i] += (
+            np.uint8(v > e0) + np.uint8(v > e1) + np.uint8(v > e2) + np.uint8(v > e3)
+        )
+
+
+@njit(**_OPTS)
+def _key_range(u, nb, top):
+    """The lowest and highest key of the block's values, ``u`` their bits as
+    integers: the key (the bits, negative values' flipped) orders the values as
+    floats do, NaN beyond ±inf (an integer reduction: vectorised)."""
+    lo = top
+    hi = -top - 1
+    for i in range(u.shape[0]):
+        v = np.int64(u[i])
+        key = v ^ ((v >> nb) & top)
+        lo = min(lo, key)
+        hi = max(hi, key)
+    return lo, hi
+
+
+@njit(**_OPTS)
+def _code_range(r, ms, use_mask):
+    """The lowest and highest code of the block (masked rows: code 0)."""
     if use_mask:
-        for i in range(m):
-            r[i] = r[i] if ms[i] else invalid
-    gather = np.uint8(0)
-    for i in range(m):
-        gather |= (r[i] & one) ^ one  # even: gathered (_INVALID is odd)
-    if edges.shape[0] > 64:
-        return np.uint32(0xFFFFFFFF), gather
-    top = np.uint8(edges.shape[0])
-    present = np.uint32(0)
-    for i in range(m):
-        c = r[i]
-        bit = np.uint32(1) << np.uint32(c >> one)
-        present |= bit if (c & one) and c < top else np.uint32(0)
-    return present, gather
+        for i in range(r.shape[0]):
+            r[i] = r[i] if ms[i] else np.uint8(0)
+    lo = np.uint8(255)
+    hi = np.uint8(0)
+    for i in range(r.shape[0]):
+        lo = min(lo, r[i])
+        hi = max(hi, r[i])
+    return lo, hi
+
+
+@njit(**_OPTS)
+def _n_masked(ms):
+    c = 0
+    for i in range(ms.shape[0]):
+        c += not ms[i]
+    return c
 
 
 @njit(**_SUM_OPTS)
-def _block_sums(xs, r, a, ref, acc):
+def _block_sums(xs, r, code, ref, acc, a):
     """Adds the count, the sum of ``x - ref`` and of its square over the rows of
-    cluster ``a`` to ``acc[a]``."""
+    code ``code`` to ``acc[a]``."""
     n = 0
     s1 = 0.0
     s2 = 0.0
-    code = np.uint8(2 * a + 1)
     for i in range(xs.shape[0]):
         w = r[i] == code
-        d = np.float64(xs[i]) - ref if w else 0.0
+        d = np.float64(xs[i]) - ref
+        d = d if w else 0.0
         n += np.int64(w)
         s1 += d
         s2 += d * d
@@ -283,53 +296,106 @@ def _block_sums(xs, r, a, ref, acc):
     acc[a, 2] += s2
 
 
-@njit(**_OPTS)
-def _block_labels(r, lab):
-    """Label ``cluster + 1`` of the core rows, 0 for the others."""
-    one = np.uint8(1)
-    for i in range(r.shape[0]):
-        c = r[i]
-        lab[i] = (c >> one) + one if c & one and c != _INVALID else np.uint8(0)
+@njit(**_SUM_OPTS)
+def _block_sums_all(xs, ref, acc, a):
+    """:func:`_block_sums` for a block whose rows are all of cluster ``a``."""
+    s1 = 0.0
+    s2 = 0.0
+    for i in range(xs.shape[0]):
+        d = np.float64(xs[i]) - ref
+        s1 += d
+        s2 += d * d
+    acc[a, 0] += xs.shape[0]
+    acc[a, 1] += s1
+    acc[a, 2] += s2
 
 
 @njit(**_OPTS)
-def _block_gather(xs, r, s, gidx, gval, g):
-    """Appends the rows of even code (outside the core) from slot ``g``."""
-    one = np.uint8(1)
+def _n_outside(r):
+    """The number of rows of even code (outside the core): a vectorised count."""
+    c = 0
     for i in range(r.shape[0]):
-        if not r[i] & one:
-            gidx[g] = s + i
-            gval[g] = xs[i]
-            g += 1
+        c += np.int64(r[i] & np.uint8(1)) ^ 1
+    return c
+
+
+@njit(**_OPTS)
+def _block_gather(xs, ms, use_mask, r, s, gidx, gval, g):
+    """Appends the valid rows of even code (outside the core) from slot ``g``."""
+    for i in range(r.shape[0]):
+        if r[i] & np.uint8(1):
+            continue
+        v = xs[i]
+        if v - v != 0 or (use_mask and not ms[i]):
+            continue
+        gidx[g] = s + i
+        gval[g] = v
+        g += 1
     return g
 
 
 @njit(**_OPTS)
-def core_pass(x, mask, use_mask, edges, ref, labels, acc, gidx, gval):
+def _block_labels(r):
+    """In place: label ``cluster + 1`` of the core rows (odd code), 0 for the
+    others."""
+    one = np.uint8(1)
+    for i in range(r.shape[0]):
+        c = r[i]
+        r[i] = ((c >> one) + one) * (c & one)
+
+
+@njit(**_OPTS)
+def core_pass(x, u, nb, mask, use_mask, edges, keys, ref, labels, acc, gidx, gval):
     """Labels ``cluster + 1`` of the core values of ``x`` (0 for invalid values and
     for the gathered ones, labelled later); per cluster ``a`` the count, the sum of
     ``x - ref[a]`` and of its square over its core values (added to ``acc[a]``);
-    the other valid values with their rows (``gval``, ``gidx``). Returns the number
-    gathered, or -1 if ``gidx`` is too short."""
+    the other valid values with their rows (``gval``, ``gidx``). ``u``: the bits
+    of ``x`` as integers (``nb + 1`` of them); ``edges``: the ``2k`` edges, then
+    ``+inf`` three times or more; ``keys``: the edges' keys (see
+    :func:`_key_range`). Returns the number gathered, or -1 if ``gidx`` is too
+    short.
+
+    The code of a value is the number of edges below it. A block's values lie
+    between its lowest and highest key, which tells the codes it can hold: one
+    odd code (the common case in images: neighbouring pixels are alike) makes
+    the block one fill and two sums; else the codes are counted, only against
+    the edges within the block's range, four at a time."""
     n = x.shape[0]
-    k = ref.shape[0]
-    r = np.empty(_BLOCK, np.uint8)
+    top = np.int64(-1) ^ (np.int64(-1) << nb)
+    n_keys = 2 * ref.shape[0]
     g = 0
     for s in range(0, n, _BLOCK):
         e = min(s + _BLOCK, n)
-        xs, rs = x[s:e], r[: e - s]
-        present, gather = _block_codes(
-            xs, mask[s:e] if use_mask else mask, use_mask, edges, rs
-        )
-        _block_labels(rs, labels[s:e])
-        for a in range(k):
-            if present >> np.uint32(min(a, 31)) & np.uint32(1):
-                _block_sums(xs, rs, a, ref[a], acc)
-        if not gather:
+        xs, r = x[s:e], labels[s:e]
+        ms = mask[s:e] if use_mask else mask
+        lo, hi = _key_range(u[s:e], nb, top)
+        c0 = 0  # the codes of the block's values lie in [c0, c1]
+        while c0 < n_keys and keys[c0] < lo:
+            c0 += 1
+        c1 = c0
+        while c1 < n_keys and keys[c1] < hi:
+            c1 += 1
+        if lo < -1 - keys[n_keys] or (use_mask and _n_masked(ms)):
+            c0 = 0  # NaN below -inf (or masked rows): code 0 must be possible
+        elif c0 == c1 and c0 & 1:
+            r[:] = (c0 >> 1) + 1
+            _block_sums_all(xs, ref[c0 >> 1], acc, c0 >> 1)
             continue
-        if g + (e - s) > gidx.shape[0]:
-            return -1
-        g = _block_gather(xs, rs, s, gidx, gval, g)
+        r[:] = c0
+        for p in range(c0, c1, 4):
+            _add_codes(xs, r, edges[p], edges[p + 1], edges[p + 2], edges[p + 3])
+        if hi > keys[n_keys]:  # NaN above +inf: code 0
+            for i in range(r.shape[0]):
+                r[i] = r[i] if xs[i] - xs[i] == 0 else np.uint8(0)
+        c0, c1 = _code_range(r, ms, use_mask)
+        for c in range(c0 | 1, c1 + 1, 2):
+            _block_sums(xs, r, np.uint8(c), ref[c >> 1], acc, c >> 1)
+        n_out = _n_outside(r)
+        if n_out:
+            if g + n_out > gidx.shape[0]:
+                return -1
+            g = _block_gather(xs, ms, use_mask, r, s, gidx, gval, g)
+        _block_labels(r)
     return g
 
 
@@ -369,20 +435,12 @@ def window_lloyd(C, n_core, s_core, P, cs, lo, hi, max_iter):
 
 
 @njit(**_OPTS)
-def hist2_kernel(x, mask, use_mask, lo, inv, B, count, total):
-    """Per bin of :func:`bin1` (``B`` bins), the count and sum of the valid values
-    of ``x`` (added to ``count[:B]``, ``total[:B]``; the invalid ones go to bin
-    ``B``): no branch per value, unsigned indices (no wraparound)."""
-    top = B - 1.0
-    trash = np.uint64(B)
-    for i in range(x.shape[0]):
-        v = np.float64(x[i])
-        ok = v - v == 0
-        if use_mask:
-            ok = ok and mask[i]
-        f = (v - lo) * inv
-        f = f if f > 0.0 else 0.0
-        f = f if f < top else top
-        b = np.uint64(f) if ok else trash
-        count[b] += 1
-        total[b] += v
+def label_rows(labels, rows, values, t):
+    """``labels[rows[i]] = 1 +`` the number of thresholds ``t`` below
+    ``values[i]`` (a value on a threshold goes to the lower cluster)."""
+    for i in range(rows.shape[0]):
+        v = values[i]
+        a = 1
+        for j in range(t.shape[0]):
+            a += v > t[j]
+        labels[rows[i]] = a
