@@ -279,12 +279,12 @@ def _warm_up_command() -> int:
     where they are cached."""
     import time
 
-    from .core import compile_cache, engine
+    from .core import compile_cache, engine, kernels
 
     start = time.perf_counter()
     engine.warm_up()
     took = time.perf_counter() - start
-    folder = compile_cache.cache_folder()
+    folder = compile_cache.cache_folder(kernels.label_stats_kernel)
     where = f"cached in {folder}" if folder else "not cached (no writable folder)"
     print(f"{PROG}: the engine is ready ({took:.1f} s); its compiled loops are {where}")
     return EXIT_OK

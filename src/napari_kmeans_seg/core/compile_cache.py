@@ -77,10 +77,9 @@ def caching_enabled(source: str) -> bool:
     return False
 
 
-def cache_folder() -> str | None:
-    """The folder where numba caches the engine's compiled passes, or None when
-    they are compiled afresh in every process."""
-    from . import kernels
-
-    cache = getattr(kernels.label_stats_kernel, "_cache", None)
+def cache_folder(function) -> str | None:
+    """The folder where numba caches the compiled ``function`` (an ``njit``
+    dispatcher of the engine's), or None when it is compiled afresh in every
+    process."""
+    cache = getattr(function, "_cache", None)
     return getattr(cache, "cache_path", None)
