@@ -169,7 +169,7 @@ def test_thresholds_leaving_their_windows_cost_more_passes(monkeypatch, fast_run
         return real_pass(*args)
 
     def moved(*args):
-        return [C * 1.05 for C in real_lloyd(*args)]
+        return [(w, C * 1.05) for w, C in real_lloyd(*args)]
 
     monkeypatch.setattr(one_feature, "_core_pass", spy)
     monkeypatch.setattr(one_feature, "_sample_lloyd", moved)

@@ -415,16 +415,16 @@ def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
 
     found = map_spans(part, px.n)
     values = np.concatenate([f[2] for f in found])
-    ordered = np.sort(values).astype(np.float64)
+    ordered = np.sort(values)
     # sums from a value near the others: exact Lloyd tells apart values far
     # below the magnitude of their sums (1e6 + noise of 1e-3)
     shift = float(ordered[ordered.size // 2]) if ordered.size else 0.0
     return _Pass(
         ref=ref,
         acc=np.sum([f[0] for f in found], axis=0),
-        values=ordered,
+        values=ordered.astype(np.float64),
         shift=shift,
-        prefix=np.concatenate([[0.0], np.cumsum(ordered - shift)]),
+        prefix=OK.prefix_sums(ordered, shift),
         rows=np.concatenate([f[1] for f in found]),
         row_values=values,
         lo=lo,
@@ -591,15 +591,42 @@ def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
 
 def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:
     """The starts moved by Lloyd on the (sorted) sample, each value a point
-    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once."""
+    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once;
+    as (inertia on the sample, centroids), best first."""
     cw = np.arange(sample.size + 1, dtype=np.float64)
-    moved: list[np.ndarray] = []
+    moved: list[tuple] = []
     for C in starts:
         OK.lloyd1_points(C, sample, cw, cs, max_iter)
         C.sort()  # an empty cluster keeps its place, which may be out of order
-        if not any(np.array_equal(C, other) for other in moved):
-            moved.append(C)
-    return moved
+        if not any(np.array_equal(C, other) for _, other in moved):
+            at = np.searchsorted(sample, 0.5 * (C[:-1] + C[1:]), "right")
+            moved.append((OK.sorted_inertia(sample, at, C), C))
+    return sorted(moved, key=lambda m: m[0])
+
+
+def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
+    """The fast path's starts, sorted: k-means++ on groups of the sample's bins,
+    then Lloyd on the sample itself; those worth refining (as the engine picks
+    them among its starts)."""
+    hist = _sample_hist(sample, cs)
+    if hist.bins.size < k:
+        return []
+    B = hist.acc.shape[0]
+    shift = max(0, (B - 1).bit_length() - (_FAST_SEED_GROUPS.bit_length() - 1))
+    group = hist.bins >> shift
+    weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
+    sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
+    used = np.flatnonzero(weights)
+    means = (sums[used] / weights[used])[:, None]
+    # no Lloyd on the groups: Lloyd on the sorted sample costs less per step
+    seeds = parts.seeds(means, weights[used], k, rng, opts["n_init"], 0, px.check)
+    starts = [np.sort(C[:, 0]) for _, C in seeds]
+    moved = _sample_lloyd(sample, cs, starts, opts["max_iter"])
+    width = (1 << shift) / hist.inv
+    picked = parts.starts_to_refine(
+        [(w, C[:, None]) for w, C in moved], opts["n_refine"], width
+    )
+    return [C[:, 0] for _, C in picked]
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
@@ -609,13 +636,10 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
         return None
     if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
-    cs = np.concatenate([[0.0], np.cumsum(sample)])
-    hist = _sample_hist(sample, cs)
-    if hist.bins.size < k:
+    cs = OK.prefix_sums(sample, 0.0)
+    starts = _sample_starts(px, sample, cs, k, rng, opts, parts)
+    if not starts:
         return None
-    found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
-    starts = [np.sort(C0[:, 0]) for _, C0 in found]
-    starts = _sample_lloyd(sample, cs, starts, opts["max_iter"])
     return _refine(px, sample, starts, opts["max_iter"], parts)
 
 

@@ -214,6 +214,34 @@ def lloyd1_points(C, x, cw, cs, max_iter):
     return max_iter
 
 
+@njit(**_OPTS)
+def prefix_sums(x, shift):
+    """``[0, cumsum(x - shift)]`` in float64, summed in order (as ``np.cumsum``)."""
+    out = np.empty(x.shape[0] + 1)
+    s = 0.0
+    out[0] = s
+    for i in range(x.shape[0]):
+        s += np.float64(x[i]) - shift
+        out[i + 1] = s
+    return out
+
+
+@njit(**_OPTS)
+def sorted_inertia(x, at, C):
+    """The inertia of the sorted values ``x`` split at ``at`` (``k - 1`` places)
+    into the clusters of ``C``."""
+    total = 0.0
+    lo = 0
+    for a in range(C.shape[0]):
+        hi = at[a] if a < at.shape[0] else x.shape[0]
+        c = C[a]
+        for i in range(lo, hi):
+            d = x[i] - c
+            total += d * d
+        lo = hi
+    return total
+
+
 # ------------------------------------------------------------ one pass, from a start
 # The values are compared with ``2k`` increasing edges: the lowest and highest
 # sampled value and, around each threshold, a window ``(lo, hi]``. The number ``r``
