@@ -606,8 +606,8 @@ def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> 
 
 def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
     """The fast path's starts, sorted: k-means++ on groups of the sample's bins,
-    then Lloyd on the sample itself; those worth refining (as the engine picks
-    them among its starts)."""
+    then Lloyd on the bins' means and on the sample itself; those worth
+    refining (as the engine picks them among its starts)."""
     hist = _sample_hist(sample, cs)
     if hist.bins.size < k:
         return []
@@ -621,6 +621,11 @@ def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
     # no Lloyd on the groups: Lloyd on the sorted sample costs less per step
     seeds = parts.seeds(means, weights[used], k, rng, opts["n_init"], 0, px.check)
     starts = [np.sort(C[:, 0]) for _, C in seeds]
+    # Lloyd on the bins' means first: most steps at a fraction of the cost
+    w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
+    cw, cb = OK.prefix_sums(w, 0.0), OK.prefix_sums(sums, 0.0)
+    for C in starts:
+        OK.lloyd1_points(C, sums / w, cw, cb, opts["max_iter"])
     moved = _sample_lloyd(sample, cs, starts, opts["max_iter"])
     width = (1 << shift) / hist.inv
     picked = parts.starts_to_refine(
