@@ -593,7 +593,7 @@ def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> 
     """The starts moved by Lloyd on the (sorted) sample, each value a point
     (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once;
     as (inertia on the sample, centroids), best first."""
-    cw = np.arange(sample.size + 1, dtype=np.float64)
+    cw = np.empty(0)  # every value a point of weight 1
     moved: list[tuple] = []
     for C in starts:
         OK.lloyd1_points(C, sample, cw, cs, max_iter)

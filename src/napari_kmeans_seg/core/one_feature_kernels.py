@@ -190,7 +190,8 @@ def label1_kernel(X, mask, use_mask, t, lut, labels):
 def lloyd1_points(C, x, cw, cs, max_iter):
     """Lloyd iterations on sorted points ``x`` (prefix sums of their weights
     ``cw`` and weighted values ``cs``, each of length ``len(x) + 1``) from the
-    sorted centroids ``C``, updated in place; an empty cluster keeps its place.
+    sorted centroids ``C``, updated in place; an empty cluster keeps its place
+    (``cw`` empty: every weight 1).
     Each iteration costs ``O(k log len(x))``: for a close start, not an exact
     answer (prefix differences round). Returns the number of iterations."""
     k = C.shape[0]
@@ -202,7 +203,7 @@ def lloyd1_points(C, x, cw, cs, max_iter):
             hi = m
             if a < k - 1:
                 hi = max(np.searchsorted(x, 0.5 * (C[a] + C[a + 1]), "right"), lo)
-            w = cw[hi] - cw[lo]
+            w = cw[hi] - cw[lo] if cw.shape[0] else np.float64(hi - lo)
             new[a] = (cs[hi] - cs[lo]) / w if w > 0 else C[a]
             lo = hi
         same = True
