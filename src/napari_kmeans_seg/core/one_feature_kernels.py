@@ -253,7 +253,7 @@ def sorted_inertia(x, at, C):
 # then over the block's rows), which vectorises.
 
 #: rows per block of :func:`core_pass`
-_BLOCK = 512
+_BLOCK = 128
 #: the sums are reassociated (vectorised): float64 sums of one block, in lanes
 _SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
 
