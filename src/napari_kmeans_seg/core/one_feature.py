@@ -247,27 +247,34 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
+def _group_means(hist: _Hist1, groups: int) -> tuple:
+    """The non-empty bins in at most ``groups`` groups of consecutive bins: the
+    groups' means as (m, 1) points, their weights, and a group's width."""
+    B = hist.acc.shape[0]
+    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
+    group = hist.bins >> shift
+    weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
+    sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
+    used = np.flatnonzero(weights)
+    means = (sums[used] / weights[used])[:, None]
+    return means, weights[used], (1 << shift) / hist.inv
+
+
 def _starts(
     px, hist: _Hist1, k, rng, opts, parts: EngineParts, groups=_SEED_GROUPS_1D
 ) -> list:
     """The starts worth refining, as (inertia, (k, 1) centroids): seeds on at most
     ``groups`` groups of bins (or the given ``init``), then Lloyd on the bins'
     means."""
-    B = hist.acc.shape[0]
-    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
+    means, weights, width = _group_means(hist, groups)
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
         starts = [(0.0, np.ldexp(C0, px.exponent))]
     else:
-        group = hist.bins >> shift
-        weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
-        sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
-        used = np.flatnonzero(weights)
-        means = (sums[used] / weights[used])[:, None]
         starts = parts.seeds(
-            means, weights[used], k, rng, opts["n_init"], opts["max_iter"], px.check
+            means, weights, k, rng, opts["n_init"], opts["max_iter"], px.check
         )
-    starts = parts.starts_to_refine(starts, opts["n_refine"], (1 << shift) / hist.inv)
+    starts = parts.starts_to_refine(starts, opts["n_refine"], width)
     if not hist.exact:  # Lloyd on the bins' means first: close to the fixed point
         w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
         x = sums / w
@@ -611,15 +618,9 @@ def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
     hist = _sample_hist(sample, cs)
     if hist.bins.size < k:
         return []
-    B = hist.acc.shape[0]
-    shift = max(0, (B - 1).bit_length() - (_FAST_SEED_GROUPS.bit_length() - 1))
-    group = hist.bins >> shift
-    weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
-    sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
-    used = np.flatnonzero(weights)
-    means = (sums[used] / weights[used])[:, None]
+    means, weights, width = _group_means(hist, _FAST_SEED_GROUPS)
     # no Lloyd on the groups: Lloyd on the sorted sample costs less per step
-    seeds = parts.seeds(means, weights[used], k, rng, opts["n_init"], 0, px.check)
+    seeds = parts.seeds(means, weights, k, rng, opts["n_init"], 0, px.check)
     starts = [np.sort(C[:, 0]) for _, C in seeds]
     # Lloyd on the bins' means first: most steps at a fraction of the cost
     w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
@@ -627,9 +628,8 @@ def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
     for C in starts:
         OK.lloyd1_points(C, sums / w, cw, cb, opts["max_iter"])
     moved = _sample_lloyd(sample, cs, starts, opts["max_iter"])
-    width = (1 << shift) / hist.inv
     picked = parts.starts_to_refine(
-        [(w, C[:, None]) for w, C in moved], opts["n_refine"], width
+        [(inertia, C[:, None]) for inertia, C in moved], opts["n_refine"], width
     )
     return [C[:, 0] for _, C in picked]
 
