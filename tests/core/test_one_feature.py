@@ -169,7 +169,7 @@ def test_thresholds_leaving_their_windows_cost_more_passes(monkeypatch, fast_run
         return real_pass(*args)
 
     def moved(*args):
-        return [C * 1.05 for C in real_lloyd(*args)]
+        return [(w, C * 1.05) for w, C in real_lloyd(*args)]
 
     monkeypatch.setattr(one_feature, "_core_pass", spy)
     monkeypatch.setattr(one_feature, "_sample_lloyd", moved)
@@ -314,3 +314,34 @@ def test_a_value_on_the_threshold_goes_to_the_lower_cluster(dtype, fast_runs):
     assert fast_runs[-1] is not None
     assert_fixed_point(X, fit)
     np.testing.assert_array_equal(np.sort(fit.centroids[:, 0]), [0.5, 3.0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_prefix_sums_are_those_of_numpy(dtype):
+    """The windows' prefix sums are summed in order from a shift, as
+    ``np.cumsum`` sums: the same bits."""
+    from napari_kmeans_seg.core import one_feature_kernels as OK
+
+    x = np.sort(np.random.default_rng(0).normal(1e3, 5.0, 10_001).astype(dtype))
+    got = OK.prefix_sums(x, 1e3)
+    want = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) - 1e3)])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sample_starts_ranked_by_their_inertia_on_the_sample():
+    """Starts moved by Lloyd on the sorted sample: each kept once, with its
+    inertia on the sample, best first."""
+    rng = np.random.default_rng(2)
+    sample = np.sort(
+        np.concatenate([rng.normal(m, 0.05, n) for m, n in [(0, 900), (1, 90), (3, 9)]])
+    )
+    cs = np.concatenate([[0.0], np.cumsum(sample)])
+    starts = [np.array([0.0, 0.1]), np.array([0.5, 3.0]), np.array([0.51, 3.0])]
+    moved = one_feature._sample_lloyd(sample, cs, starts, 300)
+    assert len(moved) == 2  # the last two meet
+    inertias = [w for w, _ in moved]
+    assert inertias == sorted(inertias)
+    for w, C in moved:
+        t = 0.5 * (C[:-1] + C[1:])
+        lab = np.searchsorted(t, sample, "left")
+        assert w == pytest.approx(np.sum((sample - C[lab]) ** 2), rel=1e-12)

@@ -247,27 +247,34 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
+def _group_means(hist: _Hist1, groups: int) -> tuple:
+    """The non-empty bins in at most ``groups`` groups of consecutive bins: the
+    groups' means as (m, 1) points, their weights, and a group's width."""
+    B = hist.acc.shape[0]
+    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
+    group = hist.bins >> shift
+    weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
+    sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
+    used = np.flatnonzero(weights)
+    means = (sums[used] / weights[used])[:, None]
+    return means, weights[used], (1 << shift) / hist.inv
+
+
 def _starts(
     px, hist: _Hist1, k, rng, opts, parts: EngineParts, groups=_SEED_GROUPS_1D
 ) -> list:
     """The starts worth refining, as (inertia, (k, 1) centroids): seeds on at most
     ``groups`` groups of bins (or the given ``init``), then Lloyd on the bins'
     means."""
-    B = hist.acc.shape[0]
-    shift = max(0, (B - 1).bit_length() - (groups.bit_length() - 1))
+    means, weights, width = _group_means(hist, groups)
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
         starts = [(0.0, np.ldexp(C0, px.exponent))]
     else:
-        group = hist.bins >> shift
-        weights = np.bincount(group, weights=hist.acc[hist.bins, 0])
-        sums = np.bincount(group, weights=hist.acc[hist.bins, 1])
-        used = np.flatnonzero(weights)
-        means = (sums[used] / weights[used])[:, None]
         starts = parts.seeds(
-            means, weights[used], k, rng, opts["n_init"], opts["max_iter"], px.check
+            means, weights, k, rng, opts["n_init"], opts["max_iter"], px.check
         )
-    starts = parts.starts_to_refine(starts, opts["n_refine"], (1 << shift) / hist.inv)
+    starts = parts.starts_to_refine(starts, opts["n_refine"], width)
     if not hist.exact:  # Lloyd on the bins' means first: close to the fixed point
         w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
         x = sums / w
@@ -415,16 +422,16 @@ def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
 
     found = map_spans(part, px.n)
     values = np.concatenate([f[2] for f in found])
-    ordered = np.sort(values).astype(np.float64)
+    ordered = np.sort(values)
     # sums from a value near the others: exact Lloyd tells apart values far
     # below the magnitude of their sums (1e6 + noise of 1e-3)
     shift = float(ordered[ordered.size // 2]) if ordered.size else 0.0
     return _Pass(
         ref=ref,
         acc=np.sum([f[0] for f in found], axis=0),
-        values=ordered,
+        values=ordered.astype(np.float64),
         shift=shift,
-        prefix=np.concatenate([[0.0], np.cumsum(ordered - shift)]),
+        prefix=OK.prefix_sums(ordered, shift),
         rows=np.concatenate([f[1] for f in found]),
         row_values=values,
         lo=lo,
@@ -591,15 +598,40 @@ def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
 
 def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:
     """The starts moved by Lloyd on the (sorted) sample, each value a point
-    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once."""
-    cw = np.arange(sample.size + 1, dtype=np.float64)
-    moved: list[np.ndarray] = []
+    (``cs``: the sample's prefix sums, from 0), sorted; those that meet, once;
+    as (inertia on the sample, centroids), best first."""
+    cw = np.empty(0)  # every value a point of weight 1
+    moved: list[tuple] = []
     for C in starts:
         OK.lloyd1_points(C, sample, cw, cs, max_iter)
         C.sort()  # an empty cluster keeps its place, which may be out of order
-        if not any(np.array_equal(C, other) for other in moved):
-            moved.append(C)
-    return moved
+        if not any(np.array_equal(C, other) for _, other in moved):
+            at = np.searchsorted(sample, 0.5 * (C[:-1] + C[1:]), "right")
+            moved.append((OK.sorted_inertia(sample, at, C), C))
+    return sorted(moved, key=lambda m: m[0])
+
+
+def _sample_starts(px, sample, cs, k, rng, opts, parts) -> list:
+    """The fast path's starts, sorted: k-means++ on groups of the sample's bins,
+    then Lloyd on the bins' means and on the sample itself; those worth
+    refining (as the engine picks them among its starts)."""
+    hist = _sample_hist(sample, cs)
+    if hist.bins.size < k:
+        return []
+    means, weights, width = _group_means(hist, _FAST_SEED_GROUPS)
+    # no Lloyd on the groups: Lloyd on the sorted sample costs less per step
+    seeds = parts.seeds(means, weights, k, rng, opts["n_init"], 0, px.check)
+    starts = [np.sort(C[:, 0]) for _, C in seeds]
+    # Lloyd on the bins' means first: most steps at a fraction of the cost
+    w, sums = hist.acc[hist.bins, 0], hist.acc[hist.bins, 1]
+    cw, cb = OK.prefix_sums(w, 0.0), OK.prefix_sums(sums, 0.0)
+    for C in starts:
+        OK.lloyd1_points(C, sums / w, cw, cb, opts["max_iter"])
+    moved = _sample_lloyd(sample, cs, starts, opts["max_iter"])
+    picked = parts.starts_to_refine(
+        [(inertia, C[:, None]) for inertia, C in moved], opts["n_refine"], width
+    )
+    return [C[:, 0] for _, C in picked]
 
 
 def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
@@ -609,13 +641,10 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
         return None
     if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
-    cs = np.concatenate([[0.0], np.cumsum(sample)])
-    hist = _sample_hist(sample, cs)
-    if hist.bins.size < k:
+    cs = OK.prefix_sums(sample, 0.0)
+    starts = _sample_starts(px, sample, cs, k, rng, opts, parts)
+    if not starts:
         return None
-    found = _starts(px, hist, k, rng, opts, parts, _FAST_SEED_GROUPS)
-    starts = [np.sort(C0[:, 0]) for _, C0 in found]
-    starts = _sample_lloyd(sample, cs, starts, opts["max_iter"])
     return _refine(px, sample, starts, opts["max_iter"], parts)
 
 

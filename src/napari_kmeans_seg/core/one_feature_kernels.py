@@ -190,7 +190,8 @@ def label1_kernel(X, mask, use_mask, t, lut, labels):
 def lloyd1_points(C, x, cw, cs, max_iter):
     """Lloyd iterations on sorted points ``x`` (prefix sums of their weights
     ``cw`` and weighted values ``cs``, each of length ``len(x) + 1``) from the
-    sorted centroids ``C``, updated in place; an empty cluster keeps its place.
+    sorted centroids ``C``, updated in place; an empty cluster keeps its place
+    (``cw`` empty: every weight 1).
     Each iteration costs ``O(k log len(x))``: for a close start, not an exact
     answer (prefix differences round). Returns the number of iterations."""
     k = C.shape[0]
@@ -202,7 +203,7 @@ def lloyd1_points(C, x, cw, cs, max_iter):
             hi = m
             if a < k - 1:
                 hi = max(np.searchsorted(x, 0.5 * (C[a] + C[a + 1]), "right"), lo)
-            w = cw[hi] - cw[lo]
+            w = cw[hi] - cw[lo] if cw.shape[0] else np.float64(hi - lo)
             new[a] = (cs[hi] - cs[lo]) / w if w > 0 else C[a]
             lo = hi
         same = True
@@ -212,6 +213,34 @@ def lloyd1_points(C, x, cw, cs, max_iter):
         if same:
             return it + 1
     return max_iter
+
+
+@njit(**_OPTS)
+def prefix_sums(x, shift):
+    """``[0, cumsum(x - shift)]`` in float64, summed in order (as ``np.cumsum``)."""
+    out = np.empty(x.shape[0] + 1)
+    s = 0.0
+    out[0] = s
+    for i in range(x.shape[0]):
+        s += np.float64(x[i]) - shift
+        out[i + 1] = s
+    return out
+
+
+@njit(**_OPTS)
+def sorted_inertia(x, at, C):
+    """The inertia of the sorted values ``x`` split at ``at`` (``k - 1`` places)
+    into the clusters of ``C``."""
+    total = 0.0
+    lo = 0
+    for a in range(C.shape[0]):
+        hi = at[a] if a < at.shape[0] else x.shape[0]
+        c = C[a]
+        for i in range(lo, hi):
+            d = x[i] - c
+            total += d * d
+        lo = hi
+    return total
 
 
 # ------------------------------------------------------------ one pass, from a start
@@ -224,30 +253,40 @@ def lloyd1_points(C, x, cw, cs, max_iter):
 # then over the block's rows), which vectorises.
 
 #: rows per block of :func:`core_pass`
-_BLOCK = 512
+_BLOCK = 128
 #: the sums are reassociated (vectorised): float64 sums of one block, in lanes
 _SUM_OPTS = {**_OPTS, "fastmath": {"reassoc"}}
 
 
+# The helpers take a block as its rows' range ``s:e`` (a slice per block would
+# cost reference counts), counted in unsigned integers: a signed index may be
+# negative, and the wraparound it would need keeps the loops from vectorising.
+
+
 @njit(**_OPTS)
-def _add_codes(xs, r, e0, e1, e2, e3):
-    """``r[i] +=`` the number of the four edges below ``xs[i]`` (a loop over the
-    block's rows with the edges in registers: vectorised)."""
-    for i in range(xs.shape[0]):
-        v = xs[i]
+def _u(i):
+    return np.uint64(i)
+
+
+@njit(**_OPTS)
+def _add_codes(x, r, s, e, e0, e1, e2, e3):
+    """``r[i] +=`` the number of the four edges below ``x[i]``, rows ``s:e`` (a
+    loop over the rows with the edges in registers: vectorised)."""
+    for i in range(_u(s), _u(e)):
+        v = x[i]
         r[i] += (
             np.uint8(v > e0) + np.uint8(v > e1) + np.uint8(v > e2) + np.uint8(v > e3)
         )
 
 
 @njit(**_OPTS)
-def _key_range(u, nb, top):
-    """The lowest and highest key of the block's values, ``u`` their bits as
-    integers: the key (the bits, negative values' flipped) orders the values as
-    floats do, NaN beyond ±inf (an integer reduction: vectorised)."""
+def _key_range(u, s, e, nb, top):
+    """The lowest and highest key of the values of rows ``s:e``, ``u`` their bits
+    as integers: the key (the bits, negative values' flipped) orders the values
+    as floats do, NaN beyond ±inf (an integer reduction: vectorised)."""
     lo = top
     hi = -top - 1
-    for i in range(u.shape[0]):
+    for i in range(_u(s), _u(e)):
         v = np.int64(u[i])
         key = v ^ ((v >> nb) & top)
         lo = min(lo, key)
@@ -256,37 +295,37 @@ def _key_range(u, nb, top):
 
 
 @njit(**_OPTS)
-def _code_range(r, ms, use_mask):
-    """The lowest and highest code of the block (masked rows: code 0)."""
+def _code_range(r, mask, use_mask, s, e):
+    """The lowest and highest code of rows ``s:e`` (masked rows: code 0)."""
     if use_mask:
-        for i in range(r.shape[0]):
-            r[i] = r[i] if ms[i] else np.uint8(0)
+        for i in range(_u(s), _u(e)):
+            r[i] = r[i] if mask[i] else np.uint8(0)
     lo = np.uint8(255)
     hi = np.uint8(0)
-    for i in range(r.shape[0]):
+    for i in range(_u(s), _u(e)):
         lo = min(lo, r[i])
         hi = max(hi, r[i])
     return lo, hi
 
 
 @njit(**_OPTS)
-def _n_masked(ms):
+def _n_masked(mask, s, e):
     c = 0
-    for i in range(ms.shape[0]):
-        c += not ms[i]
+    for i in range(_u(s), _u(e)):
+        c += not mask[i]
     return c
 
 
 @njit(**_SUM_OPTS)
-def _block_sums(xs, r, code, ref, acc, a):
-    """Adds the count, the sum of ``x - ref`` and of its square over the rows of
-    code ``code`` to ``acc[a]``."""
+def _block_sums(x, r, s, e, code, ref, acc, a):
+    """Adds the count, the sum of ``x - ref`` and of its square over the rows
+    ``s:e`` of code ``code`` to ``acc[a]``."""
     n = 0
     s1 = 0.0
     s2 = 0.0
-    for i in range(xs.shape[0]):
+    for i in range(_u(s), _u(e)):
         w = r[i] == code
-        d = np.float64(xs[i]) - ref
+        d = np.float64(x[i]) - ref
         d = d if w else 0.0
         n += np.int64(w)
         s1 += d
@@ -297,51 +336,59 @@ def _block_sums(xs, r, code, ref, acc, a):
 
 
 @njit(**_SUM_OPTS)
-def _block_sums_all(xs, ref, acc, a):
-    """:func:`_block_sums` for a block whose rows are all of cluster ``a``."""
+def _block_sums_all(x, s, e, ref, acc, a):
+    """:func:`_block_sums` for rows ``s:e`` all of cluster ``a``."""
     s1 = 0.0
     s2 = 0.0
-    for i in range(xs.shape[0]):
-        d = np.float64(xs[i]) - ref
+    for i in range(_u(s), _u(e)):
+        d = np.float64(x[i]) - ref
         s1 += d
         s2 += d * d
-    acc[a, 0] += xs.shape[0]
+    acc[a, 0] += e - s
     acc[a, 1] += s1
     acc[a, 2] += s2
 
 
 @njit(**_OPTS)
-def _n_outside(r):
-    """The number of rows of even code (outside the core): a vectorised count."""
+def _n_outside(r, s, e):
+    """The number of rows ``s:e`` of even code (outside the core): a vectorised
+    count."""
     c = 0
-    for i in range(r.shape[0]):
+    for i in range(_u(s), _u(e)):
         c += np.int64(r[i] & np.uint8(1)) ^ 1
     return c
 
 
 @njit(**_OPTS)
-def _block_gather(xs, ms, use_mask, r, s, gidx, gval, g):
-    """Appends the valid rows of even code (outside the core) from slot ``g``."""
-    for i in range(r.shape[0]):
+def _block_gather(x, mask, use_mask, r, s, e, gidx, gval, g):
+    """Appends the valid rows ``s:e`` of even code (outside the core) from slot
+    ``g``."""
+    for i in range(_u(s), _u(e)):
         if r[i] & np.uint8(1):
             continue
-        v = xs[i]
-        if v - v != 0 or (use_mask and not ms[i]):
+        v = x[i]
+        if v - v != 0 or (use_mask and not mask[i]):
             continue
-        gidx[g] = s + i
+        gidx[g] = i
         gval[g] = v
         g += 1
     return g
 
 
 @njit(**_OPTS)
-def _block_labels(r):
-    """In place: label ``cluster + 1`` of the core rows (odd code), 0 for the
-    others."""
+def _block_labels(r, s, e):
+    """In place: label ``cluster + 1`` of the core rows ``s:e`` (odd code), 0 for
+    the others."""
     one = np.uint8(1)
-    for i in range(r.shape[0]):
+    for i in range(_u(s), _u(e)):
         c = r[i]
         r[i] = ((c >> one) + one) * (c & one)
+
+
+@njit(**_OPTS)
+def _fill(r, s, e, c):
+    for i in range(_u(s), _u(e)):
+        r[i] = c
 
 
 @njit(**_OPTS)
@@ -364,38 +411,37 @@ def core_pass(x, u, nb, mask, use_mask, edges, keys, ref, labels, acc, gidx, gva
     top = np.int64(-1) ^ (np.int64(-1) << nb)
     n_keys = 2 * ref.shape[0]
     g = 0
+    r = labels
     for s in range(0, n, _BLOCK):
         e = min(s + _BLOCK, n)
-        xs, r = x[s:e], labels[s:e]
-        ms = mask[s:e] if use_mask else mask
-        lo, hi = _key_range(u[s:e], nb, top)
+        lo, hi = _key_range(u, s, e, nb, top)
         c0 = 0  # the codes of the block's values lie in [c0, c1]
         while c0 < n_keys and keys[c0] < lo:
             c0 += 1
         c1 = c0
         while c1 < n_keys and keys[c1] < hi:
             c1 += 1
-        if lo < -1 - keys[n_keys] or (use_mask and _n_masked(ms)):
+        if lo < -1 - keys[n_keys] or (use_mask and _n_masked(mask, s, e)):
             c0 = 0  # NaN below -inf (or masked rows): code 0 must be possible
         elif c0 == c1 and c0 & 1:
-            r[:] = (c0 >> 1) + 1
-            _block_sums_all(xs, ref[c0 >> 1], acc, c0 >> 1)
+            _fill(r, s, e, np.uint8((c0 >> 1) + 1))
+            _block_sums_all(x, s, e, ref[c0 >> 1], acc, c0 >> 1)
             continue
-        r[:] = c0
+        _fill(r, s, e, np.uint8(c0))
         for p in range(c0, c1, 4):
-            _add_codes(xs, r, edges[p], edges[p + 1], edges[p + 2], edges[p + 3])
+            _add_codes(x, r, s, e, edges[p], edges[p + 1], edges[p + 2], edges[p + 3])
         if hi > keys[n_keys]:  # NaN above +inf: code 0
-            for i in range(r.shape[0]):
-                r[i] = r[i] if xs[i] - xs[i] == 0 else np.uint8(0)
-        c0, c1 = _code_range(r, ms, use_mask)
+            for i in range(_u(s), _u(e)):
+                r[i] = r[i] if x[i] - x[i] == 0 else np.uint8(0)
+        c0, c1 = _code_range(r, mask, use_mask, s, e)
         for c in range(c0 | 1, c1 + 1, 2):
-            _block_sums(xs, r, np.uint8(c), ref[c >> 1], acc, c >> 1)
-        n_out = _n_outside(r)
+            _block_sums(x, r, s, e, np.uint8(c), ref[c >> 1], acc, c >> 1)
+        n_out = _n_outside(r, s, e)
         if n_out:
             if g + n_out > gidx.shape[0]:
                 return -1
-            g = _block_gather(xs, ms, use_mask, r, s, gidx, gval, g)
-        _block_labels(r)
+            g = _block_gather(x, mask, use_mask, r, s, e, gidx, gval, g)
+        _block_labels(r, s, e)
     return g
 
 
