@@ -114,3 +114,46 @@ def test_given_starting_centroids_take_plain_lloyd_steps(monkeypatch):
     assert relaxed.n_iter == plain.n_iter
     np.testing.assert_array_equal(relaxed.labels, plain.labels)
     assert relaxed.centroids.tobytes() == plain.centroids.tobytes()
+
+
+def recorded_run(X: np.ndarray, C0: np.ndarray, k: int) -> tuple:
+    """A level's fit from ``C0`` and, per iteration, the rows that changed cluster
+    and the sizes of the lists of rows near a boundary (None for a list that
+    does not hold or overflowed): the work the keys spare."""
+    level = dense._Level(X, np.ones(1, bool), False, k, lambda: None)
+    seen = []
+    update = level.update
+
+    def recording(C, delta):
+        out = update(C, delta)
+        lists = [None if m is None else tuple(m[3]) for m in (level.long, level.short)]
+        seen.append((out[0], *lists))
+        return out
+
+    level.update = recording
+    return level.run(C0, 1000), seen
+
+
+@pytest.mark.parametrize(
+    ("exponent", "dtype"),
+    [(-100, np.float32), (-120, np.float32), (126, np.float32), (500, np.float64),
+     (-500, np.float64)],
+)  # fmt: skip
+def test_the_keys_spare_the_same_work_at_any_magnitude(exponent, dtype):
+    """Data scaled by a power of two (float32 of magnitude 1e-30, 1e-36 or 1e38,
+    float64 of 1e150 or 1e-150) is fitted as at magnitude 1, bit for bit, and
+    with the same work: the same rows move in each iteration and the lists of
+    rows near a boundary are as long (keys below or beyond float32's normal
+    numbers would make every row due in every iteration)."""
+    X1 = (CASES["float32 rgb"]() + np.float32(1.0)).astype(dtype)
+    C0 = start(X1, 16)
+    unit, unit_work = recorded_run(X1, C0, 16)
+    factor = 2.0**exponent
+    X = (X1 * dtype(factor)).astype(dtype)
+    assert np.array_equal(X / dtype(factor), X1)  # the scaling is exact
+    fit, work = recorded_run(X, C0 * factor, 16)
+    assert unit.converged and fit.converged
+    assert any(lists[0] is not None for lists in unit_work[1:])
+    assert work == unit_work
+    np.testing.assert_array_equal(fit.labels, unit.labels)
+    assert (fit.centroids / factor).tobytes() == unit.centroids.tobytes()

@@ -147,8 +147,10 @@ class _Level:
         return [r for r, _, _ in out], S, N
 
     def assign(self, C) -> tuple[np.ndarray, np.ndarray]:
-        """Every row assigned from scratch; the drifts start at 0."""
+        """Every row assigned from scratch; the drifts start at 0, and the keys'
+        scale is chosen from ``C`` (see :func:`_key_scale`)."""
         self.drift, self.far = np.zeros(self.k), 0.0
+        self.scale = _key_scale(C)
         self.long = self.short = None  # no lists yet
 
         def fn(a, b, S, N):
@@ -166,6 +168,7 @@ class _Level:
                     S,
                     N,
                     self.invalid,
+                    self.scale,
                 )
 
         return self._each(fn)[1:]
@@ -188,7 +191,10 @@ class _Level:
         inertia about ``C`` by the rows that changed cluster.
 
         It goes over the short list if it still holds, else over the long list
-        (making a new short one), else over every row (making a new long one)."""
+        (making a new short one), else over every row (making a new long one).
+        The drifts, the margins and the keys are kept multiplied by the keys'
+        scale."""
+        delta = delta * self.scale  # a power of two: exact
         self.drift = self.drift + delta
         self.far += float(delta.max())
         step = 2.0 * float(delta.max())
@@ -225,7 +231,7 @@ class _Level:
                 X, *state = self._rows(c0, c1)
                 ch, m, g = DK.update_all(
                     X, C, self.drift, self.far, *state, S, N, self.invalid, margin,
-                    cand, m, c0 - a,
+                    cand, m, c0 - a, self.scale,
                 )  # fmt: skip
                 changed, gain = changed + ch, gain + g
             return changed, m, gain
@@ -243,7 +249,7 @@ class _Level:
             for c0, c1 in chunks(0, counts[q], self.check):
                 ch, m, g = DK.update_listed(
                     X, C, self.drift, self.far, *state, S, N, lists[q][c0:c1],
-                    margin, sub, m,
+                    margin, sub, m, self.scale,
                 )  # fmt: skip
                 changed, gain = changed + ch, gain + g
             return changed, m, gain
@@ -362,6 +368,18 @@ class _Level:
         return DenseFit(
             C, self.lab, self.invalid, N.astype(np.int64), inertia, n_iter, converged
         )
+
+
+def _key_scale(C) -> float:
+    """A power of two that brings the largest magnitude of the centroids ``C`` to
+    [0.5, 1): the scale of the keys, so that they are normal float32 numbers
+    whatever the data's magnitude (distance gaps and centroid moves are at most
+    about the centroids' spread). Multiplying by it rounds nothing."""
+    top = float(np.max(np.abs(C))) if C.size else 0.0
+    if not 0.0 < top < np.inf:
+        return 1.0
+    # within float64's normal range (subnormal centroids: data beyond help)
+    return float(np.ldexp(1.0, -min(max(int(np.frexp(top)[1]), -1000), 1000)))
 
 
 def _ladder(n: int) -> list[int]:

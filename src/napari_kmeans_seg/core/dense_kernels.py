@@ -17,6 +17,9 @@ so that skipping a pixel reads two numbers and writes nothing. Keys are rounded
 down: a pixel is looked at too early, never too late.
 
 Rows are read as they are (any real dtype); distances are computed in float64.
+Gaps and drifts are kept multiplied by ``scale``, a power of two chosen by the
+caller so that they are near 1: keys of data of any magnitude stay normal float32
+numbers (multiplying by a power of two rounds nothing).
 """
 
 from __future__ import annotations
@@ -50,12 +53,12 @@ def _key(gap, base):
 
 
 @njit(inline="always", **_OPTS)
-def _three_nearest(X, i, Ct, dist):
+def _three_nearest(X, i, Ct, dist, scale):
     """The nearest and second-nearest centroids of row ``i`` (the first on ties),
     and the gaps of the second and of the third nearest distance over the nearest,
-    rounded down. ``Ct`` holds the centroids as columns (``(d, k)``), so that the
-    distances to all of them are computed together (vectorised); ``dist`` is
-    scratch space of ``k`` numbers."""
+    rounded down and multiplied by ``scale``. ``Ct`` holds the centroids as
+    columns (``(d, k)``), so that the distances to all of them are computed
+    together (vectorised); ``dist`` is scratch space of ``k`` numbers."""
     d, k = Ct.shape
     for q in range(k):
         dist[q] = 0.0
@@ -87,7 +90,7 @@ def _three_nearest(X, i, Ct, dist):
     r1 = np.sqrt(b1)
     g2 = (np.sqrt(b2) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1
     g3 = (np.sqrt(b3) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1
-    return a1, a2, g2, g3
+    return a1, a2, g2 * scale, g3 * scale
 
 
 @njit(inline="always", **_OPTS)
@@ -124,10 +127,11 @@ def _due(i, lab, sec, key2, key3, drift, far, margin, two):
 
 @njit(**_OPTS)
 def assign_all(
-    X, mask, use_mask, C, drift, far, lab, sec, key2, key3, two, S, N, invalid
+    X, mask, use_mask, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, scale
 ):
     """Assign every valid row from scratch (``lab = invalid`` for the others) and
-    add the rows to the cluster sums ``S`` and counts ``N``."""
+    add the rows to the cluster sums ``S`` and counts ``N``. ``drift``, ``far``
+    and the keys are multiplied by ``scale`` (see the module notes)."""
     Ct = np.ascontiguousarray(C.T)
     dist = np.empty(C.shape[0])
     d = X.shape[1]
@@ -140,7 +144,7 @@ def assign_all(
         if not ok:
             lab[i] = invalid
             continue
-        a, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+        a, s, g2, g3 = _three_nearest(X, i, Ct, dist, scale)
         k2, k3 = _keys(a, s, g2, g3, drift, far, two)
         lab[i], key3[i] = a, k3
         if two:
@@ -152,8 +156,9 @@ def assign_all(
 
 @njit(**_OPTS)
 def update_all(
-    X, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, margin, cand, m, offset
-):
+    X, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, margin, cand, m, offset,
+    scale,
+):  # fmt: skip
     """One iteration over every row: rows whose keys ran out are assigned again
     (moving their sums when their cluster changes). The rows that will be due
     once the drifts grow by ``margin`` are listed in ``cand`` from its entry ``m``
@@ -171,7 +176,7 @@ def update_all(
         if a == invalid:
             continue
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
-            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist, scale)
             k2, k3 = _keys(b, s, g2, g3, drift, far, two)
             lab[i], key3[i] = b, k3
             if two:
@@ -189,7 +194,7 @@ def update_all(
 
 @njit(**_OPTS)
 def update_listed(
-    X, C, drift, far, lab, sec, key2, key3, two, S, N, cand, margin, sub, m
+    X, C, drift, far, lab, sec, key2, key3, two, S, N, cand, margin, sub, m, scale
 ):
     """:func:`update_all` restricted to the rows listed in ``cand``: valid while no
     other row can be due (the drifts grew less than the list's margin). The listed
@@ -207,7 +212,7 @@ def update_listed(
         i = cand[q]
         if _due(i, lab, sec, key2, key3, drift, far, 0.0, two):
             a = lab[i]
-            b, s, g2, g3 = _three_nearest(X, i, Ct, dist)
+            b, s, g2, g3 = _three_nearest(X, i, Ct, dist, scale)
             k2, k3 = _keys(b, s, g2, g3, drift, far, two)
             lab[i], key3[i] = b, k3
             if two:
