@@ -675,12 +675,10 @@ class Pixels:
                 total = K.label_stats_kernel(self.X[a:b], labels[a:b], C, N, S, total)
             return N, S, total
 
-        parts = map_spans(part, self.n)
-        return LabelStats(
-            counts=sum(p[0] for p in parts),
-            sums=sum(p[1] for p in parts),
-            inertia=float(sum(p[2] for p in parts)),
+        N, S, total = (
+            sum(column) for column in zip(*map_spans(part, self.n), strict=True)
         )
+        return LabelStats(counts=N, sums=S, inertia=float(total))
 
     def sample(self, rng, size) -> np.ndarray:
         idx = np.sort(rng.choice(self.n, size=min(size, self.n), replace=False))
