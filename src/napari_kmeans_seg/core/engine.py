@@ -608,13 +608,13 @@ class Pixels:
         Three integer features are labelled through a table of each cell's label
         (0: compare distances): the owners' cells, or without ``owner``, for
         enough pixels, a grid laid over the centroids (:func:`_centroid_grid`);
-        the labels are those of comparing distances."""
+        other pixels without ``owner`` are compared with every centroid. The
+        labels are those of comparing distances."""
         k = C.shape[0]
         C = np.ascontiguousarray(C, dtype=np.float64)
         labels = np.empty(self.n, np.uint8 if k < 255 else np.uint16)
         given_perm = perm
         perm = np.arange(k, dtype=np.int64) if perm is None else perm
-        grid = self.grid
         if self.int3:
             table = self._label_cells(C, owner, given_perm, labels.dtype)
         elif owner is None:  # no cell known to be owned whole: compare every row
@@ -631,8 +631,8 @@ class Pixels:
                 else:
                     K.label_kernel(
                         *self._common(a, b),
-                        *grid.args(),
-                        grid.n_dims,
+                        *self.grid.args(),
+                        self.grid.n_dims,
                         owner,
                         C,
                         perm,
@@ -989,11 +989,8 @@ def _fit_exact(px, stats, cells, k, starts, opts) -> tuple:
     """The exact method on the cells: the best refined start and the labels."""
     refiner = _Refiner(px, stats, cells)
     refiner.gather_for([C0 for _, C0 in starts])
-    best = None
-    for _, C0 in starts:
-        fit = refiner.run(C0, opts["max_iter"])
-        if best is None or fit.inertia < best.inertia:
-            best = fit
+    runs = (refiner.run(C0, opts["max_iter"]) for _, C0 in starts)
+    best = min(runs, key=lambda fit: fit.inertia)  # the first on ties
     order = cluster_order(best.centroids, best.counts)
     perm = np.empty(k, np.int64)
     perm[order] = np.arange(k)

@@ -293,11 +293,8 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts, parts: EngineParts) -> tuple:
     starts = _starts(px, hist, k, rng, opts, parts)
     lloyd = _Lloyd1(px, hist, parts)
     lloyd.gather_near([C0 for _, C0 in starts])
-    best = None
-    for _, C0 in starts:
-        fit = lloyd.run(C0, opts["max_iter"])
-        if best is None or fit.inertia < best.inertia:
-            best = fit
+    runs = (lloyd.run(C0, opts["max_iter"]) for _, C0 in starts)
+    best = min(runs, key=lambda fit: fit.inertia)  # the first on ties
     order = parts.cluster_order(best.centroids, best.counts)
     lut = np.empty(k, np.uint8 if k < 255 else np.uint16)
     lut[order] = np.arange(1, k + 1)
