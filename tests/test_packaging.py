@@ -11,6 +11,7 @@ import venv
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,32 +115,92 @@ def test_wheel_holds_the_manifest_and_entry_point(dist):
     assert "napari-kmeans-seg = napari_kmeans_seg:napari.yaml" in text
 
 
+LOCK = ROOT / "requirements" / "lock.txt"
+
+
+def fresh_venv(where: Path, *requirements: str) -> Path:
+    """A new virtual environment holding ``requirements`` at the lock's versions
+    (with uv when this environment has it, as scripts/test.sh installs; else pip);
+    its Python."""
+    venv.create(where, with_pip=shutil.which("uv") is None)
+    python = where / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    uv = shutil.which("uv")
+    if uv:
+        command = [uv, "pip", "install", "--quiet", "--python", python]
+        command += ["--constraints", LOCK, "--build-constraints", LOCK]
+    else:
+        # without compiling every dependency's bytecode: a good part of the time
+        command = [python, "-m", "pip", "install", "-q", "--no-compile", "-c", LOCK]
+    subprocess.run([*command, *requirements], check=True, capture_output=True)
+    return python
+
+
+def clean_env() -> dict:
+    """This environment without PYTHONPATH: the fresh one's packages only, not this
+    checkout's sources."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def run(*command, **kwargs) -> str:
+    done = subprocess.run(
+        command, env=clean_env(), capture_output=True, text=True, **kwargs
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_sdist_holds_the_package_not_the_repository(dist):
+    import tarfile
+
+    (sdist,) = dist.glob("*.tar.gz")
+    with tarfile.open(sdist) as tf:
+        names = [n.split("/", 1)[1] for n in tf.getnames() if "/" in n]
+    assert "src/napari_kmeans_seg/napari.yaml" in names
+    assert "src/napari_kmeans_seg/py.typed" in names
+    for left_out in ("docs/", "tests/", "benchmarks/", "scripts/", ".github/", ".ci/"):
+        assert not [n for n in names if n.startswith(left_out)], left_out
+    assert sdist.stat().st_size < 500_000
+
+
+def test_wheel_is_typed(dist):
+    (wheel,) = dist.glob("*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        assert "napari_kmeans_seg/py.typed" in zf.namelist()
+
+
+@pytest.mark.timeout(600)
+def test_wheel_without_napari_segments_from_script_and_command_line(dist, tmp_path):
+    """``pip install napari-kmeans-seg`` alone (no napari, no Qt): the core and the
+    command line work, so their imports are all declared dependencies."""
+    (wheel,) = dist.glob("*.whl")
+    python = fresh_venv(tmp_path / "venv", str(wheel))
+    code = (
+        "import importlib.util as u\n"
+        "assert u.find_spec('napari') is None and u.find_spec('qtpy') is None\n"
+        "import numpy as np, napari_kmeans_seg as nks\n"
+        "img = np.zeros((20, 30, 3), np.uint8); img[:, 10:] = 200; img[:, 20:, 0] = 90\n"
+        "r = nks.segment(img, n_clusters=3, random_state=0)\n"
+        "print(sorted(np.unique(r.labels).tolist()))\n"
+    )
+    assert run(python, "-c", code).split() == ["[1,", "2,", "3]"]
+    from PIL import Image
+
+    rgb = np.zeros((16, 24, 3), np.uint8)
+    rgb[:, 8:] = (250, 10, 10)
+    Image.fromarray(rgb).save(tmp_path / "two.png")
+    script = python.parent / ("napari-kmeans-seg" + (".exe" * (os.name == "nt")))
+    out = tmp_path / "out"
+    run(script, "segment", tmp_path / "two.png", "-k", "2", "--out", out)
+    assert (out / "two_labels.tif").is_file()
+    assert (out / "two_clusters.csv").is_file()
+
+
+@pytest.mark.timeout(600)
 def test_wheel_in_fresh_venv_is_discovered_by_napari(dist, tmp_path):
     (wheel,) = dist.glob("*.whl")
-    env = tmp_path / "venv"
-    venv.create(env, with_pip=True)
-    # the fresh environment only, not this checkout's sources
-    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    python = env / ("Scripts" if sys.platform == "win32" else "bin") / "python"
-    # without compiling every dependency's bytecode: a good part of the time
-    subprocess.run(
-        [python, "-m", "pip", "install", "-q", "--no-compile", f"{wheel}[all]"],
-        check=True,
-        capture_output=True,
-    )
-    listed = subprocess.run(
-        [python, "-m", "npe2", "list"], env=clean, check=True, capture_output=True,
-        text=True,
-    ).stdout  # fmt: skip
+    python = fresh_venv(tmp_path / "venv", f"{wheel}[all]")
+    listed = run(python, "-m", "npe2", "list")
     assert "napari-kmeans-seg" in listed
     code = "import napari_kmeans_seg; print(napari_kmeans_seg.__version__)"
-    version = subprocess.run(
-        [python, "-c", code], env=clean, check=True, capture_output=True, text=True
-    ).stdout.strip()
-    assert version == TAG.removeprefix("v")
-    subprocess.run(
-        [python, "-m", "npe2", "validate", "napari-kmeans-seg", "--imports"],
-        env=clean,
-        check=True,
-        capture_output=True,
-    )
+    assert run(python, "-c", code).strip() == TAG.removeprefix("v")
+    run(python, "-m", "npe2", "validate", "napari-kmeans-seg", "--imports")

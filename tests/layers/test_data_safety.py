@@ -114,6 +114,63 @@ TRANSFORMS = {
 PIXELS = [(0, 0), (10, 20), (63, 1), (31.5, 40.25)]
 
 
+
+def duplicate(viewer, layer):
+    """What napari's *Duplicate Layer* does: a new layer from the layer's data
+    tuple (so with its metadata), named as napari names a copy."""
+    data, state, kind = layer.as_layer_data_tuple()
+    copy = Layer.create(data, {**state, "name": f"{layer.name} copy"}, kind)
+    viewer.add_layer(copy)
+    return copy
+
+
+@pytest.mark.parametrize("which", ["img cluster 3", "img mean colour"])
+def test_a_duplicated_output_is_the_users_and_survives_a_rerun(photo, which):
+    viewer = ViewerModel()
+    viewer.add_image(photo, name="img")
+    segment_layer(viewer, "img", 3, mean_color_layer=True)
+    copy = duplicate(viewer, viewer.layers[which])
+    before = fingerprint(copy)
+    # fewer clusters, no mean-colour layer: the plugin removes its own stale layers
+    segment_layer(viewer, "img", 2, random_state=1)
+    assert copy in viewer.layers
+    assert fingerprint(copy) == before
+    assert which not in viewer.layers  # the original, ours, is gone
+
+
+def test_a_duplicated_labels_layer_painted_on_is_never_overwritten(photo):
+    viewer = ViewerModel()
+    viewer.add_image(photo, name="img")
+    segment_layer(viewer, "img", 3)
+    original = viewer.layers["img clusters"]
+    copy = duplicate(viewer, original)
+    viewer.layers.remove(original)
+    copy.name = "img clusters"  # the user takes the name back, then paints
+    painted = np.array(copy.data, copy=True)
+    painted[:5, :5] = 9
+    copy.data = painted
+    before = fingerprint(copy)
+    result = segment_layer(viewer, "img", 4)
+    assert copy in viewer.layers and fingerprint(copy) == before
+    ours = find_output_layer(viewer, "img", labels_name("img"))
+    assert ours is not copy and ours.name == "img clusters [1]"
+    np.testing.assert_array_equal(ours.data, result.labels)
+
+
+def test_outputs_are_known_by_identity_not_by_metadata(photo):
+    from napari_kmeans_seg.layers.inputs import is_output
+
+    viewer = ViewerModel()
+    viewer.add_image(photo, name="img")
+    segment_layer(viewer, "img", 3)
+    ours = viewer.layers["img clusters"]
+    copy = duplicate(viewer, ours)
+    assert is_output(ours) and not is_output(copy)
+    assert SOURCE_KEY in copy.metadata  # the copy carries the marker all the same
+    forged = viewer.add_labels(ours.data.copy(), metadata=dict(ours.metadata))
+    assert not is_output(forged)
+
+
 @pytest.mark.parametrize("rgb", [True, False], ids=["rgb", "grey"])
 @pytest.mark.parametrize("transform", list(TRANSFORMS), ids=list(TRANSFORMS))
 def test_outputs_land_on_the_image_pixels(photo, transform, rgb):

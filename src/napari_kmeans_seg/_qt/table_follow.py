@@ -7,7 +7,7 @@ import contextlib
 import napari
 
 from ..layers.inputs import is_output, rename_outputs
-from ..layers.outputs import SOURCE_KEY
+from ..layers.owned import made
 from .table import display_frame
 
 
@@ -70,7 +70,9 @@ class ConsoleFollower:
         if frame is None or "label" not in frame or not len(frame):
             return
         frame = display_frame(frame.drop(columns=["index"], errors="ignore"))
-        widget.show_console_result(layer, frame, layer.metadata.get(SOURCE_KEY, ""))
+        record = made(layer)
+        source = record.source if record is not None else ""
+        widget.show_console_result(layer, frame, source)
 
     def close(self) -> None:
         """Stop watching (the widget is gone)."""

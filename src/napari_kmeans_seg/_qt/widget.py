@@ -287,9 +287,10 @@ class KMeansWidget(Container):
         result = run.result
         self.model_panel.last_model = result.model
         self._shown = _Shown(run.inputs, result, run.layer_options)
-        lname = labels_name(run.name)
-        layers = self._viewer.layers
-        self._link.attach(layers[lname] if lname in layers else None)  # noqa: SIM401
+        # the labels layer this run made or updated, not a user's of that name
+        self._link.attach(
+            find_output_layer(self._viewer, run.name, labels_name(run.name))
+        )
         self.table_panel.set_result(
             result, title=run.name, channel_names=run.inputs.channel_names
         )

@@ -539,6 +539,8 @@ def _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, color
     )
     ome = dict(group.attrs["ome"])
     multiscale = ome["multiscales"][0]
+    # ome-zarr >= 0.21 rebuilds the axes from ``scale`` without their units
+    multiscale["axes"] = spec.types()
     finest = levels[0].shape
     for dataset, level in zip(multiscale["datasets"], levels, strict=True):
         factors = [

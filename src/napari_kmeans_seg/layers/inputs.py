@@ -19,7 +19,6 @@ import numpy as np
 from ..core.lazy import is_lazy
 from ..core.segment import SegmentationResult
 from .outputs import (
-    OUTPUT_KEY,
     SOURCE_KEY,
     SourceInfo,
     check_layers_memory,
@@ -30,11 +29,11 @@ from .outputs import (
     labels_name,
     mean_color_name,
     multiscale_levels,
-    output_name,
     prepare_colormaps,
     result_layer_data,
     spatial_scale,
 )
+from .owned import made, mark_made
 
 if TYPE_CHECKING:
     import napari
@@ -259,9 +258,9 @@ class SegmentationInput:
 
 
 def is_output(layer) -> bool:
-    """Whether ``layer`` is one of this plugin's outputs (its metadata names the
-    source it was made from): never offered back as an input."""
-    return SOURCE_KEY in (getattr(layer, "metadata", None) or {})
+    """Whether ``layer`` is one of this plugin's outputs (a layer object it made,
+    see :mod:`.owned`): never offered back as an input."""
+    return made(layer) is not None
 
 
 def rename_outputs(viewer, old: str, new: str) -> list[str]:
@@ -271,15 +270,16 @@ def rename_outputs(viewer, old: str, new: str) -> list[str]:
     Returns the new names."""
     renamed = []
     for layer in list(viewer.layers):
-        meta = getattr(layer, "metadata", None) or {}
-        if meta.get(SOURCE_KEY) != old or not layer.name.startswith(old):
+        record = made(layer)
+        if record is None or record.source != old or not layer.name.startswith(old):
             continue
         name = new + layer.name[len(old) :]
         if name in viewer.layers:  # never take another layer's name
             continue
-        made = output_name(layer)  # the name it was made under follows too
-        made = new + made[len(old) :] if made.startswith(old) else name
-        layer.metadata = {**meta, SOURCE_KEY: new, OUTPUT_KEY: made}
+        role = record.role  # the name it was made under follows too
+        role = new + role[len(old) :] if role.startswith(old) else name
+        mark_made(layer, source=new, role=role)
+        layer.metadata = {**layer.metadata, SOURCE_KEY: new}
         layer.name = name
         renamed.append(name)
     return renamed

@@ -14,14 +14,14 @@ import numpy as np
 from ..core import lazy as _lazy
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult, segment
+from .owned import Made, made, mark_made
 
 if TYPE_CHECKING:
     import napari
 
-#: metadata key marking the layers this plugin made (value: the source layer's name)
+#: metadata key naming the source layer of an output (information only: a copy of
+#: a layer carries it too, so ownership is known by identity, see :mod:`.owned`)
 SOURCE_KEY = "napari_kmeans_seg_source"
-#: metadata key of the name an output was made under (see :func:`output_name`)
-OUTPUT_KEY = "napari_kmeans_seg_output"
 #: how the labels layer is coloured: each cluster's mean colour (RGB images; others
 #: fall back to distinct colours) or napari's distinct label colours
 LABEL_COLORS = ("mean", "distinct")
@@ -515,11 +515,9 @@ def output_name(layer) -> str | None:
     """The name this plugin gave ``layer`` when it made it (``"<image> clusters"``,
     ``"<image> cluster 2"``, ...; it keeps that role when renamed, or when a
     user's layer held the name and it got another), or None for a layer the
-    plugin did not make."""
-    metadata = getattr(layer, "metadata", None) or {}
-    if SOURCE_KEY not in metadata:
-        return None
-    return metadata.get(OUTPUT_KEY, layer.name)
+    plugin did not make (a copy of an output included)."""
+    record = made(layer)
+    return None if record is None else record.role
 
 
 def find_output_layer(
@@ -529,7 +527,7 @@ def find_output_layer(
     image) for the image layer ``source_name``, whatever it is called now; None
     if there is none. A user's layer that merely has the name is never it."""
     for layer in viewer.layers:
-        if layer.metadata.get(SOURCE_KEY) == source_name and output_name(layer) == name:
+        if made(layer) == Made(source=source_name, role=name):
             return layer
     return None
 
@@ -570,9 +568,10 @@ def iter_add_or_update_layers(
 ) -> Iterator[napari.layers.Layer | None]:
     """:func:`add_or_update_layers` one step at a time, for the main thread of a GUI.
 
-    Only layers this plugin made for ``source_name`` (marked in their
-    ``metadata``, see :func:`find_output_layer`) are updated or removed: a user's
-    layer that has an output's name is left as it is, and the output gets a free
+    Only the layer objects this plugin made for ``source_name`` (see
+    :mod:`.owned`) are updated or removed: a user's layer that has an output's
+    name, or a copy of an output (napari's *Duplicate Layer* copies its metadata),
+    is left as it is, and the output gets a free
     name (:func:`free_name`). This plugin's cluster and mean-colour layers of
     ``source_name`` that the new result no longer has (a re-run with fewer
     clusters, or without them) are removed.
@@ -587,13 +586,14 @@ def iter_add_or_update_layers(
     active = viewer.layers.selection.active
     names = {meta["name"] for _, meta, _ in layer_data}
     for layer in list(viewer.layers):
-        role = output_name(layer)
+        record = made(layer)
         if (
-            layer.metadata.get(SOURCE_KEY) == source_name
-            and role not in names
+            record is not None
+            and record.source == source_name
+            and record.role not in names
             and (
-                role.startswith(f"{source_name} cluster ")
-                or role == mean_color_name(source_name)
+                record.role.startswith(f"{source_name} cluster ")
+                or record.role == mean_color_name(source_name)
             )
         ):
             viewer.layers.remove(layer)
@@ -627,7 +627,6 @@ def _add_or_update_one(viewer, data, meta, kind, source_name):
 
     role = meta["name"]
     source = meta.get("metadata", {}).get(SOURCE_KEY, source_name)
-    meta = {**meta, "metadata": {**meta.get("metadata", {}), OUTPUT_KEY: role}}
     existing = find_output_layer(viewer, source, role)
     if existing is not None and _fits(existing, data, meta, kind):
         existing.data = data
@@ -649,6 +648,7 @@ def _add_or_update_one(viewer, data, meta, kind, source_name):
         viewer.layers.remove(existing)
     name = free_name(viewer, role)
     layer = Layer.create(data, {**meta, "name": name, "visible": False}, kind)
+    mark_made(layer, source=source, role=role)
     if index is not None:
         viewer.layers.insert(index, layer)
     else:
