@@ -178,7 +178,9 @@ def test_wheel_without_napari_segments_from_script_and_command_line(dist, tmp_pa
         "import importlib.util as u\n"
         "assert u.find_spec('napari') is None and u.find_spec('qtpy') is None\n"
         "import numpy as np, napari_kmeans_seg as nks\n"
-        "img = np.zeros((20, 30, 3), np.uint8); img[:, 10:] = 200; img[:, 20:, 0] = 90\n"
+        "img = np.zeros((20, 30, 3), np.uint8)\n"
+        "img[:, 10:] = 200\n"
+        "img[:, 20:, 0] = 90\n"
         "r = nks.segment(img, n_clusters=3, random_state=0)\n"
         "print(sorted(np.unique(r.labels).tolist()))\n"
     )

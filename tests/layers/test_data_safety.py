@@ -114,7 +114,6 @@ TRANSFORMS = {
 PIXELS = [(0, 0), (10, 20), (63, 1), (31.5, 40.25)]
 
 
-
 def duplicate(viewer, layer):
     """What napari's *Duplicate Layer* does: a new layer from the layer's data
     tuple (so with its metadata), named as napari names a copy."""
