@@ -25,8 +25,8 @@ numbers (multiplying by a power of two rounds nothing).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compile_cache import njit
 from .kernels import _OPTS
 
 #: relative widening of the distance gaps, for the rounding of the distances

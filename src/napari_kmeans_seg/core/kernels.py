@@ -19,9 +19,8 @@ for integer data and ``⌊(x - lo)·inv⌋`` (clamped) for floats.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .compile_cache import caching_enabled
+from .compile_cache import caching_enabled, njit
 
 _OPTS = {"nogil": True, "cache": caching_enabled(__file__), "boundscheck": False}
 

@@ -5,8 +5,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from .compile_cache import njit
 from .kernels import _OPTS, CONVERGED, EMPTY_CLUSTER, MAX_ITER, NEED_GATHER
 
 # ------------------------------------------------------------------ one feature
