@@ -15,6 +15,7 @@ from ..layers.inputs import (
     is_output,
     spatial_shape,
 )
+from .reflow import narrow_combo
 
 #: the input choices: one image layer, or several layers as the channels of one
 INPUT_IMAGE = "image"
@@ -80,6 +81,8 @@ class InputsPanel(Container):
                 self.current_slice,
             ]
         )
+        for combo in (self.image, self.mask):  # a long layer name is elided
+            narrow_combo(combo.native)
         self.input_mode.changed.connect(self._on_input_mode)
         self.image.changed.connect(self._emit)
         self.channel_layers.changed.connect(self._emit)

@@ -9,6 +9,7 @@ from napari.utils.notifications import show_error, show_info
 from psygnal import Signal
 
 from ..core.model import KMeansModel
+from .reflow import wrap_text
 
 #: file-dialog filter for model files
 MODEL_FILTER = "k-means model (*.json);;All files (*)"
@@ -37,7 +38,7 @@ class ModelPanel(Container):
         #: the model of the last result: what Save model… saves
         self.last_model: KMeansModel | None = None
         self.model_label = Label(value=FIT_NEW_TEXT, label="model")
-        self.model_label.native.setWordWrap(True)  # long file names stay in the dock
+        wrap_text(self.model_label.native)  # long file names stay in the dock
         self.load_button = PushButton(
             text="Load model…",
             tooltip="Load a saved model (JSON) and apply it with Segment",

@@ -7,6 +7,8 @@ from magicgui.widgets import Container, Label, PushButton
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QProgressBar
 
+from .reflow import wrap_text
+
 #: colour of an error in the status line
 ERROR_STYLE = "color: #ff8a80;"
 
@@ -24,8 +26,7 @@ class RunPanel(Container):
             enabled=False,
         )
         self.status = Label(value="")
-        native = self.status.native
-        native.setWordWrap(True)
+        native = wrap_text(self.status.native)
         native.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         super().__init__(
             widgets=[

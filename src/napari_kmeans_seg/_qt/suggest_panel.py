@@ -21,6 +21,7 @@ from qtpy.QtGui import QColor, QPainter, QPalette, QPen, QPolygonF
 from qtpy.QtWidgets import QSizePolicy, QWidget
 
 from ..core.suggest import KSuggestion, suggest_n_clusters
+from .reflow import wrap_text
 
 logger = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ class SuggestKPanel(Container):
             text="Use k", enabled=False, tooltip="Set the number of clusters"
         )
         self.status = Label(value="")
-        self.status.native.setWordWrap(True)
+        wrap_text(self.status.native)
         self.status.tooltip = PLOT_HELP
         super().__init__(
             widgets=[

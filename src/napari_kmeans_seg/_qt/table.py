@@ -22,6 +22,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..core.segment import SegmentationResult
+from .reflow import wrap_text
 
 #: text of the hint under the table when there is nothing to merge
 MERGE_HINT = "select two or more rows (Ctrl/Shift-click), then Merge"
@@ -99,8 +100,9 @@ class ClusterTablePanel(Container):
             "other labels are renumbered",
         )
         self.hint = Label(value="")
-        self.hint.native.setWordWrap(True)
+        wrap_text(self.hint.native)
         self.caption = Label(value="")
+        wrap_text(self.caption.native)  # a long layer name wraps
         super().__init__(
             widgets=[
                 self.caption,

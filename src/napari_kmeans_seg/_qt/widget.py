@@ -26,7 +26,6 @@ import pandas  # noqa: F401
 from magicgui.widgets import Container, PushButton
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
 
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
@@ -36,6 +35,7 @@ from .colorview import views_in
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
 from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
 from .options_panel import WIDGET_MAX_CLUSTERS, OptionsPanel
+from .reflow import FittingScrollArea
 from .run_panel import RunPanel
 from .runner import CANCELLED_TEXT, SegmentRunner
 from .selection import SelectionLink
@@ -119,7 +119,7 @@ class KMeansWidget(Container):
         _flatten_margins(self._body)
         self._body.native.layout().addStretch(1)  # spare height below, not between
         self.more_options.margins = (0, 0, 0, 0)
-        self._scroll = _scroll_area(self._body.native)
+        self._scroll = FittingScrollArea(self._body.native)
         self.native.layout().addWidget(self._scroll)
         self.native.layout().setContentsMargins(0, 0, 0, 0)
         self._runner = SegmentRunner(
@@ -426,17 +426,3 @@ def _flatten_margins(container: Container) -> None:
         if isinstance(child, Container):
             child.margins = (0, 0, 0, 0)
             _flatten_margins(child)
-
-
-def _scroll_area(content) -> QScrollArea:
-    """``content`` in a vertical scroll area: the dock never outgrows the screen,
-    and wraps its width to the dock (no horizontal scrolling)."""
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(content)
-    scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-    bar = scroll.verticalScrollBar().sizeHint().width()
-    scroll.setMinimumWidth(content.minimumSizeHint().width() + bar)
-    return scroll
