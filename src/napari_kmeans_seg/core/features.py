@@ -27,6 +27,7 @@ from .options import (  # noqa: F401
     MAX_CLUSTERS,
     FeatureOptions,
     Layout,
+    OptionTypeError,
     check_channel_axis,
     check_channel_weights,
     check_color_space,
@@ -55,9 +56,11 @@ def check_image(image) -> np.ndarray:
 
 
 def unmask(image, mask, layout_for):
-    """A masked array's data and the mask of the pixels to cluster: its unmasked
-    pixels (a pixel with any channel masked is left out), within ``mask`` if
-    given. Anything else is returned as it is.
+    """The image's data and the checked mask of the pixels to cluster.
+
+    For a masked array: its data and its unmasked pixels (a pixel with any
+    channel masked is left out), within ``mask`` if given. Anything else is
+    returned as it is, with ``mask`` checked (:func:`check_mask`).
 
     Parameters
     ----------
@@ -70,9 +73,20 @@ def unmask(image, mask, layout_for):
     Returns
     -------
     image, mask
+        ``mask`` a bool ndarray of the image's spatial shape, or None.
+
+    Raises
+    ------
+    OptionTypeError
+        If ``mask`` is not of bool or numbers.
+    ValueError
+        If ``mask`` does not have the image's spatial shape.
     """
     if not isinstance(image, np.ma.MaskedArray):
-        return image, mask
+        if mask is None:
+            return image, None
+        shape = np.shape(image)
+        return image, check_mask(mask, layout_for(shape).spatial_shape(shape))
     data = np.ma.getdata(image)
     hidden = np.ma.getmaskarray(image)
     layout = layout_for(data.shape)
@@ -80,14 +94,54 @@ def unmask(image, mask, layout_for):
         hidden = hidden.any(axis=layout.channel_axis)
     keep = ~hidden
     if mask is not None:
-        given = np.asarray(mask)
-        if given.shape != keep.shape:
-            raise ValueError(
-                f"mask shape {given.shape} does not match the image's spatial shape "
-                f"{keep.shape}"
-            )
-        keep &= given.astype(bool)
+        keep &= check_mask(mask, keep.shape)
     return data, keep
+
+
+def check_mask_dtype(dtype) -> None:
+    """An :class:`OptionTypeError` unless a mask of ``dtype`` can be read as bool:
+    bool, or numbers (nonzero: cluster the pixel)."""
+    if np.dtype(dtype).kind not in "biuf":
+        raise OptionTypeError(
+            f"mask must be an array of bool (True for the pixels to cluster) or of "
+            f"0/1 numbers, not of dtype {dtype}; convert it first, e.g. "
+            "mask == 'yes' or mask.astype(bool)"
+        )
+
+
+def mask_shape_error(shape: tuple[int, ...], spatial: tuple[int, ...]) -> ValueError:
+    """The error for a mask of ``shape`` given for an image of spatial shape
+    ``spatial``."""
+    spatial = tuple(spatial)
+    return ValueError(
+        f"mask shape {tuple(shape)} does not match the image's spatial shape "
+        f"{spatial} (its shape without the channel axis); pass a bool array of "
+        f"shape {spatial}, True for the pixels to cluster"
+    )
+
+
+def check_mask(mask, spatial: tuple[int, ...]) -> np.ndarray:
+    """``mask`` as a bool ndarray (a view when it is one), or a clear error.
+
+    Parameters
+    ----------
+    mask : array_like of bool or numbers
+        True (nonzero) for the pixels to cluster.
+    spatial : tuple of int
+        The image's shape without its channel axis.
+
+    Raises
+    ------
+    OptionTypeError
+        If ``mask`` is not of bool or numbers (strings, objects, complex).
+    ValueError
+        If ``mask`` does not have the shape ``spatial``.
+    """
+    given = np.asarray(mask)
+    check_mask_dtype(given.dtype)
+    if given.shape != tuple(spatial):
+        raise mask_shape_error(given.shape, spatial)
+    return given.astype(bool, copy=False)
 
 
 def check_array(arr) -> None:
@@ -161,15 +215,7 @@ def to_pixels(
         X = np.moveaxis(image, layout.channel_axis, -1).reshape(
             -1, image.shape[layout.channel_axis]
         )
-    keep = None
-    if mask is not None:
-        mask = np.asarray(mask)
-        if mask.shape != spatial:
-            raise ValueError(
-                f"mask shape {mask.shape} does not match the image's spatial shape "
-                f"{spatial}"
-            )
-        keep = mask.astype(bool, copy=False).reshape(-1)
+    keep = None if mask is None else check_mask(mask, spatial).reshape(-1)
     if layout.alpha:
         opaque = X[:, 3] != 0
         keep = opaque if keep is None else keep & opaque

@@ -222,18 +222,17 @@ def check_region_smoothing(options: _features.FeatureOptions, fit_pixels) -> Non
 
 
 def as_mask(mask: Any, spatial: tuple[int, ...]) -> da.Array | None:
-    """``mask`` (array-like or lazy, shaped ``spatial``) as a lazy bool array."""
+    """``mask`` (array-like or lazy, shaped ``spatial``) as a lazy bool array, or
+    the errors of :func:`~.features.check_mask`."""
     import dask.array as da
 
     if mask is None:
         return None
-    m = as_dask(mask) if is_lazy(mask) else da.from_array(np.asarray(mask))
+    m = as_dask(mask) if is_lazy(mask) else np.asarray(mask)
+    _features.check_mask_dtype(m.dtype)  # before dask, which refuses objects
     if tuple(m.shape) != tuple(spatial):
-        raise ValueError(
-            f"mask shape {tuple(m.shape)} does not match the image's spatial shape "
-            f"{tuple(spatial)}"
-        )
-    return m.astype(bool)
+        raise _features.mask_shape_error(tuple(m.shape), spatial)
+    return da.asarray(m).astype(bool)
 
 
 def load(arrays: Sequence[Any], progress: Progress | None = None) -> list:
