@@ -3,8 +3,9 @@ result shown, every control lies inside the scroll area's view and no button or
 checkbox text is cut, on a laptop screen, a desktop one, and at the dock's
 narrowest."""
 
+import numpy as np
 import pytest
-from qtpy.QtCore import QPoint, Qt
+from qtpy.QtCore import QPoint, QRect, Qt
 from qtpy.QtGui import QFontMetrics
 from qtpy.QtWidgets import (
     QAbstractButton,
@@ -149,3 +150,39 @@ def test_the_dock_reflows_down_to_its_minimum_width(make_napari_viewer, qtbot):
     # the table scrolls inside itself rather than widening the dock
     table = widget.table_panel.table
     assert table.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+
+
+@pytest.mark.timeout(300)
+def test_an_error_shows_whole_in_a_narrow_dock(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    two_values = np.zeros((40, 50), np.uint8)
+    two_values[:, 25:] = 200
+    viewer.add_image(two_values, name="two values")
+    widget = open_widget(viewer)
+    window = widget.native.window()
+    window.resize(1280, 720)
+    dock = ancestor(widget.native, QDockWidget)
+    window.resizeDocks(
+        [dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal
+    )
+    settle(qtbot)
+    widget.n_clusters.value = 5
+    click_and_wait(qtbot, widget)
+    settle(qtbot)  # the layout follows the new text
+    message = "Choose at most 2 clusters: the image has only 2 distinct values"
+    label = widget.status.native
+    assert label.text() == message
+    assert label.wordWrap()
+    assert label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse
+    # as tall as the wrapped text at the width it has: no line cut off
+    wrapped = QFontMetrics(label.font()).boundingRect(
+        QRect(0, 0, label.contentsRect().width(), 10_000),
+        Qt.TextFlag.TextWordWrap,
+        message,
+    )
+    assert wrapped.height() > QFontMetrics(label.font()).height()  # it wraps here
+    assert label.contentsRect().height() >= wrapped.height()
+    # and inside the view
+    scroll = ancestor(label, QScrollArea)
+    left = label.mapTo(scroll.viewport(), QPoint(0, 0)).x()
+    assert left >= 0 and left + label.width() <= scroll.viewport().width()
