@@ -650,6 +650,12 @@ class Options:
     max_iter: int = DEFAULT_MAX_ITER
     fit_pixels: int | None = None
 
+    def __post_init__(self) -> None:
+        """Flags are real bools from the start, however the options are built
+        (numpy bools become bools; anything else is an :class:`OptionTypeError`)."""
+        object.__setattr__(self, "rgb", check_optional_bool(self.rgb, "rgb"))
+        object.__setattr__(self, "normalize", check_bool(self.normalize, "normalize"))
+
     @classmethod
     def checked(cls, **given) -> Options:
         """The options ``given`` (names as :func:`segment` takes them), checked.
@@ -681,11 +687,11 @@ class Options:
         return cls(
             n_clusters=k,
             channel_axis=check_channel_axis(o.channel_axis),
-            rgb=check_optional_bool(o.rgb, "rgb"),
+            rgb=o.rgb,
             color_space=color_space,
             color_features=check_color_features(o.color_features, color_space),
             channel_weights=weights,
-            normalize=check_bool(o.normalize, "normalize"),
+            normalize=o.normalize,
             spatial_weight=check_nonnegative(o.spatial_weight, "spatial_weight"),
             scale=scale,
             smoothing=check_nonnegative(o.smoothing, "smoothing"),

@@ -15,6 +15,7 @@ import numpy as np
 from . import features as _features
 from . import lazy as _lazy
 from . import stats as _stats
+from .options import check_bool
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -336,10 +337,13 @@ class SegmentationResult:
             If zarr 3 (or, with ``ome``, ome-zarr) is not installed.
         FileExistsError
             If something exists at the target and ``overwrite`` is False.
+        OptionTypeError
+            If ``overwrite`` or ``ome`` is not a bool (a ``TypeError``).
         """
         from .zarr_io import label_colors, write_labels_zarr, write_ome_labels
 
-        if not ome:
+        overwrite = check_bool(overwrite, "overwrite")
+        if not check_bool(ome, "ome"):
             return write_labels_zarr(
                 self.labels,
                 store,
