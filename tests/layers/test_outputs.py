@@ -349,3 +349,38 @@ def test_greyscale_mean_colour_layer_keeps_display(viewer):
     layer = viewer.layers["cam mean colour"]
     assert not layer.rgb and layer.colormap.name == "magma"
     assert "intensity" in viewer.layers["cam clusters"].features.columns
+
+
+@pytest.mark.parametrize(
+    ("shape", "rgb", "plane"),
+    [((1500, 2800, 3), True, (slice(None),)), ((10, 900, 1000), False, (3,))],
+    ids=["rgb", "stack"],
+)
+def test_large_images_get_masked_layers_as_lazy_views(viewer, shape, rgb, plane):
+    """Masked layers of a large image are views computed when shown: equal to
+    the masked image, one chunk per plane, and no copies of the image made."""
+    import dask.array as da
+
+    from napari_kmeans_seg.layers.outputs import LAZY_MASKS_BYTES
+
+    rng = np.random.default_rng(0)
+    img = (rng.random(shape, np.float32) * 3).round().astype(np.float32)
+    assert img.nbytes >= LAZY_MASKS_BYTES
+    viewer.add_image(img, name="big", rgb=rgb)
+    result = segment_layer(viewer, "big", 3, random_state=0)
+    for i in (1, 3):
+        data = viewer.layers[f"big cluster {i}"].data
+        assert isinstance(data, da.Array)
+        assert data.shape == img.shape and data.dtype == img.dtype
+        assert data.numblocks[-2:] == (1, 1)  # whole planes
+        expected = result.masked_image(img, i)
+        np.testing.assert_array_equal(np.asarray(data[plane]), expected[plane])
+    assert isinstance(viewer.layers["big clusters"].data, np.ndarray)
+
+
+def test_small_images_get_masked_layers_at_once(viewer, photo):
+    viewer.add_image(photo, name="small")
+    result = segment_layer(viewer, "small", 3, random_state=0)
+    data = viewer.layers["small cluster 2"].data
+    assert isinstance(data, np.ndarray)
+    np.testing.assert_array_equal(data, result.masked_image(photo, 2))

@@ -5,6 +5,7 @@ No Qt here: this works with a headless ``napari.components.ViewerModel`` too.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -234,7 +235,9 @@ def result_layer_data(
         cluster's mean colour (:meth:`SegmentationResult.mean_color_image`).
     masked_layers : bool
         Make one hidden image layer ``"<image> cluster i"`` per cluster, the image
-        masked to it.
+        masked to it; for a large image (:data:`LAZY_MASKS_BYTES`) a lazy view
+        (:func:`lazy_view`), computed plane by plane when shown, so that it costs
+        neither time nor memory when made.
 
     Returns
     -------
@@ -298,10 +301,16 @@ def result_layer_data(
             "labels",
         )
     )
+    views = [(im, r) for r, (im, _) in zip(at, levels, strict=True)]
+    if masked_layers and _lazy_masks(image):
+        views = [
+            (lazy_view(im, rgb=source.rgb), replace(r, labels=lazy_view(r.labels)))
+            for im, r in views
+        ]
     for i in range(1, result.n_clusters + 1 if masked_layers else 1):
         layers.append(
             (
-                pyramid(lambda r, im, i=i: r.masked_image(im, i)),
+                _levels([r.masked_image(im, i) for im, r in views]),
                 {
                     "name": cluster_name(source.name, i),
                     "visible": False,
@@ -313,6 +322,51 @@ def result_layer_data(
             )
         )
     return layers
+
+
+def _levels(arrays: list) -> Any:
+    """One array, or the list of a multiscale layer's levels."""
+    return arrays if len(arrays) > 1 else arrays[0]
+
+
+#: in-memory images from this size on get lazy masked layers (:func:`lazy_view`);
+#: smaller ones are masked at once, faster than a first dask computation
+LAZY_MASKS_BYTES = 32 * 2**20
+
+
+def _lazy_masks(image) -> bool:
+    """Whether the masked layers of ``image`` are lazy views; for an in-memory one,
+    dask's scheduler is loaded here (in the worker thread), so that showing the
+    first of them does not wait for it."""
+    if _lazy.is_lazy(image):
+        return True
+    if getattr(image, "nbytes", 0) < LAZY_MASKS_BYTES:
+        return False
+    _warm_up_dask()
+    return True
+
+
+@functools.cache
+def _warm_up_dask() -> None:
+    """One tiny dask computation: the first in a process loads the scheduler's
+    modules (about a second)."""
+    import dask.array as da
+
+    da.zeros(2, chunks=1).sum().compute()
+
+
+def lazy_view(array, *, rgb: bool = False) -> Any:
+    """``array`` as a dask array without a copy (a lazy one as it is), one chunk
+    per plane (the last two axes, and the colour axis of an RGB(A) image): an
+    output computed from it costs neither time nor memory until napari shows a
+    plane of it, and then only that plane."""
+    if _lazy.is_lazy(array):
+        return array
+    import dask.array as da
+
+    whole = min(array.ndim, 3 if rgb else 2)
+    leading = array.ndim - whole
+    return da.from_array(array, chunks=(1,) * leading + array.shape[leading:])
 
 
 def _labels_placement(
@@ -469,7 +523,8 @@ def check_layers_memory(
 ) -> None:
     """Refuse, before any work, a :func:`compute_layers` request that does not fit
     in the memory available: the labels, the engine's working memory and one image
-    copy per masked (and mean-colour) layer (see :mod:`._memory`).
+    copy per masked layer (unless they are lazy views, see :func:`result_layer_data`)
+    and for the mean-colour layer (see :mod:`._memory`).
 
     Raises
     ------
@@ -486,9 +541,10 @@ def check_layers_memory(
         and not isinstance(k, bool)
         and 2 <= k <= MAX_CLUSTERS
     )  # an invalid k is refused by segment, with its own message
-    n_layers = (int(k) if masked_layers and valid_k else 0) + bool(mean_color_layer)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
+    copies = masked_layers and valid_k and image.nbytes < LAZY_MASKS_BYTES
+    n_layers = (int(k) if copies else 0) + bool(mean_color_layer)
     estimate = estimate_memory(
         image.shape, image.dtype, rgb=source.rgb, n_image_layers=n_layers, **options
     )
