@@ -10,7 +10,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from napari_kmeans_seg import SegmentationResult, segment
+from napari_kmeans_seg import (
+    ExactKMeans,
+    SegmentationResult,
+    segment,
+    suggest_n_clusters,
+)
 
 #: a result's centroids are float64 means up to this relative error
 MEAN_RTOL = 1e-12
@@ -126,6 +131,44 @@ def test_64_bit_extremes_that_stay_distinct_are_clustered(dtype):
     image = np.array([[info.max, info.max // 2, 0, 5]], dtype=dtype)
     labels = segment(image, 2).labels
     assert labels[0, 0] != labels[0, 3]
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+@pytest.mark.parametrize(
+    ("values", "big", "merged"),
+    [
+        ((2**53, 2**53 + 1, 5), 2, 1),  # 2**53 + 1 rounds onto 2**53 itself
+        ((2**53 - 1, 2**53, 2**53 + 1), 2, 1),
+        ((2**54, 2**54 + 1, 2**54 + 2), 3, 1),
+        ((2**60, 2**60 + 1, 2**60 + 256), 3, 2),
+    ],
+)
+def test_64_bit_values_float64_merges_are_refused_not_miscounted(
+    dtype, values, big, merged
+):
+    image = np.array([values * 4], dtype=dtype)
+    expected = (
+        rf"holds {big} distinct {np.dtype(dtype)} values .* merges into {merged};"
+    )
+    with pytest.raises(ValueError, match=expected):
+        segment(image, 3)
+    with pytest.raises(ValueError, match=expected):
+        suggest_n_clusters(image, range(2, 4))
+
+
+def test_negative_64_bit_values_at_minus_2_53_are_refused():
+    image = np.array([[-(2**53), -(2**53) - 1, 5] * 4], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"2 distinct int64 .* merges into 1;"):
+        segment(image, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+def test_exact_kmeans_refuses_64_bit_values_that_float64_merges(dtype):
+    X = np.array([[2**60], [2**60 + 1], [2**60 + 256]] * 4, dtype=dtype)
+    with pytest.raises(ValueError, match=r"X holds 3 distinct .* merges into 2"):
+        ExactKMeans(3, random_state=0).fit(X)
+    shifted = ExactKMeans(3, random_state=0).fit(X - X.min())
+    assert len(set(shifted.labels_.tolist())) == 3
 
 
 def test_64_bit_integers_below_2_53_are_exact():

@@ -292,29 +292,48 @@ def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
 EXACT_INTEGER_LIMIT = 2**53
 
 
-def check_exact_integers(X: np.ndarray) -> None:
-    """Refuse 64-bit integer pixels that float64, in which k-means computes,
-    would merge: distinct values beyond ±2**53 that round to the same float.
-    Values that stay distinct (e.g. a dtype's extremes) are clustered."""
+def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
+    """Refuse 64-bit integer values that float64, in which k-means computes,
+    would merge: distinct values of magnitude 2**53 or more that round to the
+    same float (2**53 itself included: 2**53 + 1 rounds onto it). Counted on
+    the integers. Values that stay distinct (e.g. a dtype's extremes) are
+    clustered.
+
+    Parameters
+    ----------
+    X : ndarray
+        The values (any shape).
+    name : str
+        The variable ``X`` is, for the message ("image": "the image").
+
+    Raises
+    ------
+    ValueError
+        If float64 merges some of the distinct values; the message says how many
+        and what to do.
+    """
     if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
         return
     flat = X.reshape(-1)
-    big = flat[(flat > EXACT_INTEGER_LIMIT) | (flat < -EXACT_INTEGER_LIMIT)]
+    big = flat[(flat >= EXACT_INTEGER_LIMIT) | (flat <= -EXACT_INTEGER_LIMIT)]
     if big.size == 0:
         return
+    # below 2**53 every integer is its own float, and none rounds across it
     distinct = np.unique(big)
     merged = np.unique(distinct.astype(np.float64)).size
     if merged == distinct.size:
         return
     lo, hi = int(flat.min()), int(flat.max())
     advice = (
-        "subtract the minimum first (image - image.min()), which makes them exact"
+        f"subtract the minimum first ({name} - {name}.min()), which makes them exact"
         if hi - lo <= EXACT_INTEGER_LIMIT
-        else "convert to float64 (image.astype(float)) if merging them is acceptable"
+        else f"convert to float64 ({name}.astype(float)) if merging them is acceptable"
     )
+    what = "the image" if name == "image" else name
     raise ValueError(
-        f"the image holds {distinct.size} distinct {X.dtype} values beyond 2**53, "
-        f"which float64 (what k-means computes in) merges into {merged}; {advice}"
+        f"{what} holds {distinct.size} distinct {X.dtype} values at or beyond "
+        f"2**53 in magnitude, which float64 (what k-means computes in) merges "
+        f"into {merged}; {advice}"
     )
 
 

@@ -160,9 +160,12 @@ class ExactKMeans(
         Raises
         ------
         ValueError
-            If ``X`` is not finite or has fewer samples than ``n_clusters``, or an
-            option or ``sample_weight`` is invalid.
+            If ``X`` is not finite or has fewer samples than ``n_clusters``, holds
+            64-bit integers that float64 would merge, or an option or
+            ``sample_weight`` is invalid.
         """
+        if np.dtype(getattr(X, "dtype", object)).kind in "iu":
+            _engine.check_exact_integers(np.asarray(X), "X")
         X = validate_data(self, X, dtype=_FIT_DTYPES)
         k = self._check_params(X)
         sw = _check_sample_weight(
