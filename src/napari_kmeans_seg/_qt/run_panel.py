@@ -22,7 +22,8 @@ class RunPanel(Container):
         )
         self.cancel_button = PushButton(
             text="Cancel",
-            tooltip="Stop waiting for the segmentation and discard its result",
+            tooltip="Stop the segmentation and discard its result (while its "
+            "layers are added: add no more of them)",
             enabled=False,
         )
         self.status = Label(value="")

@@ -2,17 +2,18 @@
 cancellation, and the layers added one per turn of the event loop.
 
 Each click is a run with its own id. **Cancel** returns the widget to idle at once
-and discards the run's result; the engine's thread finishes in the background and
-what it returns is ignored. A result is also discarded when its layer was removed
-or its data replaced while it was computed, or when the viewer was closed.
+and sets the run's stop request: the engine stops at its next check, in the
+background, and what the thread returns is ignored. While the layers are added,
+Cancel stops adding them: those added stay, the others are not added. A result is
+also discarded when its layer was removed or its data replaced while it was
+computed, or when the viewer was closed.
 """
 
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -21,48 +22,15 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from ..core.engine import TooFewValuesError, stop_when
-from ..core.model import KMeansModel
-from ..core.segment import SegmentationResult
-from ..layers.inputs import LAYER_OPTIONS, SegmentationInput, compute_input_layers
+from ..layers.inputs import compute_input_layers
 from ..layers.outputs import SOURCE_KEY
+from .adding import LayerSteps
+from .runs import Run
 
 logger = logging.getLogger(__name__)
 
-#: what the status says after Cancel
-CANCELLED_TEXT = "cancelled"
 #: errors that are the user's to fix: shown as they are, not logged as failures
 EXPECTED_ERRORS = (ValueError, TypeError, MemoryError)
-
-
-@dataclass(eq=False)
-class Run:
-    """One click of Segment (or Merge): what it was started on, and how far it
-    got."""
-
-    id: int
-    inputs: SegmentationInput
-    model: KMeansModel | None
-    options: dict[str, Any]
-    started: float
-    #: "segment" or "merge"
-    kind: str = "segment"
-    worker: Any = None
-    cancelled: bool = False
-    result: SegmentationResult | None = None
-    #: adding the layers in the main thread, one per turn of the event loop
-    steps: Iterator | None = field(default=None, repr=False)
-    #: the signal relaying a lazy image's reading progress (kept alive with the run)
-    relay: Any = field(default=None, repr=False)
-    #: set by Cancel: what the engine's cancellation hook will poll
-    stop: threading.Event = field(default_factory=threading.Event, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.inputs.name
-
-    @property
-    def layer_options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k in LAYER_OPTIONS}
 
 
 class _ProgressRelay(QObject):
@@ -103,7 +71,8 @@ class SegmentRunner:
     alive : callable
         Whether the widget still exists.
     finished : callable
-        Called with each run whose layers were all added.
+        Called with each run whose layers were all added, or whose adding was
+        cancelled once its labels layer was in (then with the status to show).
     """
 
     def __init__(self, viewer, panel, *, alive: Callable[[], bool], finished):
@@ -147,8 +116,8 @@ class SegmentRunner:
         run = self._start(shown.inputs, None, dict(shown.layer_options), "merge")
         self._panel.set_status(f"merging clusters {ids} of {shown.inputs.name}…")
         run.worker = create_worker(
-            work, shown.inputs, shown.result, ids, **shown.layer_options,
-            _connect=self._connections(run),
+            _until_stopped, run.stop, work, shown.inputs, shown.result, ids,
+            **shown.layer_options, _connect=self._connections(run),
         )  # fmt: skip
         return run
 
@@ -165,16 +134,25 @@ class SegmentRunner:
             self._panel.set_status(f"segmenting {run.name}… ({done}/{total})")
 
     def cancel(self) -> None:
-        """Discard the running computation (not once its layers are being added)."""
+        """Stop the running computation and discard its result; while its layers
+        are added, add no more of them (a labels layer already in stays, and the
+        table shows it)."""
         run = self.run
-        if run is None or run.steps is not None:
+        if run is None:
             return
         run.cancelled = True
         run.stop.set()
+        if run.adding is not None:  # adding the layers: no more of them
+            run.adding.stop()
+            if run.adding.labels_added:
+                self._finished(run, run.cancelled_status())
+            else:
+                self.end(run, run.cancelled_status())
+            return
         if run.worker is not None:
             run.worker.quit()  # its result is then not even emitted
             self.background.add(run.worker)
-        self.end(run, CANCELLED_TEXT)
+        self.end(run, run.cancelled_status())
 
     def abandon(self) -> None:
         """The widget is gone: forget the run."""
@@ -227,8 +205,11 @@ class SegmentRunner:
             self.end(run, message, error=True)
             return
         run.result = result
-        run.steps = run.inputs.iter_add_layers(self._viewer, layer_data)
-        self._panel.cancel_button.enabled = False
+        run.adding = LayerSteps(
+            self._viewer,
+            run.inputs.iter_add_layers(self._viewer, layer_data),
+            len(layer_data),
+        )
         self._panel.set_status(f"adding the layers of {run.name}…")
         self._add_step(run)
 
@@ -246,14 +227,14 @@ class SegmentRunner:
             self.end(run, message, error=True)
             return
         try:
-            next(run.steps)
-        except StopIteration:
-            self._finished(run)
-            return
+            more = run.adding.step()
         except Exception as err:  # napari refused a layer: report, stay usable
             self.end(
                 run, self._report_unexpected(run, err, "adding the layers"), error=True
             )
+            return
+        if not more:
+            self._finished(run)
             return
         QTimer.singleShot(0, partial(self._add_step, run))
 
@@ -288,7 +269,7 @@ class SegmentRunner:
 
     def _on_finished(self, run: Run) -> None:
         self.background.discard(run.worker)
-        if run is self.run and run.steps is None:
+        if run is self.run and run.adding is None:
             # errored or its result was discarded: nothing to add
             self.end(run)
 

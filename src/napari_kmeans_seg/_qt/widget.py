@@ -37,7 +37,8 @@ from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
 from .options_panel import WIDGET_MAX_CLUSTERS, OptionsPanel
 from .reflow import FittingScrollArea
 from .run_panel import RunPanel
-from .runner import CANCELLED_TEXT, SegmentRunner
+from .runner import SegmentRunner
+from .runs import CANCELLED_TEXT
 from .selection import SelectionLink
 from .suggest_panel import SuggestKPanel
 from .table import ClusterTablePanel
@@ -283,7 +284,9 @@ class KMeansWidget(Container):
         computation finishes in a background thread, its result ignored)."""
         self._runner.cancel()
 
-    def _finished_adding(self, run) -> None:
+    def _finished_adding(self, run, status: str | None = None) -> None:
+        """Show ``run``'s result (its labels layer is in the viewer); ``status``:
+        what the status says instead of the run's summary."""
         result = run.result
         self.model_panel.last_model = result.model
         self._shown = _Shown(run.inputs, result, run.layer_options)
@@ -296,7 +299,7 @@ class KMeansWidget(Container):
         )
         for view in views_in(self.native.window()):
             view.show_result(run.inputs.data, result, name=run.name)
-        self._runner.end(run, _status(run, result))
+        self._runner.end(run, status or run.summary())
 
     def show_console_result(self, labels_layer, frame, source: str) -> None:
         """Show the clusters of a segmentation made outside the widget (e.g.
@@ -388,20 +391,6 @@ class KMeansWidget(Container):
             self._viewer.layers.selection.events.active.disconnect(
                 self._follow_selection
             )
-
-
-def _status(run, result) -> str:
-    """The status line after ``run``."""
-    import time
-
-    seconds = time.perf_counter() - run.started
-    if run.kind == "merge":
-        return f"merged: {result.n_clusters} clusters"
-    if run.model is not None:  # not a fit: "converged" says nothing about it
-        return f"model applied: {result.n_clusters} clusters in {seconds:.2f} s"
-    return f"{result.n_clusters} clusters in {seconds:.2f} s" + (
-        "" if result.converged else " (not converged)"
-    )
 
 
 def _share_height(inside, view_dock) -> None:

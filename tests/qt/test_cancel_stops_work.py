@@ -1,0 +1,95 @@
+"""Cancel stops the work, not only the widget, in a real viewer: once Cancel is
+clicked, during the computation or while the layers are added, the process is
+nearly idle and no output layer is added."""
+
+import time
+
+import numpy as np
+import pytest
+from qtpy.QtCore import QThreadPool
+
+from conftest import click, open_widget
+from napari_kmeans_seg import segment
+from napari_kmeans_seg._qt.warm_up import WARM
+
+#: CPU seconds the whole process may use in the window after Cancel
+IDLE_CPU, WINDOW_S = 0.5, 1.5
+
+
+@pytest.fixture
+def big_widget(make_napari_viewer, qtbot):
+    """The widget on a float32 RGB photo-sized image, k = 6, every output on."""
+    rng = np.random.default_rng(0)
+    segment(rng.random((60, 60, 3), dtype=np.float32), 6)  # compiled beforehand
+    image = rng.random((1500, 1500, 3), dtype=np.float32)
+    viewer = make_napari_viewer()
+    viewer.add_image(image, name="big", rgb=True)
+    widget = open_widget(viewer)
+    assert WARM.wait(60)  # the widget's warm-up is not the run's work
+    widget.n_clusters.value = 6
+    widget.mean_color_layer.value = True
+    yield viewer, widget
+    assert QThreadPool.globalInstance().waitForDone(60_000)
+    qtbot.wait(50)
+
+
+def cpu_after_cancel(qtbot, viewer, widget) -> tuple[float, list[str]]:
+    """Click Cancel; the CPU seconds used in the next :data:`WINDOW_S` seconds
+    (the event loop running) and the layer names at the click."""
+    names = [layer.name for layer in viewer.layers]
+    click(qtbot, widget.cancel_button)
+    start = time.process_time()
+    qtbot.wait(int(WINDOW_S * 1000))
+    used = time.process_time() - start
+    print(
+        f"\n{used:.2f} s of CPU in the {WINDOW_S} s after Cancel: {widget.status.value}"
+    )
+    return used, names
+
+
+@pytest.mark.timeout(300)
+def test_cancel_while_computing_leaves_the_process_idle(qtbot, big_widget):
+    viewer, widget = big_widget
+    click(qtbot, widget.run_button)
+    qtbot.wait(300)  # the worker is under way
+    assert widget.busy and widget.cancel_button.enabled
+    used, names = cpu_after_cancel(qtbot, viewer, widget)
+    assert not widget.busy and widget.status.value == "cancelled"
+    assert used < IDLE_CPU
+    assert [layer.name for layer in viewer.layers] == names == ["big"]
+
+
+@pytest.mark.timeout(300)
+def test_cancel_while_adding_the_layers_stops_adding_them(qtbot, big_widget):
+    viewer, widget = big_widget
+    click(qtbot, widget.run_button)
+    qtbot.waitUntil(
+        lambda: widget.status.value.startswith("adding the layers"), timeout=60_000
+    )
+    assert widget.cancel_button.enabled  # Cancel still applies
+    used, names = cpu_after_cancel(qtbot, viewer, widget)
+    assert not widget.busy and widget.status.value.startswith("cancelled")
+    assert used < IDLE_CPU
+    # nothing added after the click
+    assert [layer.name for layer in viewer.layers] == names
+
+
+@pytest.mark.timeout(300)
+def test_cancel_once_the_labels_are_in_keeps_them_shown_with_their_table(
+    qtbot, big_widget
+):
+    viewer, widget = big_widget
+    click(qtbot, widget.run_button)
+    qtbot.waitUntil(lambda: "big clusters" in viewer.layers, timeout=60_000)
+    used, names = cpu_after_cancel(qtbot, viewer, widget)
+    assert used < IDLE_CPU
+    assert [layer.name for layer in viewer.layers] == names
+    assert len(names) < 1 + 1 + 1 + 6  # the mean colour, labels, 6 clusters not all
+    # the labels layer is shown (not left hidden between its two steps), and the
+    # table lists its clusters, linked with it
+    labels = viewer.layers["big clusters"]
+    assert labels.visible
+    assert widget.table_panel.cluster_ids == [1, 2, 3, 4, 5, 6]
+    assert widget.linked_labels is labels
+    added = len(names) - 1
+    assert widget.status.value == f"cancelled: {added} of 8 layers added"
