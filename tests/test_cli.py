@@ -683,3 +683,18 @@ def test_warm_up_command_fills_the_cache_it_names(tmp_path):
     assert list(tmp_path.rglob("*.nbi")), "nothing was cached"
     assert "compiled 0" not in runs[0]
     assert "compiled 0" in runs[1]
+
+
+@pytest.mark.parametrize("given", ["saved/", "folder", "folder" + os.sep])
+def test_save_model_to_a_folder_is_a_usage_error_before_any_work(
+    photos, tmp_path, monkeypatch, capsys, given
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    argv = ["segment", str(photos / "astronaut.png"), "--save-model", given]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--out", "out"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a folder; give a file name" in err and "model.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

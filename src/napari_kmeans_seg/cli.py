@@ -177,7 +177,7 @@ def _add_segment_arguments(seg: argparse.ArgumentParser) -> None:
     )
     seg.add_argument(
         "--save-model",
-        type=Path,
+        type=_model_file_name,
         metavar="FILE",
         help=(
             "save the batch's model as JSON (load it later with --model, in the "
@@ -272,6 +272,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 class _UsageError(Exception):
     pass
+
+
+def _model_file_name(text: str) -> Path:
+    """``--save-model``: a file name, not a folder (checked on the text as given:
+    a trailing separator says "folder")."""
+    from .core.model_io import file_name
+
+    try:
+        return file_name(text)
+    except IsADirectoryError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _warm_up_command() -> int:

@@ -89,3 +89,34 @@ def test_huge_centroids_are_refused(saved, value):
         KMeansModel.load(path)
     with pytest.raises(ValueError, match="magnitude"):
         KMeansModel(np.array([[value], [1.0]]), model.layout.__class__(None, 1))
+
+
+@pytest.mark.parametrize("given", ["out/", "out" + os.sep + os.sep, "folder", "."])
+def test_saving_to_a_folder_is_refused_and_says_to_give_a_file_name(
+    saved, tmp_path, monkeypatch, given
+):
+    model, _ = saved
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(IsADirectoryError, match="give a file name") as refused:
+        model.save(given)
+    assert "model.json" in str(refused.value)  # an example of what to give
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_saving_into_a_missing_folder_names_the_folder(saved, tmp_path):
+    model, _ = saved
+    with pytest.raises(FileNotFoundError, match="missing") as refused:
+        model.save(tmp_path / "missing" / "m.json")
+    assert ".tmp" not in str(refused.value)  # not our temporary name
+    assert not (tmp_path / "missing").exists()
+
+
+def test_saving_over_a_symlink_to_a_folder_is_refused(saved, tmp_path):
+    model, _ = saved
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "folder")
+    with pytest.raises(IsADirectoryError, match="give a file name"):
+        model.save(tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and not any((tmp_path / "folder").iterdir())

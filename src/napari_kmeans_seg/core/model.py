@@ -273,6 +273,11 @@ class KMeansModel:
 
         Raises
         ------
+        IsADirectoryError
+            If ``path`` names a folder (ends with a separator, or is one): give a
+            file name.
+        FileNotFoundError
+            If the folder to write in does not exist.
         OSError
             If the file cannot be written.
 

@@ -158,10 +158,44 @@ def _check_depth(text: str) -> None:
             depth -= 1
 
 
+def file_name(path: str | os.PathLike) -> Path:
+    """``path`` as the name of a file to write, or an ``IsADirectoryError`` when
+    it names a folder: it ends with a separator (which :class:`~pathlib.Path`
+    would drop), or is an existing folder or a link to one."""
+    given = os.fsdecode(os.fspath(path))
+    target = Path(given)
+    separators = tuple(sep for sep in (os.sep, os.altsep) if sep)
+    if given.endswith(separators) or target.name in ("", "..") or target.is_dir():
+        raise IsADirectoryError(
+            f"{given!r} is a folder; give a file name, e.g. "
+            f"{str(target / 'model.json')!r}"
+        )
+    return target
+
+
+def file_to_write(path: str | os.PathLike) -> Path:
+    """``path`` as a file to write now, or a clear error.
+
+    Raises
+    ------
+    IsADirectoryError
+        If ``path`` names a folder (see :func:`file_name`).
+    FileNotFoundError
+        If the folder it would be written in does not exist.
+    """
+    target = file_name(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"cannot write {str(target)!r}: the folder {str(target.parent)!r} does "
+            "not exist; create it first or choose another path"
+        )
+    return target
+
+
 def write_model_file(path: str | os.PathLike, data: dict) -> Path:
     """Write ``data`` as JSON to ``path``, whole or not at all (a temporary file
-    in the same folder, then renamed)."""
-    path = Path(path)
+    in the same folder, then renamed); see :func:`file_to_write`."""
+    path = file_to_write(path)
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
