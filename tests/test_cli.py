@@ -698,3 +698,69 @@ def test_save_model_to_a_folder_is_a_usage_error_before_any_work(
     err = capsys.readouterr().err
     assert "is a folder; give a file name" in err and "model.json" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def _no_temporary_files(folder: Path) -> bool:
+    return not [p for p in folder.rglob("*") if ".tmp" in p.name or "partial" in p.name]
+
+
+def test_ctrl_c_while_writing_says_what_was_left_and_exits_130(
+    photos, tmp_path, monkeypatch, capsys
+):
+    import napari_kmeans_seg.cli as cli
+
+    checked = []
+    check = cli._check_replaceable
+
+    def interrupted(path):  # Ctrl-C once the CSV is written, before its rename
+        checked.append(path)
+        if len(checked) == 4:
+            assert list(path.parent.glob(".*.tmp"))  # its temporary file exists
+            raise KeyboardInterrupt
+        check(path)
+
+    monkeypatch.setattr(cli, "_check_replaceable", interrupted)
+    out = tmp_path / "out"
+    argv = ["segment", str(photos / "astronaut.png"), str(photos / "coffee.jpg")]
+    code = main([*argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 130
+    assert "Traceback" not in err
+    line = [t for t in err.splitlines() if "interrupted" in t]
+    assert len(line) == 1
+    assert "0 of 2 images done" in line[0] and "astronaut.png" in line[0]
+    assert _no_temporary_files(out)
+    assert not (out / "astronaut_clusters.csv").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_on_the_command_line_is_one_line_and_exit_code_130(photos, tmp_path):
+    import signal
+
+    from skimage import data
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    big = np.tile(data.astronaut(), (4, 4, 1))  # 2048 x 2048: a moment each
+    for i in range(40):
+        iio.imwrite(folder / f"p{i:02d}.png", np.roll(big, i, axis=0))
+    out = tmp_path / "out"
+    command = ["segment", str(folder), "--masks", "--out", str(out)]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "napari_kmeans_seg", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = child.stdout.readline()  # "[1/40] ..." once an image is done
+        assert first.startswith("[1/40]"), first + child.stderr.read()
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert len([t for t in err.splitlines() if "interrupted" in t]) == 1
+    assert _no_temporary_files(out)

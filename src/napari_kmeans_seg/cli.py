@@ -44,6 +44,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 _TIFF_SUFFIXES = (".tif", ".tiff")
 #: exit codes
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: exit code after Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
 
 
 SEGMENT_DESCRIPTION = """\
@@ -250,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit code: 0 when every input was segmented, 1 when some failed, 2 for
-        a usage error (bad option, unreadable model, no input).
+        a usage error (bad option, unreadable model, no input), 130 when
+        interrupted (Ctrl-C): one line says what was left, and no partly written
+        file is.
 
     Examples
     --------
@@ -268,10 +272,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt as err:
+        _discard_pending()
+        what = str(err) or "interrupted; no partly written file was left"
+        print(f"{PROG}: {what}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
 
 
 class _UsageError(Exception):
     pass
+
+
+class _Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch; its message says what was left."""
+
+    @classmethod
+    def during(cls, batch: _Batch, n_todo: int) -> _Interrupted:
+        """The interruption of ``batch`` (of ``n_todo`` images)."""
+        text = (
+            f"interrupted: {len(batch.done)} of {n_todo} images done (their outputs "
+            f"are complete in {batch.out})"
+        )
+        if batch.current is not None:
+            text += f"; the outputs of {batch.current} were not all written"
+        return cls(text + "; no partly written file was left")
 
 
 def _model_file_name(text: str) -> Path:
@@ -323,6 +347,7 @@ class _Batch:
     done: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     progress: _Progress | None = None
+    current: Path | None = None  #: the image being segmented
 
     def fail(self, path: Path, why: str) -> None:
         """Report that ``path`` failed, and why."""
@@ -382,13 +407,17 @@ def _segment_command(args: argparse.Namespace) -> int:
     batch.progress = _Progress(len(todo))
     try:
         for path in todo:
+            batch.current = path
             try:
                 image = read_image(path)
             except Exception as err:  # each reader raises its own kinds of errors
                 batch.fail(path, f"cannot read it: {_describe(err)}")
             else:
                 _segment_one(batch, path, image)
+            batch.current = None
             batch.progress.step(path)
+    except KeyboardInterrupt:
+        raise _Interrupted.during(batch, len(todo)) from None
     finally:
         batch.progress.close()
         batch.progress = None
@@ -836,8 +865,9 @@ def _publish(path: Path, write) -> None:
     # encoded in memory first: some writers need a named file, not a descriptor
     buffer = io.BytesIO()
     write(buffer)
-    fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o644)
+    _PENDING.add(tmp)  # removed by main if Ctrl-C comes before the cleanup below
     try:
+        fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(buffer.getbuffer())
         _check_replaceable(path)  # not made a link while we wrote
@@ -845,6 +875,19 @@ def _publish(path: Path, write) -> None:
     finally:
         if os.path.lexists(tmp):
             os.unlink(tmp)
+        _PENDING.discard(tmp)
+
+
+#: temporary files being written by :func:`_publish`
+_PENDING: set[Path] = set()
+
+
+def _discard_pending() -> None:
+    """Remove the temporary files an interruption left behind."""
+    for tmp in list(_PENDING):
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        _PENDING.discard(tmp)
 
 
 def _check_replaceable(path: Path) -> None:
