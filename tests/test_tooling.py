@@ -116,7 +116,7 @@ def test_workflow_runs_what_test_sh_runs():
     assert "pytest -ra" in tox["testenv"]["commands"]
     assert "python -m pytest -ra" in TEST_SH
     assert tox["testenv"]["extras"].strip() == "testing"
-    assert 'EXTRAS="testing"' in TEST_SH
+    assert "ensure_installed testing" in TEST_SH
 
 
 def test_workflow_and_tox_cover_the_supported_pythons_and_platforms():
@@ -168,10 +168,13 @@ def requirement_name(req: str) -> str:
     return re.match(r"[A-Za-z0-9_.\-]+", req).group(0).lower().replace("_", "-")
 
 
-def src_imports() -> set[str]:
-    """Top-level names of the third-party modules src/ imports."""
+def src_imports(*parts: str) -> set[str]:
+    """Top-level names of the third-party modules src/ imports (only those of the
+    files under ``src/napari_kmeans_seg/<part>`` when ``parts`` are given)."""
     found = set()
-    for path in (ROOT / "src").rglob("*.py"):
+    package = ROOT / "src" / "napari_kmeans_seg"
+    paths = [p for part in parts for p in sorted(package.glob(part))] if parts else []
+    for path in paths or (ROOT / "src").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 found |= {a.name.split(".")[0] for a in node.names}
@@ -197,3 +200,89 @@ def test_declared_dependencies_are_what_src_imports():
     lowered = {r.lower().replace(" ", "") for r in PYPROJECT["project"]["dependencies"]}
     assert not {r.split(">")[0] for r in lowered} & QT_BINDINGS
     assert any(r.startswith("napari[all]") for r in extras["all"])
+
+
+#: what the core and the command line import only when a user asks for it, with a
+#: message naming the extra to install when it is missing
+OPTIONAL_IMPORTS = {"zarr", "ome_zarr", "psutil", "tqdm"}
+
+
+def declared(*groups: str) -> set[str]:
+    """The distribution names required, or of the given extras."""
+    project = PYPROJECT["project"]
+    reqs = [*project["dependencies"]]
+    for group in groups:
+        reqs += project["optional-dependencies"][group]
+    return {requirement_name(r) for r in reqs}
+
+
+def distributions(modules: set[str]) -> set[str]:
+    dists_of = importlib.metadata.packages_distributions()
+    return {d.lower() for m in modules for d in dists_of.get(m, [m])}
+
+
+def test_core_and_command_line_need_no_extra():
+    """``pip install napari-kmeans-seg`` alone runs segment() and the command line:
+    what they import is required (napari and Qt are not)."""
+    needed = distributions(src_imports("core/*.py", "cli.py", "__init__.py"))
+    needed -= distributions(OPTIONAL_IMPORTS)
+    assert needed <= declared(), needed - declared()
+    assert not declared() & {"napari", "magicgui", "qtpy", "superqt", "vispy"}
+
+
+def test_the_dock_needs_the_napari_extra_only():
+    needed = distributions(src_imports("layers/*.py", "_qt/*.py"))
+    assert needed <= declared("napari"), needed - declared("napari")
+
+
+# ------------------------------------------------------------------ the lock
+
+LOCK = ROOT / "requirements" / "lock.txt"
+
+
+def locked() -> dict[str, str]:
+    """Name -> version of each pin of the lock (the first, where Python versions
+    fork)."""
+    pins = {}
+    for line in LOCK.read_text().splitlines():
+        match = re.match(r"([A-Za-z0-9_.\-]+)==([^ ;]+)", line)
+        if match:
+            pins.setdefault(requirement_name(match.group(1)), match.group(2))
+    return pins
+
+
+def test_the_lock_pins_every_declared_dependency_within_its_range():
+    """A dependency added to pyproject.toml without a new lock (bash
+    scripts/lock.sh) fails here, not on a user's machine."""
+    from packaging.requirements import Requirement
+
+    pins = locked()
+    project = PYPROJECT["project"]
+    extras = project["optional-dependencies"]
+    reqs = [*project["dependencies"], *extras["all"], *extras["testing"]]
+    for text in reqs:
+        req = Requirement(text)
+        name = requirement_name(req.name)
+        if name == "napari-kmeans-seg":
+            continue  # the extras of this package, listed themselves
+        assert name in pins, f"{name} is not in the lock: run bash scripts/lock.sh"
+        assert req.specifier.contains(pins[name], prereleases=True), (name, pins)
+
+
+def test_every_installer_reads_the_lock():
+    setup_sh = (ROOT / "scripts" / "setup.sh").read_text()
+    assert 'LOCK="$ROOT/requirements/lock.txt"' in setup_sh
+    assert "--constraints $LOCK --build-constraints $LOCK" in setup_sh
+    assert "--constraint $LOCK" in setup_sh  # the fallback without uv
+    for script in ("run.sh", "test.sh", "lock.sh"):
+        assert "source" in (ROOT / "scripts" / script).read_text()
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert (
+        "PIP_CONSTRAINT = {toxinidir}/requirements/lock.txt"
+        in (tox["testenv"]["setenv"])
+    )
+    assert "PIP_CONSTRAINT" not in tox["testenv:latest"]["setenv"]
+    jobs = workflow()["jobs"]
+    assert jobs["package"]["env"]["PIP_CONSTRAINT"].endswith("requirements/lock.txt")
+    assert "RESOLUTION=latest bash scripts/test.sh" in steps_run(jobs["latest"])
