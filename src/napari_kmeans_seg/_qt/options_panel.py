@@ -21,18 +21,30 @@ FEATURES_CHOSEN_REASON = (
 )
 #: why the colour features are disabled for an image that is not RGB
 FEATURES_NOT_RGB_REASON = "The colour features apply to RGB images only"
+#: why k and the seed are off with a loaded model
+K_FIXED_REASON = "A loaded model fixes k (Fit new to change)"
+SEED_REASON = "A loaded model is applied, not fitted: no seed (Fit new to change)"
+#: what the Options group holds: its header's tooltip
+OPTIONS_TIP = (
+    "More options: the colour features (Fiji-style), normalise features, spatial "
+    "weight, smoothing, fit on a share of the pixels (fit on %), label colours and "
+    "the mean colour layer"
+)
 COLOR_SPACE_TIP = (
     "Colour space the pixels are clustered in: rgb, hsv (hue, saturation, value) "
     "or lab (CIELAB, perceptual)"
 )
 
 
-def collapsible(title: str, content: Container, host: Container):
+def collapsible(title: str, content: Container, host: Container, tooltip: str):
     """Put ``content`` in a collapsible group ``title`` (superqt's QCollapsible,
-    collapsed) inside ``host``."""
+    collapsed) inside ``host``; its header says ``tooltip``."""
+    from qtpy.QtWidgets import QAbstractButton
     from superqt import QCollapsible
 
     group = QCollapsible(title)
+    for header in group.findChildren(QAbstractButton):  # before the content's
+        header.setToolTip(tooltip)
     group.addWidget(content.native)
     host.native.layout().addWidget(group)
     return group
@@ -87,8 +99,13 @@ class OptionsPanel(Container):
         main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
         # unlabelled: a labelled row would add an empty label column's width
         super().__init__(widgets=[main, options_box], labels=False)
-        self.group = collapsible("Options", self.more_options, options_box)
+        self.group = collapsible("Options", self.more_options, options_box, OPTIONS_TIP)
         self._applies = (False, True)  # (rgb, fitting) of the last update_enabled
+        self._tips = (self.n_clusters.tooltip, self.random_state.tooltip)
+        #: the masked layers choice of each input mode (channels: one per layer
+        #: and cluster, so off unless asked)
+        self._masked = {False: True, True: False}
+        self._channels = False
         self.color_features.ticked_changed.connect(self._on_ticked)
 
     def _make_feature_options(self) -> None:
@@ -178,3 +195,14 @@ class OptionsPanel(Container):
         ):
             widget.enabled = fitting
         self.n_clusters.enabled = self.random_state.enabled = fitting
+        k_tip, seed_tip = self._tips
+        self.n_clusters.tooltip = k_tip if fitting else K_FIXED_REASON
+        self.random_state.tooltip = seed_tip if fitting else SEED_REASON
+
+    def follow_input_mode(self, channels: bool) -> None:
+        """Switch the masked layers box to the choice of the input mode
+        (``channels``: layers as channels), keeping the other mode's."""
+        if channels != self._channels:
+            self._masked[self._channels] = bool(self.masked_layers.value)
+            self._channels = channels
+            self.masked_layers.value = self._masked[channels]

@@ -38,6 +38,7 @@ PLOT_HELP = (
     "and its elbow, where it stops falling fast, is a second opinion. Click a k "
     "to choose it."
 )
+USE_TIP = "Set the number of clusters to the k chosen on the plot"
 #: room for the axis titles (pixels)
 LEFT_MARGIN, BOTTOM_MARGIN = 22, 34
 
@@ -221,9 +222,8 @@ class SuggestKPanel(Container):
         )
         self._tooltip = self.suggest_button.tooltip
         self._reason: str | None = None
-        self.use_button = PushButton(
-            text="Use k", enabled=False, tooltip="Set the number of clusters"
-        )
+        self._k_fixed: str | None = None
+        self.use_button = PushButton(text="Use k", enabled=False, tooltip=USE_TIP)
         self.status = Label(value="")
         wrap_text(self.status.native)
         self.status.tooltip = PLOT_HELP
@@ -285,10 +285,10 @@ class SuggestKPanel(Container):
 
     def use(self, k: int | None = None) -> None:
         """Set the spin box to ``k`` (default: the k chosen on the plot, else the
-        suggested one)."""
+        suggested one); nothing while k is fixed (see :meth:`set_reason`)."""
         if not isinstance(k, int | np.integer) or isinstance(k, bool):
             k = self.plot.chosen
-        if k is None:
+        if k is None or self._k_fixed is not None:
             return
         self._n_clusters.value = int(k)
         self.k_used.emit(int(k))
@@ -302,7 +302,7 @@ class SuggestKPanel(Container):
         self.plot.setVisible(True)
         k = suggestion.suggested
         self.use_button.text = f"Use k = {k}"
-        self.use_button.enabled = True
+        self.use_button.enabled = self._k_fixed is None
         self.status.value = recommendation(suggestion)
 
     def _on_errored(self, err: Exception) -> None:
@@ -314,11 +314,16 @@ class SuggestKPanel(Container):
         self.status.value = message
         show_error(message)
 
-    def set_reason(self, reason: str | None) -> None:
-        """Why Suggest k cannot run now (None: it can), in its tooltip."""
-        self._reason = reason
+    def set_reason(self, reason: str | None, *, k_fixed: str | None = None) -> None:
+        """Why Suggest k cannot run now (None: it can), and why k cannot be
+        changed (``k_fixed``, e.g. a loaded model: neither Suggest k nor Use k
+        then apply), in their tooltips."""
+        self._reason = reason = reason or k_fixed
+        self._k_fixed = k_fixed
         self.suggest_button.enabled = reason is None and not self.busy
         self.suggest_button.tooltip = reason or self._tooltip
+        self.use_button.enabled = k_fixed is None and self.suggestion is not None
+        self.use_button.tooltip = k_fixed or USE_TIP
 
     def _on_warned(self, warning: tuple) -> None:
         show_warning(str(warning[0]))

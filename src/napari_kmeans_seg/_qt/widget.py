@@ -34,7 +34,7 @@ from ..layers.outputs import find_output_layer, labels_name
 from .colorview import views_in
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
 from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
-from .options_panel import WIDGET_MAX_CLUSTERS, OptionsPanel
+from .options_panel import K_FIXED_REASON, WIDGET_MAX_CLUSTERS, OptionsPanel
 from .reflow import FittingScrollArea
 from .run_panel import RunPanel
 from .runner import SegmentRunner
@@ -141,7 +141,11 @@ class KMeansWidget(Container):
         self.colorview_button.changed.connect(self.open_colorview)
         self.table_panel.merge_requested.connect(self.merge)
         self.inputs_panel.changed_inputs.connect(self._update_enabled)
-        self.input_mode.changed.connect(self._on_input_mode)
+        self.input_mode.changed.connect(
+            lambda _: self.options_panel.follow_input_mode(
+                self.inputs_panel.channels_mode
+            )
+        )
         self.model_panel.model_changed.connect(self._on_model_changed)
         self.model_panel.saved.connect(
             lambda path: self.run_panel.set_status(f"saved model to {path.name}")
@@ -204,14 +208,7 @@ class KMeansWidget(Container):
         )
         reason = self.inputs_panel.missing_reason()
         self.run_panel.set_reason(reason)
-        if reason is None and not fitting:
-            self.suggest_k.set_reason("A loaded model fixes k (Fit new to change)")
-        else:
-            self.suggest_k.set_reason(reason)
-
-    def _on_input_mode(self, _=None) -> None:
-        if self.inputs_panel.channels_mode:  # a masked layer per layer and cluster
-            self.masked_layers.value = False
+        self.suggest_k.set_reason(reason, k_fixed=None if fitting else K_FIXED_REASON)
 
     def _on_model_changed(self) -> None:
         model = self.model
