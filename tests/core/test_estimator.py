@@ -107,6 +107,23 @@ def test_from_the_same_start_it_matches_or_beats_sklearn(name):
     assert ours.inertia_ <= theirs.inertia_ * (1 + 1e-12)
 
 
+@pytest.mark.parametrize("n_features", [1, 2, 5])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_an_init_array_keeps_its_row_order_as_sklearn_does(n_features, weighted):
+    X, _ = make_blobs(600, n_features=n_features, centers=4, random_state=4)
+    w = np.random.default_rng(2).random(len(X)) + 0.5 if weighted else None
+    # starts far from the luminance/size order the engine would choose
+    C0 = np.asarray(X[[5, 300, 17, 450]], dtype=np.float64)
+    C0 = C0[np.argsort(-C0[:, 0])]
+    ours = ExactKMeans(4, init=C0).fit(X, sample_weight=w)
+    theirs = KMeans(4, init=C0, n_init=1, tol=0).fit(X, sample_weight=w)
+    np.testing.assert_array_equal(ours.labels_, theirs.labels_)
+    np.testing.assert_allclose(
+        ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-9, atol=1e-9
+    )
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
 def test_sample_weight_fit_is_a_weighted_fixed_point():
     X = make_blobs(3000, n_features=3, centers=5, random_state=2)[0]
     w = np.random.default_rng(0).random(len(X))

@@ -12,7 +12,7 @@ centroid, and every centroid is the (weighted) mean of its samples.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 
 import numpy as np
@@ -66,7 +66,8 @@ class ExactKMeans(
         Number of clusters, at least 1.
     init : "k-means++" or array-like of shape (n_clusters, n_features)
         "k-means++": ``n_init`` greedy k-means++ starts, the best refined; an array:
-        start from these centroids.
+        Lloyd iterations on all samples from these centroids, row ``j`` staying
+        cluster ``j`` (as in scikit-learn).
     n_init : int
         Number of k-means++ starts of each seeding: the engine's (on binned data)
         and scikit-learn's KMeans on at most :data:`SAMPLE_SIZE` samples (all of
@@ -99,8 +100,8 @@ class ExactKMeans(
     never above that of ``sklearn.cluster.KMeans(n_clusters, n_init=n_init,
     random_state=random_state)``.
 
-    Clusters are numbered in the engine's order (by centroid brightness), not
-    scikit-learn's. Data with fewer distinct samples than ``n_clusters`` gets the
+    With k-means++ starts, clusters are numbered in the engine's order (by
+    centroid brightness); with an ``init`` array, in its row order. Data with fewer distinct samples than ``n_clusters`` gets the
     distinct samples as centroids, repeated to fill, and a ``ConvergenceWarning``,
     as with :class:`sklearn.cluster.KMeans`.
 
@@ -180,10 +181,12 @@ class ExactKMeans(
             seed=_seed(self.random_state), n_init=self.n_init, max_iter=self.max_iter
         )
         try:
-            if np.all(wk == wk[0]):  # equal weights: the same fit as none
-                fit = _fit_unweighted(Xk, k, init=init, **opts)
+            if init is not None:  # keeps its row order
+                fit = _fit_from_init(Xk, wk, init, max_iter=self.max_iter)
+            elif np.all(wk == wk[0]):  # equal weights: the same fit as none
+                fit = _fit_unweighted(Xk, k, **opts)
             else:
-                fit = _fit_weighted(Xk, wk, k, init=init, **opts)
+                fit = _fit_weighted(Xk, wk, k, **opts)
         except _engine.TooFewValuesError:
             fit = _Fit(_distinct_centroids(Xk, k), n_iter=0, converged=True)
         C, converged = fit.centroids, fit.converged
@@ -338,50 +341,71 @@ def _sample_start(X, w, k, *, seed, n_init, against=None) -> np.ndarray | None:
     return km.cluster_centers_.astype(np.float64)
 
 
-def _fit_unweighted(X, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """The engine's exact Lloyd from ``init``; or from its own start (k-means++ on
-    binned data) and from scikit-learn's on a sample when that does better there:
-    the fit of lowest inertia."""
-    if init is not None:
-        fits = [_engine.fit_predict(X, n_clusters=k, init=init, max_iter=max_iter)]
-    else:  # the engine's own fit first: it refuses too few distinct samples
-        fits = [
-            _engine.fit_predict(
-                X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
-            )
-        ]
-        C0 = _sample_start(
-            X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids
+def _fit_unweighted(X, k, *, seed, n_init, max_iter) -> _Fit:
+    """The engine's exact Lloyd from its own start (k-means++ on binned data), and
+    from scikit-learn's on a sample when that does better there: the fit of
+    lowest inertia."""
+    # the engine's own fit first: it refuses too few distinct samples
+    fits = [
+        _engine.fit_predict(
+            X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
         )
-        if C0 is not None:
-            fits.append(
-                _engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter)
-            )
+    ]
+    C0 = _sample_start(X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids)
+    if C0 is not None:
+        fits.append(_engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter))
     best = min(fits, key=lambda f: f.inertia)
     return _Fit(best.centroids, best.n_iter, best.converged, best.labels, best.inertia)
 
 
-def _fit_weighted(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """Weighted Lloyd on all samples from ``init`` or from scikit-learn's weighted
-    k-means on a sample; centroids in the engine's order."""
+def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
+    """Weighted Lloyd on all samples from scikit-learn's weighted k-means on a
+    sample; centroids in the engine's order."""
+    P = _enough_distinct(X, k)
+    fit = _lloyd_from(P, w, _sample_start(P, w, k, seed=seed, n_init=n_init), max_iter)
+    order = _engine.cluster_order(fit.centroids, _weighted_counts(P, w, fit))
+    return replace(fit, centroids=fit.centroids[order])
+
+
+def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
+    """Weighted Lloyd on all samples from ``init``, whose row ``j`` stays cluster
+    ``j`` (as in scikit-learn)."""
+    P = _enough_distinct(X, len(init))
+    return _lloyd_from(P, w, init, max_iter)
+
+
+def _enough_distinct(X, k) -> np.ndarray:
+    """``X`` as contiguous float64, or :class:`TooFewValuesError` when it has
+    fewer than ``k`` distinct rows."""
     P = np.ascontiguousarray(X, dtype=np.float64)
     if len(np.unique(P, axis=0)) < k:
         raise _engine.TooFewValuesError("fewer distinct samples than clusters")
-    if init is None:
-        init = _sample_start(P, w, k, seed=seed, n_init=n_init)
+    return P
+
+
+def _lloyd_from(P, w, init, max_iter) -> _Fit:
+    """Weighted Lloyd iterations on ``P`` from ``init`` (rows kept in place) to a
+    fixed point or ``max_iter``."""
     C = np.array(init, dtype=np.float64)
     lab = np.full(len(P), -1, np.int64)  # no point assigned yet
     inertia, n_iter, _ = _kernels.weighted_lloyd(P, w, C, max_iter, lab)
     # a fixed point: each centroid is the weighted mean of the samples nearest it
     labels = _engine.predict(P, C)
+    k = len(C)
     cnt = np.bincount(labels, weights=w, minlength=k + 1)[1:]
-    means = np.stack(
-        [np.bincount(labels, weights=w * P[:, j], minlength=k + 1)[1:] for j in
-         range(P.shape[1])], axis=1,
-    ) / np.maximum(cnt, 1e-300)[:, None]  # fmt: skip
+    sums = [
+        np.bincount(labels, weights=w * P[:, j], minlength=k + 1)[1:]
+        for j in range(P.shape[1])
+    ]
+    means = np.stack(sums, axis=1) / np.maximum(cnt, 1e-300)[:, None]
     converged = bool(np.all(cnt > 0) and np.array_equal(means, C))
-    order = _engine.cluster_order(C, cnt)
-    return _Fit(C[order], n_iter, converged, inertia=inertia)
+    return _Fit(C, n_iter, converged, inertia=inertia)
+
+
+def _weighted_counts(P, w, fit: _Fit) -> np.ndarray:
+    """The weight of the samples nearest each centroid of ``fit``."""
+    labels = _engine.predict(P, fit.centroids)
+    return np.bincount(labels, weights=w, minlength=len(fit.centroids) + 1)[1:]
 
 
 def _distinct_centroids(X, k) -> np.ndarray:
