@@ -69,7 +69,10 @@ renamed when whole. A file that cannot be read or segmented (say, a greyscale
 image with a model fitted on RGB ones) is reported on stderr and skipped; the
 others go on. A folder's files that are not taken (not an image, or an output of
 an earlier run) are listed on stderr. Exit code: 0 when all inputs were
-segmented, 1 when some failed, 2 for a usage error.
+segmented, 1 when some failed, 2 for a usage error, 130 when interrupted
+(Ctrl-C). Images are read at their stored depth and channels (16-bit TIFFs and
+greyscale PNGs as 16-bit); a 16-bit colour PNG, which the installed PNG reader
+would reduce to 8 bits, is refused: convert it to a 16-bit TIFF.
 """
 
 WARM_UP_DESCRIPTION = """\
@@ -669,7 +672,9 @@ def read_image(path: Path) -> np.ndarray:
     Raises
     ------
     ValueError
-        For a CMYK TIFF (convert it to RGB first).
+        For a CMYK TIFF (convert it to RGB first), or a 16-bit colour PNG, which
+        the installed PNG reader (Pillow) would reduce to 8 bits (convert it to a
+        16-bit TIFF first).
     Exception
         Whatever the reader raises for a missing, unreadable or corrupt file.
     """
@@ -691,7 +696,40 @@ def read_image(path: Path) -> np.ndarray:
             return np.asarray(im.convert("RGB"))
     import imageio.v3 as iio
 
-    return iio.imread(path)
+    pixels = iio.imread(path)
+    _check_png_depth(path, pixels)
+    return pixels
+
+
+#: a PNG file's first bytes, and its colour types (greyscale, RGB, palette, grey
+#: with alpha, RGBA) by number
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOR_TYPES = {0: "greyscale", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
+
+
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """The bit depth and colour type in a PNG file's header, or None when the
+    file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    if len(head) < 26 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return head[24], head[25]
+
+
+def _check_png_depth(path: Path, pixels) -> None:
+    """A ``ValueError`` when ``pixels`` read from a 16-bit PNG hold fewer bits:
+    Pillow, the PNG reader installed, reduces 16-bit colour PNGs to 8 bits, and
+    segmenting those would not be segmenting the image."""
+    header = _png_header(path)
+    if header is None or header[0] != 16 or pixels.dtype.itemsize >= 2:
+        return
+    kind = _PNG_COLOR_TYPES.get(header[1], f"colour type {header[1]}")
+    raise ValueError(
+        f"a 16-bit {kind} PNG, which the installed PNG reader (Pillow) reduces to "
+        "8 bits; convert it to a 16-bit TIFF first (e.g. `magick in.png out.tif`), "
+        "or to 8 bits if that is acceptable"
+    )
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""The command line reads every image at its stored depth and channel count, or
+refuses it: a 16-bit image is never segmented as its 8-bit reduction (issue 26)."""
+
+import csv
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from napari_kmeans_seg import segment
+from napari_kmeans_seg.cli import main, read_image
+
+#: PNG colour types by channel count: grey, grey + alpha, RGB, RGBA
+_PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
+
+
+def write_png16(path: Path, pixels: np.ndarray) -> None:
+    """A 16-bit PNG of ``pixels`` ((Y, X) or (Y, X, 1-4) uint16), written byte by
+    byte: Pillow cannot write 16-bit colour PNGs."""
+    pixels = np.asarray(pixels, dtype=">u2")
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    header = struct.pack(
+        ">IIBBBBB", width, height, 16, _PNG_COLOR_TYPES[channels], 0, 0, 0
+    )
+    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter: none
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def sixteen_bit(channels: int, shape=(30, 40)) -> np.ndarray:
+    """Three regions whose values differ only in 16 bits (all above 255, each
+    region spread over many 8-bit steps)."""
+    rng = np.random.default_rng(channels)
+    levels = np.array([1000.0, 21000.0, 60000.0])
+    region = (np.arange(shape[1]) * 3 // shape[1])[None, :] * np.ones(shape, int)
+    values = levels[region] + rng.normal(0, 700, shape)
+    if channels > 1:
+        values = values[..., None] + rng.normal(0, 700, (*shape, channels))
+    return np.clip(values, 256, 65535).astype(np.uint16)
+
+
+def _csv_centroids(path: Path) -> np.ndarray:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = [c for c in rows[0] if c.startswith("centroid_")]
+    return np.array([[float(r[c]) for c in columns] for r in rows])
+
+
+def _round_trip(path: Path, pixels: np.ndarray, out: Path) -> None:
+    """Segment ``path`` through the command line: labels, CSV and masked images
+    as :func:`segment` gives them on the true pixels."""
+    assert main(["segment", str(path), "--masks", "--out", str(out)]) == 0
+    expected = segment(pixels, 3, random_state=0)
+    labels = tifffile.imread(out / f"{path.stem}_labels.tif")
+    np.testing.assert_array_equal(labels, expected.labels)
+    centroids = _csv_centroids(out / f"{path.stem}_clusters.csv")
+    np.testing.assert_array_equal(centroids, expected.centroids)
+    assert centroids.max() > 255  # in the 16-bit range, not 0..255
+    for i in (1, 2, 3):
+        masked = tifffile.imread(out / f"{path.stem}_cluster{i}.tif")
+        assert masked.dtype == np.uint16
+        np.testing.assert_array_equal(masked, expected.masked_image(pixels, i))
+
+
+def test_a_16_bit_greyscale_png_is_read_and_segmented_at_16_bits(tmp_path):
+    pixels = sixteen_bit(1)
+    write_png16(tmp_path / "grey16.png", pixels)
+    np.testing.assert_array_equal(read_image(tmp_path / "grey16.png"), pixels)
+    _round_trip(tmp_path / "grey16.png", pixels, tmp_path / "out")
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_a_16_bit_colour_tiff_is_read_and_segmented_at_16_bits(tmp_path, channels):
+    pixels = sixteen_bit(channels)
+    tifffile.imwrite(tmp_path / "colour16.tif", pixels, photometric="rgb")
+    read = read_image(tmp_path / "colour16.tif")
+    assert read.dtype == np.uint16
+    np.testing.assert_array_equal(read, pixels)
+    if channels == 3:
+        _round_trip(tmp_path / "colour16.tif", pixels, tmp_path / "out")
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4], ids=["grey-alpha", "RGB", "RGBA"])
+def test_a_16_bit_colour_png_is_never_read_as_8_bits(tmp_path, capsys, channels):
+    pixels = sixteen_bit(channels)
+    path = tmp_path / "colour16.png"
+    write_png16(path, pixels)
+    try:
+        read = read_image(path)
+    except ValueError as err:  # no installed reader keeps its 16 bits
+        message = str(err)
+        assert "16-bit" in message and "TIFF" in message
+    else:  # a reader that keeps them must give the stored pixels
+        np.testing.assert_array_equal(read, pixels)
+        return
+    out = tmp_path / "out"
+    assert main(["segment", str(path), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "colour16.png: cannot read it" in err and "16-bit" in err
+    assert not list(out.glob("colour16*"))
+
+
+def test_an_8_bit_png_is_still_read_as_it_is(tmp_path):
+    import imageio.v3 as iio
+
+    pixels = (sixteen_bit(3) >> 8).astype(np.uint8)
+    iio.imwrite(tmp_path / "rgb8.png", pixels)
+    read = read_image(tmp_path / "rgb8.png")
+    assert read.dtype == np.uint8
+    np.testing.assert_array_equal(read, pixels)
