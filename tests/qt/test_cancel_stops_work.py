@@ -2,6 +2,7 @@
 clicked, during the computation or while the layers are added, the process is
 nearly idle and no output layer is added."""
 
+import re
 import threading
 import time
 
@@ -68,6 +69,10 @@ def test_cancel_while_adding_the_layers_stops_adding_them(qtbot, big_widget):
         lambda: widget.status.value.startswith("adding the layers"), timeout=60_000
     )
     assert widget.cancel_button.enabled  # Cancel still applies
+    # how far it got, in the dock
+    assert re.fullmatch(r"adding the layers of big… \(\d/8\)", widget.status.value)
+    assert widget.run_panel.progress.isVisibleTo(widget.native)
+    assert widget.run_panel.progress.maximum() == 8
     used, names = cpu_after_cancel(qtbot, viewer, widget)
     assert not widget.busy and widget.status.value.startswith("cancelled")
     assert used < IDLE_CPU

@@ -236,6 +236,11 @@ class SegmentRunner:
         if not more:
             self._finished(run)
             return
+        adding = run.adding
+        self._panel.set_progress(adding.added, adding.n_layers)
+        self._panel.set_status(
+            f"adding the layers of {run.name}… ({adding.added}/{adding.n_layers})"
+        )
         QTimer.singleShot(0, partial(self._add_step, run))
 
     def _on_errored(self, run: Run, err: Exception) -> None:
