@@ -3,10 +3,13 @@
 # scripts/run.sh, scripts/test.sh (so .ci/run), tox and the GitHub workflow install
 # from: one universal resolution of the "all" and "testing" extras (and of
 # requirements/lock.in: what tox adds) for Python
-# 3.11-3.13 on Linux, macOS and Windows, at the newest versions the index serves.
+# 3.11-3.13 on Linux, macOS and Windows.
 #
-#   bash scripts/lock.sh            # then: FORCE_INSTALL=1 bash scripts/test.sh
+#   bash scripts/lock.sh            # after a change of pyproject.toml: keeps the
+#                                   # locked versions that still fit
+#   bash scripts/lock.sh --upgrade  # the newest versions the index serves
 #
+# then the suite with the new lock: bash scripts/test.sh (it reinstalls by itself).
 # Commit the new lock only after the whole suite passes with it on 3.11-3.13.
 set -euo pipefail
 # shellcheck source=scripts/setup.sh
@@ -16,6 +19,6 @@ ensure_venv
 ensure_uv || die "locking needs $UV_PIN"
 step "Resolving the lock: $LOCK"
 "$VENV/bin/uv" pip compile pyproject.toml requirements/lock.in --extra all --extra testing \
-    --universal --python-version 3.11 --upgrade --quiet \
+    --universal --python-version 3.11 --quiet "$@" \
     --custom-compile-command "bash scripts/lock.sh" -o "$LOCK"
 echo "done: $(grep -c '==' "$LOCK") pinned requirements"
