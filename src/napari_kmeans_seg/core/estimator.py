@@ -101,9 +101,10 @@ class ExactKMeans(
     random_state=random_state)``.
 
     With k-means++ starts, clusters are numbered in the engine's order (by
-    centroid brightness); with an ``init`` array, in its row order. Data with fewer distinct samples than ``n_clusters`` gets the
-    distinct samples as centroids, repeated to fill, and a ``ConvergenceWarning``,
-    as with :class:`sklearn.cluster.KMeans`.
+    centroid brightness); with an ``init`` array, in its row order. Data with
+    fewer distinct samples than ``n_clusters`` gets the distinct samples as
+    centroids, repeated to fill, and a ``ConvergenceWarning``, as with
+    :class:`sklearn.cluster.KMeans`.
 
     Examples
     --------
