@@ -256,9 +256,14 @@ def test_layers_as_channels_tidy_outputs(make_napari_viewer, qtbot):
     widget.mean_color_layer.value = True
     click_and_wait(qtbot, widget)
     assert names(viewer) == [
-        "DAPI", "GFP", "RFP", "DAPI mean colour", "GFP mean colour",
-        "RFP mean colour", "DAPI+GFP+RFP clusters",
-    ]  # fmt: skip
+        "DAPI",
+        "GFP",
+        "RFP",
+        "DAPI mean colour",
+        "GFP mean colour",
+        "RFP mean colour",
+        "DAPI+GFP+RFP clusters",
+    ]
     assert widget.table_panel.columns[3:6] == ["DAPI", "GFP", "RFP"]
     offered = [layer.name for layer in widget.channel_layers.choices]
     assert offered == ["DAPI", "GFP", "RFP"]

@@ -95,8 +95,10 @@ def test_bad_model_file_is_a_notification(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     widget = open_widget(viewer)
     bad = tmp_path / "bad.json"
-    bad.write_text('{"format": "napari-kmeans-seg model", "schema_version": 9, '
-                   '"napari_kmeans_seg_version": "9.0"}')  # fmt: skip
+    bad.write_text(
+        '{"format": "napari-kmeans-seg model", "schema_version": 9, '
+        '"napari_kmeans_seg_version": "9.0"}'
+    )
     n = len(notification_manager.records)
     assert widget.load_model(bad) is None
     assert widget.load_model(tmp_path / "missing.json") is None

@@ -98,14 +98,20 @@ class ColorSpaceView(Container):
             "labels layer)",
         )
         self.n_points = SpinBox(
-            value=DEFAULT_N_POINTS, min=100, max=MAX_N_POINTS, step=1000,
-            label="points", tooltip="Number of randomly sampled pixels drawn",
-        )  # fmt: skip
+            value=DEFAULT_N_POINTS,
+            min=100,
+            max=MAX_N_POINTS,
+            step=1000,
+            label="points",
+            tooltip="Number of randomly sampled pixels drawn",
+        )
         self.color_by = RadioButtons(
-            choices=[TRUE_COLOUR, BY_CLUSTER], value=TRUE_COLOUR,
-            orientation="horizontal", label="colour by",
+            choices=[TRUE_COLOUR, BY_CLUSTER],
+            value=TRUE_COLOUR,
+            orientation="horizontal",
+            label="colour by",
             tooltip="Colour the points by their own colour or by their cluster",
-        )  # fmt: skip
+        )
         self.save_button = PushButton(
             text="Save as PNG…", tooltip="Save the 3D view as a PNG image"
         )
@@ -253,9 +259,15 @@ class ColorSpaceView(Container):
     def _draw(self, image, labels, layout, colors, centres, *, names) -> None:
         self._means.stop()  # a computation under way is now stale
         self._scatter = _cs.make_scatter(
-            image, labels, layout, colors, centres=centres,
-            n_points=int(self.n_points.value), rng=self._rng, names=names,
-        )  # fmt: skip
+            image,
+            labels,
+            layout,
+            colors,
+            centres=centres,
+            n_points=int(self.n_points.value),
+            rng=self._rng,
+            names=names,
+        )
         self._shown = (image, labels, layout, colors, centres, names)
         if self._selected not in (0, *self._scatter.ids.tolist()):
             self._selected = 0

@@ -45,33 +45,42 @@ class InputsPanel(Container):
     def __init__(self, viewer):
         self._viewer = viewer
         self.input_mode = ComboBox(
-            choices=[INPUT_IMAGE, INPUT_CHANNELS], value=INPUT_IMAGE, label="input",
+            choices=[INPUT_IMAGE, INPUT_CHANNELS],
+            value=INPUT_IMAGE,
+            label="input",
             tooltip="What to cluster: one image layer, or several single-channel "
             "image layers of the same shape as the channels of one image",
-        )  # fmt: skip
+        )
         self.image = ComboBox(
-            choices=self._image_choices, label="image",
+            choices=self._image_choices,
+            label="image",
             tooltip="Image layer to segment (follows the selected layer); the "
             "plugin's own outputs are not offered",
-        )  # fmt: skip
+        )
         self.channel_layers = Select(
-            choices=self._image_choices, value=[], label="layers", visible=False,
+            choices=self._image_choices,
+            value=[],
+            label="layers",
+            visible=False,
             tooltip="The single-channel image layers clustered together, one "
             "channel each (Ctrl/Shift-click to choose several); outputs: "
             "'<a>+<b> clusters' and '<layer> cluster i' per layer",
-        )  # fmt: skip
+        )
         self.channel_layers.native.setMaximumHeight(110)
         self.mask = ComboBox(
-            choices=self._mask_choices, value=None, label="mask",
+            choices=self._mask_choices,
+            value=None,
+            label="mask",
             tooltip="Cluster only some pixels: non-zero in a Labels layer, or inside "
             "the shapes of a Shapes layer (same shape and placement as the image); "
             "the others get label 0",
-        )  # fmt: skip
+        )
         self.current_slice = CheckBox(
-            value=False, text="current slice only",
+            value=False,
+            text="current slice only",
             tooltip="For a stack or time series: cluster only the 2D plane shown; "
             "the outputs sit on that slice (disabled for 2D images)",
-        )  # fmt: skip
+        )
         super().__init__(
             widgets=[
                 self.input_mode,

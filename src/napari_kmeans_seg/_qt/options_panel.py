@@ -55,35 +55,47 @@ class OptionsPanel(Container):
 
     def __init__(self):
         self.n_clusters = SpinBox(
-            value=3, min=2, max=WIDGET_MAX_CLUSTERS, label="clusters",
+            value=3,
+            min=2,
+            max=WIDGET_MAX_CLUSTERS,
+            label="clusters",
             tooltip="Number of colour/intensity classes (k)",
-        )  # fmt: skip
+        )
         self.random_state = SpinBox(
-            value=0, min=0, max=2**31 - 1, label="random seed",
+            value=0,
+            min=0,
+            max=2**31 - 1,
+            label="random seed",
             tooltip="Seed of the k-means++ starts: the same seed gives the same labels",
-        )  # fmt: skip
+        )
         self.color_space = ComboBox(
-            choices=list(COLOR_SPACES), value="rgb", label="colour space",
+            choices=list(COLOR_SPACES),
+            value="rgb",
+            label="colour space",
             tooltip=COLOR_SPACE_TIP,
-        )  # fmt: skip
+        )
         self._make_feature_options()
         self.label_colors = ComboBox(
-            choices=list(LABEL_COLORS), value="mean", label="label colours",
+            choices=list(LABEL_COLORS),
+            value="mean",
+            label="label colours",
             tooltip="Colour of each cluster in the labels layer: its mean colour "
             "(its mean grey for a single-channel image) or napari's distinct "
             "label colours",
-        )  # fmt: skip
+        )
         self.mean_color_layer = CheckBox(
-            value=False, text="mean colour layer",
+            value=False,
+            text="mean colour layer",
             tooltip="Also add an image layer '<image> mean colour' (below the "
             "labels): each pixel in its cluster's mean colour",
-        )  # fmt: skip
+        )
         self.masked_layers = CheckBox(
-            value=True, text="masked layers",
+            value=True,
+            text="masked layers",
             tooltip="Also add one image layer per cluster: the image masked to it "
             "(each holds a copy of the image); off by default for layers as "
             "channels, which would make one per layer and cluster",
-        )  # fmt: skip
+        )
         self.more_options = Container(
             widgets=[
                 self.color_features,
@@ -112,26 +124,39 @@ class OptionsPanel(Container):
         """The less common feature options and the sampling."""
         self.color_features = ColorFeaturesBox(label="")
         self.normalize = CheckBox(
-            value=False, text="normalise features",
+            value=False,
+            text="normalise features",
             tooltip="Scale each feature to zero mean and unit variance before "
             "clustering",
-        )  # fmt: skip
+        )
         self.spatial_weight = FloatSpinBox(
-            value=0.0, min=0.0, max=1e6, step=0.1, label="spatial weight",
+            value=0.0,
+            min=0.0,
+            max=1e6,
+            step=0.1,
+            label="spatial weight",
             tooltip="Weight of the pixel coordinates as features: above 0, clusters "
             "become spatially compact (0: colour only)",
-        )  # fmt: skip
+        )
         self.smoothing = FloatSpinBox(
-            value=0.0, min=0.0, max=1e3, step=0.5, label="smoothing (px)",
+            value=0.0,
+            min=0.0,
+            max=1e3,
+            step=0.5,
+            label="smoothing (px)",
             tooltip="Gaussian smoothing (sigma in pixels) of the channels before "
             "clustering (0: none)",
-        )  # fmt: skip
+        )
         self.fit_percent = FloatSpinBox(
-            value=100.0, min=0.1, max=100.0, step=5.0, label="fit on (% pixels)",
+            value=100.0,
+            min=0.1,
+            max=100.0,
+            step=5.0,
+            label="fit on (% pixels)",
             tooltip="Fit the clusters on this share of the pixels (a regular grid), "
             "then label every pixel: faster on large images. 100: all pixels "
             "(a lazy image: a bounded region by default)",
-        )  # fmt: skip
+        )
 
     def feature_options(self, layer=None) -> dict:
         """The feature options for :func:`segment` as set (the colour space, or

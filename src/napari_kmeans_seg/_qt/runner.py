@@ -104,10 +104,16 @@ class SegmentRunner:
         relay.moved.connect(partial(self._on_progress, run))
         run.relay = relay
         run.worker = create_worker(
-            _until_stopped, run.stop, compute_input_layers, inputs, n_clusters,
-            model=model, progress=relay.moved.emit, **options,
+            _until_stopped,
+            run.stop,
+            compute_input_layers,
+            inputs,
+            n_clusters,
+            model=model,
+            progress=relay.moved.emit,
+            **options,
             _connect=self._connections(run),
-        )  # fmt: skip
+        )
         return run
 
     def merge(self, shown, ids: list[int], work) -> Run:
@@ -116,9 +122,15 @@ class SegmentRunner:
         run = self._start(shown.inputs, None, dict(shown.layer_options), "merge")
         self._panel.set_status(f"merging clusters {ids} of {shown.inputs.name}…")
         run.worker = create_worker(
-            _until_stopped, run.stop, work, shown.inputs, shown.result, ids,
-            **shown.layer_options, _connect=self._connections(run),
-        )  # fmt: skip
+            _until_stopped,
+            run.stop,
+            work,
+            shown.inputs,
+            shown.result,
+            ids,
+            **shown.layer_options,
+            _connect=self._connections(run),
+        )
         return run
 
     def _connections(self, run: Run) -> dict[str, Any]:

@@ -46,9 +46,16 @@ from .table_follow import ConsoleFollower
 from .warm_up import WARM, start_warm_up
 
 __all__ = [
-    "CANCELLED_TEXT", "FIT_NEW_TEXT", "INPUT_CHANNELS", "INPUT_IMAGE", "MODEL_FILTER",
-    "NO_MASK", "WARM", "WIDGET_MAX_CLUSTERS", "KMeansWidget",
-]  # fmt: skip
+    "CANCELLED_TEXT",
+    "FIT_NEW_TEXT",
+    "INPUT_CHANNELS",
+    "INPUT_IMAGE",
+    "MODEL_FILTER",
+    "NO_MASK",
+    "WARM",
+    "WIDGET_MAX_CLUSTERS",
+    "KMeansWidget",
+]
 
 #: the plugin and the dock widget name of the colour-space view
 PLUGIN_NAME = "napari-kmeans-seg"
@@ -57,13 +64,22 @@ COLORVIEW_NAME = "Colour Space View"
 _PARTS = {
     "inputs_panel": ("input_mode", "image", "channel_layers", "mask", "current_slice"),
     "options_panel": (
-        "n_clusters", "random_state", "color_space", "color_features", "normalize",
-        "spatial_weight", "smoothing", "fit_percent", "label_colors",
-        "mean_color_layer", "masked_layers", "more_options",
+        "n_clusters",
+        "random_state",
+        "color_space",
+        "color_features",
+        "normalize",
+        "spatial_weight",
+        "smoothing",
+        "fit_percent",
+        "label_colors",
+        "mean_color_layer",
+        "masked_layers",
+        "more_options",
     ),
     "model_panel": ("model_label", "load_button", "save_button", "fit_new_button"),
     "run_panel": ("run_button", "cancel_button", "status"),
-}  # fmt: skip
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,12 +126,17 @@ class KMeansWidget(Container):
                 setattr(self, name, getattr(getattr(self, part), name))
         self._body = Container(
             widgets=[
-                self.inputs_panel, self.options_panel, self.suggest_k, self.model_panel,
-                self.masked_layers, self.run_panel, self.table_panel,
+                self.inputs_panel,
+                self.options_panel,
+                self.suggest_k,
+                self.model_panel,
+                self.masked_layers,
+                self.run_panel,
+                self.table_panel,
                 self.colorview_button,
             ],
             labels=False,
-        )  # fmt: skip
+        )
         super().__init__(widgets=[], labels=False)
         _flatten_margins(self._body)
         self._body.native.layout().addStretch(1)  # spare height below, not between
