@@ -1,6 +1,6 @@
 """Content that reflows to the dock's width: a vertical scroll area whose minimum
 width follows its content, labels that wrap, combo boxes of layer names that do
-not grow with the longest name.
+not grow with the longest name, no margins nested inside the parts.
 
 magicgui gives its labels a fixed size (their one-line size hint): a long message
 then widens the dock, or is cut when the dock is narrower, and a wrapped one keeps
@@ -8,6 +8,7 @@ the height of a line or two. Here a label takes the width it is given and the
 height its wrapped text needs.
 """
 
+from magicgui.widgets import Container
 from qtpy.QtCore import QEvent, QObject, QSize, Qt
 from qtpy.QtWidgets import QComboBox, QFrame, QLabel, QScrollArea, QSizePolicy, QWidget
 
@@ -81,3 +82,12 @@ def narrow_combo(combo: QComboBox) -> None:
         QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
     )
     combo.setMinimumContentsLength(COMBO_CHARACTERS)
+
+
+def flatten_margins(container: Container) -> None:
+    """No margins inside the parts (each level of nesting would add some width
+    to the dock), only around the whole."""
+    for child in container:
+        if isinstance(child, Container):
+            child.margins = (0, 0, 0, 0)
+            flatten_margins(child)

@@ -25,17 +25,16 @@ import napari
 import pandas  # noqa: F401
 from magicgui.widgets import Container, PushButton
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt
 
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
 from ..layers.inputs import SegmentationInput, merge_layers, suggest_input
 from ..layers.outputs import find_output_layer, labels_name
-from .colorview import views_in
+from .colorview_dock import ColorViewDock
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
 from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
 from .options_panel import K_FIXED_REASON, WIDGET_MAX_CLUSTERS, OptionsPanel
-from .reflow import FittingScrollArea
+from .reflow import FittingScrollArea, flatten_margins
 from .run_panel import RunPanel
 from .runner import SegmentRunner
 from .runs import CANCELLED_TEXT
@@ -57,9 +56,6 @@ __all__ = [
     "KMeansWidget",
 ]
 
-#: the plugin and the dock widget name of the colour-space view
-PLUGIN_NAME = "napari-kmeans-seg"
-COLORVIEW_NAME = "Colour Space View"
 #: the parts' widgets the widget exposes under their own names
 _PARTS = {
     "inputs_panel": ("input_mode", "image", "channel_layers", "mask", "current_slice"),
@@ -138,10 +134,11 @@ class KMeansWidget(Container):
             labels=False,
         )
         super().__init__(widgets=[], labels=False)
-        _flatten_margins(self._body)
+        flatten_margins(self._body)
         self._body.native.layout().addStretch(1)  # spare height below, not between
         self.more_options.margins = (0, 0, 0, 0)
         self._scroll = FittingScrollArea(self._body.native)
+        self._views = ColorViewDock(viewer, self._scroll)
         self.native.layout().addWidget(self._scroll)
         self.native.layout().setContentsMargins(0, 0, 0, 0)
         self._runner = SegmentRunner(
@@ -315,8 +312,7 @@ class KMeansWidget(Container):
         self.table_panel.set_result(
             result, title=run.name, channel_names=run.inputs.channel_names
         )
-        for view in views_in(self.native.window()):
-            view.show_result(run.inputs.data, result, name=run.name)
+        self._views.show_result(run.inputs.data, result, run.name)
         self._runner.end(run, status or run.summary())
 
     def show_console_result(self, labels_layer, frame, source: str) -> None:
@@ -348,25 +344,11 @@ class KMeansWidget(Container):
     def open_colorview(self, _=None):
         """Dock the colour-space view (or show the one docked), showing the last
         segmentation; returns the :class:`ColorSpaceView`."""
-        dock, view = self._viewer.window.add_plugin_dock_widget(
-            PLUGIN_NAME, COLORVIEW_NAME
-        )
-        with contextlib.suppress(Exception):
-            dock.show()
-            _share_height(self._scroll, dock)
         shown = self._shown
-        try:
-            if shown is not None and shown.inputs.problem(self._viewer) is None:
-                view.show_result(
-                    shown.inputs.data, shown.result, name=shown.inputs.name
-                )
-            elif self.image.value is not None:
-                name = self.image.value.name
-                if find_output_layer(self._viewer, name, labels_name(name)):
-                    view.update_from_layer(name)
-        except ValueError as err:
-            show_error(str(err))
-        return view
+        if shown is not None and shown.inputs.problem(self._viewer) is None:
+            data = (shown.inputs.data, shown.result, shown.inputs.name)
+            return self._views.open(data)
+        return self._views.open(image_layer=self.image.value)
 
     # ------------------------------------------------------ the viewer
 
@@ -409,27 +391,3 @@ class KMeansWidget(Container):
             self._viewer.layers.selection.events.active.disconnect(
                 self._follow_selection
             )
-
-
-def _share_height(inside, view_dock) -> None:
-    """Give the colour view's dock and the dock holding ``inside`` half the
-    main window's height each, when they are stacked in the same column."""
-    window = inside.window()
-    own = inside
-    while own is not None and own.parentWidget() is not window:
-        own = own.parentWidget()
-    if own is None or not hasattr(window, "resizeDocks"):
-        return
-    if window.dockWidgetArea(own) != window.dockWidgetArea(view_dock):
-        return
-    half = max(window.height() // 2, 1)
-    window.resizeDocks([own, view_dock], [half, half], Qt.Orientation.Vertical)
-
-
-def _flatten_margins(container: Container) -> None:
-    """No margins inside the parts (each level of nesting would add some width
-    to the dock), only around the whole."""
-    for child in container:
-        if isinstance(child, Container):
-            child.margins = (0, 0, 0, 0)
-            _flatten_margins(child)
