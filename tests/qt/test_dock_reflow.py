@@ -147,6 +147,16 @@ def test_the_dock_reflows_down_to_its_minimum_width(make_napari_viewer, qtbot):
         assert cut_problems(scroll) == [], f"dock {dock.width()} px wide"
     # the narrowest dock is not frozen at the width it had when it opened
     assert min(widths) <= 300
+    # the channels list too, at the narrowest
+    window.resizeDocks(
+        [dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal
+    )
+    widget.input_mode.value = "layers as channels"
+    settle(qtbot)
+    assert cut_problems(scroll) == []
+    channels = widget.channel_layers.native
+    left = channels.mapTo(scroll.viewport(), QPoint(0, 0)).x()
+    assert left >= 0 and left + channels.width() <= scroll.viewport().width()
     # the table scrolls inside itself rather than widening the dock
     table = widget.table_panel.table
     assert table.horizontalScrollBarPolicy() != Qt.ScrollBarPolicy.ScrollBarAlwaysOff
