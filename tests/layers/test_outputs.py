@@ -384,3 +384,33 @@ def test_small_images_get_masked_layers_at_once(viewer, photo):
     data = viewer.layers["small cluster 2"].data
     assert isinstance(data, np.ndarray)
     np.testing.assert_array_equal(data, result.masked_image(photo, 2))
+
+
+@pytest.mark.parametrize("mean_color_layer", [False, True])
+def test_a_cancelled_run_stops_between_two_outputs(photo, mean_color_layer):
+    """Building the outputs polls the run's stop hook before each one: a run
+    cancelled once the clusters are known builds no more outputs."""
+    from napari_kmeans_seg.core.parallel import Cancelled, stop_when
+    from napari_kmeans_seg.layers.outputs import SourceInfo, result_layer_data
+
+    viewer = ViewerModel()
+    layer = viewer.add_image(photo, name="p")
+    result = segment(photo, 4, random_state=0)
+    built = []
+    original = type(result).masked_image
+
+    def counting(self, image, i):
+        built.append(i)
+        return original(self, image, i)
+
+    polls = iter(range(100))
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(Cancelled):
+        mp.setattr(type(result), "masked_image", counting)
+        with stop_when(lambda: next(polls) >= 2):  # stop at the third poll
+            result_layer_data(
+                result,
+                photo,
+                SourceInfo.from_layer(layer),
+                mean_color_layer=mean_color_layer,
+            )
+    assert len(built) == (1 if mean_color_layer else 2)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..core.lazy import is_lazy
+from ..core.parallel import current_check
 from ..core.segment import SegmentationResult
 from .outputs import (
     SOURCE_KEY,
@@ -193,6 +194,7 @@ class SegmentationInput:
         colour"`` (its cluster means, if asked) and ``"<layer> cluster i"`` (the
         layer masked to cluster ``i``), in the layer's dtype, display and
         placement. ``image``: the loaded stack, channels on axis 0."""
+        stop = current_check()  # a cancelled run stops between two outputs
         out: list[tuple[Any, dict, str]] = []
         means = result.mean_color_image() if mean_color_layer else None
         below: list[tuple[Any, dict, str]] = []  # the mean-colour layers
@@ -215,6 +217,7 @@ class SegmentationInput:
                     )
                 )
             for i in range(1, result.n_clusters + 1 if masked_layers else 1):
+                stop()
                 out.append(
                     (
                         np.where(result.labels == i, channel, np.zeros((), dtype)),

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core import lazy as _lazy
 from ..core.model import KMeansModel
+from ..core.parallel import current_check
 from ..core.segment import SegmentationResult, segment
 from .owned import Made, made, mark_made
 
@@ -273,8 +274,10 @@ def result_layer_data(
         out = [make(r, im) for r, (im, _) in zip(at, levels, strict=True)]
         return out if len(out) > 1 else out[0]
 
+    stop = current_check()  # a cancelled run stops between two outputs
     layers: list[tuple[Any, dict, str]] = []
     if mean_color_layer:
+        stop()
         layers.append(
             (
                 pyramid(lambda r, im: r.mean_color_image(im)),
@@ -308,6 +311,7 @@ def result_layer_data(
             for im, r in views
         ]
     for i in range(1, result.n_clusters + 1 if masked_layers else 1):
+        stop()
         layers.append(
             (
                 _levels([r.masked_image(im, i) for im, r in views]),
@@ -447,6 +451,7 @@ def compute_layers(
         )
         image = np.asarray(image)
     result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
+    current_check()()  # cancelled while segmenting: no outputs
     if levels is not None:
         levels = label_levels(result, levels, options.get("scale"))
     layer_data = result_layer_data(
