@@ -16,6 +16,7 @@ from napari_kmeans_seg import (
     segment,
     suggest_n_clusters,
 )
+from napari_kmeans_seg.core.engine import MIN_SPREAD_STEPS
 
 #: a result's centroids are float64 means up to this relative error
 MEAN_RTOL = 1e-12
@@ -86,9 +87,15 @@ def weighted_features_keep_float64_values(scale, offset, seed, k):
     try:
         result = segment(image, k, channel_axis=2, channel_weights=(1.0, 0.5))
     except ValueError as err:  # a clear refusal is allowed: never a silent loss
+        if "float64 steps" in str(err):  # a large offset, a tiny spread
+            steps = np.ptp(values) / np.spacing(np.abs(values).max())
+            assert steps < MIN_SPREAD_STEPS, err
+            return
         assert "too large" in str(err) or "rescale" in str(err), err
         assert scale * 6 + abs(offset) > 1e140
         return
+    assert result.converged  # a fixed point, every cluster kept
+    assert sorted(np.unique(result.labels)) == list(range(1, k + 1))
     assert result.n_invalid == 0  # no finite pixel left out
     assert np.count_nonzero(result.labels) == values.size
     _check(result, image, k)
@@ -154,6 +161,41 @@ def test_64_bit_values_float64_merges_are_refused_not_miscounted(
         segment(image, 3)
     with pytest.raises(ValueError, match=expected):
         suggest_n_clusters(image, range(2, 4))
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+@pytest.mark.parametrize("extra", [(), (0,)], ids=["close", "close-and-far"])
+@pytest.mark.parametrize("rgb", [False, True])
+def test_64_bit_values_a_few_float64_steps_apart_are_refused(dtype, extra, rgb):
+    # distinct in float64, but one step (256) apart: means and midpoints of
+    # such values round onto them, and the fit came out wrong (2 labels of 3)
+    values = (2**60, 2**60 + 256, 2**60 + 512, *extra)
+    image = np.array([values * 6], dtype=dtype)
+    image = np.stack([image] * 3, axis=-1) if rgb else image
+    advice = r"image.min\(\)" if not extra else "cannot keep them apart"
+    with pytest.raises(ValueError, match=rf"float64 steps apart.*{advice}"):
+        segment(image, 3)
+
+
+def test_64_bit_values_far_apart_in_float64_steps_are_clustered():
+    values = np.array([2**60, 2**60 + 2**40, 2**60 + 2**41], dtype=np.uint64)
+    image = values[np.arange(60) % 3].reshape(6, 10)
+    result = segment(image, 3)
+    assert result.converged and sorted(np.unique(result.labels)) == [1, 2, 3]
+    assert len(set(result.labels[0, :3].tolist())) == 3
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_float_values_spanning_a_few_float64_steps_are_refused(rgb):
+    # 1e8 + 1e-8 * (0..5): each value a step or two from the next; the fit
+    # came out short of a fixed point with clusters missing
+    rng = np.random.default_rng(4)
+    image = 1e8 + 1e-8 * rng.integers(0, 6, (20, 30)).astype(np.float64)
+    image = np.stack([image] * 3, axis=-1) if rgb else image
+    with pytest.raises(ValueError, match=r"float64 steps.*subtract"):
+        segment(image, 3)
+    shifted = segment(image - image.min(), 3)  # the advice works
+    assert shifted.converged and shifted.n_clusters == 3
 
 
 def test_negative_64_bit_values_at_minus_2_53_are_refused():

@@ -292,12 +292,26 @@ def _cell_labels(C, ilo, shift: int, G: int, vmax: int, cells) -> np.ndarray:
 EXACT_INTEGER_LIMIT = 2**53
 
 
+#: distinct 64-bit integers beyond 2**53 fewer float64 steps apart than this
+#: (at their magnitude) are refused: means and midpoints between values a few
+#: steps apart round onto them, and Lloyd iterations stop short of a fixed
+#: point (seen up to 64 steps apart with three features); subtracting the
+#: minimum, which the message advises, is exact for them
+MIN_FLOAT_STEPS = 1 << 12
+#: float features whose values span fewer float64 steps than this (a large
+#: offset, a tiny spread) are refused: their fits were seen to end short of a
+#: fixed point with clusters missing; a spread of 40 steps still clustered
+#: exactly, and is kept
+MIN_SPREAD_STEPS = 32
+
+
 def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
     """Refuse 64-bit integer values that float64, in which k-means computes,
-    would merge: distinct values of magnitude 2**53 or more that round to the
-    same float (2**53 itself included: 2**53 + 1 rounds onto it). Counted on
-    the integers. Values that stay distinct (e.g. a dtype's extremes) are
-    clustered.
+    would merge or cannot keep apart: distinct values of magnitude 2**53 or
+    more that round to the same float (2**53 itself included: 2**53 + 1 rounds
+    onto it), or to floats fewer than :data:`MIN_FLOAT_STEPS` steps apart.
+    Counted on the integers. Values far enough apart (e.g. a dtype's extremes)
+    are clustered.
 
     Parameters
     ----------
@@ -309,8 +323,8 @@ def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
     Raises
     ------
     ValueError
-        If float64 merges some of the distinct values; the message says how many
-        and what to do.
+        If float64 merges or crowds some of the distinct values; the message
+        says which and what to do.
     """
     if X.dtype.kind not in "iu" or X.dtype.itemsize < 8 or X.size == 0:
         return
@@ -320,20 +334,73 @@ def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
         return
     # below 2**53 every integer is its own float, and none rounds across it
     distinct = np.unique(big)
-    merged = np.unique(distinct.astype(np.float64)).size
-    if merged == distinct.size:
-        return
-    lo, hi = int(flat.min()), int(flat.max())
-    advice = (
-        f"subtract the minimum first ({name} - {name}.min()), which makes them exact"
-        if hi - lo <= EXACT_INTEGER_LIMIT
-        else f"convert to float64 ({name}.astype(float)) if merging them is acceptable"
-    )
+    floats = np.unique(distinct.astype(np.float64))
     what = "the image" if name == "image" else name
+    if floats.size < distinct.size:
+        raise ValueError(
+            f"{what} holds {distinct.size} distinct {X.dtype} values at or beyond "
+            f"2**53 in magnitude, which float64 (what k-means computes in) merges "
+            f"into {floats.size}; {_integer_advice(flat, name)}"
+        )
+    close = _closest_steps(floats)
+    if close is not None:
+        a, b = (int(v) for v in close)
+        raise ValueError(
+            f"{what} holds {X.dtype} values at or beyond 2**53 in magnitude only a "
+            f"few float64 steps apart ({a} and {b}): k-means in float64 cannot "
+            f"keep them apart exactly; {_integer_advice(flat, name)}"
+        )
+
+
+def _closest_steps(values: np.ndarray) -> tuple[float, float] | None:
+    """The first two neighbours of the sorted distinct floats ``values`` fewer
+    than :data:`MIN_FLOAT_STEPS` float64 steps apart, or None."""
+    if values.size < 2:
+        return None
+    step = np.spacing(np.maximum(np.abs(values[:-1]), np.abs(values[1:])))
+    near = np.flatnonzero(np.diff(values) < MIN_FLOAT_STEPS * step)
+    return None if near.size == 0 else (values[near[0]], values[near[0] + 1])
+
+
+def _integer_advice(flat: np.ndarray, name: str) -> str:
+    """What to do with 64-bit integers float64 cannot cluster exactly."""
+    if int(flat.max()) - int(flat.min()) <= EXACT_INTEGER_LIMIT:
+        return (
+            f"subtract the minimum first ({name} - {name}.min()), which makes "
+            "them exact"
+        )
+    return (
+        "their range is too wide for float64 to keep them apart even after "
+        f"subtracting the minimum; convert to float64 ({name}.astype(float)) if "
+        "merging them is acceptable"
+    )
+
+
+def spread_ok(lo, hi) -> np.ndarray:
+    """Per feature, whether values from ``lo`` to ``hi`` are all equal or span at
+    least :data:`MIN_SPREAD_STEPS` float64 steps at their magnitude (True where
+    the range is unknown: no valid value)."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    with np.errstate(invalid="ignore"):
+        step = np.spacing(np.maximum(np.abs(lo), np.abs(hi)))
+        return ~((hi > lo) & (hi - lo < MIN_SPREAD_STEPS * step))
+
+
+def check_spread(lo: np.ndarray, hi: np.ndarray) -> None:
+    """A ``ValueError`` unless every feature's valid values, from ``lo`` to
+    ``hi``, are all equal or span at least :data:`MIN_SPREAD_STEPS` float64
+    steps: values a few steps apart at a large magnitude (a large offset and a
+    tiny spread) cannot be clustered exactly in float64."""
+    bad = np.flatnonzero(~spread_ok(lo, hi))
+    if bad.size == 0:
+        return
+    j = int(bad[0])
+    steps = (hi[j] - lo[j]) / np.spacing(max(abs(lo[j]), abs(hi[j])))
     raise ValueError(
-        f"{what} holds {distinct.size} distinct {X.dtype} values at or beyond "
-        f"2**53 in magnitude, which float64 (what k-means computes in) merges "
-        f"into {merged}; {advice}"
+        f"the values of feature {j + 1} span only {steps:.0f} float64 steps "
+        f"({float(lo[j])!r} to {float(hi[j])!r}): k-means in float64 cannot keep "
+        "values so close together apart exactly; subtract a reference first (e.g. "
+        "image - image.min(), exact for values this close)"
     )
 
 
@@ -494,6 +561,8 @@ class Pixels:
         if X.dtype.kind == "f" and 0.0 < top < _MIN_MAGNITUDE:
             self._rescale(top)
             mn, mx = np.ldexp(mn, self.exponent), np.ldexp(mx, self.exponent)
+        if X.dtype.kind == "f":
+            check_spread(mn, mx)
         self.lo_hi = (mn, mx)
         mn, mx = mn[:D], mx[:D]
         if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
@@ -1121,7 +1190,11 @@ _ONE_PARTS = one_feature.EngineParts(
     cluster_order=cluster_order,
     check_enough_values=_check_enough_values,
     too_few_values=_too_few_values,
-    magnitude_ok=lambda top: top <= _MAX_MAGNITUDE and not 0.0 < top < _MIN_MAGNITUDE,
+    magnitude_ok=lambda lo, hi: (
+        max(abs(lo), abs(hi)) <= _MAX_MAGNITUDE
+        and not 0.0 < max(abs(lo), abs(hi)) < _MIN_MAGNITUDE
+        and bool(np.all(spread_ok(lo, hi)))
+    ),
 )
 
 
