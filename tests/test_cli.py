@@ -764,3 +764,15 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_exit_code_130(photos, tmp_pa
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert len([t for t in err.splitlines() if "interrupted" in t]) == 1
     assert _no_temporary_files(out)
+
+
+def test_ctrl_c_during_warm_up_is_one_line_and_exit_code_130(monkeypatch, capsys):
+    from napari_kmeans_seg.core import engine
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine, "warm_up", interrupted)
+    assert main(["warm-up"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "Traceback" not in err

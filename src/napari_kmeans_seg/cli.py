@@ -268,9 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "warm-up":
-        return _warm_up_command()
     try:
+        if args.command == "warm-up":
+            return _warm_up_command()
         return _segment_command(args)
     except _UsageError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
