@@ -130,10 +130,36 @@ def test_apply_saved_model_to_files(photos, tmp_path, capsys):
     )
     assert not list(out.glob("*_cluster1.*"))  # no --masks, no masked images
     # the same k may be repeated; another one is a usage error
-    assert main(["segment", str(photos / "coffee.jpg"), "-k", "4", "--model",
-                 str(model_path), "-o", str(out)]) == 0  # fmt: skip
-    assert main(["segment", str(photos / "coffee.jpg"), "-k", "3", "--model",
-                 str(model_path), "-o", str(out)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "segment",
+                str(photos / "coffee.jpg"),
+                "-k",
+                "4",
+                "--model",
+                str(model_path),
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "segment",
+                str(photos / "coffee.jpg"),
+                "-k",
+                "3",
+                "--model",
+                str(model_path),
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "contradicts the model" in capsys.readouterr().err
 
 
@@ -150,9 +176,16 @@ def test_greyscale_uint16_and_named_clusters(tmp_path, capsys):
     model.save(tmp_path / "named.json")
     out = tmp_path / "out"
     code = main(
-        ["segment", str(folder), "--model", str(tmp_path / "named.json"), "--masks",
-         "--out", str(out)]
-    )  # fmt: skip
+        [
+            "segment",
+            str(folder),
+            "--model",
+            str(tmp_path / "named.json"),
+            "--masks",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = read_csv(out / "cam16_clusters.csv")
     assert list(rows[0]) == [
@@ -248,9 +281,18 @@ def test_help_documents_every_option():
         for option in action.option_strings:
             assert option in helped.stdout
         assert action.help and action.help.split()[0] in helped.stdout
-    for word in ("--n-clusters", "--model", "--save-model", "--masks",
-                 "--random-state", "--out", "INPUT", "_labels.tif",
-                 "_clusters.csv", "Exit"):  # fmt: skip
+    for word in (
+        "--n-clusters",
+        "--model",
+        "--save-model",
+        "--masks",
+        "--random-state",
+        "--out",
+        "INPUT",
+        "_labels.tif",
+        "_clusters.csv",
+        "Exit",
+    ):
         assert word in helped.stdout
     version = _run(sys.executable, "-m", "napari_kmeans_seg", "--version")
     assert version.returncode == 0 and "napari-kmeans-seg 0." in version.stdout
@@ -298,9 +340,14 @@ def test_progress_bar_on_a_terminal(photos, tmp_path, capsys, monkeypatch):
     pytest.importorskip("tqdm")
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code = main(
-        ["segment", str(photos / "coffee.jpg"), str(tmp_path / "missing.png"),
-         "--out", str(tmp_path)]
-    )  # fmt: skip
+        [
+            "segment",
+            str(photos / "coffee.jpg"),
+            str(tmp_path / "missing.png"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1
     assert "1/1" in captured.err and "image" in captured.err  # the tqdm bar
@@ -408,8 +455,18 @@ def test_save_model_onto_an_input_is_refused(small, tmp_path, capsys):
     model = tmp_path / "model.json"
     segment(iio.imread(small / "a.png"), 2).model.save(model)
     before = snapshot(tmp_path)
-    code = main(["segment", str(small), "--model", str(model), "--save-model",
-                 str(model), "-o", str(out)])  # fmt: skip
+    code = main(
+        [
+            "segment",
+            str(small),
+            "--model",
+            str(model),
+            "--save-model",
+            str(model),
+            "-o",
+            str(out),
+        ]
+    )
     assert code == 2
     assert snapshot(tmp_path) == before
     assert not out.exists()  # refused before any work
@@ -507,9 +564,14 @@ def test_ome_tiff_pixel_sizes_reach_the_labels_tiff_and_ome_zarr(tmp_path):
         path,
         image,
         ome=True,
-        metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.25,
-                  "PhysicalSizeXUnit": "µm", "PhysicalSizeYUnit": "µm"},
-    )  # fmt: skip
+        metadata={
+            "axes": "YX",
+            "PhysicalSizeX": 0.5,
+            "PhysicalSizeY": 0.25,
+            "PhysicalSizeXUnit": "µm",
+            "PhysicalSizeYUnit": "µm",
+        },
+    )
     out = tmp_path / "out"
     assert main(["segment", str(path), "-k", "3", "--ome-zarr", "-o", str(out)]) == 0
     expected = segment(image, 3, random_state=0).labels
@@ -549,9 +611,14 @@ def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
         tmp_path / "stack.tif",
         stack,
         ome=True,
-        metadata={"axes": "ZYX", "PhysicalSizeZ": 2.0, "PhysicalSizeY": 1.0,
-                  "PhysicalSizeX": 1.0, "PhysicalSizeZUnit": "nm"},
-    )  # fmt: skip
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeZ": 2.0,
+            "PhysicalSizeY": 1.0,
+            "PhysicalSizeX": 1.0,
+            "PhysicalSizeZUnit": "nm",
+        },
+    )
     rgb = data.astronaut()[::8, ::8]
     tifffile.imwrite(
         tmp_path / "rgb.tif",
@@ -562,8 +629,9 @@ def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
     )
     out = tmp_path / "out"
     for name in ("stack.tif", "rgb.tif"):
-        code = main(["segment", str(tmp_path / name), "-k", "2", "--ome-zarr", "-o",
-                     str(out)])  # fmt: skip
+        code = main(
+            ["segment", str(tmp_path / name), "-k", "2", "--ome-zarr", "-o", str(out)]
+        )
         assert code == 0
     with tifffile.TiffFile(out / "stack_labels.tif") as tif:
         pixels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]["Pixels"]
@@ -571,8 +639,11 @@ def test_ome_tiff_stack_keeps_z_and_rgb_keeps_y_x(tmp_path):
         assert tif.series[0].axes == "ZYX" and tif.asarray().shape == stack.shape
     node = next(iter(reader.Reader(parse_url(str(out / "stack_labels.ome.zarr")))()))
     assert [a["name"] for a in node.metadata["axes"]] == ["z", "y", "x"]
-    assert [a["unit"] for a in node.metadata["axes"]] == ["nanometer", "micrometer",
-                                                          "micrometer"]  # fmt: skip
+    assert [a["unit"] for a in node.metadata["axes"]] == [
+        "nanometer",
+        "micrometer",
+        "micrometer",
+    ]
     assert node.metadata["coordinateTransformations"][0][0]["scale"] == [2.0, 1.0, 1.0]
     node = next(iter(reader.Reader(parse_url(str(out / "rgb_labels.ome.zarr")))()))
     assert node.metadata["coordinateTransformations"][0][0]["scale"] == [3.0, 3.0]
@@ -673,11 +744,15 @@ def test_warm_up_command_fills_the_cache_it_names(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     runs = [
         subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True,
-            timeout=280, check=True,
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=280,
+            check=True,
         ).stdout
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     assert "the engine is ready" in runs[0]
     assert f"cached in {tmp_path}" in runs[0]
     assert list(tmp_path.rglob("*.nbi")), "nothing was cached"

@@ -745,11 +745,20 @@ class Placement:
 
 #: OME unit symbols -> OME-NGFF unit names
 _UNIT_NAMES = {
-    "µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter",
-    "cm": "centimeter", "m": "meter", "Å": "angstrom", "pm": "picometer",
-    "s": "second", "ms": "millisecond", "µs": "microsecond", "min": "minute",
+    "µm": "micrometer",
+    "um": "micrometer",
+    "nm": "nanometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "Å": "angstrom",
+    "pm": "picometer",
+    "s": "second",
+    "ms": "millisecond",
+    "µs": "microsecond",
+    "min": "minute",
     "h": "hour",
-}  # fmt: skip
+}
 
 
 def read_placement(path: Path, labels_ndim: int) -> Placement | None:

@@ -136,9 +136,14 @@ def recorded_run(X: np.ndarray, C0: np.ndarray, k: int) -> tuple:
 
 @pytest.mark.parametrize(
     ("exponent", "dtype"),
-    [(-100, np.float32), (-120, np.float32), (126, np.float32), (500, np.float64),
-     (-500, np.float64)],
-)  # fmt: skip
+    [
+        (-100, np.float32),
+        (-120, np.float32),
+        (126, np.float32),
+        (500, np.float64),
+        (-500, np.float64),
+    ],
+)
 def test_the_keys_spare_the_same_work_at_any_magnitude(exponent, dtype):
     """Data scaled by a power of two (float32 of magnitude 1e-30, 1e-36 or 1e38,
     float64 of 1e150 or 1e-150) is fitted as at magnitude 1, bit for bit, and

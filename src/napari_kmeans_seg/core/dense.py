@@ -230,9 +230,20 @@ class _Level:
             for c0, c1 in chunks(a, b, self.check):
                 X, *state = self._rows(c0, c1)
                 ch, m, g = DK.update_all(
-                    X, C, self.drift, self.far, *state, S, N, self.invalid, margin,
-                    cand, m, c0 - a, self.scale,
-                )  # fmt: skip
+                    X,
+                    C,
+                    self.drift,
+                    self.far,
+                    *state,
+                    S,
+                    N,
+                    self.invalid,
+                    margin,
+                    cand,
+                    m,
+                    c0 - a,
+                    self.scale,
+                )
                 changed, gain = changed + ch, gain + g
             return changed, m, gain
 
@@ -248,9 +259,19 @@ class _Level:
             changed, m, gain = 0, 0, 0.0
             for c0, c1 in chunks(0, counts[q], self.check):
                 ch, m, g = DK.update_listed(
-                    X, C, self.drift, self.far, *state, S, N, lists[q][c0:c1],
-                    margin, sub, m, self.scale,
-                )  # fmt: skip
+                    X,
+                    C,
+                    self.drift,
+                    self.far,
+                    *state,
+                    S,
+                    N,
+                    lists[q][c0:c1],
+                    margin,
+                    sub,
+                    m,
+                    self.scale,
+                )
                 changed, gain = changed + ch, gain + g
             return changed, m, gain
 
@@ -466,8 +487,17 @@ def fit(
     NoFarthestRow
         If a cluster became empty and every valid row lies on a centroid.
     """
-    C = _approach(X, mask, use_mask, k, rng=rng, n_init=n_init, init=init,
-                  max_iter=max_iter, check=check)  # fmt: skip
+    C = _approach(
+        X,
+        mask,
+        use_mask,
+        k,
+        rng=rng,
+        n_init=n_init,
+        init=init,
+        max_iter=max_iter,
+        check=check,
+    )
     if C is None:
         return None
     # given starting centroids: Lloyd's own fixed point from them, as elsewhere
@@ -492,8 +522,9 @@ def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
     best = None
     for step in steps[:-1]:
         rows, m = _sample(X, mask, use_mask, step)
-        fits = _settle_all(rows, m, use_mask, k, candidates, max_iter, check,
-                           relax=init is None)  # fmt: skip
+        fits = _settle_all(
+            rows, m, use_mask, k, candidates, max_iter, check, relax=init is None
+        )
         if not fits:  # a sample too poor for k clusters: go on as we are
             break
         best = min(fits, key=lambda f: f.inertia).centroids  # the first on ties

@@ -156,9 +156,24 @@ def assign_all(
 
 @njit(**_OPTS)
 def update_all(
-    X, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, margin, cand, m, offset,
+    X,
+    C,
+    drift,
+    far,
+    lab,
+    sec,
+    key2,
+    key3,
+    two,
+    S,
+    N,
+    invalid,
+    margin,
+    cand,
+    m,
+    offset,
     scale,
-):  # fmt: skip
+):
     """One iteration over every row: rows whose keys ran out are assigned again
     (moving their sums when their cluster changes). The rows that will be due
     once the drifts grow by ``margin`` are listed in ``cand`` from its entry ``m``

@@ -955,8 +955,14 @@ class _Refiner:
             g = self.gathered
             m = len(g.P)
             S, N = np.zeros((k, d)), np.zeros(k)
-            state = (owner, np.full(m, -1, np.int16), np.empty(m, np.float32),
-                     np.empty(m, np.float32), S, N)  # fmt: skip
+            state = (
+                owner,
+                np.full(m, -1, np.int16),
+                np.empty(m, np.float32),
+                np.empty(m, np.float32),
+                S,
+                N,
+            )
             K.lloyd_init(C, self.agg, g.args(), state)
             code = K.MAX_ITER
             while code == K.MAX_ITER and n_iter < max_iter:
@@ -1119,9 +1125,17 @@ def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
     if init is not None:
         init = np.ldexp(np.array(init, dtype=np.float64).reshape(k, px.d), px.exponent)
     try:
-        fit = dense.fit(px.X, px.mask, px.use_mask, k, rng=rng,
-                        n_init=opts["n_init"], init=init, max_iter=opts["max_iter"],
-                        check=px.check)  # fmt: skip
+        fit = dense.fit(
+            px.X,
+            px.mask,
+            px.use_mask,
+            k,
+            rng=rng,
+            n_init=opts["n_init"],
+            init=init,
+            max_iter=opts["max_iter"],
+            check=px.check,
+        )
     except dense.NoFarthestRow as e:
         raise _too_few_values(e.n_full) from None
     if fit is None:
@@ -1131,11 +1145,17 @@ def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
     perm[order] = np.arange(k)
     labels = dense.labels_in_place(fit, perm)
     return (
-        _Fit(fit.centroids, np.empty(0, np.int64), fit.counts, fit.inertia,
-             fit.n_iter, fit.converged),
+        _Fit(
+            fit.centroids,
+            np.empty(0, np.int64),
+            fit.counts,
+            fit.inertia,
+            fit.n_iter,
+            fit.converged,
+        ),
         order,
         labels,
-    )  # fmt: skip
+    )
 
 
 def _fit_features(px: Pixels, k: int, rng, method: str, opts) -> tuple:
@@ -1267,8 +1287,13 @@ def fit_predict(
     if method not in ("exact", "sample"):
         raise ValueError(f"method must be 'exact' or 'sample', not {method!r}")
     k = int(n_clusters)
-    opts = dict(n_init=n_init, max_iter=max_iter, sample_size=sample_size,
-                n_refine=n_refine, init=init)  # fmt: skip
+    opts = dict(
+        n_init=n_init,
+        max_iter=max_iter,
+        sample_size=sample_size,
+        n_refine=n_refine,
+        init=init,
+    )
     with stop_scope(should_stop):
         one = method == "exact" and np.ndim(X) == 2 and np.shape(X)[1] == 1
         px = Pixels(X, mask, binned=not one)  # the one-feature path bins its own way

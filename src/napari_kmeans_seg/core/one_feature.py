@@ -405,9 +405,19 @@ def _core_pass(px, x, C, edges, lo, hi, share, labels) -> _Pass:
             while True:  # a chunk gathering more than there is room for: again
                 got = np.zeros((k, 3))
                 found = OK.core_pass(
-                    x[a:b], u[a:b], nb, ms, px.use_mask, edges, keys, ref,
-                    labels[a:b], got, rows[g:], vals[g:],
-                )  # fmt: skip
+                    x[a:b],
+                    u[a:b],
+                    nb,
+                    ms,
+                    px.use_mask,
+                    edges,
+                    keys,
+                    ref,
+                    labels[a:b],
+                    got,
+                    rows[g:],
+                    vals[g:],
+                )
                 if found >= 0:
                     break
                 room = max(2 * rows.size, g + (b - a))  # enough for the whole chunk

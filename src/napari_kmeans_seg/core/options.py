@@ -28,8 +28,16 @@ COLOR_SPACES = ("rgb", "hsv", "lab")
 #: the channels of an RGB(A) image that ``color_features`` can mix, in their order
 #: as features: RGB, HSV, then L*a*b* (as Fiji's Color Clustering offers them)
 COLOR_FEATURES = (
-    "red", "green", "blue", "hue", "saturation", "brightness", "L*", "a*", "b*",
-)  # fmt: skip
+    "red",
+    "green",
+    "blue",
+    "hue",
+    "saturation",
+    "brightness",
+    "L*",
+    "a*",
+    "b*",
+)
 #: the feature columns of each colour feature: hue is an angle, so two columns
 COLOR_FEATURE_COLUMNS = {
     **{name: (name,) for name in COLOR_FEATURES},
@@ -39,9 +47,16 @@ COLOR_FEATURE_COLUMNS = {
 #: "b" is not one: it could be blue or b*
 _COLOR_FEATURE_ALIASES = {
     **{name.lower(): name for name in COLOR_FEATURES},
-    "r": "red", "g": "green", "h": "hue", "s": "saturation", "v": "brightness",
-    "value": "brightness", "l": "L*", "lightness": "L*", "a": "a*",
-}  # fmt: skip
+    "r": "red",
+    "g": "green",
+    "h": "hue",
+    "s": "saturation",
+    "v": "brightness",
+    "value": "brightness",
+    "l": "L*",
+    "lightness": "L*",
+    "a": "a*",
+}
 #: the colour features that are the default features (the raw values)
 RGB_FEATURES = ("red", "green", "blue")
 #: how k-means is fitted (see :func:`segment`)
