@@ -17,16 +17,24 @@ from napari_kmeans_seg.cli import main, read_image
 _PNG_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}
 
 
-def write_png16(path: Path, pixels: np.ndarray) -> None:
+def write_png16(
+    path: Path, pixels: np.ndarray, filters=(0,), interlace: int = 0
+) -> None:
     """A 16-bit PNG of ``pixels`` ((Y, X) or (Y, X, 1-4) uint16), written byte by
-    byte: Pillow cannot write 16-bit colour PNGs."""
+    byte (Pillow cannot write 16-bit colour PNGs); row ``y`` filtered with
+    ``filters[y % len(filters)]`` (0 none, 1 sub, 2 up, 3 average, 4 Paeth)."""
     pixels = np.asarray(pixels, dtype=">u2")
     height, width = pixels.shape[:2]
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
     header = struct.pack(
-        ">IIBBBBB", width, height, 16, _PNG_COLOR_TYPES[channels], 0, 0, 0
+        ">IIBBBBB", width, height, 16, _PNG_COLOR_TYPES[channels], 0, 0, interlace
     )
-    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)  # filter: none
+    raw = pixels.reshape(height, -1).view(np.uint8).astype(np.int32)
+    rows = b"".join(
+        bytes([kind]) + _filtered(raw, y, kind, 2 * channels).tobytes()
+        for y in range(height)
+        for kind in [filters[y % len(filters)]]
+    )
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         crc = zlib.crc32(kind + data) & 0xFFFFFFFF
@@ -38,6 +46,20 @@ def write_png16(path: Path, pixels: np.ndarray) -> None:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+def _filtered(raw: np.ndarray, y: int, kind: int, bpp: int) -> np.ndarray:
+    """Row ``y`` of the bytes ``raw`` under the PNG filter ``kind`` (the PNG
+    specification, section 9)."""
+    x = raw[y]
+    left = np.concatenate([np.zeros(bpp, np.int32), x[:-bpp]])
+    up = raw[y - 1] if y > 0 else np.zeros_like(x)
+    corner = np.concatenate([np.zeros(bpp, np.int32), up[:-bpp]])
+    p = left + up - corner
+    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - corner)
+    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, corner))
+    predicted = [0, left, up, (left + up) // 2, paeth][kind]
+    return ((x - predicted) % 256).astype(np.uint8)
 
 
 def sixteen_bit(channels: int, shape=(30, 40)) -> np.ndarray:
@@ -94,23 +116,38 @@ def test_a_16_bit_colour_tiff_is_read_and_segmented_at_16_bits(tmp_path, channel
 
 
 @pytest.mark.parametrize("channels", [2, 3, 4], ids=["grey-alpha", "RGB", "RGBA"])
-def test_a_16_bit_colour_png_is_never_read_as_8_bits(tmp_path, capsys, channels):
+@pytest.mark.parametrize("filters", [(0,), (1,), (2,), (3,), (4,), (0, 1, 2, 3, 4)])
+def test_a_16_bit_colour_png_is_read_at_16_bits(tmp_path, channels, filters):
     pixels = sixteen_bit(channels)
-    path = tmp_path / "colour16.png"
-    write_png16(path, pixels)
-    try:
-        read = read_image(path)
-    except ValueError as err:  # no installed reader keeps its 16 bits
-        message = str(err)
-        assert "16-bit" in message and "TIFF" in message
-    else:  # a reader that keeps them must give the stored pixels
-        np.testing.assert_array_equal(read, pixels)
-        return
+    write_png16(tmp_path / "colour16.png", pixels, filters)
+    read = read_image(tmp_path / "colour16.png")
+    assert read.dtype == np.uint16 and read.shape == pixels.shape
+    np.testing.assert_array_equal(read, pixels)
+
+
+def test_a_16_bit_rgb_png_is_segmented_at_16_bits(tmp_path):
+    pixels = sixteen_bit(3)
+    write_png16(tmp_path / "rgb16.png", pixels, (0, 1, 2, 3, 4))
+    _round_trip(tmp_path / "rgb16.png", pixels, tmp_path / "out")
+
+
+def test_an_interlaced_16_bit_colour_png_is_refused_clearly(tmp_path, capsys):
+    write_png16(tmp_path / "laced.png", sixteen_bit(3), interlace=1)
     out = tmp_path / "out"
-    assert main(["segment", str(path), "--out", str(out)]) == 1
+    assert main(["segment", str(tmp_path / "laced.png"), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "colour16.png: cannot read it" in err and "16-bit" in err
-    assert not list(out.glob("colour16*"))
+    assert "laced.png: cannot read it" in err and "interlaced 16-bit" in err
+    assert "TIFF" in err and not list(out.glob("laced*"))
+
+
+def test_a_damaged_16_bit_png_is_refused_clearly(tmp_path):
+    path = tmp_path / "damaged.png"
+    write_png16(path, sixteen_bit(3))
+    raw = bytearray(path.read_bytes())
+    raw[60] ^= 0xFF  # inside the image data
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="damaged PNG"):
+        read_image(path)
 
 
 def test_an_8_bit_png_is_still_read_as_it_is(tmp_path):
