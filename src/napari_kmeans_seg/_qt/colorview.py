@@ -245,8 +245,8 @@ class ColorSpaceView(Container):
         self._draw(image, labels, layout, colors, None, names=names)
 
     def update_from_layer(self, image_layer_name: str) -> None:
-        """Draw the segmentation of the image layer ``image_layer_name`` from its
-        labels layer ``"<name> clusters"``, and follow that layer from now on.
+        """Draw the segmentation of the image layer ``image_layer_name`` from the
+        labels layer this plugin made for it, and follow that layer from now on.
 
         Raises
         ------
@@ -319,7 +319,7 @@ class ColorSpaceView(Container):
     def select_cluster(self, cluster_id: int) -> None:
         """Select cluster ``cluster_id`` (0: all clusters again).
 
-        The labels layer ``"<image> clusters"`` gets ``selected_label`` and
+        The labels layer this plugin made for the image gets ``selected_label`` and
         ``show_selected_label`` (off for 0). Emits :attr:`cluster_selected`.
 
         Raises

@@ -21,8 +21,10 @@ UPDATE_DELAY_MS = 50
 
 
 class LayerFollower:
-    """Links a :class:`ColorSpaceView` to the labels layer ``"<image> clusters"``
-    of the image it shows: redraws on new data, mirrors the selected label.
+    """Links a :class:`ColorSpaceView` to the labels layer this plugin made for
+    the image it shows (found by identity: a user's layer named
+    ``"<image> clusters"`` is never it): redraws on new data, mirrors the
+    selected label.
 
     Parameters
     ----------
@@ -36,6 +38,9 @@ class LayerFollower:
         self._view, self._viewer = view, viewer
         self.image_name: str | None = None
         self._tracked = None  # the labels layer whose events we follow
+        #: its selected label last seen: napari re-emits ``selected_label``
+        #: unchanged whenever the layer's colormap is set
+        self._seen = 0
         self._result_labels = None  # the labels of a result handed over
         self._updating_choice = False
         self._timer = QTimer(view.native)
@@ -49,17 +54,17 @@ class LayerFollower:
         """Names of the image layers that have a labels layer from Segment."""
         if self._viewer is None:
             return []
-        layers = self._viewer.layers
-        out = []
-        for layer in layers:
-            lname = labels_name(layer.name)
-            if (
-                isinstance(layer, napari.layers.Image)
-                and lname in layers
-                and isinstance(layers[lname], napari.layers.Labels)
-            ):
-                out.append(layer.name)
-        return out
+        return [
+            layer.name
+            for layer in self._viewer.layers
+            if isinstance(layer, napari.layers.Image)
+            and self._labels_of(layer.name) is not None
+        ]
+
+    def _labels_of(self, name: str):
+        """The labels layer this plugin made for image layer ``name``, or None."""
+        layer = find_output_layer(self._viewer, name, labels_name(name))
+        return layer if isinstance(layer, napari.layers.Labels) else None
 
     def show_last(self) -> None:
         """Show the last segmented image, if any (when the view opens)."""
@@ -88,10 +93,9 @@ class LayerFollower:
             if self.image_name is not None:  # what we showed is gone
                 self.on_image_chosen(None)
             return
-        layers = self._viewer.layers
-        lname = labels_name(after)
+        labels_layer = self._labels_of(after)
         # == not `is`: the layers may be (new) proxies of the same layer
-        replaced = lname not in layers or layers[lname] != self._tracked
+        replaced = labels_layer is None or labels_layer != self._tracked
         if after != before or self._tracked is None or replaced:
             self.on_image_chosen(after)
 
@@ -149,12 +153,13 @@ class LayerFollower:
         layers = self._viewer.layers
         if name not in layers or not isinstance(layers[name], napari.layers.Image):
             raise ValueError(f"no image layer named {name!r} in the viewer")
-        lname = labels_name(name)
-        if lname not in layers or not isinstance(layers[lname], napari.layers.Labels):
+        labels_layer = self._labels_of(name)
+        if labels_layer is None:
             raise ValueError(
-                f"image layer {name!r} has no labels layer {lname!r}: segment it first"
+                f"image layer {name!r} has no labels layer from Segment: segment "
+                "it first"
             )
-        return layers[name], layers[lname]
+        return layers[name], labels_layer
 
     def attach(self, name: str | None, result) -> None:
         """A result was handed to the view: follow the labels layer of image
@@ -177,16 +182,17 @@ class LayerFollower:
         self.detach(keep_name=True)
         events = labels_layer.events
         events.data.connect(self._on_data)
-        events.selected_label.connect(self._on_selection)
+        events.selected_label.connect(self._on_picked)
         events.show_selected_label.connect(self._on_selection)
         self._tracked = labels_layer
+        self._seen = int(labels_layer.selected_label)
 
     def detach(self, *, keep_name: bool = False) -> None:
         """Stop following the labels layer."""
         if self._tracked is not None:
             events = self._tracked.events
             events.data.disconnect(self._on_data)
-            events.selected_label.disconnect(self._on_selection)
+            events.selected_label.disconnect(self._on_picked)
             events.show_selected_label.disconnect(self._on_selection)
             self._tracked = None
         if not keep_name:
@@ -213,7 +219,18 @@ class LayerFollower:
 
     # ---------------------------------------------------------- selection
 
+    def _on_picked(self, event=None) -> None:
+        """``selected_label`` changed (napari's picker): its centre is selected,
+        whether or not the layer shows it alone."""
+        layer = self._tracked
+        if layer is None or int(layer.selected_label) == self._seen:
+            return
+        self._seen = int(layer.selected_label)
+        with contextlib.suppress(RuntimeError):  # the view was closed
+            self._view.show_selected(self._seen)
+
     def _on_selection(self, event=None) -> None:
+        """``show_selected_label`` toggled: the selected centre, or none."""
         layer = self._tracked
         if layer is None:
             return

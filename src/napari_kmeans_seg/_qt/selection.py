@@ -1,11 +1,16 @@
 """The selection linked between the clusters table and the labels layer.
 
-napari's own mechanism carries it: a cluster is selected when the labels layer
-shows its ``selected_label`` alone (``show_selected_label``). Selecting a table row
-sets them; setting them (in the layer controls, or by clicking a centre in the
-colour-space view) selects the row. The selected cluster is drawn opaque in a
+napari's own mechanism carries it: the layer's ``selected_label`` is the selected
+cluster, and ``show_selected_label`` shows it alone. Selecting a table row sets
+both; napari's label picker (or the layer controls) setting ``selected_label``
+selects the row, without showing the cluster alone unless "show selected" is
+ticked; ticking it (or clicking a centre in the colour-space view) selects the
+row and shows the cluster alone. The cluster shown alone is drawn opaque in a
 colour that stands out from the photo; clearing the selection restores the
 layer's colours and opacity.
+
+Only the labels layer this plugin made is linked (the widget finds it by
+identity): a user's layer that has the output's name is never touched.
 """
 
 import contextlib
@@ -37,6 +42,9 @@ class SelectionLink:
         self._layer = None
         self._original = None  # (colormap, opacity) before the highlight
         self._busy = False
+        #: the layer's selected label last seen: napari re-emits
+        #: ``selected_label`` unchanged whenever the colormap is set
+        self._seen = 0
         table.cluster_chosen.connect(self._on_table)
 
     @property
@@ -51,12 +59,13 @@ class SelectionLink:
         if layer is None:
             return
         self._layer = layer
+        self._seen = int(layer.selected_label)
         if layer.show_selected_label:  # left from an earlier result
             with self._quiet():
                 layer.show_selected_label = False
         events = layer.events
-        events.selected_label.connect(self._on_layer)
-        events.show_selected_label.connect(self._on_layer)
+        events.selected_label.connect(self._on_picked)
+        events.show_selected_label.connect(self._on_shown)
 
     def detach(self) -> None:
         """Unlink (the highlight, if any, is removed)."""
@@ -64,8 +73,8 @@ class SelectionLink:
         if layer is None:
             return
         with contextlib.suppress(Exception):  # the layer may be gone
-            layer.events.selected_label.disconnect(self._on_layer)
-            layer.events.show_selected_label.disconnect(self._on_layer)
+            layer.events.selected_label.disconnect(self._on_picked)
+            layer.events.show_selected_label.disconnect(self._on_shown)
             self._restore(layer)
         self._original = None
 
@@ -87,9 +96,28 @@ class SelectionLink:
             if cluster_id:
                 layer.selected_label = int(cluster_id)
             layer.show_selected_label = bool(cluster_id)
+        self._seen = int(layer.selected_label)
         self._apply(layer, int(cluster_id), sync_table=False)
 
-    def _on_layer(self, event=None) -> None:
+    def _on_picked(self, event=None) -> None:
+        """``selected_label`` changed (napari's picker, the layer controls): its
+        row is selected; the cluster is shown alone only if the layer says so."""
+        layer = self._layer
+        if layer is None or self._busy or int(layer.selected_label) == self._seen:
+            return
+        picked = self._seen = int(layer.selected_label)
+        if layer.show_selected_label:
+            self._apply(layer, picked, sync_table=True)
+            return
+        table = self._table
+        wanted = [picked] if picked in table.cluster_ids else []
+        if table.selected_ids() != wanted:
+            with self._quiet():
+                table.select_ids(wanted, quiet=True)
+
+    def _on_shown(self, event=None) -> None:
+        """``show_selected_label`` toggled: the selected cluster shown alone and
+        highlighted, or every cluster in its colours again (no row selected)."""
         layer = self._layer
         if layer is None or self._busy:
             return
