@@ -777,8 +777,6 @@ def read_png16(path: Path) -> np.ndarray:
         If the file is not such a PNG, is interlaced, or is damaged (a chunk's
         checksum, missing or surplus image data, an unknown row filter).
     """
-    import numpy as np
-
     header, data = _png_chunks(path.read_bytes())
     width, height, depth, color, _, _, interlace = header
     channels = _PNG_CHANNELS.get(color) if depth == 16 else None
@@ -829,8 +827,6 @@ def _inflate(data: bytes, size: int) -> np.ndarray:
     """The ``size`` bytes zlib ``data`` holds (more or fewer: a damaged file),
     as uint8."""
     import zlib
-
-    import numpy as np
 
     if size > _PNG_MAX_BYTES:
         raise ValueError(f"the PNG is too large to decode here ({size} bytes)")
