@@ -108,7 +108,8 @@ def segment(
     mask : array_like of bool, optional
         Pixels to cluster, shaped like the image without its channel axis; pixels
         outside get label 0 and do not influence the fit (nor, with
-        ``smoothing``, their neighbours' features).
+        ``smoothing``, their neighbours' features). Numbers are taken as bools
+        (nonzero: cluster); strings, objects or complex numbers are refused.
     color_space : {"rgb", "hsv", "lab"}
         Colour space of the features of an RGB(A) image (an error for others).
         Values are first scaled to [0, 1] by dtype (uint8 / 255, uint16 / 65535,
@@ -214,16 +215,17 @@ def segment(
     Raises
     ------
     TypeError
-        If an option has the wrong type (``n_clusters=3.0``, ``rgb="no"``); the
-        error is also a ``ValueError``.
+        If an option has the wrong type (``n_clusters=3.0``, ``rgb="no"``) or
+        ``mask`` is not of bools or numbers; the error is also a ``ValueError``.
     ValueError
         If the image is empty, not numeric, has fewer distinct values than
-        ``n_clusters``, or an option is out of range (a colour space other than
-        "rgb" for an image that is not RGB, a wrong number of channel weights or
-        of scale values, a negative weight or sigma, ...); with ``model``, if the
-        image does not have the model's channels or ``n_clusters``,
-        ``channel_axis``, ``rgb`` or a feature option contradict the model. The
-        message says what to do.
+        ``n_clusters`` (or values float64 cannot keep apart), ``mask`` does not
+        have the image's spatial shape, or an option is out of range (a colour
+        space other than "rgb" for an image that is not RGB, a wrong number of
+        channel weights or of scale values, a negative weight or sigma, ...);
+        with ``model``, if the image does not have the model's channels or
+        ``n_clusters``, ``channel_axis``, ``rgb`` or a feature option contradict
+        the model. The message says what to do.
 
     Examples
     --------
