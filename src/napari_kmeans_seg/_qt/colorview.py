@@ -38,6 +38,7 @@ from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
 from ..layers.outputs import mean_colors
 from .colorview_source import LayerFollower, StepRunner
+from .gl_context import ContextWatch
 from .scatter import BACKGROUND, ScatterCanvas
 
 __all__ = ["BACKGROUND", "BY_CLUSTER", "DEFAULT_N_POINTS", "ColorSpaceView"]
@@ -120,6 +121,7 @@ class ColorSpaceView(Container):
         # few rows around the canvas: the view shares the screen's height
         super().__init__(widgets=[self.image, self.color_by])
         self._plot = ScatterCanvas()
+        self._context = ContextWatch(self._plot.canvas, self._new_canvas)
         self.native.layout().addWidget(self._plot.native, 1)
         bottom = Container(
             widgets=[self.n_points, self.save_button], layout="horizontal"
@@ -154,6 +156,16 @@ class ColorSpaceView(Container):
     def centre_markers(self):
         """The vispy visual of the cluster centres."""
         return self._plot.centres
+
+    @property
+    def axis_text(self):
+        """The vispy visual of the axis names."""
+        return self._plot.axis_text
+
+    @property
+    def tick_text(self):
+        """The vispy visual of the axis ends' values."""
+        return self._plot.tick_text
 
     @property
     def cluster_ids(self) -> np.ndarray:
@@ -192,6 +204,23 @@ class ColorSpaceView(Container):
     def image_name(self) -> str | None:
         """The image layer whose segmentation is shown (None: a bare result)."""
         return self._follower.image_name
+
+    def _new_canvas(self) -> None:
+        """Put a new canvas in place of one whose OpenGL context is gone (the
+        view was floated or docked again), looking from the same place."""
+        old = self._plot
+        with contextlib.suppress(RuntimeError):  # the view itself is gone
+            layout = self.native.layout()
+            plot = ScatterCanvas()
+            plot.adopt_camera(old)
+            layout.insertWidget(layout.indexOf(old.native), plot.native, 1)
+            layout.removeWidget(old.native)
+            old.native.hide()
+            old.native.deleteLater()
+            self._plot = plot
+            self._context = ContextWatch(plot.canvas, self._new_canvas)
+            plot.clicked.connect(self._on_click)
+            self._redraw()
 
     # -------------------------------------------------------------- drawing
 
@@ -256,7 +285,9 @@ class ColorSpaceView(Container):
         """
         self._follower.show_layer(str(image_layer_name))
 
-    def _draw(self, image, labels, layout, colors, centres, *, names) -> None:
+    def _draw(self, image, labels, layout, colors, centres, *, names, fit=True) -> None:
+        """Draw new data; ``fit``: frame it anew (not for another number of
+        points of the same data: the user's turn and zoom stay)."""
         self._means.stop()  # a computation under way is now stale
         self._scatter = _cs.make_scatter(
             image,
@@ -272,6 +303,8 @@ class ColorSpaceView(Container):
         if self._selected not in (0, *self._scatter.ids.tolist()):
             self._selected = 0
         self._redraw()
+        if fit:
+            self._plot.fit_camera()
         if not self._scatter.exact:
             ids = self._scatter.all_ids
             self._means.start(_cs.label_means_steps(image, labels, layout, ids))
@@ -280,7 +313,7 @@ class ColorSpaceView(Container):
         """Draw again what is shown (e.g. another number of points)."""
         if self._shown is not None:
             image, labels, layout, colors, centres, names = self._shown
-            self._draw(image, labels, layout, colors, centres, names=names)
+            self._draw(image, labels, layout, colors, centres, names=names, fit=False)
 
     def _redraw(self, _=None) -> None:
         self._plot.draw(
@@ -315,6 +348,10 @@ class ColorSpaceView(Container):
     def centre_screen_positions(self) -> np.ndarray:
         """Where the centre markers are on the canvas, ``(k, 2)`` logical pixels."""
         return self._plot.centre_screen_positions()
+
+    def point_screen_positions(self) -> np.ndarray:
+        """Where the sampled pixels are on the canvas, ``(n, 2)`` logical pixels."""
+        return self._plot.point_screen_positions()
 
     def select_cluster(self, cluster_id: int) -> None:
         """Select cluster ``cluster_id`` (0: all clusters again).
@@ -407,10 +444,14 @@ def _ask_and_save(view: ColorSpaceView) -> None:
 
 
 def views_in(window) -> list[ColorSpaceView]:
-    """The colour-space views docked in the Qt main window ``window``."""
+    """The colour-space views of the Qt main window ``window``: docked in it, or
+    floating (a floating dock is a window of its own, still its child)."""
     out = []
     for view in list(VIEWS):
         with contextlib.suppress(RuntimeError):  # its Qt side is gone
-            if view.native.window() is window:
+            parent = view.native
+            while parent is not None and parent is not window:
+                parent = parent.parentWidget()
+            if parent is window:
                 out.append(view)
     return out

@@ -5,7 +5,7 @@ Each part has one job: :class:`InputsPanel` (what is clustered),
 :class:`SuggestKPanel`, :class:`ModelPanel` (load/save), :class:`RunPanel`
 (Segment/Cancel, progress, status) with :class:`SegmentRunner` (the worker
 threads), :class:`ClusterTablePanel` and :class:`SelectionLink` (table row ↔
-labels layer). The colour-space view is a dock of its own.
+labels layer). The colour-space view opens in a window of its own.
 """
 
 # No ``from __future__ import annotations`` here: napari injects the viewer only when
@@ -115,7 +115,8 @@ class KMeansWidget(Container):
         self.table_panel = ClusterTablePanel()
         self.colorview_button = PushButton(
             text="Open colour-space view",
-            tooltip="Dock the colour-space view of the last segmentation",
+            tooltip="Open the colour-space view of the last segmentation in a "
+            "window of its own (dock it from its title bar)",
         )
         for part, names in _PARTS.items():
             for name in names:
@@ -342,7 +343,7 @@ class KMeansWidget(Container):
     # ------------------------------------------------------- colour view
 
     def open_colorview(self, _=None):
-        """Dock the colour-space view (or show the one docked), showing the last
+        """Open the colour-space view (or show the one open), showing the last
         segmentation; returns the :class:`ColorSpaceView`."""
         shown = self._shown
         if shown is not None and shown.inputs.problem(self._viewer) is None:
