@@ -16,7 +16,6 @@ from napari_kmeans_seg import (
     segment,
     suggest_n_clusters,
 )
-from napari_kmeans_seg.core.engine import MIN_SPREAD_STEPS
 
 #: a result's centroids are float64 means up to this relative error
 MEAN_RTOL = 1e-12
@@ -87,10 +86,6 @@ def weighted_features_keep_float64_values(scale, offset, seed, k):
     try:
         result = segment(image, k, channel_axis=2, channel_weights=(1.0, 0.5))
     except ValueError as err:  # a clear refusal is allowed: never a silent loss
-        if "float64 steps" in str(err):  # a large offset, a tiny spread
-            steps = np.ptp(values) / np.spacing(np.abs(values).max())
-            assert steps < MIN_SPREAD_STEPS, err
-            return
         assert "too large" in str(err) or "rescale" in str(err), err
         assert scale * 6 + abs(offset) > 1e140
         return
@@ -164,17 +159,26 @@ def test_64_bit_values_float64_merges_are_refused_not_miscounted(
 
 
 @pytest.mark.parametrize("dtype", [np.uint64, np.int64])
-@pytest.mark.parametrize("extra", [(), (0,)], ids=["close", "close-and-far"])
 @pytest.mark.parametrize("rgb", [False, True])
-def test_64_bit_values_a_few_float64_steps_apart_are_refused(dtype, extra, rgb):
-    # distinct in float64, but one step (256) apart: means and midpoints of
-    # such values round onto them, and the fit came out wrong (2 labels of 3)
-    values = (2**60, 2**60 + 256, 2**60 + 512, *extra)
+def test_64_bit_values_a_few_float64_steps_apart_and_far_are_refused(dtype, rgb):
+    # distinct in float64, but one step (256) apart, and 0 too: no offset to
+    # subtract, and the fit came out wrong (2 labels of 3)
+    values = (2**60, 2**60 + 256, 2**60 + 512, 0)
     image = np.array([values * 6], dtype=dtype)
     image = np.stack([image] * 3, axis=-1) if rgb else image
-    advice = r"image.min\(\)" if not extra else "cannot keep them apart"
-    with pytest.raises(ValueError, match=rf"float64 steps apart.*{advice}"):
+    with pytest.raises(ValueError, match=r"float64 steps apart.*keep them apart"):
         segment(image, 3)
+
+
+@pytest.mark.parametrize("dtype", [np.uint64, np.int64])
+@pytest.mark.parametrize("rgb", [False, True])
+def test_64_bit_values_a_few_float64_steps_apart_on_an_offset_are_exact(dtype, rgb):
+    values = np.array([2**60, 2**60 + 256, 2**60 + 512], dtype=dtype)
+    image = values[np.arange(60) % 3].reshape(6, 10)
+    image = np.stack([image] * 3, axis=-1) if rgb else image
+    result = segment(image, 3)
+    assert result.converged
+    np.testing.assert_array_equal(result.labels, segment(image - 2**60, 3).labels)
 
 
 def test_64_bit_values_far_apart_in_float64_steps_are_clustered():
@@ -186,16 +190,39 @@ def test_64_bit_values_far_apart_in_float64_steps_are_clustered():
 
 
 @pytest.mark.parametrize("rgb", [False, True])
-def test_float_values_spanning_a_few_float64_steps_are_refused(rgb):
-    # 1e8 + 1e-8 * (0..5): each value a step or two from the next; the fit
-    # came out short of a fixed point with clusters missing
+@pytest.mark.parametrize("far", [False, True], ids=["close", "and-one-far"])
+def test_values_a_few_float64_steps_apart_on_a_large_offset_are_exact(rgb, far):
+    # 2**60 + a few steps of 256: means and midpoints between such values round
+    # onto them, and the fit ended short of a fixed point with clusters missing;
+    # the offset is subtracted (exactly) before clustering
+    rng = np.random.default_rng(3)
+    groups = rng.integers(0, 4 if far else 3, (30, 40))
+    steps = np.array([0, 16, 32, 10**7])[groups] + rng.integers(0, 8, groups.shape)
+    values = 2.0**60 + 256.0 * steps
+    image = np.stack([values] * 3, axis=-1) if rgb else values
+    k = 4 if far else 3
+    result = segment(image, k, random_state=0)
+    assert result.converged
+    assert sorted(np.unique(result.labels)) == list(range(1, k + 1))
+    expected = segment(image - 2.0**60, k, random_state=0)  # no offset
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    # the centroids, back on the offset, are the nearest float64 (steps of 256)
+    np.testing.assert_allclose(
+        result.centroids, expected.centroids + 2.0**60, rtol=0, atol=128
+    )
+
+
+def test_float_values_on_a_large_offset_are_fitted_exactly():
+    # 1e8 + 1e-8 * (0..5): each value a step or two of float64 from the next
     rng = np.random.default_rng(4)
-    image = 1e8 + 1e-8 * rng.integers(0, 6, (20, 30)).astype(np.float64)
-    image = np.stack([image] * 3, axis=-1) if rgb else image
-    with pytest.raises(ValueError, match=r"float64 steps.*subtract"):
-        segment(image, 3)
-    shifted = segment(image - image.min(), 3)  # the advice works
-    assert shifted.converged and shifted.n_clusters == 3
+    values = 1e8 + 1e-8 * rng.integers(0, 6, (20, 30)).astype(np.float64)
+    result = segment(values, 3)
+    assert result.converged and result.n_clusters == 3
+    _check(result, values[..., None], 3)
+    expected = segment(values - 1e8, 3)  # the same values without the offset
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    km = ExactKMeans(3, random_state=0).fit(values.reshape(-1, 1))
+    assert km.converged_ and len(np.unique(km.labels_)) == 3
 
 
 def test_negative_64_bit_values_at_minus_2_53_are_refused():

@@ -120,6 +120,9 @@ _MARGIN = 0.25
 _MAX_HIST = 1 << 22
 #: largest magnitude of a pixel value: squared distances must stay finite in float64
 _MAX_MAGNITUDE = 1e150
+#: a float feature whose spread is at most this share of its offset (its values
+#: share about 20 leading bits) is clustered after subtracting that offset
+_OFFSET_SHARE = 2.0**-20
 #: float data whose largest magnitude is below this is scaled by a power of two
 #: (exactly) before clustering: the squared differences of its distinct values
 #: could underflow in float64
@@ -293,25 +296,21 @@ EXACT_INTEGER_LIMIT = 2**53
 
 
 #: distinct 64-bit integers beyond 2**53 fewer float64 steps apart than this
-#: (at their magnitude) are refused: means and midpoints between values a few
-#: steps apart round onto them, and Lloyd iterations stop short of a fixed
-#: point (seen up to 64 steps apart with three features); subtracting the
-#: minimum, which the message advises, is exact for them
+#: (at their magnitude), in an image too spread for the engine to subtract an
+#: offset, are refused: means and midpoints between values a few steps apart
+#: round onto them, and Lloyd iterations stop short of a fixed point (seen up
+#: to 64 steps apart with three features)
 MIN_FLOAT_STEPS = 1 << 12
-#: float features whose values span fewer float64 steps than this (a large
-#: offset, a tiny spread) are refused: their fits were seen to end short of a
-#: fixed point with clusters missing; a spread of 40 steps still clustered
-#: exactly, and is kept
-MIN_SPREAD_STEPS = 32
 
 
 def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
     """Refuse 64-bit integer values that float64, in which k-means computes,
     would merge or cannot keep apart: distinct values of magnitude 2**53 or
     more that round to the same float (2**53 itself included: 2**53 + 1 rounds
-    onto it), or to floats fewer than :data:`MIN_FLOAT_STEPS` steps apart.
-    Counted on the integers. Values far enough apart (e.g. a dtype's extremes)
-    are clustered.
+    onto it), or to floats fewer than :data:`MIN_FLOAT_STEPS` steps apart
+    (unless all values sit on an offset that the engine subtracts, see
+    :func:`offset_of`). Counted on the integers. Values far enough apart (e.g.
+    a dtype's extremes) are clustered.
 
     Parameters
     ----------
@@ -342,8 +341,9 @@ def check_exact_integers(X: np.ndarray, name: str = "image") -> None:
             f"2**53 in magnitude, which float64 (what k-means computes in) merges "
             f"into {floats.size}; {_integer_advice(flat, name)}"
         )
-    close = _closest_steps(floats)
-    if close is not None:
+    lo, hi = float(flat.min()), float(flat.max())
+    close = None if np.any(offset_of(lo, hi)) else _closest_steps(floats)
+    if close is not None:  # not on an offset the engine subtracts (exactly)
         a, b = (int(v) for v in close)
         raise ValueError(
             f"{what} holds {X.dtype} values at or beyond 2**53 in magnitude only a "
@@ -376,32 +376,17 @@ def _integer_advice(flat: np.ndarray, name: str) -> str:
     )
 
 
-def spread_ok(lo, hi) -> np.ndarray:
-    """Per feature, whether values from ``lo`` to ``hi`` are all equal or span at
-    least :data:`MIN_SPREAD_STEPS` float64 steps at their magnitude (True where
-    the range is unknown: no valid value)."""
+def offset_of(lo, hi) -> np.ndarray:
+    """Per feature, the offset to subtract before clustering values from ``lo``
+    to ``hi``: the value nearest 0 where they share their sign and about 20
+    leading bits (a spread of at most :data:`_OFFSET_SHARE` of it), else 0.
+    Subtracting it is exact (the values lie within a factor 2 of it); left in,
+    it would crowd the values' means and midpoints into a few float64 steps."""
     lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
     with np.errstate(invalid="ignore"):
-        step = np.spacing(np.maximum(np.abs(lo), np.abs(hi)))
-        return ~((hi > lo) & (hi - lo < MIN_SPREAD_STEPS * step))
-
-
-def check_spread(lo: np.ndarray, hi: np.ndarray) -> None:
-    """A ``ValueError`` unless every feature's valid values, from ``lo`` to
-    ``hi``, are all equal or span at least :data:`MIN_SPREAD_STEPS` float64
-    steps: values a few steps apart at a large magnitude (a large offset and a
-    tiny spread) cannot be clustered exactly in float64."""
-    bad = np.flatnonzero(~spread_ok(lo, hi))
-    if bad.size == 0:
-        return
-    j = int(bad[0])
-    steps = (hi[j] - lo[j]) / np.spacing(max(abs(lo[j]), abs(hi[j])))
-    raise ValueError(
-        f"the values of feature {j + 1} span only {steps:.0f} float64 steps "
-        f"({float(lo[j])!r} to {float(hi[j])!r}): k-means in float64 cannot keep "
-        "values so close together apart exactly; subtract a reference first (e.g. "
-        "image - image.min(), exact for values this close)"
-    )
+        near = np.where(lo > 0, lo, np.where(hi < 0, hi, 0.0))
+        crowded = np.isfinite(near) & (hi - lo <= np.abs(near) * _OFFSET_SHARE)
+    return np.where(crowded, near, 0.0)
 
 
 def as_supported(X: np.ndarray) -> np.ndarray:
@@ -499,6 +484,8 @@ class Pixels:
         self.check = current_check()
         #: ``X`` was multiplied by ``2**exponent`` (very small float data)
         self.exponent = 0
+        #: per feature, what was subtracted from ``X`` (a large offset), or None
+        self.offset: np.ndarray | None = None
         #: per-feature minimum and maximum of the valid pixels, once measured
         self.lo_hi: tuple[np.ndarray, np.ndarray] | None = None
         # three integer features (RGB, 3-channel uint16): the fast unrolled passes
@@ -538,9 +525,29 @@ class Pixels:
         self.exponent = -math.frexp(top)[1]
         self.X = np.ldexp(self.X.astype(np.float64), self.exponent)
 
+    def _translate(self, mn: np.ndarray, mx: np.ndarray) -> tuple:
+        """Subtract from the float features their :func:`offset_of` (when any is
+        not 0); returns their range after."""
+        offset = offset_of(mn, mx)
+        if not np.any(offset):
+            return mn, mx
+        self.offset = offset
+        self.X = self.X.astype(np.float64) - offset
+        return mn - offset, mx - offset
+
+    def scaled(self, C: np.ndarray) -> np.ndarray:
+        """Centroids in the caller's units in those of :attr:`X` (translated and
+        scaled as the pixels were)."""
+        C = np.asarray(C, dtype=np.float64)
+        if self.offset is not None:
+            C = C - self.offset
+        return np.ldexp(C, self.exponent) if self.exponent else C
+
     def unscaled(self, C: np.ndarray) -> np.ndarray:
-        """Centroids back in the caller's units (exact for normal numbers)."""
-        return np.ldexp(C, -self.exponent) if self.exponent else C
+        """Centroids back in the caller's units (exact for normal numbers, up to
+        one rounding when the pixels were translated)."""
+        C = np.ldexp(C, -self.exponent) if self.exponent else C
+        return C if self.offset is None else C + self.offset
 
     def _make_grid(self) -> _Grid:
         X, D = self.X, min(self.d, 3)
@@ -558,11 +565,13 @@ class Pixels:
                 f"pixel values reach {top:.3g}, too large to cluster exactly in "
                 "float64; rescale the image first (e.g. image / np.abs(image).max())"
             )
+        if X.dtype.kind == "f":
+            mn, mx = self._translate(mn, mx)
+            ends = np.abs(np.concatenate([mn, mx]))
+            top = float(ends[np.isfinite(ends)].max(initial=0.0))
         if X.dtype.kind == "f" and 0.0 < top < _MIN_MAGNITUDE:
             self._rescale(top)
             mn, mx = np.ldexp(mn, self.exponent), np.ldexp(mx, self.exponent)
-        if X.dtype.kind == "f":
-            check_spread(mn, mx)
         self.lo_hi = (mn, mx)
         mn, mx = mn[:D], mx[:D]
         if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
@@ -1069,7 +1078,7 @@ def _exact_starts(px, stats, cells, k, rng, opts) -> list:
     on the cell means."""
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, px.d)
-        starts = [(0.0, np.ldexp(C0, px.exponent))]
+        starts = [(0.0, px.scaled(C0))]
     else:
         means = stats.sums[cells] / stats.count[cells][:, None]
         weights = stats.count[cells].astype(np.float64)
@@ -1123,7 +1132,7 @@ def _fit_per_pixel(px: Pixels, k: int, rng, opts) -> tuple | None:
     None if a sample of the pixels holds fewer than ``k`` distinct values."""
     init = opts["init"]
     if init is not None:
-        init = np.ldexp(np.array(init, dtype=np.float64).reshape(k, px.d), px.exponent)
+        init = px.scaled(np.array(init, dtype=np.float64).reshape(k, px.d))
     try:
         fit = dense.fit(
             px.X,
@@ -1210,11 +1219,7 @@ _ONE_PARTS = one_feature.EngineParts(
     cluster_order=cluster_order,
     check_enough_values=_check_enough_values,
     too_few_values=_too_few_values,
-    magnitude_ok=lambda lo, hi: (
-        max(abs(lo), abs(hi)) <= _MAX_MAGNITUDE
-        and not 0.0 < max(abs(lo), abs(hi)) < _MIN_MAGNITUDE
-        and bool(np.all(spread_ok(lo, hi)))
-    ),
+    magnitude_ok=lambda top: top <= _MAX_MAGNITUDE and not 0.0 < top < _MIN_MAGNITUDE,
 )
 
 

@@ -67,9 +67,8 @@ class EngineParts:
     cluster_order: Callable  #: the order of the clusters in the result
     check_enough_values: Callable  #: raises unless there are k distinct values
     too_few_values: Callable  #: the error for ``n`` distinct values
-    #: whether float values from ``lo`` to ``hi`` are clustered as they are
-    #: (neither refused as too large or too close together, nor scaled as too
-    #: small)
+    #: whether float values of this largest magnitude are clustered as they are
+    #: (neither refused as too large nor scaled as too small)
     magnitude_ok: Callable
 
 
@@ -270,7 +269,7 @@ def _starts(
     means, weights, width = _group_means(hist, groups)
     if opts["init"] is not None:
         C0 = np.array(opts["init"], dtype=np.float64).reshape(k, 1)
-        starts = [(0.0, np.ldexp(C0, px.exponent))]
+        starts = [(0.0, px.scaled(C0))]
     else:
         starts = parts.seeds(
             means, weights, k, rng, opts["n_init"], opts["max_iter"], px.check
@@ -574,7 +573,7 @@ def _in_range(ps: _Pass, lo: float, hi: float, parts) -> bool:
     values beyond the sample's range were all gathered)."""
     if ps.values.size:
         lo, hi = min(lo, ps.values[0]), max(hi, ps.values[-1])
-    return parts.magnitude_ok(lo, hi)
+    return parts.magnitude_ok(max(abs(lo), abs(hi)))
 
 
 def _sample(px) -> np.ndarray:
@@ -647,7 +646,7 @@ def _fit_fast(px, k, rng, opts, parts) -> tuple | None:
     sample = _sample(px)
     if sample.size < 2 * k or not sample[-1] > sample[0]:
         return None
-    if not parts.magnitude_ok(sample[0], sample[-1]):
+    if not parts.magnitude_ok(max(abs(sample[0]), abs(sample[-1]))):
         return None
     cs = OK.prefix_sums(sample, 0.0)
     starts = _sample_starts(px, sample, cs, k, rng, opts, parts)
