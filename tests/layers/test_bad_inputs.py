@@ -450,3 +450,17 @@ def test_segment_layer_refuses_non_image_layers(name, message):
     with pytest.raises(ValueError, match=message):
         segment_layer(viewer, name, 3)
     assert [x.name for x in viewer.layers] == ["points", "labels"]
+
+
+@pytest.mark.parametrize("flag", ["masked_layers", "mean_color_layer"])
+@pytest.mark.parametrize("value", ["no", 0, 1, None, [True]])
+def test_segment_layer_flags_are_bools(flag, value):
+    """A layer flag is never taken by truthiness (``masked_layers="no"`` must not
+    add the layers): a TypeError names it, and no layer is added."""
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((8, 8, 3), np.uint8) + np.arange(8)[:, None, None])
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        segment_layer(viewer, viewer.layers[0], 2, **{flag: value})
+    assert len(viewer.layers) == 1

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..core import lazy as _lazy
 from ..core.model import KMeansModel
+from ..core.options import check_bool
 from ..core.parallel import current_check
 from ..core.segment import SegmentationResult, segment
 from .owned import Made, made, mark_made
@@ -435,6 +436,8 @@ def compute_layers(
     on its finest level, as a lazy image, and every level is labelled lazily: the
     outputs are multiscale."""
     _check_label_colors(label_colors)
+    mean_color_layer = check_bool(mean_color_layer, "mean_color_layer")
+    masked_layers = check_bool(masked_layers, "masked_layers")
     options = {"scale": spatial_scale(source.scale, options), **options}
     levels = None
     if source.multiscale:
