@@ -180,6 +180,7 @@ def test_greyscale_clusters_in_their_mean_grey(make_napari_viewer, qtbot):
     # the colour space does not apply: disabled, and says why
     assert not widget.color_space.enabled
     assert "RGB images only" in widget.color_space.tooltip
+    widget.label_colors.value = "mean"  # asked for: distinct by default
     click_and_wait(qtbot, widget)
     cmap = viewer.layers["grey clusters"].colormap
     greys = {i: np.asarray(cmap.color_dict[i]) for i in (1, 2, 3)}

@@ -81,8 +81,13 @@ class OptionsPanel(Container):
             label="label colours",
             tooltip="Colour of each cluster in the labels layer: its mean colour "
             "(its mean grey for a single-channel image) or napari's distinct "
-            "label colours",
+            "label colours. Distinct by default for an image that is not RGB: "
+            "its mean grey over the grey image would hardly show",
         )
+        #: whether the user picked the label colours (else they follow the image)
+        self._colors_chosen = False
+        self._setting_colors = False
+        self.label_colors.changed.connect(self._on_colors_chosen)
         self.mean_color_layer = CheckBox(
             value=False,
             text="mean colour layer",
@@ -205,6 +210,22 @@ class OptionsPanel(Container):
         self.color_space.enabled = reason is None
         self.color_space.tooltip = COLOR_SPACE_TIP if reason is None else reason
 
+    def _on_colors_chosen(self, _=None) -> None:
+        if not self._setting_colors:
+            self._colors_chosen = True
+
+    def _follow_image_colors(self, rgb: bool) -> None:
+        """Label colours for the image, unless the user picked them: the mean
+        colour for RGB, distinct colours for a single-channel image (a cluster
+        in its mean grey would not show over it)."""
+        if self._colors_chosen:
+            return
+        self._setting_colors = True
+        try:
+            self.label_colors.value = "mean" if rgb else "distinct"
+        finally:
+            self._setting_colors = False
+
     def update_enabled(self, layer, *, fitting: bool) -> None:
         """Enable what applies to ``layer`` (None: no image): the colour space for
         RGB images, the feature options when fitting (not with a loaded model);
@@ -212,6 +233,8 @@ class OptionsPanel(Container):
         rgb = layer is not None and bool(layer.rgb)
         self._applies = (rgb, fitting)
         self._update_color_options()
+        if layer is not None:
+            self._follow_image_colors(rgb)
         for widget in (
             self.normalize,
             self.spatial_weight,

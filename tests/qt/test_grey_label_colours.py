@@ -1,0 +1,57 @@
+"""A greyscale image's clusters are drawn in colours that stand out from the
+image under them: by default not in their own mean grey."""
+
+import numpy as np
+import pytest
+from skimage import data
+from skimage.color import rgb2lab
+
+from conftest import click_and_wait, open_widget
+from napari_kmeans_seg.layers.outputs import find_output_layer, labels_name
+
+#: CIELAB distance (Delta E 1976) a label colour keeps from its cluster's grey:
+#: ~2.3 is just noticeable, 25 reads at a glance
+MIN_DELTA_E = 25.0
+
+
+def shown_greys(widget, layer) -> np.ndarray:
+    """Each cluster's mean grey as the image layer shows it, RGB in [0, 1]."""
+    lo, hi = layer.contrast_limits
+    means = np.asarray(widget.last_result.channel_means, float)[:, 0]
+    grey = np.clip((means - lo) / (hi - lo), 0.0, 1.0)
+    return np.repeat(grey[:, None], 3, axis=1)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_grey_clusters_stand_out_from_their_own_grey(make_napari_viewer, qtbot, k):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(data.camera()[::2, ::2], name="camera")
+    widget = open_widget(viewer)
+    widget.n_clusters.value = k
+    click_and_wait(qtbot, widget)
+    labels = find_output_layer(viewer, "camera", labels_name("camera"))
+    ids = np.arange(1, k + 1)
+    colors = np.asarray(labels.colormap.map(ids), float)[:, :3]
+    greys = shown_greys(widget, image)
+    delta = np.linalg.norm(rgb2lab(colors[None])[0] - rgb2lab(greys[None])[0], axis=1)
+    assert delta.min() >= MIN_DELTA_E, delta
+    # the clusters differ from one another too
+    lab = rgb2lab(colors[None])[0]
+    apart = np.linalg.norm(lab[:, None] - lab[None], axis=-1)[np.triu_indices(k, 1)]
+    assert apart.min() >= MIN_DELTA_E, apart
+
+
+def test_an_rgb_image_keeps_its_mean_colours_and_a_choice_is_kept(
+    make_napari_viewer, qtbot
+):
+    viewer = make_napari_viewer()
+    viewer.add_image(data.astronaut()[::4, ::4], name="astronaut")
+    widget = open_widget(viewer)
+    assert widget.label_colors.value == "mean"
+    viewer.add_image(data.camera()[::4, ::4], name="camera")
+    widget.image.value = viewer.layers["camera"]
+    assert widget.label_colors.value == "distinct"
+    widget.label_colors.value = "mean"  # the user's choice stays
+    widget.image.value = viewer.layers["astronaut"]
+    widget.image.value = viewer.layers["camera"]
+    assert widget.label_colors.value == "mean"
