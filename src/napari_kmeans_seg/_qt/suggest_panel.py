@@ -192,6 +192,9 @@ class SuggestKPanel(Container):
         user.
     k_range : iterable of int
         The k tried; capped at the spin box's maximum.
+    image_name : callable, optional
+        Called with ``get_image``; returns the name of the image scored, which
+        the plot's caption and tooltip then name.
 
     Attributes
     ----------
@@ -207,9 +210,12 @@ class SuggestKPanel(Container):
         get_image: Callable[[], tuple[np.ndarray, dict[str, Any]]],
         *,
         k_range: Iterable[int] = range(2, 11),
+        image_name: Callable[[], str] | None = None,
     ):
         self._n_clusters = n_clusters
         self._get_image = get_image
+        self._image_name = image_name
+        self._scoring = ""  # the name of the image being scored
         self._k_range = [k for k in k_range if k <= n_clusters.max]
         self._worker = None
         self.suggestion: KSuggestion | None = None
@@ -227,6 +233,10 @@ class SuggestKPanel(Container):
         self.status = Label(value="")
         wrap_text(self.status.native)
         self.status.tooltip = PLOT_HELP
+        #: the plot's title: which image was scored (a long name wraps)
+        self.caption = Label(value="")
+        wrap_text(self.caption.native)
+        self.caption.visible = False
         super().__init__(
             widgets=[
                 Container(
@@ -234,13 +244,14 @@ class SuggestKPanel(Container):
                     layout="horizontal",
                     labels=False,
                 ),
+                self.caption,
                 self.status,
             ],
             labels=False,
         )
         self.plot = KScorePlot()
         self.plot.setVisible(False)
-        self.native.layout().insertWidget(1, self.plot)
+        self.native.layout().insertWidget(2, self.plot)
         self.suggest_button.changed.connect(self.suggest)
         self.use_button.changed.connect(self.use)
         self.plot.k_clicked.connect(self._on_k_clicked)
@@ -268,7 +279,10 @@ class SuggestKPanel(Container):
             show_error(str(err))
             return None
         self.suggest_button.enabled = False
-        self.status.value = "scoring k…"
+        self._scoring = self._image_name() if self._image_name is not None else ""
+        self.status.value = (
+            f"scoring k for {self._scoring!r}…" if self._scoring else "scoring k…"
+        )
         self._worker = create_worker(
             suggest_n_clusters,
             image,
@@ -300,6 +314,12 @@ class SuggestKPanel(Container):
         self.suggestion = suggestion
         self.plot.set_suggestion(suggestion)
         self.plot.setVisible(True)
+        name = self._scoring
+        self.caption.value = f"k scored for {name!r}" if name else "k scored"
+        self.caption.visible = True
+        self.plot.setToolTip(
+            (f"The scores of k for {name!r}. " if name else "") + PLOT_HELP
+        )
         k = suggestion.suggested
         self.use_button.text = f"Use k = {k}"
         self.use_button.enabled = self._k_fixed is None

@@ -108,7 +108,9 @@ class KMeansWidget(Container):
         self.inputs_panel = InputsPanel(viewer)
         self.options_panel = OptionsPanel()
         self.suggest_k = SuggestKPanel(
-            self.options_panel.n_clusters, self._image_for_suggest
+            self.options_panel.n_clusters,
+            self._image_for_suggest,
+            image_name=lambda: self.inputs_panel.read().name,
         )
         self.model_panel = ModelPanel()
         self.run_panel = RunPanel()
