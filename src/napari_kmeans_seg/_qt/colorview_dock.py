@@ -17,8 +17,8 @@ PLUGIN_NAME = "napari-kmeans-seg"
 COLORVIEW_NAME = "Colour Space View"
 #: the floating view's size: a share of the main window's, within these bounds
 #: (pixels), never larger than the screen's free area
-VIEW_SHARE = (0.55, 0.85)
-VIEW_MIN = (520, 470)
+VIEW_SHARE = (0.45, 0.85)
+VIEW_MIN = (500, 470)
 VIEW_MAX = (900, 820)
 
 
