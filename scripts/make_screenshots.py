@@ -17,8 +17,9 @@ It writes to ``docs/images/`` of the repository (or ``--out DIR``):
 - ``dock_options.png``: the widget's options, the Options group open with the
   Fiji-style colour feature boxes hue, saturation and L* ticked;
 - ``dock_linked_selection.png``: the window on a 1280x720 screen with the widget
-  and the colour-space view docked, cluster 2 selected in the table: shown alone
-  in the labels layer and ringed in the colour view.
+  docked and the colour-space view in its own window over the canvas, cluster 2
+  selected in the table: shown alone in the labels layer and ringed in the
+  colour view.
 
 The status line in the first picture says how long Segment took; the script
 segments the photo once beforehand, so that it shows a warm run's time rather
@@ -245,9 +246,11 @@ def _even_margins(image):
 
 
 def _linked_selection_image(viewer, widget):
-    """Picture of the window on a laptop screen: the widget and the colour view
-    docked, cluster :data:`SELECTED` chosen in the table."""
-    widget.native.window().resize(*LAPTOP_SIZE)
+    """Picture of the window on a laptop screen: the widget docked, the colour
+    view in its own window over the canvas, cluster :data:`SELECTED` chosen in
+    the table."""
+    window = widget.native.window()
+    window.resize(*LAPTOP_SIZE)
     _process_events(0.5)
     view = widget.open_colorview()
     _process_events(0.5)
@@ -256,7 +259,23 @@ def _linked_selection_image(viewer, widget):
     _process_events(1.0)
     if view.selected_cluster != SELECTED:
         raise RuntimeError("the table's selection did not reach the colour view")
-    return viewer.screenshot(canvas_only=False, flash=False)
+    picture = viewer.screenshot(canvas_only=False, flash=False)[..., :3].copy()
+    view_window = view.native.window()
+    if view_window is not window:  # floating: drawn where it sits on the screen
+        offset = view_window.geometry().topLeft() - window.geometry().topLeft()
+        _paste(picture, _grab(view_window), offset.y(), offset.x())
+    return picture
+
+
+def _paste(picture, part, top: int, left: int) -> None:
+    """Draw ``part`` over ``picture`` with its top-left corner at (top, left),
+    clipped to the picture."""
+    height, width = picture.shape[:2]
+    y0, x0 = max(top, 0), max(left, 0)
+    y1 = min(top + part.shape[0], height)
+    x1 = min(left + part.shape[1], width)
+    if y1 > y0 and x1 > x0:
+        picture[y0:y1, x0:x1] = part[y0 - top : y1 - top, x0 - left : x1 - left, :3]
 
 
 def main(out_dir: Path | str = DEFAULT_OUT, *, timeout: float = 300.0) -> list[Path]:
