@@ -827,6 +827,9 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_exit_code_130(photos, tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell without job control starts its background
+        # commands (a CI script, nohup) with SIGINT ignored, which the child keeps
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         first = child.stdout.readline()  # "[1/40] ..." once an image is done
