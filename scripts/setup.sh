@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared set-up of scripts/run.sh, scripts/test.sh and scripts/lock.sh (sourced, not run).
 #
 # The Python packages are installed from requirements/lock.txt, a lock of tested
@@ -33,6 +34,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PYTHONUNBUFFERED=1
 
 # Runtime libraries Qt/napari need to open a window (a desktop has them already).
+# shellcheck disable=SC2034 # used by run.sh and test.sh
 GUI_APT_PACKAGES=(
     libgl1-mesa-dri libegl1 libgl1 libopengl0
     libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
@@ -177,11 +179,11 @@ ensure_installed() {
     # shellcheck disable=SC2046 # the options are words
     if ensure_uv; then
         "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
-            $(resolution_args uv) -e "$ROOT[$extras]"
+            $(resolution_args uv) -e "${ROOT}[$extras]"
     elif [ "$RESOLUTION" = lowest ]; then
         die "RESOLUTION=lowest needs uv ($UV_PIN)"
     else
-        "$VENV/bin/python" -m pip install -q $(resolution_args pip) -e "$ROOT[$extras]"
+        "$VENV/bin/python" -m pip install -q $(resolution_args pip) -e "${ROOT}[$extras]"
     fi
     echo "$want" >"$stamp"
     echo "done"
