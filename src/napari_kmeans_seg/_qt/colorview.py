@@ -66,9 +66,12 @@ class ColorSpaceView(Container):
     centre selects its cluster in the labels layer (``show_selected_label``);
     clicking it again, or the background, shows all clusters again.
 
-    The view follows the labels layer ``"<image> clusters"``: it redraws when that
+    The view follows the labels layer this plugin made for the image (by
+    identity: a user's layer of that name is never it): it redraws when that
     layer's data changes (a new segmentation, painting) and when its selected
-    label changes.
+    label changes (napari's label picker included). The view opens looking
+    from where the points' spread shows (:mod:`.camera`); docked or floated
+    again, it gets a new canvas (:mod:`.gl_context`).
 
     Parameters
     ----------
