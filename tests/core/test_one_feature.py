@@ -313,7 +313,9 @@ def test_a_value_on_the_threshold_goes_to_the_lower_cluster(dtype, fast_runs):
     fit = fit_predict(X, n_clusters=2)
     assert fast_runs[-1] is not None
     assert_fixed_point(X, fit)
-    np.testing.assert_array_equal(np.sort(fit.centroids[:, 0]), [0.5, 3.0])
+    # the partition decides; the means' last bit depends on the summation order
+    # of the numba release (0.59 sums the 0s and 1s to 0.5 - 2**-53)
+    np.testing.assert_allclose(np.sort(fit.centroids[:, 0]), [0.5, 3.0], rtol=1e-15)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
