@@ -102,3 +102,25 @@ def test_bad_layer_choice(viewer, layer, message):
     with pytest.raises(ValueError, match=message):
         segment_layer(viewer, layer, 3)
     assert len(viewer.layers) == 1
+
+
+def test_stale_layers_go_one_per_step(astronaut):
+    """A re-run without the masked layers removes them one per step, so that the
+    widget lets the event loop run between two (each removal takes a moment)."""
+    from napari_kmeans_seg.layers.outputs import (
+        SourceInfo,
+        compute_layers,
+        iter_add_or_update_layers,
+    )
+
+    viewer = ViewerModel()
+    layer = viewer.add_image(astronaut, name="astro")
+    segment_layer(viewer, "astro", 4)
+    source = SourceInfo.from_layer(layer)
+    _, data = compute_layers(astronaut, source, 4, masked_layers=False)
+    steps = iter_add_or_update_layers(viewer, data, source_name="astro")
+    counts = []
+    for _ in range(4):
+        assert next(steps) is None
+        counts.append(sum(x.name.startswith("astro cluster ") for x in viewer.layers))
+    assert counts == [3, 2, 1, 0]

@@ -642,9 +642,9 @@ def iter_add_or_update_layers(
 
     Adding a big layer takes a noticeable fraction of a second (napari builds its
     controls, thumbnail and texture), so the widget lets the event loop run between
-    steps. The first step removes the stale layers (yields None), then each step
-    adds or updates one layer (yields it), and the last restores the selection
-    (yields None). Stopping early leaves the layers done so far.
+    steps. The first steps remove the stale layers, one each (yield None), then
+    each step adds or updates one layer (yields it), and the last restores the
+    selection (yields None). Stopping early leaves the layers done so far.
     """
     selected = set(viewer.layers.selection)
     active = viewer.layers.selection.active
@@ -661,6 +661,7 @@ def iter_add_or_update_layers(
             )
         ):
             viewer.layers.remove(layer)
+            yield None  # removing a big layer takes a moment too
     yield None
     for data, meta, kind in layer_data:
         yield from _add_or_update_one(viewer, data, meta, kind, source_name)
