@@ -160,7 +160,7 @@ resolution_args() {
     locked:pip) echo "--constraint $LOCK" ;;
     latest:uv) echo "--upgrade --refresh" ;;
     latest:pip) echo "--upgrade" ;;
-    lowest:uv) echo "--resolution lowest-direct" ;;
+    lowest:uv) echo "--upgrade --resolution lowest-direct" ;;
     esac
 }
 
