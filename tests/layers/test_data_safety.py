@@ -287,3 +287,24 @@ def test_labels_of_a_layer_to_ome_zarr_keep_its_placement(photo, tmp_path):
     image.rotate = 10
     with pytest.raises(ValueError, match="has rotate: OME-NGFF labels keep only"):
         ome_placement(SourceInfo.from_layer(image))
+
+
+def test_outputs_carry_the_axis_labels(photo):
+    viewer = ViewerModel()
+    viewer.add_image(photo, name="rgb", axis_labels=("row", "col"))
+    segment_layer(viewer, "rgb", 3, mean_color_layer=True)
+    for name in ("rgb clusters", "rgb cluster 1", "rgb mean colour"):
+        assert tuple(viewer.layers[name].axis_labels) == ("row", "col"), name
+    # a re-run after the user renamed the axes updates them; napari's default
+    # names are left as napari's
+    viewer.layers["rgb"].axis_labels = ("v", "u")
+    segment_layer(viewer, "rgb", 3)
+    assert tuple(viewer.layers["rgb clusters"].axis_labels) == ("v", "u")
+    stack = np.stack([photo[..., 0], photo[..., 1]])  # channels first
+    viewer.add_image(stack, name="two", axis_labels=("channel", "y", "x"))
+    segment_layer(viewer, "two", 2, channel_axis=0)
+    assert tuple(viewer.layers["two clusters"].axis_labels) == ("y", "x")
+    assert tuple(viewer.layers["two cluster 1"].axis_labels) == ("channel", "y", "x")
+    viewer.add_image(photo[..., 0], name="plain")
+    segment_layer(viewer, "plain", 2)
+    assert tuple(viewer.layers["plain clusters"].axis_labels) == ("-2", "-1")

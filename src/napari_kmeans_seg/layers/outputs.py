@@ -111,6 +111,8 @@ class SourceInfo:
     affine: tuple[tuple[float, ...], ...] | None = None
     #: unit name of each axis (None: napari's default, pixels)
     units: tuple[str, ...] | None = None
+    #: name of each axis (None: napari's default, "-n" … "-1")
+    axis_labels: tuple[str, ...] | None = None
 
     @classmethod
     def from_layer(cls, layer: napari.layers.Image) -> SourceInfo:
@@ -126,15 +128,16 @@ class SourceInfo:
             shear=None if not np.any(layer.shear) else _floats(layer.shear),
             affine=_matrix_or_none(layer.affine.affine_matrix),
             units=_unit_names(layer.units),
+            axis_labels=_axis_labels(layer.axis_labels),
         )
 
     def placement(self) -> dict[str, Any]:
         """The keyword arguments that place a layer where the source is."""
         out: dict[str, Any] = {"scale": self.scale, "translate": self.translate}
-        for key in ("rotate", "shear", "affine", "units"):
+        for key in ("rotate", "shear", "affine", "units", "axis_labels"):
             value = getattr(self, key)
             if value is not None:
-                out[key] = np.asarray(value) if key != "units" else value
+                out[key] = value if key in _NAMES else np.asarray(value)
         return out
 
     def shifted(self, index: Sequence[int]) -> SourceInfo:
@@ -204,6 +207,16 @@ def _matrix_or_none(matrix) -> tuple[tuple[float, ...], ...] | None:
 def _unit_names(units) -> tuple[str, ...] | None:
     names = tuple(str(u) for u in units)
     return None if all(n == "pixel" for n in names) else names
+
+
+def _default_axis_labels(ndim: int) -> tuple[str, ...]:
+    """napari's names of the axes of a layer that names none."""
+    return tuple(str(i) for i in range(-ndim, 0))
+
+
+def _axis_labels(labels) -> tuple[str, ...] | None:
+    names = tuple(str(a) for a in labels)
+    return None if names == _default_axis_labels(len(names)) else names
 
 
 def result_layer_data(
@@ -388,8 +401,9 @@ def _labels_placement(
         return placement
     axis %= len(source.scale)
     out: dict[str, Any] = {}
-    if "units" in placement:
-        out["units"] = tuple(u for i, u in enumerate(placement["units"]) if i != axis)
+    for key in _NAMES:
+        if key in placement:
+            out[key] = tuple(u for i, u in enumerate(placement[key]) if i != axis)
     if not any(key in placement for key in ("rotate", "shear", "affine")):
         for key in ("scale", "translate"):
             out[key] = tuple(v for i, v in enumerate(placement[key]) if i != axis)
@@ -682,7 +696,10 @@ _PLACEMENT = {
     "shear": lambda n: np.zeros(n * (n - 1) // 2),
     "affine": lambda n: np.eye(n + 1),
     "units": lambda n: ("pixel",) * n,
+    "axis_labels": _default_axis_labels,
 }
+#: the placement entries that are names, one per axis
+_NAMES = ("units", "axis_labels")
 
 
 def _add_or_update_one(viewer, data, meta, kind, source_name):
@@ -728,7 +745,7 @@ def _set_if_changed(layer, key: str, value) -> None:
     """Set a placement attribute only if it changes: each change refreshes the
     layer (slicing and uploading its data again)."""
     current = getattr(layer, key)
-    if key == "units":
+    if key in _NAMES:
         same = tuple(str(u) for u in current) == tuple(str(u) for u in value)
     else:
         if key == "affine":
