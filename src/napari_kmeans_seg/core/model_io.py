@@ -61,6 +61,7 @@ import numpy as np
 
 from . import features as _features
 from . import options as _options
+from .version import __version__
 
 #: largest model file read, in bytes (a model of 254 clusters of 100 features
 #: takes well under 1 MB)
@@ -471,8 +472,6 @@ def check_dtype_name(name) -> str:
 
 def model_to_dict(model) -> dict[str, Any]:
     """The content of a model file for ``model`` (a ``KMeansModel``)."""
-    from .. import __version__
-
     out: dict[str, Any] = {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
@@ -578,8 +577,6 @@ def _check_header(data: Any) -> str:
     if not _is_int(version):
         raise ValueError(f"field 'schema_version' must be an integer, got {version!r}")
     if version != SCHEMA_VERSION:
-        from .. import __version__
-
         newer = version > SCHEMA_VERSION
         raise ValueError(
             f"unsupported model schema_version {version} (written by "
