@@ -348,10 +348,11 @@ def _warm_up_command() -> int:
     where they are cached."""
     import time
 
-    from .core import compile_cache, engine, kernels
+    from .core import compile_cache, kernels
+    from .core.fit.warm_up import warm_up
 
     start = time.perf_counter()
-    engine.warm_up()
+    warm_up()
     took = time.perf_counter() - start
     folder = compile_cache.cache_folder(kernels.label_stats_kernel)
     where = f"cached in {folder}" if folder else "not cached (no writable folder)"

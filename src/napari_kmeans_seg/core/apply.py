@@ -19,6 +19,7 @@ from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
 from . import stats as _stats
+from .fit.pixels import Pixels
 from .options import (
     FEATURE_NAMES,
     FeatureOptions,
@@ -156,9 +157,7 @@ def measure(
         centres = _stats.label_means(feats.X, labels, k)
         for j in np.flatnonzero(~np.isfinite(centres).all(axis=1)):
             centres[j] = model.centroids[model.label_map == j + 1].mean(axis=0)
-    measured = _engine.Pixels(feats.X, feats.keep, binned=False).label_stats(
-        labels, centres
-    )
+    measured = Pixels(feats.X, feats.keep, binned=False).label_stats(labels, centres)
     counts, inertia = measured.counts, measured.inertia
     n_labelled = int(counts.sum())
     if n_labelled == 0:

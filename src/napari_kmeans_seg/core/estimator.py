@@ -36,6 +36,10 @@ from threadpoolctl import threadpool_limits
 from . import engine as _engine
 from . import features as _features
 from . import kernels as _kernels
+from .fit.convergence import is_fixed_point
+from .fit.ordering import cluster_order
+from .fit.records import DEFAULT_N_INIT, TooFewValuesError
+from .fit.values import check_exact_integers
 from .model import KMeansModel
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
@@ -124,7 +128,7 @@ class ExactKMeans(
         n_clusters=8,
         *,
         init="k-means++",
-        n_init=_engine.DEFAULT_N_INIT,
+        n_init=DEFAULT_N_INIT,
         max_iter=300,
         random_state=None,
     ):
@@ -167,7 +171,7 @@ class ExactKMeans(
             ``sample_weight`` is invalid.
         """
         if np.dtype(getattr(X, "dtype", object)).kind in "iu":
-            _engine.check_exact_integers(np.asarray(X), "X")
+            check_exact_integers(np.asarray(X), "X")
         X = validate_data(self, X, dtype=_FIT_DTYPES)
         k = self._check_params(X)
         sw = _check_sample_weight(
@@ -188,7 +192,7 @@ class ExactKMeans(
                 fit = _fit_unweighted(Xk, k, **opts)
             else:
                 fit = _fit_weighted(Xk, wk, k, **opts)
-        except _engine.TooFewValuesError:
+        except TooFewValuesError:
             fit = _Fit(_distinct_centroids(Xk, k), n_iter=0, converged=True)
         C, converged = fit.centroids, fit.converged
         if not converged:
@@ -364,7 +368,7 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
     sample; centroids in the engine's order."""
     P = _enough_distinct(X, k)
     fit = _lloyd_from(P, w, _sample_start(P, w, k, seed=seed, n_init=n_init), max_iter)
-    order = _engine.cluster_order(fit.centroids, _weighted_counts(P, w, fit))
+    order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
     return replace(fit, centroids=fit.centroids[order])
 
 
@@ -380,7 +384,7 @@ def _enough_distinct(X, k) -> np.ndarray:
     fewer than ``k`` distinct rows."""
     P = np.ascontiguousarray(X, dtype=np.float64)
     if len(np.unique(P, axis=0)) < k:
-        raise _engine.TooFewValuesError("fewer distinct samples than clusters")
+        raise TooFewValuesError("fewer distinct samples than clusters")
     return P
 
 
@@ -399,7 +403,7 @@ def _lloyd_from(P, w, init, max_iter) -> _Fit:
         for j in range(P.shape[1])
     ]
     means = np.stack(sums, axis=1) / np.maximum(cnt, 1e-300)[:, None]
-    converged = bool(np.all(cnt > 0) and np.array_equal(means, C))
+    converged = is_fixed_point(means, C, cnt)
     return _Fit(C, n_iter, converged, inertia=inertia)
 
 

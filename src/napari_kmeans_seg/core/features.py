@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import engine as _engine
 from . import stats as _stats
+from .fit.values import check_exact_integers
 
 # the options live in .options; these names stay importable from here
 from .options import (  # noqa: F401
@@ -207,7 +207,7 @@ def to_pixels(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The pixel matrix ``(n_pixels, n_channels)`` (a view where possible) and the
     mask of pixels to cluster (None for all), in C order of the spatial axes."""
-    _engine.check_exact_integers(image)
+    check_exact_integers(image)
     spatial = layout.spatial_shape(image.shape)
     if layout.channel_axis is None:
         X = image.reshape(-1, 1)

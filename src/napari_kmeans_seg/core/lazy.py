@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import engine as _engine
 from . import features as _features
 from . import stats as _stats
+from .fit.convergence import is_fixed_point
+from .fit.pixels import Pixels
 from .parallel import in_this_thread
 
 if TYPE_CHECKING:
@@ -357,7 +358,7 @@ def block_stats(
     mask_block = _block_mask(mask_block, layout.channel_axis)
     feats = _features.build_features(block, layout, mask_block, options, origin=origin)
     k = centroids.shape[0]
-    px = _engine.Pixels(feats.X, feats.keep, binned=False)
+    px = Pixels(feats.X, feats.keep, binned=False)
     with in_this_thread():  # dask runs the tasks in parallel
         labels = px.label(centroids)
         measured = px.label_stats(labels, centroids)
@@ -450,9 +451,7 @@ def lloyd_passes(
         present = counts > 0
         C_new = C.copy()
         C_new[present] = sums[present] / counts[present, None]
-        converged = present.all() and np.allclose(
-            C_new, C, rtol=CENTROID_RTOL, atol=0.0
-        )
+        converged = is_fixed_point(C_new, C, counts, rtol=CENTROID_RTOL)
         C = C_new
         if converged:
             break

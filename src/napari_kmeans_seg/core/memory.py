@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import engine as _engine
 from . import features as _features
+from .fit.grid import GRID_BINS
 from .options import FeatureOptions, make_options
 from .parallel import spans
 
@@ -46,7 +46,7 @@ ENGINE_OVERHEAD = 64 * 2**20
 #: dtypes the engine computes in without converting (and their working item size)
 _NATIVE = {"b": 1, "u1": 1, "u2": 2, "f4": 4, "f8": 8}
 #: grid cells of the three-integer-channel engine path
-HIST_CELLS = _engine.GRID_BINS[3] ** 3
+HIST_CELLS = GRID_BINS[3] ** 3
 #: bytes per value of a feature matrix (float64, see :mod:`.features`)
 FEATURE_ITEMSIZE = 8
 #: bytes per cell of one range's gather histogram (8 × 8 × 8 sub-cells of int32)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import DEFAULT_N_INIT
+from .fit.records import DEFAULT_N_INIT
 
 #: largest number of clusters (labels are stored as uint8; 0 means "not clustered")
 MAX_CLUSTERS = 254

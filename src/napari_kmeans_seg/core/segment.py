@@ -24,6 +24,8 @@ from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
 from .apply import apply_model, measure
+from .fit.ordering import cluster_order
+from .fit.records import DEFAULT_N_INIT, TooFewValuesError
 from .model import KMeansModel
 from .options import METHODS, FeatureOptions, Options, OptionTypeError  # noqa: F401
 from .result import SegmentationResult
@@ -45,7 +47,7 @@ def segment(
     smoothing: float = 0.0,
     random_state: int | None = 0,
     method: str = "auto",
-    n_init: int = _engine.DEFAULT_N_INIT,
+    n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
     fit_pixels: int | None = None,
     model: KMeansModel | None = None,
@@ -356,8 +358,8 @@ def fit_region(sub, layout, features, sub_mask, options, region) -> Segmentation
             origin=region.origin,
             step=region.step,
         )
-    except _engine.TooFewValuesError as err:
-        raise _engine.TooFewValuesError(
+    except TooFewValuesError as err:
+        raise TooFewValuesError(
             f"the fit region of fit_pixels={options.fit_pixels} pixels (a grid of "
             f"{sub.shape}): {err}; raise fit_pixels, or leave it out to fit on all "
             "pixels"
@@ -503,7 +505,7 @@ def _from_passes(
 ) -> SegmentationResult:
     """The result of Lloyd passes over a lazy image, from the region's fit
     ``part``."""
-    order = _engine.cluster_order(passes.centroids, passes.counts)
+    order = cluster_order(passes.centroids, passes.counts)
     C, counts = passes.centroids[order], passes.counts[order]
     options = part.model.options
     model = replace(part.model, centroids=C)

@@ -19,6 +19,7 @@ from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
 from . import stats as _stats
+from .fit.records import DEFAULT_N_INIT
 from .options import MAX_CLUSTERS, Options, check_positive_int
 from .stats import sample_pixels
 
@@ -112,7 +113,7 @@ def suggest_n_clusters(
     spatial_weight: float = 0.0,
     scale: Sequence[float] | None = None,
     smoothing: float = 0.0,
-    n_init: int = _engine.DEFAULT_N_INIT,
+    n_init: int = DEFAULT_N_INIT,
     max_iter: int = 300,
 ) -> KSuggestion:
     """Suggest a number of clusters for :func:`segment` by scoring several k.

@@ -1,7 +1,7 @@
 """Exact Lloyd iterations on every pixel, for images where nearly every pixel is
 distinct (16-bit fluorescence with shot noise, float data after processing).
 
-There the engine's cells (see :mod:`.engine`) do not help: most of them straddle a
+There the engine's cells (see :mod:`.cells`) do not help: most of them straddle a
 boundary between clusters, and gathering their pixels would copy the image. Here
 each pixel keeps its own state instead (its cluster, its second-nearest centroid
 and two distance bounds, about 10 bytes: see :mod:`.dense_kernels`), and an
@@ -28,9 +28,10 @@ from functools import partial
 
 import numpy as np
 
-from . import dense_kernels as DK
-from . import kernels as K
-from .parallel import chunks, in_parallel, in_this_thread, spans
+from .. import dense_kernels as DK
+from ..parallel import chunks, in_parallel, in_this_thread, spans
+from .convergence import is_fixed_point
+from .seeding import plusplus
 
 #: rows of the sample the starts are drawn and compared on
 _SEED_ROWS = 1 << 14
@@ -346,7 +347,7 @@ class _Level:
             if changed == 0:  # sums from scratch: no rounding of differences left
                 over = 1.0  # only a plain step ends on the means
                 S, N, inertia = self.exact_sums(C)
-                if back is None and np.array_equal(S / N[:, None], C):
+                if back is None and is_fixed_point(S / N[:, None], C, N):
                     return self._result(C, n_iter, S, N, inertia, converged=True)
 
     def _step(self, C, S, N, over: float, back) -> tuple:
@@ -435,10 +436,7 @@ def _starts(X, mask, use_mask: bool, k: int, rng, n_init: int) -> list | None:
     P = P[ok]
     if not _has_distinct(P, k):
         return None
-    n_trials = 2 + int(np.log(k))
-    w = np.ones(len(P))
-    draws = [rng.random(1 + (k - 1) * n_trials) for _ in range(n_init)]
-    return [K.kmeans_plusplus(P, w, k, rand, n_trials) for rand in draws]
+    return plusplus(P, np.ones(len(P)), k, rng, n_init)
 
 
 def _has_distinct(P: np.ndarray, k: int) -> bool:

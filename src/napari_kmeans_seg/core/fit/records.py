@@ -1,0 +1,95 @@
+"""What the engine's ways of fitting share: the options they take, the fit they
+return, and the error for data too poor for ``k`` clusters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: number of k-means++ starts tried on the binned pixels
+DEFAULT_N_INIT = 4
+#: best distinct starts refined exactly on all pixels
+DEFAULT_N_REFINE = 4
+#: pixels drawn by method="sample"
+DEFAULT_SAMPLE_SIZE = 100_000
+#: Lloyd iterations at most (re-seeding an empty cluster counts as one)
+DEFAULT_MAX_ITER = 300
+#: the methods of :class:`FitOptions`
+METHODS = ("exact", "sample")
+
+
+class TooFewValuesError(ValueError):
+    """The data holds fewer distinct values than the requested number of clusters."""
+
+
+def too_few_values(n: int) -> TooFewValuesError:
+    """The error for an image whose pixels k-means can tell apart only ``n`` ways."""
+    return TooFewValuesError(
+        f"the image has only {n} distinct value{'s' * (n != 1)} that k-means can tell "
+        "apart (values whose squared differences are 0 in float64 count as one); "
+        f"choose n_clusters <= {n}"
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class FitOptions:
+    """How to fit: the options every way of fitting takes.
+
+    Parameters
+    ----------
+    method : {"exact", "sample"}
+        "exact": a Lloyd fixed point on all pixels; "sample": k-means on a random
+        sample of ``sample_size`` pixels, then every pixel labelled.
+    n_init : int
+        k-means++ starts tried.
+    max_iter : int
+        Lloyd iterations at most (re-seeding an empty cluster counts as one).
+    sample_size : int
+        Pixels drawn by the method "sample".
+    n_refine : int
+        The best distinct starts refined on all pixels.
+    init : (k, d) ndarray, optional
+        Start from these centroids (in the caller's units) instead of k-means++.
+    """
+
+    method: str = "exact"
+    n_init: int = DEFAULT_N_INIT
+    max_iter: int = DEFAULT_MAX_ITER
+    sample_size: int = DEFAULT_SAMPLE_SIZE
+    n_refine: int = DEFAULT_N_REFINE
+    init: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be 'exact' or 'sample', not {self.method!r}")
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What a way of fitting returns: clusters in their final order (see
+    :func:`~.ordering.cluster_order`), in the engine's units (see
+    :meth:`~.pixels.Pixels.unscaled`)."""
+
+    centroids: np.ndarray  #: (k, d) float64
+    counts: np.ndarray  #: (k,) int64 pixels per cluster
+    labels: np.ndarray  #: (n,) uint8 or uint16; 0: not clustered, else 1..k
+    inertia: float  #: sum of squared distances of the pixels to their centroid
+    n_iter: int  #: Lloyd iterations on all pixels (0 for a sample's fit)
+    converged: bool  #: a Lloyd fixed point on all pixels
+    n_valid: int  #: pixels clustered
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """Output of :func:`~..engine.fit_predict` (arrays over the rows of the pixel
+    matrix), in the caller's units."""
+
+    labels: np.ndarray  #: (n,) uint8 or uint16; 0 = not clustered, 1..k
+    centroids: np.ndarray  #: (k, d) float64, row i-1 is the centroid of label i
+    counts: np.ndarray  #: (k,) int64 pixels per label
+    inertia: float  #: sum of squared distances of the pixels to their centroid
+    n_iter: int  #: exact Lloyd iterations on all pixels (0 for method="sample")
+    converged: bool  #: True when the result is a Lloyd fixed point on all pixels
+    n_valid: int  #: number of clustered pixels
+    n_invalid: int  #: pixels left out because a value is NaN or infinite
