@@ -1,20 +1,24 @@
-"""The outcome of a segmentation and what is made from it: masked images, the
-mean-colour ("posterised") image, the table of clusters, merged clusters, zarr.
-
-No napari and no Qt here.
+"""The outcome of a segmentation, and what is made from it: masked images, the
+mean-colour ("posterised") image, the table of clusters, merged clusters, zarr. The
+record is here; each of those is made by a module of its own
+(:mod:`.cluster_images`, :mod:`.cluster_table`, :mod:`.cluster_merge`,
+:mod:`.zarr_io`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import cluster_images as _images
 from . import features as _features
 from . import lazy as _lazy
 from . import stats as _stats
+from .cluster_merge import check_merge_ids, merge_clusters
+from .cluster_table import cluster_table
 from .options import check_bool
 
 if TYPE_CHECKING:
@@ -155,9 +159,9 @@ class SegmentationResult:
             If ``cluster_id`` is not a label of this result or the image's shape does
             not fit the labels.
         """
-        _check_cluster_id(cluster_id, self.n_clusters)
+        _images.check_cluster_id(cluster_id, self.n_clusters)
         arr, layout = self._check_image(image)
-        return masked_image(arr, layout, self.labels, cluster_id)
+        return _images.masked_image(arr, layout, self.labels, cluster_id)
 
     def mean_color_image(self, image=None) -> np.ndarray:
         """The image with each pixel replaced by its cluster's mean colour (a
@@ -193,25 +197,18 @@ class SegmentationResult:
         >>> poster.shape, poster.dtype
         ((512, 512, 3), dtype('uint8'))
         """
-        if image is not None and _lazy.is_lazy(image):
-            arr, _ = self._check_image(image)
-            return replace(self, image_dtype=arr.dtype.name).mean_color_image()
-        if image is None:
+        if image is None or _lazy.is_lazy(image):  # the means measured at the fit
+            name = self.image_dtype or self.model.dtype or "float64"
+            if image is not None:
+                name = self._check_image(image)[0].dtype.name
             means = np.asarray(self.channel_means, dtype=np.float64)
-            dtype = np.dtype(self.image_dtype or self.model.dtype or "float64")
-            layout = self.model.layout
+            dtype, layout = np.dtype(name), self.model.layout
         else:
             arr, layout = self._check_image(image)
             X, _ = _features.to_pixels(arr, layout)
             means = _stats.label_means(X, self.labels.reshape(-1), self.n_clusters)
             dtype = arr.dtype
-        lut = mean_color_lut(means, dtype)
-        if layout.channel_axis is None:
-            return _lazy.relabel(lut[:, 0], self.labels)
-        out = _lazy.relabel(lut, self.labels)
-        if layout.rgb:
-            return out
-        return np.moveaxis(out, -1, layout.channel_axis)
+        return _images.mean_color_image(self.labels, means, dtype, layout)
 
     def table(self) -> pd.DataFrame:
         """One row per cluster: what analysts tabulate.
@@ -276,7 +273,7 @@ class SegmentationResult:
         >>> merged.n_clusters, int(merged.counts.sum()) == int(result.counts.sum())
         (3, True)
         """
-        return merge_clusters(self, _check_merge_ids(ids, self.n_clusters))
+        return merge_clusters(self, check_merge_ids(ids, self.n_clusters))
 
     def to_zarr(
         self,
@@ -340,216 +337,20 @@ class SegmentationResult:
         OptionTypeError
             If ``overwrite`` or ``ome`` is not a bool (a ``TypeError``).
         """
-        from .zarr_io import label_colors, write_labels_zarr, write_ome_labels
+        from .zarr_io import labels_to_zarr
 
-        overwrite = check_bool(overwrite, "overwrite")
-        if not check_bool(ome, "ome"):
-            return write_labels_zarr(
-                self.labels,
-                store,
-                component=component,
-                overwrite=overwrite,
-                chunks=chunks,
-                compressors=compressors,
-            )
-        import zarr
-
-        path = write_ome_labels(
+        return labels_to_zarr(
             self.labels,
             store,
-            name=component,
+            overwrite=check_bool(overwrite, "overwrite"),
+            ome=check_bool(ome, "ome"),
+            component=component,
+            chunks=chunks,
+            compressors=compressors,
+            colors=self.mean_colors,
             axes=axes,
             scale=scale,
             translation=translation,
             units=units,
-            colors=label_colors(self.mean_colors),
             n_levels=n_levels,
-            chunks=chunks,
-            compressors=compressors,
-            overwrite=overwrite,
         )
-        return zarr.open_group(path, mode="r")
-
-
-def _hex(rgb: np.ndarray) -> str | None:
-    """``"#rrggbb"`` of an RGB colour in [0, 1] (None if not finite)."""
-    if not np.all(np.isfinite(rgb)):
-        return None
-    r, g, b = (int(v) for v in np.rint(np.asarray(rgb) * 255))
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-# ------------------------------------------------------------------ outputs
-
-
-def _check_cluster_id(cluster_id, k: int) -> None:
-    if isinstance(cluster_id, bool) or not isinstance(cluster_id, int | np.integer):
-        raise ValueError(f"cluster_id must be an integer, not {cluster_id!r}")
-    if not 1 <= cluster_id <= k:
-        raise ValueError(f"cluster_id must be between 1 and {k}, got {cluster_id}")
-
-
-def masked_image(arr, layout: _features.Layout, labels, cluster_id: int):
-    """``arr`` with every pixel whose label is not ``cluster_id`` set to 0 (lazy
-    when ``arr`` or ``labels`` is)."""
-    if _lazy.is_lazy(arr) or _lazy.is_lazy(labels):
-        import dask.array as da
-
-        keep = labels == cluster_id
-        if layout.channel_axis is not None:
-            keep = da.expand_dims(keep, layout.channel_axis)
-        return da.where(keep, arr, np.zeros((), arr.dtype))
-    keep = layout.expand(labels == cluster_id)
-    return np.where(keep, arr, np.zeros((), arr.dtype))
-
-
-def mean_color_lut(means: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Lookup table from label (0..k) to mean colour in ``dtype``: row 0 is 0;
-    integer means are rounded and clipped to the dtype's range (never wrapped,
-    also for 64-bit integers); bool means are thresholded at 0.5."""
-    dtype = np.dtype(dtype)
-    means = np.where(np.isfinite(means), means, 0.0)
-    lut = np.zeros((means.shape[0] + 1, means.shape[1]), dtype)
-    if dtype.kind in "iu":
-        lo, hi = _float_range(dtype)
-        lut[1:] = np.clip(np.rint(means), lo, hi)
-    elif dtype.kind == "b":
-        lut[1:] = means >= 0.5
-    else:
-        lut[1:] = means
-    return lut
-
-
-def _float_range(dtype: np.dtype) -> tuple[float, float]:
-    """The widest float64 interval inside the integer ``dtype``'s range: float64
-    values in it convert to ``dtype`` without wrapping."""
-    info = np.iinfo(dtype)
-    lo, hi = float(info.min), float(info.max)
-    if int(hi) > info.max:  # 2**63 - 1 and 2**64 - 1 round up in float64
-        hi = float(np.nextafter(hi, -np.inf))
-    return lo, hi
-
-
-def cluster_table(result: SegmentationResult) -> pd.DataFrame:
-    """The table of :meth:`SegmentationResult.table`."""
-    import pandas as pd
-
-    counts = np.asarray(result.counts)
-    data: dict[str, object] = {"label": np.arange(1, result.n_clusters + 1)}
-    if result.model.cluster_names is not None:
-        data["name"] = list(result.model.cluster_names)
-    data["pixels"] = counts
-    data["fraction"] = counts / max(int(counts.sum()), 1)
-    for name, column in zip(result.feature_names, result.centroids.T, strict=True):
-        data[name] = column
-    colors = result.mean_colors
-    if colors is not None:
-        data["color"] = [_hex(c) for c in colors]
-    return pd.DataFrame(data)
-
-
-def _check_merge_ids(ids, k: int) -> list[int]:
-    """The distinct cluster ids to merge, sorted, or a clear ``ValueError``."""
-    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence | np.ndarray):
-        raise ValueError(f"ids must be a list of cluster ids, not {ids!r}")
-    values = list(ids) if np.ndim(ids) == 1 else None
-    if values is None or not all(
-        isinstance(v, int | np.integer) and not isinstance(v, bool | np.bool_)
-        for v in values
-    ):
-        raise ValueError(f"ids must be a list of integer cluster ids, not {ids!r}")
-    chosen = sorted({int(v) for v in values})
-    if any(not 1 <= v <= k for v in chosen):
-        raise ValueError(f"cluster ids must be between 1 and {k}, got {list(ids)}")
-    if len(chosen) < 2:
-        raise ValueError(
-            f"merge needs at least two distinct cluster ids, got {list(ids)}"
-        )
-    if k - len(chosen) + 1 < 2:
-        raise ValueError(
-            f"merging {chosen} would leave a single cluster; keep at least two"
-        )
-    return chosen
-
-
-@dataclass(frozen=True)
-class _Merge:
-    """Which old clusters become which new ones."""
-
-    new_of_old: np.ndarray  # old id - 1 -> new id
-    members: np.ndarray  # old ids - 1 of the merged clusters
-    target: int  # new id - 1 of the merged cluster
-    first: np.ndarray  # an old id - 1 per new id
-    counts: np.ndarray  # old counts
-
-    @classmethod
-    def of(cls, chosen: list[int], counts: np.ndarray) -> _Merge:
-        k = len(counts)
-        group = np.arange(1, k + 1)
-        group[np.asarray(chosen) - 1] = chosen[0]
-        kept = np.unique(group)
-        new_of_old = np.searchsorted(kept, group) + 1
-        members = np.asarray(chosen) - 1
-        first = np.unique(new_of_old, return_index=True)[1]
-        return cls(new_of_old, members, int(new_of_old[members[0]] - 1), first, counts)
-
-    @property
-    def k2(self) -> int:
-        return int(self.new_of_old.max())
-
-    def combine(self, A: np.ndarray) -> np.ndarray:
-        """Rows of ``A`` per new cluster: the merged one's is the count-weighted
-        mean of its members' rows."""
-        A = np.asarray(A, dtype=np.float64)
-        out = A[self.first].copy()
-        w = self.counts[self.members].astype(np.float64)
-        rows = A[self.members]
-        if w.sum() > 0:
-            rows, w = rows[w > 0], w[w > 0]
-            out[self.target] = (w[:, None] * rows).sum(axis=0) / w.sum()
-        else:
-            out[self.target] = rows.mean(axis=0)
-        return out
-
-    def names(self, names: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        if names is None:
-            return None
-        return tuple(
-            " + ".join(names[i] for i in np.flatnonzero(self.new_of_old == j))
-            for j in range(1, self.k2 + 1)
-        )
-
-
-def merge_clusters(result: SegmentationResult, chosen: list[int]) -> SegmentationResult:
-    """:meth:`SegmentationResult.merge` of the checked ids ``chosen``."""
-    counts = np.asarray(result.counts)
-    m = _Merge.of(chosen, counts)
-    lut = np.zeros(len(counts) + 1, result.labels.dtype)
-    lut[1:] = m.new_of_old
-    counts2 = np.bincount(m.new_of_old - 1, weights=counts, minlength=m.k2)
-    centres = m.combine(result.engine_centroids)
-    shift = np.asarray(result.engine_centroids, dtype=np.float64)[m.members]
-    shift = shift - centres[m.target]
-    extra = float((counts[m.members] * (shift**2).sum(axis=1)).sum())
-    model = result.model
-    rows_map = (
-        model.label_map
-        if model.label_map is not None
-        else np.arange(1, model.centroids.shape[0] + 1)
-    )
-    model2 = replace(
-        model,
-        label_map=m.new_of_old[rows_map - 1],
-        cluster_names=m.names(model.cluster_names),
-    )
-    return replace(
-        result,
-        labels=_lazy.relabel(lut, result.labels),
-        centroids=m.combine(result.centroids),
-        counts=counts2.astype(np.int64),
-        inertia=result.inertia + extra,
-        model=model2,
-        converged=False,
-        channel_means=m.combine(result.channel_means),
-        engine_centroids=centres,
-    )

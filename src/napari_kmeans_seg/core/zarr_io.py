@@ -582,3 +582,43 @@ def _list_label(ome_writer, zarr, root: Path, name: str) -> None:
         ome.setdefault("version", "0.5")
         ome["labels"] = [*listed, name]
         labels.attrs["ome"] = ome
+
+
+def labels_to_zarr(
+    labels,
+    store,
+    *,
+    ome: bool,
+    component: str | None,
+    overwrite: bool,
+    chunks,
+    compressors: Any,
+    colors=None,
+    **placement,
+):
+    """A plain zarr array (:func:`write_labels_zarr`), or with ``ome`` an OME-NGFF
+    labels image (:func:`write_ome_labels`: ``component`` its name, ``colors``
+    each label's RGB, ``placement`` its axes, scale, translation, units and
+    n_levels) opened as a read-only group."""
+    if not ome:
+        return write_labels_zarr(
+            labels,
+            store,
+            component=component,
+            overwrite=overwrite,
+            chunks=chunks,
+            compressors=compressors,
+        )
+    import zarr
+
+    path = write_ome_labels(
+        labels,
+        store,
+        name=component,
+        colors=label_colors(colors),
+        chunks=chunks,
+        compressors=compressors,
+        overwrite=overwrite,
+        **placement,
+    )
+    return zarr.open_group(path, mode="r")
