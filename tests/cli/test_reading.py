@@ -1,5 +1,6 @@
 """The command line reads every image at its stored depth and channel count, or
-refuses it: a 16-bit image is never segmented as its 8-bit reduction (issue 26)."""
+refuses it: a 16-bit image is never segmented as its 8-bit reduction (issue 26),
+a CMYK JPEG is read as colour and a CMYK TIFF refused."""
 
 import csv
 import struct
@@ -158,3 +159,26 @@ def test_an_8_bit_png_is_still_read_as_it_is(tmp_path):
     read = read_image(tmp_path / "rgb8.png")
     assert read.dtype == np.uint8
     np.testing.assert_array_equal(read, pixels)
+
+
+def test_cmyk_jpeg_is_read_as_colour_and_cmyk_tiff_refused(tmp_path, capsys):
+    from PIL import Image
+    from skimage import data
+
+    rgb = Image.fromarray(data.astronaut()[::4, ::4])
+    rgb.convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    out = tmp_path / "out"
+    assert main(["segment", str(tmp_path / "cmyk.jpg"), "-k", "3", "-o", str(out)]) == 0
+    labels = tifffile.imread(out / "cmyk_labels.tif")
+    with Image.open(tmp_path / "cmyk.jpg") as im:
+        assert im.mode == "CMYK"
+        expected = segment(np.asarray(im.convert("RGB")), 3, random_state=0)
+    assert labels.min() >= 1  # every pixel clustered (K is no alpha)
+    np.testing.assert_array_equal(labels, expected.labels)
+    with open(out / "cmyk_clusters.csv", newline="") as f:
+        assert [r["centroid_red"] for r in csv.DictReader(f)]
+
+    cmyk = np.zeros((8, 8, 4), np.uint8)
+    tifffile.imwrite(tmp_path / "cmyk.tif", cmyk, photometric="separated")
+    assert main(["segment", str(tmp_path / "cmyk.tif"), "-o", str(out)]) == 1
+    assert "a CMYK TIFF" in capsys.readouterr().err
