@@ -1,0 +1,143 @@
+"""One test of "this is a Lloyd fixed point", shared by the engine's tests.
+
+The rule, the same for every path, in float64 on the caller's values translated
+by a reference value (each feature's smallest valid value: the translation is
+exact for data on a common offset, so the check sees the spread, not the
+offset):
+
+- **mean**: each centroid is the (weighted) mean of its pixels, computed here
+  correctly rounded (``math.fsum``), in every feature to within the rounding of
+  a float64 sum of its ``n`` pixels: ``sqrt(n)`` float64 steps at the
+  centroid's magnitude (a long sum in the image's units: rounding errors add
+  up as a random walk) plus ``REL`` of the data's spread;
+- **nearest**: each pixel's squared distance to its own centroid is at most its
+  squared distance to every other centroid plus ``REL`` of the two distances
+  summed (ties allowed; a pixel sent across a midpoint by even one float64 step
+  at the offset fails this at any offset the spread is small against).
+
+Labels count from ``first`` (1 for the engine and :func:`segment`: 0 is "left
+out"; 0 for the estimator). This module is also where the tests reach the
+engine's internals to learn which path ran (:func:`path_spy`): one reach, easy
+to follow when the engine moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import pytest
+
+#: the relative rounding allowed: 2**-40, about 1e-12 (4096 float64 epsilons)
+REL = 2.0**-40
+#: the relative rounding allowed in a reported inertia (a long float64 sum)
+INERTIA_REL = 1e-9
+
+
+def _as_rows(X) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    return X.reshape(len(X), -1) if X.ndim > 1 else X[:, None]
+
+
+def _exact_means(V, lab, k, w):
+    """Per cluster, the correctly rounded (weighted) mean of ``V``'s rows."""
+    order = np.argsort(lab, kind="stable")
+    bounds = np.searchsorted(lab[order], np.arange(k + 1))
+    means = np.full((k, V.shape[1]), np.nan)
+    for j in range(k):
+        rows = order[bounds[j] : bounds[j + 1]]
+        total = math.fsum(w[rows])
+        if total > 0:
+            for f in range(V.shape[1]):
+                means[j, f] = math.fsum(V[rows, f] * w[rows]) / total
+    return means
+
+
+def _sq_dists(V, C):
+    d2 = np.zeros((len(V), len(C)))
+    for f in range(V.shape[1]):
+        d2 += (V[:, f, None] - C[None, :, f]) ** 2
+    return d2
+
+
+def gaps(X, labels, centroids, *, mask=None, weights=None, first=1):
+    """How far the result is from a fixed point, in units of the allowed
+    rounding: ``(nearest, mean, counts, inertia)``, the first two at most 1 at a
+    fixed point, the last two measured on the labels."""
+    V = _as_rows(X)
+    C = np.asarray(centroids, dtype=np.float64).reshape(-1, V.shape[1])
+    k = len(C)
+    labels = np.asarray(labels).reshape(-1)
+    w = np.ones(len(V)) if weights is None else np.asarray(weights, np.float64)
+    valid = np.isfinite(V).all(axis=1)
+    if mask is not None:
+        valid &= np.asarray(mask, bool).reshape(-1)
+    if first == 1:
+        assert np.all(labels[~valid] == 0), "a left-out pixel has a label"
+    lab = labels[valid].astype(np.int64) - first
+    assert lab.size and lab.min() >= 0 and lab.max() < k, "labels out of range"
+    V, w = V[valid], w[valid]
+    ref = V.min(axis=0)
+    Vt, Ct = V - ref, C - ref
+    spread = max(float(np.ptp(np.concatenate([Vt, Ct]), axis=0).max()), 0.0)
+    d2 = _sq_dists(Vt, Ct)
+    own = d2[np.arange(len(Vt)), lab]
+    best = d2.min(axis=1)
+    over = own > best
+    allowed = REL * (own[over] + best[over])
+    with np.errstate(divide="ignore"):
+        nearest = float(np.max((own[over] - best[over]) / allowed, initial=0.0))
+    n = np.bincount(lab, minlength=k)
+    assert n.min() > 0, f"an empty cluster: counts {n}"
+    means = _exact_means(Vt, lab, k, w)
+    tol = np.sqrt(n)[:, None] * np.spacing(np.abs(C)) + REL * spread
+    mean = float(np.nanmax(np.abs(means - Ct) / tol, initial=0.0))
+    return nearest, mean, n, math.fsum(own * w)
+
+
+def assert_fixed_point(
+    X,
+    labels,
+    centroids,
+    *,
+    mask=None,
+    weights=None,
+    first=1,
+    counts=None,
+    inertia=None,
+):
+    """Assert ``labels`` and ``centroids`` are a Lloyd fixed point of the rows
+    of ``X`` (pixels × features, any real dtype), by the module's rule; and, if
+    given, that ``counts`` and ``inertia`` are those of the labels."""
+    nearest, mean, n, sse = gaps(
+        X, labels, centroids, mask=mask, weights=weights, first=first
+    )
+    assert nearest <= 1, f"a pixel is not on its nearest centroid ({nearest:.3g})"
+    assert mean <= 1, f"a centroid is not the mean of its pixels ({mean:.3g})"
+    if counts is not None:
+        np.testing.assert_array_equal(counts, n)
+    if inertia is not None:
+        np.testing.assert_allclose(inertia, sse, rtol=INERTIA_REL, atol=1e-300)
+
+
+@contextlib.contextmanager
+def path_spy():
+    """Yields the list of the names of the engine's strategies that fitted
+    (returned a fit) while the context lasts, in call order: "per-pixel",
+    "cells", "fast (one feature)", "histogram (one feature)", "sample". The one
+    reach into the engine's internals (its registry of strategies)."""
+    from napari_kmeans_seg.core.fit import registry
+
+    taken: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for strategy in {s for chain in registry.CHAINS.values() for s in chain}:
+
+            def spy(job, _fit=strategy.fit, _name=strategy.name):
+                found = _fit(job)
+                if found is not None:
+                    taken.append(_name)
+                return found
+
+            patch.setattr(strategy, "fit", spy)
+        yield taken
