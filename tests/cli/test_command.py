@@ -9,7 +9,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from batch_files import no_temporary_files, write_photos, write_small
+from batch_files import no_temporary_files, write_photos
 
 from napari_kmeans_seg.cli import build_parser, main
 
@@ -17,11 +17,6 @@ from napari_kmeans_seg.cli import build_parser, main
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
     return write_photos(tmp_path_factory.mktemp("photos"))
-
-
-@pytest.fixture
-def small(tmp_path):
-    return write_small(tmp_path / "in")
 
 
 def _run(*args, **kwargs):
@@ -142,11 +137,11 @@ def test_nothing_fitted_and_usage_errors(tmp_path, capsys):
     assert "between 2 and 254" in capsys.readouterr().err
 
 
-def test_bad_option_values_are_usage_errors_before_any_work(small, tmp_path, capsys):
+def test_bad_option_values_are_usage_errors_before_any_work(photos, tmp_path, capsys):
     out = tmp_path / "out"
     for argv in (
-        ["segment", str(small), "--random-state", "-1", "-o", str(out)],
-        ["segment", str(small), "--random-state", "1.5", "-o", str(out)],
+        ["segment", str(photos), "--random-state", "-1", "-o", str(out)],
+        ["segment", str(photos), "--random-state", "1.5", "-o", str(out)],
     ):
         with pytest.raises(SystemExit) as exc:
             main(argv)
@@ -155,8 +150,23 @@ def test_bad_option_values_are_usage_errors_before_any_work(small, tmp_path, cap
     assert "must be 0 or more, got -1" in err and "not an integer: '1.5'" in err
     assert not out.exists()
     (tmp_path / "file").write_text("")
-    assert main(["segment", str(small), "-o", str(tmp_path / "file")]) == 2
+    assert main(["segment", str(photos), "-o", str(tmp_path / "file")]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("given", ["saved/", "folder", "folder" + os.sep])
+def test_save_model_to_a_folder_is_a_usage_error_before_any_work(
+    photos, tmp_path, monkeypatch, capsys, given
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    argv = ["segment", str(photos / "astronaut.png"), "--save-model", given]
+    with pytest.raises(SystemExit) as stopped:
+        main([*argv, "--out", "out"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "is a folder; give a file name" in err and "model.json" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
 
 
 @pytest.mark.timeout(300)
@@ -166,7 +176,7 @@ def test_warm_up_command_fills_the_cache_it_names(tmp_path):
     (nothing left to compile)."""
     code = (
         "import sys\n"
-        "from napari_kmeans_seg.core.fit import warm_up as engine\n"
+        "from napari_kmeans_seg.core import warm_up as engine\n"
         "from napari_kmeans_seg.cli import main\n"
         "engine.WARM_UP_KINDS = {'8-bit RGB': engine.WARM_UP_KINDS['8-bit RGB']}\n"
         "code = main(['warm-up'])\n"
@@ -258,7 +268,7 @@ def test_ctrl_c_on_the_command_line_is_one_line_and_exit_code_130(photos, tmp_pa
 
 
 def test_ctrl_c_during_warm_up_is_one_line_and_exit_code_130(monkeypatch, capsys):
-    from napari_kmeans_seg.core.fit import warm_up as engine
+    from napari_kmeans_seg.core import warm_up as engine
 
     def interrupted():
         raise KeyboardInterrupt

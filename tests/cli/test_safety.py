@@ -7,15 +7,10 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import tifffile
-from batch_files import snapshot, write_photos, write_small
+from batch_files import snapshot, write_small
 
 from napari_kmeans_seg import segment
 from napari_kmeans_seg.cli import main
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    return write_photos(tmp_path_factory.mktemp("photos"))
 
 
 @pytest.fixture
@@ -145,18 +140,3 @@ def test_files_this_command_did_not_write_are_never_replaced(small, tmp_path, ca
     assert main(["segment", str(small / "a.png"), "-k", "3", "-o", str(out)]) == 0
     assert tifffile.imread(out / "a_labels.tif").max() == 3 > first.max()
     assert sorted(p.name for p in out.iterdir()) == ["a_clusters.csv", "a_labels.tif"]
-
-
-@pytest.mark.parametrize("given", ["saved/", "folder", "folder" + os.sep])
-def test_save_model_to_a_folder_is_a_usage_error_before_any_work(
-    photos, tmp_path, monkeypatch, capsys, given
-):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "folder").mkdir()
-    argv = ["segment", str(photos / "astronaut.png"), "--save-model", given]
-    with pytest.raises(SystemExit) as stopped:
-        main([*argv, "--out", "out"])
-    assert stopped.value.code == 2
-    err = capsys.readouterr().err
-    assert "is a folder; give a file name" in err and "model.json" in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]

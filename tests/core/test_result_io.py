@@ -1,5 +1,6 @@
-"""The result's own doors to files and to scikit-learn: ``result.to_zarr`` (plain and
-OME-NGFF, all or nothing) and ``segment(image, model=<fitted sklearn KMeans>)``."""
+"""A result written to files and a model taken from scikit-learn: ``result.to_zarr``
+(plain and OME-NGFF, all or nothing) and ``segment(image, model=<fitted sklearn
+KMeans>)``."""
 
 import numpy as np
 import pytest
