@@ -51,7 +51,7 @@ def write_outputs(
 
     Each file is written under a temporary name in ``out`` and renamed when
     whole; a symbolic link or a file this command did not write
-    (:func:`written_here`) is never replaced.
+    (:func:`~.outputs.written_here`) is never replaced.
 
     Parameters
     ----------
