@@ -59,7 +59,7 @@ def image(kind):
 img = None if kind == "warm_up" else image(kind)
 w3, c3 = time.perf_counter(), time.process_time()
 if kind == "warm_up":
-    napari_kmeans_seg.core.engine.warm_up()
+    napari_kmeans_seg.core.warm_up.warm_up()
 else:
     segment(img, 4, random_state=0)
 w4, c4 = time.perf_counter(), time.process_time()
@@ -101,7 +101,7 @@ KINDS = {
     "rgb32f": "float32 RGB 256²",
     "grey8": "8-bit greyscale 256²",
     "grey32": "float32 greyscale 256²",
-    "warm_up": "`engine.warm_up()` (every kind the dock loads; CPU: this process)",
+    "warm_up": "`warm_up.warm_up()` (every kind the dock loads; CPU: this process)",
 }
 
 

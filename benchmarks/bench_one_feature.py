@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_engine import sci_grey
 
 from napari_kmeans_seg import segment
-from napari_kmeans_seg.core import one_feature
 from napari_kmeans_seg.core.engine import fit_predict
+from napari_kmeans_seg.core.fit import fast_1d as one_feature
 
 
 def fastest(fn, repeats: int) -> tuple[float, float]:

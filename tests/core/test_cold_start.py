@@ -226,7 +226,7 @@ def test_private_temp_folder_not_trusted_when_others_can_write(tmp_path, monkeyp
 WARM_CHILD = r"""
 import json, sys, numba, numpy as np
 from napari_kmeans_seg import segment
-from napari_kmeans_seg.core import engine
+from napari_kmeans_seg.core import warm_up as engine
 
 def n_compiled():
     return sum(

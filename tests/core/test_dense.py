@@ -1,14 +1,15 @@
-"""The over-relaxed steps of the per-pixel Lloyd iterations (core/dense.py): fewer
+"""The over-relaxed steps of the per-pixel Lloyd iterations (core/fit/dense.py): fewer
 iterations to the same kind of result, an exact fixed point on every pixel."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_engine_per_pixel import CASES, assert_exact_fixed_point
+from fixed_point import assert_fit
+from test_engine_per_pixel import CASES
 
-from napari_kmeans_seg.core import dense
 from napari_kmeans_seg.core.engine import fit_predict
+from napari_kmeans_seg.core.fit import dense
 
 
 def start(X: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -98,7 +99,7 @@ def test_steps_that_overshoot_are_taken_back(name, monkeypatch):
     fit = fit_predict(X, n_clusters=8, random_state=0, max_iter=2000)
     assert any(taken_back)
     assert fit.converged
-    assert_exact_fixed_point(X, fit)
+    assert_fit(X, fit)
 
 
 def test_given_starting_centroids_take_plain_lloyd_steps(monkeypatch):

@@ -5,37 +5,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from fixed_point import assert_fit
 from sklearn.cluster import KMeans
 
 from napari_kmeans_seg.core import engine as _engine
 from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import TooFewValuesError, fit_predict
-
-
-def brute_force_check(X, fit, mask=None):
-    """Assert the result is a Lloyd fixed point on all valid rows of X."""
-    Xf = X.astype(np.float64)
-    valid = np.all(np.isfinite(Xf), axis=1)
-    if mask is not None:
-        valid &= mask
-    labels = fit.labels
-    assert np.all(labels[~valid] == 0)
-    assert labels.dtype == np.uint8
-    k = fit.centroids.shape[0]
-    V = Xf[valid]
-    lab = labels[valid].astype(int) - 1
-    assert lab.min() >= 0 and lab.max() < k
-    d2 = ((V[:, None, :] - fit.centroids[None]) ** 2).sum(-1)
-    own = d2[np.arange(len(V)), lab]
-    # every pixel carries its nearest centroid's label (ties allowed)
-    assert np.all(own <= d2.min(axis=1) * (1 + 1e-12) + 1e-9)
-    # every centroid is the mean of its pixels
-    for i in range(k):
-        np.testing.assert_allclose(
-            V[lab == i].mean(axis=0), fit.centroids[i], rtol=1e-9
-        )
-    np.testing.assert_array_equal(np.bincount(lab, minlength=k), fit.counts)
-    np.testing.assert_allclose(own.sum(), fit.inertia, rtol=1e-6)
+from napari_kmeans_seg.core.fit import centroid_grid
 
 
 @pytest.mark.parametrize("k", [2, 3, 5, 8])
@@ -44,7 +20,7 @@ def test_exact_is_a_fixed_point_on_photos(small_photos, k):
         X = img.reshape(img.shape[0] * img.shape[1], -1)
         fit = fit_predict(X, n_clusters=k)
         assert fit.converged
-        brute_force_check(X, fit)
+        assert_fit(X, fit)
 
 
 @pytest.mark.parametrize(
@@ -57,7 +33,7 @@ def test_fixed_point_every_dtype_and_width(dtype, d):
     X = (rng.gamma(2.0, 0.15, (3000, d)) * hi).clip(0, hi).astype(dtype)
     fit = fit_predict(X, n_clusters=4, random_state=1)
     assert fit.converged
-    brute_force_check(X, fit)
+    assert_fit(X, fit)
 
 
 def test_large_pass_split_in_ranges_is_exact():
@@ -67,7 +43,7 @@ def test_large_pass_split_in_ranges_is_exact():
     X[: len(X) // 2] //= 4  # two populations
     fit = fit_predict(X, n_clusters=3)
     assert fit.converged
-    brute_force_check(X, fit)
+    assert_fit(X, fit)
 
 
 def test_same_partition_as_scikit_learn_from_same_start(small_photos):
@@ -137,7 +113,7 @@ def test_mask_and_non_finite_rows_are_left_out():
     assert fit.labels[10] == 0 and fit.labels[11] == 0
     assert np.all(fit.labels[100:200] == 0)
     assert fit.n_invalid == 2 and fit.n_valid == 5000 - 102
-    brute_force_check(X, fit, mask)
+    assert_fit(X, fit, mask)
 
 
 def test_sample_method_assigns_every_pixel_to_nearest(astronaut):
@@ -256,8 +232,8 @@ def test_labelling_through_the_centroid_grid_equals_comparing_distances(
     over the centroids (cells owned whole take their owner): the labels are those
     of the nearest centroid, the first on ties, for values inside and outside the
     grid, with a mask, and reused from the cache."""
-    monkeypatch.setattr(_engine, "_CENTROID_GRID_MIN_PIXELS", 1_000)
-    monkeypatch.setattr(_engine, "_centroid_grids", {})
+    monkeypatch.setattr(centroid_grid, "_CENTROID_GRID_MIN_PIXELS", 1_000)
+    monkeypatch.setattr(centroid_grid, "_centroid_grids", {})
     top = np.iinfo(dtype).max
     rng = np.random.default_rng(5)
     n = 60_000
@@ -281,7 +257,7 @@ def test_labelling_through_the_centroid_grid_equals_comparing_distances(
     ties = np.full((5_000, 3), 3 * (top // 255), dtype)  # equidistant: the first
     C = np.array([[2.0, 2, 2], [4, 4, 4]]) * (top // 255)
     assert (_engine.predict(ties, C) == 1).all()
-    assert len(_engine._centroid_grids) == 4
+    assert len(centroid_grid._centroid_grids) == 4
 
 
 def test_passes_in_this_thread_give_the_same_result():
@@ -289,9 +265,9 @@ def test_passes_in_this_thread_give_the_same_result():
     threads, and gives the same labels and centroids."""
     X = np.random.default_rng(3).integers(0, 255, (300_000, 3)).astype(np.uint8)
     split = _engine.fit_predict(X, n_clusters=4, random_state=0)
-    with _engine.in_this_thread():
+    with _parallel.in_this_thread():
         whole = _engine.fit_predict(X, n_clusters=4, random_state=0)
-        assert _engine.spans(len(X)) == [(0, len(X))]
-    assert _engine.spans(len(X)) != [(0, len(X))]
+        assert _parallel.spans(len(X)) == [(0, len(X))]
+    assert _parallel.spans(len(X)) != [(0, len(X))]
     np.testing.assert_array_equal(whole.labels, split.labels)
     np.testing.assert_allclose(whole.centroids, split.centroids, rtol=1e-12)

@@ -3,11 +3,12 @@ the values of the bins that the thresholds between centroids fall in."""
 
 import numpy as np
 import pytest
+from fixed_point import assert_fit
 from skimage import data, transform
 from sklearn.cluster import KMeans
 
-from napari_kmeans_seg.core import one_feature as _one_feature
 from napari_kmeans_seg.core.engine import fit_predict
+from napari_kmeans_seg.core.fit import fast_1d as _one_feature
 
 
 def grey(dtype, shape=(600, 700)):
@@ -22,28 +23,13 @@ def grey(dtype, shape=(600, 700)):
     return img.astype(dtype).reshape(-1, 1)
 
 
-def assert_fixed_point(X, fit):
-    """Checked in float64 on every pixel: each on its nearest centroid (ties
-    allowed), each centroid the mean of its pixels."""
-    V = X[:, 0].astype(np.float64)
-    C = fit.centroids[:, 0]
-    lab = fit.labels.astype(np.int64) - 1
-    d2 = (V[:, None] - C[None]) ** 2
-    own = d2[np.arange(V.size), lab]
-    assert np.all(own <= d2.min(axis=1) * (1 + 1e-12) + 1e-300)
-    means = np.bincount(lab, V, C.size) / np.bincount(lab, minlength=C.size)
-    np.testing.assert_allclose(means, C, rtol=1e-12)
-    np.testing.assert_array_equal(np.bincount(lab, minlength=C.size), fit.counts)
-    np.testing.assert_allclose(own.sum(), fit.inertia, rtol=1e-9)
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.uint16, np.uint8])
 @pytest.mark.parametrize("k", [2, 3, 5, 8, 16])
 def test_one_feature_is_a_fixed_point(dtype, k):
     X = grey(dtype)
     fit = fit_predict(X, n_clusters=k)
     assert fit.converged
-    assert_fixed_point(X, fit)
+    assert_fit(X, fit)
 
 
 @pytest.mark.parametrize("k", [3, 6])
@@ -99,4 +85,4 @@ def test_mask_and_non_finite_values_are_left_out():
     sub = type(fit)(
         **{**fit.__dict__, "labels": fit.labels[keep]},
     )
-    assert_fixed_point(X[keep], sub)
+    assert_fit(X[keep], sub)

@@ -1,4 +1,4 @@
-"""The per-pixel iterations (core/dense.py): images whose pixels are nearly all
+"""The per-pixel iterations (core/fit/dense.py): images whose pixels are nearly all
 distinct (float data, 16-bit with shot noise) are fitted to an exact Lloyd fixed
 point on every pixel, with working memory below the input's size."""
 
@@ -9,12 +9,13 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from fixed_point import assert_fit
 from sklearn.cluster import KMeans
 
-from napari_kmeans_seg.core import dense
-from napari_kmeans_seg.core import engine as _engine
 from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import Cancelled, TooFewValuesError, fit_predict
+from napari_kmeans_seg.core.fit import dense, per_pixel
+from napari_kmeans_seg.core.fit.pixels import Pixels
 
 N_SIDE = 512  # 2**18 pixels: the smallest image the per-pixel iterations take
 
@@ -55,31 +56,6 @@ CASES = {
 }
 
 
-def assert_exact_fixed_point(X, fit, mask=None):
-    """On every valid pixel, in float64: its label is its nearest centroid's (ties
-    allowed to the rounding), each centroid the mean of its pixels, counts and
-    inertia those of the labels."""
-    V = np.asarray(X, dtype=np.float64)
-    valid = np.isfinite(V).all(axis=1)
-    if mask is not None:
-        valid &= mask
-    assert np.all(fit.labels[~valid] == 0)
-    lab = fit.labels[valid].astype(np.int64) - 1
-    V = V[valid]
-    C = fit.centroids
-    d2 = ((V[:, None, :] - C[None]) ** 2).sum(axis=2)
-    own = d2[np.arange(len(V)), lab]
-    assert np.all(own <= d2.min(axis=1) * (1 + 1e-12) + 1e-300), (
-        "a pixel is not nearest"
-    )
-    counts = np.bincount(lab, minlength=len(C))
-    np.testing.assert_array_equal(counts, fit.counts)
-    assert counts.min() > 0
-    means = np.stack([np.bincount(lab, V[:, j], len(C)) for j in range(V.shape[1])], 1)
-    np.testing.assert_allclose(means / counts[:, None], C, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(own.sum(), fit.inertia, rtol=1e-9)
-
-
 @pytest.fixture
 def per_pixel_calls(monkeypatch):
     """Counts the fits that took the per-pixel iterations."""
@@ -103,7 +79,7 @@ def test_nearly_distinct_pixels_reach_an_exact_fixed_point(name, k, per_pixel_ca
     if name != "uint16 3ch":
         assert per_pixel_calls, "the per-pixel iterations were not used"
     assert fit.converged
-    assert_exact_fixed_point(X, fit)
+    assert_fit(X, fit)
     assert fit.n_valid == len(X)
 
 
@@ -138,7 +114,7 @@ def test_masks_nan_and_channel_first_layout(per_pixel_calls):
     fit = fit_predict(Xcf, n_clusters=6, mask=mask, random_state=0)
     assert per_pixel_calls
     assert fit.converged
-    assert_exact_fixed_point(X, fit, mask)
+    assert_fit(X, fit, mask)
     valid = np.isfinite(X).all(axis=1)
     assert fit.n_valid == int((valid & mask).sum())
     assert fit.n_invalid == int((~valid & mask).sum())
@@ -157,7 +133,7 @@ def test_given_starting_centroids_and_an_empty_cluster_are_handled(per_pixel_cal
     fit = fit_predict(X, n_clusters=3, init=init)  # the third starts far from all
     assert per_pixel_calls
     assert fit.converged
-    assert_exact_fixed_point(X, fit)
+    assert_fit(X, fit)
 
 
 def test_max_iter_ends_with_labels_of_the_returned_centroids():
@@ -226,7 +202,7 @@ def test_lists_give_exact_fixed_points(monkeypatch):
         monkeypatch.setattr(dense, "_REACH", (reach, reach / 4))
         fit = fit_predict(X, n_clusters=8, random_state=0)
         assert fit.converged
-        assert_exact_fixed_point(X, fit)
+        assert_fit(X, fit)
 
 
 def test_one_key_state_where_memory_is_short():
@@ -287,10 +263,10 @@ def test_working_memory_stays_below_the_input(name):
 def test_the_engine_chooses_by_distinct_values():
     rng = np.random.default_rng(0)
     few = rng.integers(0, 8, (1 << 18, 3)).astype(np.uint16)  # 512 values repeated
-    px = _engine.Pixels(few, None)
-    assert not _engine._per_pixel(px, 4)
-    px = _engine.Pixels(poisson(3), None)
-    assert _engine._per_pixel(px, 4)
+    px = Pixels(few, None)
+    assert not per_pixel.suits(px, 4)
+    px = Pixels(poisson(3), None)
+    assert per_pixel.suits(px, 4)
 
 
 @pytest.mark.parametrize("scale", [1e-35, 1e-3, 1e30, 1e120])
@@ -301,7 +277,7 @@ def test_tiny_and_huge_magnitudes(scale, per_pixel_calls):
     fit = fit_predict(X, n_clusters=5, random_state=0)
     assert per_pixel_calls
     assert fit.converged
-    assert_exact_fixed_point(X, fit)
+    assert_fit(X, fit)
     same = fit_predict(X / scale, n_clusters=5, random_state=0)
     pairs = np.unique(np.stack([fit.labels, same.labels]), axis=1)
     assert pairs.shape[1] == 5, "another partition than at unit scale"
@@ -332,7 +308,7 @@ def test_a_sparse_mask_that_a_sample_misses(per_pixel_calls):
     fit = fit_predict(X, n_clusters=4, mask=mask, random_state=0)
     assert per_pixel_calls
     assert fit.converged
-    assert_exact_fixed_point(X, fit, mask)
+    assert_fit(X, fit, mask)
 
 
 @pytest.mark.parametrize("name", ["float32 rgb", "uint16 5ch"])
@@ -363,4 +339,4 @@ def test_three_integer_channels_choose_by_the_boundaries(per_pixel_calls):
     X = poisson(3)
     fit = fit_predict(X, n_clusters=16, random_state=0)
     assert per_pixel_calls
-    assert_exact_fixed_point(X, fit)
+    assert_fit(X, fit)

@@ -4,6 +4,7 @@ and grid searches, and KMeansModel converts to and from a fitted KMeans."""
 
 import warnings
 
+import fixed_point
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -22,12 +23,14 @@ from napari_kmeans_seg.core.estimator import (
     EXPECTED_FAILED_CHECKS,
     SAMPLE_SIZE,
     ExactKMeans,
+)
+from napari_kmeans_seg.core.features import Layout
+from napari_kmeans_seg.core.model import KMeansModel
+from napari_kmeans_seg.core.sklearn_models import (
     as_model,
     model_from_sklearn,
     model_to_sklearn,
 )
-from napari_kmeans_seg.core.features import Layout
-from napari_kmeans_seg.core.model import KMeansModel
 
 
 @parametrize_with_checks(
@@ -60,17 +63,9 @@ def datasets():
 def assert_fixed_point(km, X, w=None):
     """Each sample is labelled with its nearest centroid, each centroid is the
     weighted mean of its samples."""
-    X = np.asarray(X, dtype=np.float64)
-    w = np.ones(len(X)) if w is None else w
-    C = km.cluster_centers_
-    d2 = ((X[:, None, :] - C[None]) ** 2).sum(-1)
-    np.testing.assert_array_equal(km.labels_, d2.argmin(axis=1))
-    for j in range(len(C)):
-        sel = (km.labels_ == j) & (w > 0)
-        mean = (X[sel] * w[sel, None]).sum(0) / w[sel].sum()
-        np.testing.assert_allclose(C[j], mean, rtol=1e-12, atol=1e-12)
-    inertia = (d2[np.arange(len(X)), km.labels_] * w).sum()
-    assert km.inertia_ == pytest.approx(inertia, rel=1e-12)
+    fixed_point.assert_fixed_point(
+        X, km.labels_, km.cluster_centers_, weights=w, first=0, inertia=km.inertia_
+    )
     assert km.converged_
 
 

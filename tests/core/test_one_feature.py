@@ -7,10 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from fixed_point import assert_fit
 from sklearn.cluster import KMeans
 
-from napari_kmeans_seg.core import one_feature
 from napari_kmeans_seg.core.engine import Cancelled, TooFewValuesError, fit_predict
+from napari_kmeans_seg.core.fit import fast_1d as one_feature
 
 #: rows of the test images: enough for the one-pass path
 N_ROWS = 300 * 400
@@ -31,27 +32,9 @@ def smooth_image(dtype, n=N_ROWS, seed=1):
 
 
 def assert_fixed_point(X, fit, mask=None):
-    """In float64, on every valid value: on its nearest centroid (the first of the
-    sorted centroids on a tie, up to rounding), each centroid the mean of its
-    values, counts and inertia as reported, and label 0 exactly for the invalid."""
-    V = X[:, 0].astype(np.float64)
-    valid = np.isfinite(V) & (True if mask is None else mask)
-    assert np.array_equal(fit.labels > 0, valid)
-    V, lab = V[valid], fit.labels[valid].astype(np.int64) - 1
-    C = fit.centroids[:, 0]
-    order = np.argsort(C, kind="stable")
-    Cs = C[order]
-    # nearest in the sorted centroids: the values up to each midpoint go lower
-    nearest = order[np.searchsorted(0.5 * (Cs[:-1] + Cs[1:]), V, "left")]
-    own = (V - C[lab]) ** 2
-    best = (V - C[nearest]) ** 2
-    scale = np.maximum(V**2, np.max(C**2))
-    assert np.all(own <= best + 1e-12 * scale)
-    counts = np.bincount(lab, minlength=C.size)
-    np.testing.assert_array_equal(counts, fit.counts)
-    means = np.bincount(lab, V, C.size) / counts
-    np.testing.assert_allclose(means, C, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(own.sum(), fit.inertia, rtol=1e-9, atol=1e-300)
+    """The shared fixed-point check (label 0 exactly for the invalid values),
+    and converged."""
+    assert_fit(X, fit, mask)
     assert fit.converged
 
 

@@ -32,7 +32,7 @@ def _warm_up() -> None:
     try:
         from napari.utils.colormaps import DirectLabelColormap
 
-        from ..core.fit.warm_up import warm_up
+        from ..core.warm_up import warm_up
 
         warm_up()
         colors = {None: np.zeros(4), 0: np.zeros(4), 1: np.ones(4)}

@@ -280,7 +280,7 @@ def segment(
     )
     if model is not None:
         if hasattr(model, "cluster_centers_"):  # a fitted scikit-learn k-means
-            from .estimator import as_model
+            from .sklearn_models import as_model
 
             model = as_model(model, np.shape(image), channel_axis=channel_axis, rgb=rgb)
         return apply_model(

@@ -6,12 +6,12 @@ import os
 
 import numpy as np
 
-from .. import kernels as K
-from ..engine import fit_predict, predict
-from .job import Job
-from .per_pixel import MIN_ROWS, PerPixel
-from .pixels import Pixels
-from .records import FitOptions
+from . import kernels as K
+from .engine import fit_predict, predict
+from .fit.job import Job
+from .fit.per_pixel import MIN_ROWS, PerPixel
+from .fit.pixels import Pixels
+from .fit.records import FitOptions
 
 #: the kinds of pixel matrix whose passes :func:`warm_up` loads (or compiles), most
 #: common first: dtype, number of features, and whether the matrix is a view of
@@ -67,7 +67,7 @@ def _n_compiled() -> int:
     return sum(
         sum(obj.stats.cache_misses.values())
         for name, module in list(sys.modules.items())
-        if name.startswith(__package__.rpartition(".")[0])
+        if name.startswith(__package__)
         for obj in list(vars(module).values())
         if isinstance(obj, Dispatcher)
     )

@@ -147,7 +147,7 @@ class Pixels:
             ends = np.abs(np.concatenate([mn, mx]))
             top = float(ends[np.isfinite(ends)].max(initial=0.0))
         if X.dtype.kind == "f" and 0.0 < top < MIN_MAGNITUDE:
-            self._rescale(top)
+            self.rescale(top)
             mn, mx = np.ldexp(mn, self.exponent), np.ldexp(mx, self.exponent)
         self.lo_hi = (mn, mx)
         mn, mx = mn[:D], mx[:D]
