@@ -427,5 +427,3 @@ def _distinct_centroids(X, k) -> np.ndarray:
 def _inertia(X, C, labels, w) -> float:
     diff = np.asarray(X, dtype=np.float64) - C[labels]
     return float(np.einsum("ij,ij,i->", diff, diff, w))
-
-
