@@ -12,6 +12,7 @@ between chunks of rows within a pass.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from .fit.records import (
     DEFAULT_SAMPLE_SIZE,
     EngineResult,
     FitOptions,
+    NotConvergedWarning,
     TooFewValuesError,
+    not_converged,
 )
 from .fit.values import MIN_MAGNITUDE
 from .parallel import Cancelled, stop_scope, stop_when
@@ -33,6 +36,7 @@ from .parallel import Cancelled, stop_scope, stop_when
 __all__ = [
     "Cancelled",
     "EngineResult",
+    "NotConvergedWarning",
     "TooFewValuesError",
     "fit_predict",
     "predict",
@@ -92,6 +96,11 @@ def fit_predict(
     -------
     EngineResult
 
+    Warns
+    -----
+    NotConvergedWarning
+        If method "exact" stopped at ``max_iter`` before a fixed point.
+
     Raises
     ------
     TooFewValuesError
@@ -119,6 +128,8 @@ def fit_predict(
         px = Pixels(X, mask, binned=binned)
         rng = np.random.default_rng(random_state)
         fit = registry.fit(Job(px, int(n_clusters), options, rng))
+    if method == "exact" and not fit.converged:
+        warnings.warn(not_converged(max_iter), stacklevel=2)
     n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
     return EngineResult(
         labels=fit.labels,

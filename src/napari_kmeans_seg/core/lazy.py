@@ -21,6 +21,7 @@ data, so they run unchanged on a ``dask.distributed`` cluster.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from . import features as _features
 from . import stats as _stats
 from .fit.convergence import is_fixed_point
 from .fit.pixels import Pixels
+from .fit.records import not_converged
 from .parallel import in_this_thread
 
 if TYPE_CHECKING:
@@ -455,6 +457,8 @@ def lloyd_passes(
         C = C_new
         if converged:
             break
+    if not converged:
+        warnings.warn(not_converged(max_iter), stacklevel=2)
     if progress is not None:
         progress(total, total)
     return Passes(

@@ -23,6 +23,19 @@ class TooFewValuesError(ValueError):
     """The data holds fewer distinct values than the requested number of clusters."""
 
 
+class NotConvergedWarning(UserWarning):
+    """The iterations stopped at ``max_iter``, before a Lloyd fixed point."""
+
+
+def not_converged(max_iter: int) -> NotConvergedWarning:
+    """The warning for a fit that stopped at ``max_iter`` iterations."""
+    return NotConvergedWarning(
+        f"k-means stopped after max_iter={max_iter} iterations, before a fixed "
+        "point (some pixels may not lie on their nearest centroid); raise "
+        "max_iter to go on to one"
+    )
+
+
 def too_few_values(n: int) -> TooFewValuesError:
     """The error for an image whose pixels k-means can tell apart only ``n`` ways."""
     return TooFewValuesError(
