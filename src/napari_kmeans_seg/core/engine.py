@@ -16,14 +16,16 @@ import warnings
 
 import numpy as np
 
-from .fit import registry
-from .fit.job import Job
-from .fit.pixels import Pixels
-from .fit.records import (
+from .defaults import (
     DEFAULT_MAX_ITER,
     DEFAULT_N_INIT,
     DEFAULT_N_REFINE,
     DEFAULT_SAMPLE_SIZE,
+)
+from .fit import registry
+from .fit.job import Job
+from .fit.pixels import Pixels
+from .fit.records import (
     EngineResult,
     FitOptions,
     NotConvergedWarning,

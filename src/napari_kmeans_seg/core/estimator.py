@@ -35,9 +35,10 @@ from threadpoolctl import threadpool_limits
 
 from . import engine as _engine
 from . import kernels as _kernels
+from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
-from .fit.records import DEFAULT_N_INIT, TooFewValuesError
+from .fit.records import TooFewValuesError
 from .fit.values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)

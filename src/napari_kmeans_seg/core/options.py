@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .fit.records import DEFAULT_N_INIT
+from .defaults import DEFAULT_MAX_ITER, DEFAULT_N_INIT
 
 #: largest number of clusters (labels are stored as uint8; 0 means "not clustered")
 MAX_CLUSTERS = 254
@@ -64,8 +64,6 @@ METHODS = ("auto", "exact", "sample")
 #: most k-means++ starts one fit may try: more improves nothing measurable and
 #: only multiplies the time
 MAX_N_INIT = 1000
-#: default cap on Lloyd iterations
-DEFAULT_MAX_ITER = 300
 
 
 class OptionTypeError(TypeError, ValueError):

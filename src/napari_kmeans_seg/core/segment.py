@@ -24,8 +24,9 @@ from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
 from .apply import apply_model, measure
+from .defaults import DEFAULT_N_INIT
 from .fit.ordering import cluster_order
-from .fit.records import DEFAULT_N_INIT, TooFewValuesError
+from .fit.records import TooFewValuesError
 from .model import KMeansModel
 from .options import METHODS, FeatureOptions, Options, OptionTypeError  # noqa: F401
 from .result import SegmentationResult

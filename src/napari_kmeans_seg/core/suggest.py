@@ -19,7 +19,7 @@ from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
 from . import stats as _stats
-from .fit.records import DEFAULT_N_INIT
+from .defaults import DEFAULT_N_INIT
 from .options import MAX_CLUSTERS, Options, check_positive_int
 from .stats import sample_pixels
 
