@@ -3,7 +3,8 @@
 The rule, the same for every path, in float64 on the caller's values translated
 by a reference value (each feature's smallest valid value: the translation is
 exact for data on a common offset, so the check sees the spread, not the
-offset):
+offset) and scaled by a power of two to a spread near 1 (exact, so that the
+squares of tiny or huge values neither underflow nor overflow):
 
 - **mean**: each centroid is the (weighted) mean of its pixels, computed here
   correctly rounded (``math.fsum``), in every feature to within the rounding of
@@ -31,8 +32,10 @@ import pytest
 
 #: the relative rounding allowed: 2**-40, about 1e-12 (4096 float64 epsilons)
 REL = 2.0**-40
-#: the relative rounding allowed in a reported inertia (a long float64 sum)
-INERTIA_REL = 1e-9
+#: the relative error allowed in a reported inertia: the engine sums squares by
+#: moments, whose cancellation costs digits (1e-6: the inertia is that of the
+#: labels, not a bit-exact sum)
+INERTIA_REL = 1e-6
 
 
 def _as_rows(X) -> np.ndarray:
@@ -40,18 +43,17 @@ def _as_rows(X) -> np.ndarray:
     return X.reshape(len(X), -1) if X.ndim > 1 else X[:, None]
 
 
-def _exact_means(V, lab, k, w):
-    """Per cluster, the correctly rounded (weighted) mean of ``V``'s rows."""
+def _sums(values, lab, k):
+    """Per cluster, the correctly rounded sums (``math.fsum``) of the columns
+    of ``values``: ``(k, columns)``."""
     order = np.argsort(lab, kind="stable")
     bounds = np.searchsorted(lab[order], np.arange(k + 1))
-    means = np.full((k, V.shape[1]), np.nan)
-    for j in range(k):
-        rows = order[bounds[j] : bounds[j + 1]]
-        total = math.fsum(w[rows])
-        if total > 0:
-            for f in range(V.shape[1]):
-                means[j, f] = math.fsum(V[rows, f] * w[rows]) / total
-    return means
+    return np.array(
+        [
+            [math.fsum(column[order[bounds[j] : bounds[j + 1]]]) for column in values.T]
+            for j in range(k)
+        ]
+    )
 
 
 def _sq_dists(V, C):
@@ -63,8 +65,9 @@ def _sq_dists(V, C):
 
 def gaps(X, labels, centroids, *, mask=None, weights=None, first=1):
     """How far the result is from a fixed point, in units of the allowed
-    rounding: ``(nearest, mean, counts, inertia)``, the first two at most 1 at a
-    fixed point, the last two measured on the labels."""
+    rounding: ``(nearest, mean, counts, (inertia, off))``, the first two at most 1
+    at a fixed point, then the labels' counts and inertia (about the means; one
+    about the centroids may be larger by at most ``off``)."""
     V = _as_rows(X)
     C = np.asarray(centroids, dtype=np.float64).reshape(-1, V.shape[1])
     k = len(C)
@@ -78,9 +81,12 @@ def gaps(X, labels, centroids, *, mask=None, weights=None, first=1):
     lab = labels[valid].astype(np.int64) - first
     assert lab.size and lab.min() >= 0 and lab.max() < k, "labels out of range"
     V, w = V[valid], w[valid]
+    # translated, then scaled by a power of two to a spread near 1: both exact
+    # here, so tiny values' squares do not underflow nor huge ones overflow
     ref = V.min(axis=0)
-    Vt, Ct = V - ref, C - ref
-    spread = max(float(np.ptp(np.concatenate([Vt, Ct]), axis=0).max()), 0.0)
+    spread = float(np.ptp(np.concatenate([V - ref, C - ref]), axis=0).max())
+    e = -math.frexp(spread)[1] if spread > 0 else 0
+    Vt, Ct = np.ldexp(V - ref, e), np.ldexp(C - ref, e)
     d2 = _sq_dists(Vt, Ct)
     own = d2[np.arange(len(Vt)), lab]
     best = d2.min(axis=1)
@@ -90,10 +96,22 @@ def gaps(X, labels, centroids, *, mask=None, weights=None, first=1):
         nearest = float(np.max((own[over] - best[over]) / allowed, initial=0.0))
     n = np.bincount(lab, minlength=k)
     assert n.min() > 0, f"an empty cluster: counts {n}"
-    means = _exact_means(Vt, lab, k, w)
-    tol = np.sqrt(n)[:, None] * np.spacing(np.abs(C)) + REL * spread
+    sums = _sums(np.column_stack([w, Vt * w[:, None]]), lab, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums[:, 1:] / sums[:, :1]  # NaN for a cluster of weight 0
+    tol = np.ldexp(np.sqrt(n)[:, None] * np.spacing(np.abs(C)) + REL * spread, e)
     mean = float(np.nanmax(np.abs(means - Ct) / tol, initial=0.0))
-    return nearest, mean, n, math.fsum(own * w)
+    # the partition's inertia, about the means, less what their rounding adds
+    # (the corrected two-pass sum: 0 for clusters of one value)
+    dev = np.nan_to_num(Vt - means[lab]) * np.sqrt(w)[:, None]
+    moved = _sums(dev * np.sqrt(w)[:, None], lab, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rounding = np.nan_to_num((moved**2).sum(axis=1) / sums[:, 0])
+    sse = math.fsum((dev**2).ravel()) - math.fsum(rounding)
+    # an inertia about the centroids adds each cluster's weight times its
+    # centroid's distance from the mean, squared
+    off = np.nansum(sums[:, 0] * ((Ct - means) ** 2).sum(axis=1))
+    return nearest, mean, n, (math.ldexp(sse, -2 * e), math.ldexp(off, -2 * e))
 
 
 def assert_fixed_point(
@@ -118,7 +136,21 @@ def assert_fixed_point(
     if counts is not None:
         np.testing.assert_array_equal(counts, n)
     if inertia is not None:
-        np.testing.assert_allclose(inertia, sse, rtol=INERTIA_REL, atol=1e-300)
+        sse, off = sse
+        np.testing.assert_allclose(inertia, sse, rtol=INERTIA_REL, atol=off + 1e-300)
+
+
+def assert_fit(X, fit, mask=None):
+    """:func:`assert_fixed_point` for an engine result ``fit`` (labels from 1,
+    centroids, counts, inertia) on the rows of ``X``."""
+    assert_fixed_point(
+        X,
+        fit.labels,
+        fit.centroids,
+        mask=mask,
+        counts=fit.counts,
+        inertia=fit.inertia,
+    )
 
 
 @contextlib.contextmanager

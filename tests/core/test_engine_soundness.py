@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 import pytest
+from fixed_point import assert_fit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,31 +22,6 @@ from napari_kmeans_seg.core.engine import (
     predict,
     stop_when,
 )
-
-
-def assert_nearest(V, C, lab):
-    d2 = ((V[:, None, :] - C[None]) ** 2).sum(-1)
-    own = d2[np.arange(len(V)), lab]
-    assert np.all(own <= d2.min(axis=1) * (1 + 1e-12))
-
-
-def assert_fixed_point(X, fit):
-    """A Lloyd fixed point on all rows, checked in float64 on the caller's values
-    and, where the centroids are normal numbers, again after scaling both exactly
-    by a power of two (tiny values' squared differences underflow otherwise)."""
-    Xf = X.astype(np.float64)
-    C = fit.centroids
-    lab = fit.labels.astype(int) - 1
-    assert lab.min() >= 0
-    assert_nearest(Xf, C, lab)
-    for i in range(C.shape[0]):  # a subnormal mean is rounded to its grid
-        np.testing.assert_allclose(
-            Xf[lab == i].mean(axis=0), C[i], rtol=1e-12, atol=5e-324
-        )
-    if np.all((C == 0) | (np.abs(C) >= np.finfo(np.float64).tiny)):
-        top = np.abs(Xf).max()
-        e = -np.frexp(top)[1] if top > 0 else 0
-        assert_nearest(np.ldexp(Xf, e), np.ldexp(C, e), lab)
 
 
 @pytest.mark.timeout(60)
@@ -91,7 +67,7 @@ def test_duplicate_starts_are_reseeded_apart(scale):
     fit = fit_predict(X, n_clusters=3, init=np.zeros((3, 1)))
     assert fit.converged and np.all(fit.counts > 0)
     assert len(np.unique(fit.centroids)) == 3
-    assert_fixed_point(X, fit)
+    assert_fit(X, fit)
 
 
 @pytest.mark.timeout(120)
@@ -122,7 +98,7 @@ def test_k_near_the_number_of_distinct_values(
     fit = fit_predict(X, n_clusters=k, max_iter=50)
     assert fit.converged and np.all(fit.counts > 0)
     if offset == 0.0:
-        assert_fixed_point(X, fit)
+        assert_fit(X, fit)
     if not below:  # one value per cluster
         for i in range(1, k + 1):
             assert len(np.unique(X[fit.labels == i], axis=0)) == 1
