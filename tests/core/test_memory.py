@@ -1,16 +1,14 @@
 """The memory guard: estimates, and a clear refusal (never an out-of-memory kill)
-through the layer API and the widget when memory is short."""
+when memory is short (through the layers: tests/layers/test_memory_layers.py;
+the widget: tests/qt/test_widget_memory.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from napari.components import ViewerModel
-from napari.utils.notifications import notification_manager
-from qtpy.QtCore import Qt
 
 import napari_kmeans_seg.core.memory as memory
-from napari_kmeans_seg import segment, segment_layer
+from napari_kmeans_seg import segment
 from napari_kmeans_seg.core.memory import (
     ENGINE_OVERHEAD,
     InsufficientMemoryError,
@@ -211,66 +209,10 @@ def test_available_memory_takes_the_lower_of_system_and_cgroup(monkeypatch):
     assert available_memory() == 12345
 
 
-# -------------------------------------------------------------- through napari
-
-
 @pytest.fixture
 def little_memory(monkeypatch):
     """Pretend only 60 MB are free."""
     monkeypatch.setattr(memory, "available_memory", lambda: 60 * MB)
-
-
-def test_segment_layer_refuses_before_any_work(little_memory, monkeypatch):
-    import napari_kmeans_seg.layers.outputs as layers
-
-    def never(*args, **kwargs):
-        raise AssertionError("segment() ran although memory is short")
-
-    monkeypatch.setattr(layers, "segment", never)
-    viewer = ViewerModel()
-    image = np.zeros((2000, 2000, 3), np.uint8)
-    viewer.add_image(image, name="big")
-    with pytest.raises(MemoryError, match=r"segmenting 'big' needs about \d+ MB"):
-        segment_layer(viewer, "big", 3)
-    assert [x.name for x in viewer.layers] == ["big"]
-
-
-def test_turning_off_the_masked_layers_can_make_it_fit(monkeypatch):
-    viewer = ViewerModel()
-    image = np.random.default_rng(0).integers(0, 200, (1000, 1000), dtype=np.uint8)
-    viewer.add_image(image, name="img")
-    need = estimate_memory(image.shape, image.dtype)
-    monkeypatch.setattr(memory, "available_memory", lambda: need.total + 2 * MB)
-    with pytest.raises(MemoryError, match=r"masked_layers=False\) \(that alone"):
-        segment_layer(viewer, "img", 4)
-    result = segment_layer(viewer, "img", 4, masked_layers=False)
-    assert [x.name for x in viewer.layers] == ["img", "img clusters"]
-    assert result.n_clusters == 4
-
-
-def test_invalid_k_gets_its_own_message_not_a_memory_one(monkeypatch):
-    monkeypatch.setattr(memory, "available_memory", lambda: 200 * MB)
-    viewer = ViewerModel()
-    viewer.add_image(np.zeros((2000, 2000), np.uint8), name="img")
-    with pytest.raises(ValueError, match="n_clusters must be between 2 and 254"):
-        segment_layer(viewer, "img", 10**9)  # not 10**9 masked layers
-
-
-def test_widget_shows_the_refusal_as_a_notification(
-    make_napari_viewer, qtbot, little_memory
-):
-    viewer = make_napari_viewer()
-    viewer.add_image(np.zeros((2000, 2000, 3), np.uint8), name="big")
-    _, widget = viewer.window.add_plugin_dock_widget(
-        "napari-kmeans-seg", "K-Means Segmentation"
-    )
-    n = len(notification_manager.records)
-    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
-    messages = [str(r.message) for r in notification_manager.records[n:]]
-    assert any("needs about" in m and "is available" in m for m in messages), messages
-    assert [x.name for x in viewer.layers] == ["big"]
-    assert widget.run_button.enabled
 
 
 def test_segment_refuses_too(little_memory):
