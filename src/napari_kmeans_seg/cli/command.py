@@ -57,7 +57,7 @@ def _warm_up_command() -> int:
     import time
 
     from ..core import compile_cache, kernels
-    from ..core.fit.warm_up import warm_up
+    from ..core.warm_up import warm_up
 
     start = time.perf_counter()
     warm_up()
