@@ -14,7 +14,7 @@ from sklearn.cluster import KMeans
 
 from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import Cancelled, TooFewValuesError, fit_predict
-from napari_kmeans_seg.core.fit import dense, per_pixel
+from napari_kmeans_seg.core.fit import dense, dense_rows, per_pixel
 from napari_kmeans_seg.core.fit.pixels import Pixels
 
 N_SIDE = 512  # 2**18 pixels: the smallest image the per-pixel iterations take
@@ -175,10 +175,10 @@ def test_the_lists_change_nothing_but_the_work(name, monkeypatch):
         (64, 512, (1e-3, 1e-4), (1.0, 0.1)),
     )
     for share, short, reach, top in settings:
-        monkeypatch.setattr(dense, "_LIST_SHARE", share)
-        monkeypatch.setattr(dense, "_SHORT_SHARE", short)
-        monkeypatch.setattr(dense, "_REACH", reach)
-        monkeypatch.setattr(dense, "_MAX_REACH", top)
+        monkeypatch.setattr(dense_rows, "_LIST_SHARE", share)
+        monkeypatch.setattr(dense_rows, "_SHORT_SHARE", short)
+        monkeypatch.setattr(dense_rows, "_REACH", reach)
+        monkeypatch.setattr(dense_rows, "_MAX_REACH", top)
         level = dense._Level(X, np.ones(1, bool), False, 16, lambda: None)
         seen = []
 
@@ -197,9 +197,9 @@ def test_the_lists_change_nothing_but_the_work(name, monkeypatch):
 def test_lists_give_exact_fixed_points(monkeypatch):
     X = poisson(3)
     for share, reach in ((1 << 20, 1.0), (2, 1e-9), (64, 1e6)):
-        monkeypatch.setattr(dense, "_LIST_SHARE", share)
-        monkeypatch.setattr(dense, "_SHORT_SHARE", share * 4)
-        monkeypatch.setattr(dense, "_REACH", (reach, reach / 4))
+        monkeypatch.setattr(dense_rows, "_LIST_SHARE", share)
+        monkeypatch.setattr(dense_rows, "_SHORT_SHARE", share * 4)
+        monkeypatch.setattr(dense_rows, "_REACH", (reach, reach / 4))
         fit = fit_predict(X, n_clusters=8, random_state=0)
         assert fit.converged
         assert_fit(X, fit)
@@ -208,9 +208,9 @@ def test_lists_give_exact_fixed_points(monkeypatch):
 def test_one_key_state_where_memory_is_short():
     """Inputs of few bytes per pixel keep one distance bound per pixel; others
     two; two-byte pixels of one channel pair get none (the cells are used)."""
-    assert dense.state_bytes(3, 4) == dense._TWO_KEYS_BYTES  # float32 RGB
-    assert dense.state_bytes(3, 2) == dense._ONE_KEY_BYTES  # uint16 3 channels
-    assert dense.state_bytes(2, 2) is None  # uint16 2 channels
+    assert dense_rows.state_bytes(3, 4) == dense_rows._TWO_KEYS_BYTES  # float32 RGB
+    assert dense_rows.state_bytes(3, 2) == dense_rows._ONE_KEY_BYTES  # uint16 3 channels
+    assert dense_rows.state_bytes(2, 2) is None  # uint16 2 channels
 
 
 def test_too_few_distinct_values_for_a_level():
@@ -218,7 +218,7 @@ def test_too_few_distinct_values_for_a_level():
     X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 1000, axis=0)
     level = dense._Level(X, np.ones(1, bool), False, 4, lambda: None)
     C0 = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [9.0, 9.0]])
-    with pytest.raises(dense.NoFarthestRow) as info:
+    with pytest.raises(dense_rows.NoFarthestRow) as info:
         level.run(C0, 50)
     assert info.value.n_full == 3
 

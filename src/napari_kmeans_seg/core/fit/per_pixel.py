@@ -10,6 +10,7 @@ from .. import kernels as K
 from ..parallel import spans
 from . import dense
 from .cells import exact_starts
+from .dense_rows import NoFarthestRow, state_bytes
 from .gather import counts_values
 from .job import Job
 from .ordering import cluster_order, ranks
@@ -29,7 +30,7 @@ def suits(px, k: int) -> bool:
     distinct (then most cells straddle a boundary between clusters)."""
     if px.X.dtype == np.uint8 or px.d < 2 or px.n < MIN_ROWS:
         return False
-    if dense.state_bytes(px.d, px.X.dtype.itemsize) is None:
+    if state_bytes(px.d, px.X.dtype.itemsize) is None:
         return False  # its state would outgrow the input
     return dense.mostly_distinct(px.X, px.mask, px.use_mask)
 
@@ -82,7 +83,7 @@ class PerPixel:
                 max_iter=opts.max_iter,
                 check=px.check,
             )
-        except dense.NoFarthestRow as e:
+        except NoFarthestRow as e:
             raise too_few_values(e.n_full) from None
         if fit is None:
             return None
