@@ -208,9 +208,10 @@ def test_lists_give_exact_fixed_points(monkeypatch):
 def test_one_key_state_where_memory_is_short():
     """Inputs of few bytes per pixel keep one distance bound per pixel; others
     two; two-byte pixels of one channel pair get none (the cells are used)."""
-    assert dense_rows.state_bytes(3, 4) == dense_rows._TWO_KEYS_BYTES  # float32 RGB
-    assert dense_rows.state_bytes(3, 2) == dense_rows._ONE_KEY_BYTES  # uint16 3 channels
-    assert dense_rows.state_bytes(2, 2) is None  # uint16 2 channels
+    rows = dense_rows
+    assert rows.state_bytes(3, 4) == rows._TWO_KEYS_BYTES  # float32 RGB
+    assert rows.state_bytes(3, 2) == rows._ONE_KEY_BYTES  # uint16 3 channels
+    assert rows.state_bytes(2, 2) is None  # uint16 2 channels
 
 
 def test_too_few_distinct_values_for_a_level():
