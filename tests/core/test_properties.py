@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fixed_point import assert_fixed_point
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -48,27 +49,6 @@ def _n_distinct(X: np.ndarray) -> int:
     return len(np.unique(X, axis=0))
 
 
-def assert_lloyd_fixed_point(X: np.ndarray, labels: np.ndarray, C: np.ndarray):
-    """Each valid pixel carries its nearest centroid's label (ties allowed) and each
-    centroid is the mean of its pixels."""
-    X = np.asarray(X, dtype=np.float64)
-    valid = np.isfinite(X).all(axis=1)
-    assert (labels[~valid] == 0).all()
-    lab = labels[valid].astype(np.int64)
-    Xv = X[valid]
-    assert lab.min() >= 1 and lab.max() <= C.shape[0]
-    d2 = ((Xv[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
-    own = d2[np.arange(len(Xv)), lab - 1]
-    scale = max(float(np.abs(Xv).max()), 1.0) ** 2
-    assert np.all(own <= d2.min(axis=1) + 1e-9 * scale), "a pixel is not nearest"
-    for j in range(C.shape[0]):
-        members = Xv[lab == j + 1]
-        assert len(members), f"cluster {j + 1} is empty"
-        np.testing.assert_allclose(
-            members.mean(axis=0), C[j], rtol=1e-9, atol=1e-9 * np.sqrt(scale)
-        )
-
-
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether two labellings split the pixels the same way (up to renaming)."""
     pairs = np.unique(np.stack([a, b]), axis=1)
@@ -90,7 +70,7 @@ def test_segment_labels_are_an_exact_partition(img, k, seed):
         result.counts, np.bincount(labels.ravel(), minlength=k + 1)[1:]
     )
     assert result.converged
-    assert_lloyd_fixed_point(X, labels.ravel(), result.centroids)
+    assert_fixed_point(X, labels.ravel(), result.centroids)
     np.testing.assert_array_equal(img, before)
 
 
@@ -103,7 +83,7 @@ def test_nan_pixels_get_zero_and_are_counted(img, k):
     invalid = ~np.isfinite(X).all(axis=1)
     np.testing.assert_array_equal(result.labels.ravel() == 0, invalid)
     assert result.n_invalid == int(invalid.sum())
-    assert_lloyd_fixed_point(X, result.labels.ravel(), result.centroids)
+    assert_fixed_point(X, result.labels.ravel(), result.centroids)
 
 
 @SETTINGS
@@ -134,8 +114,8 @@ def test_permuting_pixels_still_gives_a_fixed_point(img, k, seed, order):
     a = fit_predict(X, n_clusters=k, random_state=seed)
     b = fit_predict(X[perm], n_clusters=k, random_state=seed)
     assert a.converged and b.converged
-    assert_lloyd_fixed_point(X, a.labels, a.centroids)
-    assert_lloyd_fixed_point(X[perm], b.labels, b.centroids)
+    assert_fixed_point(X, a.labels, a.centroids)
+    assert_fixed_point(X[perm], b.labels, b.centroids)
 
 
 @SETTINGS
@@ -171,6 +151,6 @@ def test_fixed_point_helper_catches_a_wrong_label(dtype):
     """The checker itself: a pixel moved to the wrong cluster is caught."""
     X = np.array([[0.0], [1.0], [10.0], [11.0]]).astype(dtype)
     C = np.array([[0.5], [10.5]])
-    assert_lloyd_fixed_point(X, np.array([1, 1, 2, 2], np.uint8), C)
+    assert_fixed_point(X, np.array([1, 1, 2, 2], np.uint8), C)
     with pytest.raises(AssertionError):
-        assert_lloyd_fixed_point(X, np.array([1, 2, 2, 2], np.uint8), C)
+        assert_fixed_point(X, np.array([1, 2, 2, 2], np.uint8), C)
