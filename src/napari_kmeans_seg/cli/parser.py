@@ -53,11 +53,15 @@ examples:
 """
 
 
-def _n_clusters(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _n_clusters(text: str) -> int:
+    value = _integer(text)
     if not 2 <= value <= MAX_CLUSTERS:
         raise argparse.ArgumentTypeError(
             f"must be between 2 and {MAX_CLUSTERS}, got {value}"
@@ -66,10 +70,7 @@ def _n_clusters(text: str) -> int:
 
 
 def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _integer(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
