@@ -1,1 +1,1 @@
-"""The GUI floor: the dock widgets and their parts (Qt through magicgui and qtpy)."""
+"""The GUI: the dock widgets and their parts (Qt through magicgui and qtpy)."""

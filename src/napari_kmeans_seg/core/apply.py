@@ -1,6 +1,6 @@
 """Applying a fitted model to an image: label, count and measure, no fitting.
 
-The door is :meth:`KMeansModel.segment` (and ``segment(image, model=...)``).
+Users reach it through :meth:`KMeansModel.segment` (and ``segment(image, model=...)``).
 No napari and no Qt here. The model is passed in, never imported: the model
 module imports this one.
 """

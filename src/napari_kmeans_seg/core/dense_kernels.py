@@ -1,4 +1,4 @@
-"""Compiled loops of the per-pixel Lloyd iterations (see :mod:`.dense`).
+"""Compiled loops of the per-pixel Lloyd iterations (see :mod:`.fit.dense`).
 
 Each pixel keeps its cluster ``lab``, its second-nearest centroid ``sec`` and two
 *keys*, float32 numbers that say when the pixel must be looked at again (or, where

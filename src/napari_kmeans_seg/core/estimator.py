@@ -1,5 +1,6 @@
-"""The exact engine as a scikit-learn estimator, and conversions between
-:class:`KMeansModel` and a fitted :class:`sklearn.cluster.KMeans`.
+"""The exact engine as a scikit-learn estimator (conversions between
+:class:`KMeansModel` and a fitted :class:`sklearn.cluster.KMeans` are in
+:mod:`.sklearn_models`).
 
 :class:`ExactKMeans` clusters the rows of an ``(n_samples, n_features)`` matrix like
 :class:`sklearn.cluster.KMeans` does, with the same attributes (``cluster_centers_``,

@@ -1,6 +1,6 @@
 """The options of a segmentation, checked in exactly one place.
 
-Every door (:func:`segment`, :func:`suggest_n_clusters`, a model file, the memory
+Every way in (:func:`segment`, :func:`suggest_n_clusters`, a model file, the memory
 estimate, the widget, the command line) turns what it was given into
 :class:`Options` (and, once the image's channel layout is known,
 :class:`FeatureOptions`), so the same bad value gets the same message
