@@ -18,6 +18,25 @@ def fitted(small_photos):
     return image, segment(image, 3, random_state=0)
 
 
+def test_the_version_is_read_without_the_package_root():
+    """Model files and the command line take the version from ``core.version``:
+    importing the package root from inside the package would tie them to the whole
+    public API (an import cycle)."""
+    import ast
+    from pathlib import Path
+
+    from napari_kmeans_seg.core import version
+
+    assert version.__version__ == napari_kmeans_seg.__version__
+    package = Path(napari_kmeans_seg.__file__).parent
+    for path in [package / "core" / "model_io.py", *(package / "cli").glob("*.py")]:
+        depth = len(path.relative_to(package).parts) - 1
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                root = node.level > depth and not node.module
+                assert not root, f"{path.name} imports the package root"
+
+
 @pytest.fixture
 def valid(fitted):
     """A valid model dict (fresh copy for each test to break)."""
