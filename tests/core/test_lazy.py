@@ -7,6 +7,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from fixed_point import assert_fixed_point
 
 from napari_kmeans_seg import KMeansModel, segment
 from napari_kmeans_seg.core.lazy import MIN_FIT_PLANES, fit_region, is_lazy
@@ -156,16 +157,12 @@ def test_exact_lazy_result_is_a_lloyd_fixed_point():
         method="exact",
     )
     assert result.converged
-    labels = np.asarray(result.labels).reshape(-1)
-    X = np.moveaxis(image, 0, -1).reshape(-1, 3).astype(np.float64)
-    d = ((X[:, None, :] - result.model.centroids[None]) ** 2).sum(axis=2)
-    assert np.array_equal(labels, d.argmin(axis=1) + 1)  # nearest centroid
-    for j in range(5):
-        np.testing.assert_allclose(
-            X[labels == j + 1].mean(axis=0), result.centroids[j], rtol=1e-9
-        )
-    np.testing.assert_allclose(
-        result.inertia, d[np.arange(len(X)), labels - 1].sum(), rtol=1e-9
+    assert_fixed_point(
+        np.moveaxis(image, 0, -1).reshape(-1, 3),
+        np.asarray(result.labels),
+        result.centroids,
+        counts=result.counts,
+        inertia=result.inertia,
     )
 
 
