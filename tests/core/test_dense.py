@@ -38,6 +38,7 @@ def level_fit(X, C0, k, monkeypatch, **settings):
     return level.run(C0, 2000)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["float32 rgb", "float64 2ch", "uint16 5ch"])
 def test_over_relaxed_steps_need_fewer_iterations_to_a_fixed_point(name, monkeypatch):
     """From the same start at k = 16, the over-relaxed steps reach a Lloyd fixed

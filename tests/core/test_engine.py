@@ -87,6 +87,7 @@ def test_deterministic_and_independent_of_thread_count(astronaut, monkeypatch):
     np.testing.assert_array_equal(a.labels, d.labels)
 
 
+@pytest.mark.slow
 def test_float_determinism_over_ranges():
     rng = np.random.default_rng(5)
     X = rng.normal(size=(200_000, 3)).astype(np.float32)

@@ -83,6 +83,7 @@ def test_nearly_distinct_pixels_reach_an_exact_fixed_point(name, k, per_pixel_ca
     assert fit.n_valid == len(X)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["float32 rgb", "uint16 3ch"])
 def test_inertia_is_at_least_as_good_as_scikit_learn(name):
     """Over three seeds each (a single start of either may end in a poorer local
@@ -157,6 +158,7 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     np.testing.assert_array_equal(a.centroids, b.centroids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["uint16 3ch", "float32 rgb"])
 def test_the_lists_change_nothing_but_the_work(name, monkeypatch):
     """The lists of rows near a boundary only spare work: with lists that always
@@ -247,6 +249,7 @@ def test_a_hook_set_during_the_iterations_stops_them(per_pixel_calls):
     assert per_pixel_calls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["float32 rgb", "uint16 3ch", "uint16 5ch"])
 def test_working_memory_stays_below_the_input(name):
     """(Three integer channels first make the cells, whose fixed few megabytes
@@ -284,6 +287,7 @@ def test_tiny_and_huge_magnitudes(scale, per_pixel_calls):
     assert pairs.shape[1] == 5, "another partition than at unit scale"
 
 
+@pytest.mark.slow
 def test_many_clusters_use_two_byte_labels(per_pixel_calls):
     X = float_rgb()
     fit = fit_predict(X, n_clusters=300, random_state=0, max_iter=5)

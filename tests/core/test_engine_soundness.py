@@ -202,6 +202,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("context", ["fork", "spawn"])
 def test_children_segment_after_the_parent(tmp_path, context):

@@ -322,6 +322,7 @@ def test_to_zarr_chunks_codecs_and_empty_chunks(tmp_path):
 # ------------------------------------------------------------------- distributed
 
 
+@pytest.mark.slow
 def test_same_call_on_a_local_cluster(tmp_path):
     zarr = pytest.importorskip("zarr")
     distributed = pytest.importorskip("distributed")

@@ -40,6 +40,7 @@ def _check(result, image_channels, weights=1.0):
     assert_fixed_point(X, result.labels, result.centroids * weights)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(400)
 def test_float_magnitudes_property():
     """The hypothesis property below, in a child process: a hang inside compiled
@@ -90,6 +91,7 @@ def weighted_features_keep_float64_values(scale, offset, seed, k):
     _check(result, image, (1.0, 0.5))
 
 
+@pytest.mark.slow
 def test_finite_pixels_beyond_float32_range_are_clustered():
     values = np.array([[1e100, 2e100, -1e100, 3e99]])
     result = segment(_two_channel(values), 2, channel_axis=2, channel_weights=(1, 2))
@@ -276,6 +278,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_tiny_and_subnormal_magnitudes_terminate():
     """Squared distances that underflow to 0 must not stop the fit from ending:
