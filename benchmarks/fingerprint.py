@@ -57,8 +57,9 @@ def _images() -> dict:
 def _cases(images: dict):
     from napari_kmeans_seg import ExactKMeans, segment
 
+    channels = {"stack": 0, "u16-5": -1, "f64-2": -1}
     for name, image in images.items():
-        axis = 0 if name == "stack" else None
+        axis = channels.get(name)
         for k in (2, 5):
             yield (
                 f"{name} k={k}",

@@ -9,6 +9,7 @@ from napari_kmeans_seg.core.fit import registry
 from napari_kmeans_seg.core.fit.cells import Cells
 from napari_kmeans_seg.core.fit.fast_1d import Fast1D
 from napari_kmeans_seg.core.fit.histogram_1d import Histogram1D
+from napari_kmeans_seg.core.fit.optimum_1d import Optimum1D
 from napari_kmeans_seg.core.fit.per_pixel import PerPixel
 from napari_kmeans_seg.core.fit.records import Fit
 from napari_kmeans_seg.core.fit.sample import Sample
@@ -17,7 +18,11 @@ from napari_kmeans_seg.core.fit.sample import Sample
 def test_the_chains_and_their_order():
     names = {key: [s.name for s in chain] for key, chain in registry.CHAINS.items()}
     assert names == {
-        ("exact", True): ["fast (one feature)", "histogram (one feature)"],
+        ("exact", True): [
+            "optimum (one feature)",
+            "fast (one feature)",
+            "histogram (one feature)",
+        ],
         ("exact", False): ["per-pixel", "cells"],
         ("sample", True): ["sample"],
         ("sample", False): ["sample"],
@@ -30,7 +35,7 @@ def test_the_chains_and_their_order():
 def fitted_by(monkeypatch):
     """The names of the strategies that returned a fit, in order."""
     seen = []
-    for cls in (Fast1D, Histogram1D, PerPixel, Cells, Sample):
+    for cls in (Optimum1D, Fast1D, Histogram1D, PerPixel, Cells, Sample):
         real = cls.fit
 
         def recording(self, job, real=real):
@@ -70,7 +75,7 @@ KINDS = [
     (_float_rgb, "exact", "per-pixel"),
     (lambda rng: _poisson(1 << 18, 5), "exact", "per-pixel"),
     (lambda rng: _poisson(1 << 18, 3), "exact", "cells"),  # well apart: cells
-    (_grey8, "exact", "histogram (one feature)"),
+    (_grey8, "exact", "optimum (one feature)"),
     (_grey_float(1 << 16), "exact", "fast (one feature)"),
     (_grey_float(5000), "exact", "histogram (one feature)"),
     (_float_rgb, "sample", "sample"),

@@ -244,13 +244,12 @@ def _starts(px, hist: _Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
     return starts
 
 
-def _fit_1d(px, hist: _Hist1, k, rng, opts) -> tuple:
-    """The exact method for one feature: seeds on groups of bins, exact Lloyd on
-    the histogram and the values of the bins that thresholds fall in."""
-    starts = _starts(px, hist, k, rng, opts)
+def refine(px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int) -> Fit:
+    """Exact Lloyd from each start on the histogram and the values of the bins
+    that thresholds fall in; the best fixed point, its pixels labelled."""
     lloyd = _Lloyd1(px, hist)
     lloyd.gather_near([C0 for _, C0 in starts])
-    runs = (lloyd.run(C0, opts.max_iter) for _, C0 in starts)
+    runs = (lloyd.run(C0, max_iter) for _, C0 in starts)
     best = min(runs, key=lambda fit: fit.inertia)  # the first on ties
     order = cluster_order(best.centroids, best.counts)
     lut = np.empty(k, np.uint8 if k < 255 else np.uint16)
@@ -263,7 +262,28 @@ def _fit_1d(px, hist: _Hist1, k, rng, opts) -> tuple:
             OK.label1_kernel(*px.common(a, b), t, lut, labels[a:b])
 
     map_spans(part, px.n)
-    return best, order, labels
+    return Fit(
+        best.centroids[order],
+        best.counts[order],
+        labels,
+        best.inertia,
+        best.n_iter,
+        best.converged,
+        n_valid,
+    )
+
+
+def measured(px, k: int) -> tuple[_Hist1, int]:
+    """The histogram of the one-feature pixels ``px`` and the number of valid
+    pixels, checked to hold ``k`` distinct values."""
+    if px.lo_hi is None and px.X.dtype != np.uint8:
+        # bins by the value range (measured with the magnitudes' checks and
+        # scaling)
+        px.grid = px.make_grid()
+    hist = _Hist1.measure(px)
+    n_valid = int(hist.acc[:, 0].sum())
+    check_enough_values(px, hist.bins, n_valid, k)
+    return hist, n_valid
 
 
 class Histogram1D:
@@ -275,21 +295,7 @@ class Histogram1D:
         return job.options.method == "exact" and job.px.d == 1
 
     def fit(self, job: Job) -> Fit:
-        px, k = job.px, job.k
-        if px.lo_hi is None and px.X.dtype != np.uint8:
-            # bins by the value range (measured with the magnitudes' checks and
-            # scaling)
-            px.grid = px.make_grid()
-        hist = _Hist1.measure(px)
-        n_valid = int(hist.acc[:, 0].sum())
-        check_enough_values(px, hist.bins, n_valid, k)
-        best, order, labels = _fit_1d(px, hist, k, job.rng, job.options)
-        return Fit(
-            best.centroids[order],
-            best.counts[order],
-            labels,
-            best.inertia,
-            best.n_iter,
-            best.converged,
-            n_valid,
-        )
+        px, k, opts = job.px, job.k, job.options
+        hist, n_valid = measured(px, k)
+        starts = _starts(px, hist, k, job.rng, opts)
+        return refine(px, hist, k, starts, opts.max_iter, n_valid)

@@ -10,9 +10,10 @@ starts. The last strategy of every chain never declines.
 
 Chains, by method and number of features:
 
-- ``exact``, one feature: :class:`~.fast_1d.Fast1D` (float data, 2 to 8
-  clusters, from 2**16 pixels; declines when its windows do not settle) →
-  :class:`~.histogram_1d.Histogram1D`;
+- ``exact``, one feature: :class:`~.optimum_1d.Optimum1D` (8- or 16-bit
+  integers without given starts: the global optimum) →
+  :class:`~.fast_1d.Fast1D` (float data, 2 to 8 clusters, from 2**16 pixels;
+  declines when its windows do not settle) → :class:`~.histogram_1d.Histogram1D`;
 - ``exact``, several features: :class:`~.per_pixel.PerPixel` (large images whose
   values are mostly distinct, not 8-bit; declines when a sample has fewer than
   ``k`` distinct values) → :class:`~.cells.Cells`;
@@ -29,6 +30,7 @@ from .cells import Cells
 from .fast_1d import Fast1D
 from .histogram_1d import Histogram1D
 from .job import Job
+from .optimum_1d import Optimum1D
 from .per_pixel import PerPixel
 from .records import Fit
 from .sample import Sample
@@ -49,7 +51,7 @@ class Strategy(Protocol):
 
 #: (method, one feature) -> the strategies tried, in order
 CHAINS: dict[tuple[str, bool], tuple[Strategy, ...]] = {
-    ("exact", True): (Fast1D(), Histogram1D()),
+    ("exact", True): (Optimum1D(), Fast1D(), Histogram1D()),
     ("exact", False): (PerPixel(), Cells()),
     ("sample", True): (Sample(),),
     ("sample", False): (Sample(),),

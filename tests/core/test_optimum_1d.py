@@ -1,0 +1,94 @@
+"""One feature of 8- or 16-bit integers: the global optimum of the k-means
+objective, checked against brute force over every set of thresholds."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from napari_kmeans_seg import segment
+from napari_kmeans_seg.core.engine import fit_predict
+from napari_kmeans_seg.core.fit.optimum_1d import optimum
+
+
+def brute_force(x: np.ndarray, k: int) -> float:
+    """The least sum of squares of ``x`` in ``k`` intervals of its sorted
+    distinct values, by trying every split."""
+    v = np.unique(x)
+    best = np.inf
+    for cuts in itertools.combinations(range(1, v.size), k - 1):
+        edges = [v[0], *(v[c] for c in cuts)]
+        labels = np.searchsorted(edges, x, side="right")
+        total = sum(
+            ((x[labels == c] - x[labels == c].mean()) ** 2).sum()
+            for c in range(1, k + 1)
+        )
+        best = min(best, total)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_the_optimum_against_brute_force(seed, dtype):
+    rng = np.random.default_rng(seed)
+    top = 255 if dtype == np.uint8 else 65535
+    levels = rng.choice(top + 1, size=rng.integers(5, 11), replace=False)
+    x = levels[rng.integers(0, levels.size, 400)].astype(dtype)
+    x[: levels.size] = levels  # every level present
+    k = int(rng.integers(2, min(6, levels.size) + 1))
+    fit = fit_predict(x[:, None], n_clusters=k, random_state=seed)
+    expected = brute_force(x.astype(np.float64), k)
+    assert fit.converged
+    assert fit.inertia <= expected * (1 + 1e-12) + 1e-9
+    # and the labels are the reported partition: every value on its centroid's
+    # interval, each centroid the mean of its values
+    C = fit.centroids[:, 0]
+    for c in range(k):
+        np.testing.assert_allclose(x[fit.labels == c + 1].mean(), C[c], rtol=1e-12)
+
+
+def test_the_optimum_beats_a_lloyd_fixed_point_where_lloyd_stops_short():
+    """Three groups where k-means++ and Lloyd from a poor start stop at a worse
+    fixed point: the optimum is found whatever the seed."""
+    x = np.repeat(np.array([0, 10, 11, 100, 101, 102], np.uint8), [50, 1, 1, 40, 1, 1])
+    results = [fit_predict(x[:, None], n_clusters=3, random_state=s) for s in range(8)]
+    expected = brute_force(x.astype(np.float64), 3)
+    for fit in results:
+        assert fit.inertia == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_a_mask_and_the_image_path():
+    from skimage import data
+
+    camera = data.camera()
+    mask = np.zeros(camera.shape, bool)
+    mask[100:400, 50:450] = True
+    result = segment(camera, 4, mask=mask)
+    x = camera[mask].astype(np.float64)
+    labels = result.labels[mask]
+    inertia = sum(
+        ((x[labels == c] - x[labels == c].mean()) ** 2).sum() for c in range(1, 5)
+    )
+    assert result.converged and np.all(result.labels[~mask] == 0)
+    assert result.inertia == pytest.approx(inertia, rel=1e-9)
+    threshold = pytest.importorskip("skimage.filters").threshold_multiotsu
+    t = threshold(x.astype(np.uint8), classes=4)
+    ref = np.digitize(x, t, right=True)
+    best = sum(((x[ref == c] - x[ref == c].mean()) ** 2).sum() for c in range(4))
+    assert result.inertia <= best * (1 + 1e-12)
+
+
+def test_given_starts_take_lloyd_from_them_not_the_optimum():
+    x = np.repeat(np.array([0, 10, 11, 100, 101, 102], np.uint8), [50, 1, 1, 40, 1, 1])
+    fit = fit_predict(
+        x[:, None], n_clusters=3, init=np.array([[0.0], [100.0], [102.0]])
+    )
+    assert fit.converged
+    assert fit.inertia > brute_force(x.astype(np.float64), 3) * 1.01
+
+
+def test_optimum_of_equal_weights_matches_its_definition():
+    values = np.arange(10, dtype=np.float64)
+    inertia, C = optimum(values, np.ones(10), 2)
+    assert inertia == pytest.approx(2 * 10.0)  # two halves of 5: 10 each
+    np.testing.assert_allclose(C[:, 0], [2.0, 7.0])
