@@ -60,7 +60,9 @@ def segment(
     channels along ``channel_axis``, or the intensity of a single-channel image);
     k-means groups the points and each pixel gets its group's id. The default method
     is exact: the result is a Lloyd fixed point on all pixels, computed from the
-    image's distinct values, so it needs no sampling and is fast.
+    image's distinct values, so it needs no sampling and is fast. For one channel
+    of 8- or 16-bit integers it is the global optimum of the k-means objective
+    (the best ``n_clusters`` intensity classes, as multi-level Otsu finds them).
 
     The feature options (``color_space`` or ``color_features``,
     ``channel_weights``, ``normalize``, ``spatial_weight``, ``smoothing``) change
