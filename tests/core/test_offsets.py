@@ -135,13 +135,6 @@ def test_lazy(offset, spread, k, seed):
     check_segment(da.from_array(image, chunks=(30, 35, 3)), k, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="#26: on greyscale data at 1e15 spread over 3e-6 of it, the histogram "
-    "path reports an inertia 7e-4 off (relative): a sum of squares that cancels "
-    "at the offset",
-)
 def test_the_histogram_inertia_at_an_offset():
     image = offset_image(1e15, 3e-6, 3, (90, 100, 1), seed=5)[..., 0]
     check_segment(image, 3, "histogram (one feature)", channel_axis=None)

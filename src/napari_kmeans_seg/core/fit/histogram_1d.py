@@ -30,6 +30,9 @@ _BINS_1D = 1 << 16
 _SEED_GROUPS_1D = 1 << 12
 #: bins gathered on each side of a bin a threshold falls in
 _GATHER_MARGIN_1D = 64
+#: values farther from 0 than this many times their spread get their inertia
+#: from a pass over the pixels (the bins' sums of squares would cancel)
+_CANCELLING = 2.0**10
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
 
@@ -262,15 +265,30 @@ def refine(px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int) -> Fit
             OK.label1_kernel(*px.common(a, b), t, lut, labels[a:b])
 
     map_spans(part, px.n)
+    C = best.centroids[order]
+    inertia = best.inertia
+    if _sums_cancel(hist):  # per-pixel distances, not the bins' sums of squares
+        inertia = px.label_stats(labels, C).inertia
     return Fit(
-        best.centroids[order],
+        C,
         best.counts[order],
         labels,
-        best.inertia,
+        inertia,
         best.n_iter,
         best.converged,
         n_valid,
     )
+
+
+def _sums_cancel(hist: _Hist1) -> bool:
+    """Whether the values lie so far from 0 for their spread that an inertia
+    made from the bins' sums of squares would lose digits to cancellation."""
+    b = hist.bins
+    if b.size == 0:
+        return False
+    lo = hist.acc[b[0], 1] / hist.acc[b[0], 0]
+    hi = hist.acc[b[-1], 1] / hist.acc[b[-1], 0]
+    return max(abs(lo), abs(hi)) > _CANCELLING * (hi - lo)
 
 
 def measured(px, k: int) -> tuple[_Hist1, int]:
