@@ -44,9 +44,14 @@ def test_scatter_of_a_result_uses_its_centres(astronaut):
     rng = np.random.default_rng(0)
     layout = result.model.layout_for(astronaut[::4, ::4].shape)
     given = make_scatter(
-        astronaut[::4, ::4], result.labels, layout, colors,
-        centres=result.channel_means, n_points=500, rng=rng,
-    )  # fmt: skip
+        astronaut[::4, ::4],
+        result.labels,
+        layout,
+        colors,
+        centres=result.channel_means,
+        n_points=500,
+        rng=rng,
+    )
     assert given.exact and len(given.values) == 500
     np.testing.assert_array_equal(given.centres, result.channel_means)
     # without centres: the means of the labels, equal to the result's

@@ -9,7 +9,7 @@ from napari.components import ViewerModel
 
 from napari_kmeans_seg import KMeansModel, segment, segment_layer
 from napari_kmeans_seg.core.features import build_features, guess_layout
-from napari_kmeans_seg.layers.outputs import LABEL_COLORS
+from napari_kmeans_seg.layers.label_colors import LABEL_COLORS
 
 
 @pytest.fixture(scope="module")

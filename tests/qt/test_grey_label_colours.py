@@ -22,7 +22,7 @@ def shown_greys(widget, layer) -> np.ndarray:
     return np.repeat(grey[:, None], 3, axis=1)
 
 
-@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("k", [3, 5, 16])
 def test_grey_clusters_stand_out_from_their_own_grey(make_napari_viewer, qtbot, k):
     viewer = make_napari_viewer()
     image = viewer.add_image(data.camera()[::2, ::2], name="camera")

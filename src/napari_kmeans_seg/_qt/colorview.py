@@ -36,7 +36,7 @@ from psygnal import Signal
 
 from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
-from ..layers.outputs import mean_colors
+from ..layers.label_colors import mean_colors
 from .colorview_source import LayerFollower, StepRunner
 from .gl_context import ContextWatch
 from .scatter import BACKGROUND, ScatterCanvas

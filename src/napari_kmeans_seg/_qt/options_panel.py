@@ -7,7 +7,7 @@ import math
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
 
 from ..core.features import COLOR_SPACES, MAX_CLUSTERS
-from ..layers.outputs import LABEL_COLORS
+from ..layers.label_colors import LABEL_COLORS
 from .color_features import ColorFeaturesBox
 
 #: largest number of clusters offered by the widget (the API allows up to 254)
@@ -80,9 +80,10 @@ class OptionsPanel(Container):
             value="mean",
             label="label colours",
             tooltip="Colour of each cluster in the labels layer: its mean colour "
-            "(its mean grey for a single-channel image) or napari's distinct "
-            "label colours. Distinct by default for an image that is not RGB: "
-            "its mean grey over the grey image would hardly show",
+            "(its mean grey for a single-channel image) or distinct colours "
+            "(saturated hues, far from any grey, for an image that is not RGB). "
+            "Distinct by default for an image that is not RGB: its mean grey "
+            "over the grey image would hardly show",
         )
         #: whether the user picked the label colours (else they follow the image)
         self._colors_chosen = False

@@ -349,9 +349,18 @@ def make_scatter(
         layout, image.dtype, np.concatenate([values, centres]), names
     )
     empty = Scatter(
-        values, sample_labels, n_clustered, ids, colors, ids, centres, colors,
-        exact, space, true_colors(values, layout, image.dtype, space),
-    )  # fmt: skip
+        values,
+        sample_labels,
+        n_clustered,
+        ids,
+        colors,
+        ids,
+        centres,
+        colors,
+        exact,
+        space,
+        true_colors(values, layout, image.dtype, space),
+    )
     return empty.with_centres(centres, exact=exact)
 
 

@@ -648,36 +648,65 @@ def compute_input_layers(
         "mean_color_layer": mean_color_layer,
         "masked_layers": masked_layers,
     }
-    if not inputs.channels:
-        result, layer_data = compute_layers(
-            inputs.data, inputs.source, n_clusters, model=model,
-            **layer_options, **inputs.options, **options,
-        )  # fmt: skip
-    else:
-        if not inputs.lazy:
-            check_layers_memory(
-                inputs.data, inputs.source, n_clusters, model=model,
-                mean_color_layer=mean_color_layer, masked_layers=masked_layers,
-                **inputs.options, **options,
-            )  # fmt: skip
-        image = inputs.load()
-        result, layer_data = compute_layers(
-            image, inputs.source, n_clusters, model=model, label_colors=label_colors,
-            masked_layers=False, mean_color_layer=False, **inputs.options, **options,
-        )  # fmt: skip
-        layer_data = (
-            inputs.channel_outputs(
-                result,
-                image,
-                mean_color_layer=mean_color_layer,
-                masked_layers=masked_layers,
-            )
-            + layer_data
+    if inputs.channels:
+        result, layer_data = _channels_layers(
+            inputs, n_clusters, model=model, **layer_options, **options
         )
-        layer_data = _labels_first_after_means(layer_data)
+    else:
+        result, layer_data = compute_layers(
+            inputs.data,
+            inputs.source,
+            n_clusters,
+            model=model,
+            **layer_options,
+            **inputs.options,
+            **options,
+        )
     if label_colors == "mean" and not inputs.source.rgb and not inputs.channels:
         grey_labels(layer_data, result, inputs.source)
     return result, layer_data
+
+
+def _channels_layers(
+    inputs: SegmentationInput,
+    n_clusters: int | None,
+    *,
+    model,
+    label_colors: str,
+    mean_color_layer: bool,
+    masked_layers: bool,
+    **options,
+) -> tuple[SegmentationResult, list[tuple[Any, dict, str]]]:
+    """:func:`compute_input_layers` for layers clustered as channels: the stack
+    loaded (checked against the memory first) unless lazy, and each layer's own
+    mean-colour and masked outputs."""
+    if not inputs.lazy:
+        check_layers_memory(
+            inputs.data,
+            inputs.source,
+            n_clusters,
+            model=model,
+            mean_color_layer=mean_color_layer,
+            masked_layers=masked_layers,
+            **inputs.options,
+            **options,
+        )
+    image = inputs.load()
+    result, layer_data = compute_layers(
+        image,
+        inputs.source,
+        n_clusters,
+        model=model,
+        label_colors=label_colors,
+        masked_layers=False,
+        mean_color_layer=False,
+        **inputs.options,
+        **options,
+    )
+    channel_data = inputs.channel_outputs(
+        result, image, mean_color_layer=mean_color_layer, masked_layers=masked_layers
+    )
+    return result, _labels_first_after_means(channel_data + layer_data)
 
 
 def _labels_first_after_means(layer_data: list) -> list:

@@ -5,8 +5,11 @@ No Qt here: this works with a headless ``napari.components.ViewerModel`` too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+import itertools
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,7 @@ from ..core.model import KMeansModel
 from ..core.options import check_bool
 from ..core.parallel import current_check
 from ..core.segment import SegmentationResult, segment
+from .label_colors import check_label_colors, labels_colormap
 from .owned import Made, made, mark_made
 
 if TYPE_CHECKING:
@@ -25,9 +29,6 @@ if TYPE_CHECKING:
 #: metadata key naming the source layer of an output (information only: a copy of
 #: a layer carries it too, so ownership is known by identity, see :mod:`.owned`)
 SOURCE_KEY = "napari_kmeans_seg_source"
-#: how the labels layer is coloured: each cluster's mean colour (RGB images; others
-#: fall back to distinct colours) or napari's distinct label colours
-LABEL_COLORS = ("mean", "distinct")
 
 
 def labels_name(image_name: str) -> str:
@@ -44,45 +45,6 @@ def mean_color_name(image_name: str) -> str:
     """Name of the mean-colour image layer made from the image layer
     ``image_name``."""
     return f"{image_name} mean colour"
-
-
-def mean_colors(
-    result: SegmentationResult, dtype: np.dtype | None = None
-) -> np.ndarray | None:
-    """Each cluster's mean colour as RGBA in [0, 1] for an RGB result, else None
-    (:attr:`SegmentationResult.mean_colors` with alpha 1; ``dtype`` is the image's,
-    used only when the result does not record it)."""
-    if result.image_dtype is None and dtype is not None:
-        result = replace(result, image_dtype=np.dtype(dtype).name)
-    colors = result.mean_colors
-    if colors is None:
-        return None
-    rgba = np.ones((len(colors), 4))
-    rgba[:, :3] = colors
-    return rgba
-
-
-def _check_label_colors(label_colors: str) -> None:
-    if label_colors not in LABEL_COLORS:
-        raise ValueError(
-            f"label_colors must be one of {LABEL_COLORS}, not {label_colors!r}"
-        )
-
-
-def _labels_colormap(result: SegmentationResult, label_colors: str = "mean"):
-    from napari.utils.colormaps import DirectLabelColormap, label_colormap
-
-    ids = np.arange(1, result.n_clusters + 1)
-    distinct = label_colormap(result.n_clusters + 1).map(ids)
-    colors = mean_colors(result) if label_colors == "mean" else None
-    if colors is None:  # napari's own distinct label colours
-        colors = distinct
-    else:  # a cluster without pixels has no mean colour
-        bad = ~np.isfinite(colors).all(axis=1)
-        colors[bad] = distinct[bad]
-    color_dict: dict[int | None, Any] = {None: np.zeros(4), 0: np.zeros(4)}
-    color_dict.update({i + 1: c for i, c in enumerate(colors)})
-    return DirectLabelColormap(color_dict=color_dict)
 
 
 @dataclass(frozen=True)
@@ -244,7 +206,9 @@ def result_layer_data(
         The image layer's name, display settings and placement.
     label_colors : {"mean", "distinct"}
         Colour of each cluster in the labels layer: its mean colour (RGB images;
-        others get distinct colours anyway) or napari's distinct label colours.
+        others get distinct colours anyway) or distinct colours (napari's for an
+        RGB image, saturated hues apart from any grey for others:
+        :func:`distinct_colors`).
     mean_color_layer : bool
         Also make the image layer ``"<image> mean colour"``: each pixel in its
         cluster's mean colour (:meth:`SegmentationResult.mean_color_image`).
@@ -267,79 +231,165 @@ def result_layer_data(
     Raises
     ------
     ValueError
-        If ``label_colors`` is not one of :data:`LABEL_COLORS`.
+        If ``label_colors`` is not one of :data:`~.label_colors.LABEL_COLORS`.
     """
-    _check_label_colors(label_colors)
-    placement = source.placement()
-    meta = {SOURCE_KEY: source.name}
-    features = result.table()
-    features.insert(0, "index", features["label"].to_numpy())
-    display: dict[str, Any] = {"rgb": source.rgb}
-    if not source.rgb:
-        display["colormap"] = source.colormap
-        display["contrast_limits"] = source.contrast_limits
+    check_label_colors(label_colors)
     if levels is None:
         levels = [(image, result.labels)]
-    at = [replace(result, labels=labels) for _, labels in levels]
-
-    def pyramid(make) -> Any:
-        """``make(result of a level, image of the level)`` for every level (one
-        array when there is one level)."""
-        out = [make(r, im) for r, (im, _) in zip(at, levels, strict=True)]
-        return out if len(out) > 1 else out[0]
-
-    stop = current_check()  # a cancelled run stops between two outputs
-    layers: list[tuple[Any, dict, str]] = []
-    if mean_color_layer:
-        stop()
-        layers.append(
-            (
-                pyramid(lambda r, im: r.mean_color_image(im)),
-                {
-                    "name": mean_color_name(source.name),
-                    "metadata": meta,
-                    **display,
-                    **placement,
-                },
-                "image",
-            )
-        )
-    layers.append(
-        (
-            pyramid(lambda r, im: r.labels),
-            {
-                "name": labels_name(source.name),
-                "colormap": _labels_colormap(result, label_colors),
-                "opacity": 0.7,
-                "features": features,
-                "metadata": meta,
-                **_labels_placement(placement, result, source),
-            },
-            "labels",
-        )
+    at = _Levels(
+        [(im, replace(result, labels=labels)) for im, labels in levels], source
     )
-    views = [(im, r) for r, (im, _) in zip(at, levels, strict=True)]
-    if masked_layers and _lazy_masks(image):
-        views = [
-            (lazy_view(im, rgb=source.rgb), replace(r, labels=lazy_view(r.labels)))
-            for im, r in views
-        ]
-    for i in range(1, result.n_clusters + 1 if masked_layers else 1):
-        stop()
-        layers.append(
-            (
-                _levels([r.masked_image(im, i) for im, r in views]),
-                {
-                    "name": cluster_name(source.name, i),
-                    "visible": False,
-                    "metadata": meta,
-                    **display,
-                    **placement,
-                },
-                "image",
-            )
-        )
+    progress = _OutputProgress(
+        (_n_blocks(result.labels) if mean_color_layer else 0)
+        + 1
+        + (result.n_clusters if masked_layers else 0)
+    )
+    layers = []
+    if mean_color_layer:
+        layers.append(_mean_color_layer(at, progress))
+    layers.append(_labels_layer(at, result, label_colors))
+    progress.step()
+    if masked_layers:
+        layers += _masked_layers(at, image, progress)
     return layers
+
+
+@dataclass(frozen=True)
+class _Levels:
+    """Each level's image and result (one, unless the layer is multiscale), and
+    what every output layer of them takes from the source."""
+
+    pairs: list[tuple[Any, SegmentationResult]]
+    source: SourceInfo
+
+    def meta(self, name: str, **more) -> dict[str, Any]:
+        """An output image layer's keyword arguments: the source's display and
+        placement, and the metadata naming it."""
+        display: dict[str, Any] = {"rgb": self.source.rgb}
+        if not self.source.rgb:
+            display["colormap"] = self.source.colormap
+            display["contrast_limits"] = self.source.contrast_limits
+        return {
+            "name": name,
+            **more,
+            "metadata": {SOURCE_KEY: self.source.name},
+            **display,
+            **self.source.placement(),
+        }
+
+
+class _OutputProgress:
+    """Counts the outputs (and blocks of the mean-colour image) built, telling the
+    callback of :func:`reporting_outputs` in this thread, if any."""
+
+    def __init__(self, total: int):
+        self.done, self.total = 0, total
+        self._report = getattr(_reporting, "callback", None)
+
+    def step(self) -> None:
+        self.done += 1
+        if self._report is not None:
+            self._report(self.done, self.total)
+
+
+_reporting = threading.local()
+
+
+@contextlib.contextmanager
+def reporting_outputs(callback: Callable[[int, int], None]):
+    """Call ``callback(done, total)`` as :func:`result_layer_data` (run in this
+    thread, in this context) builds each output, and each block of rows of the
+    mean-colour image: how far building the outputs got."""
+    before = getattr(_reporting, "callback", None)
+    _reporting.callback = callback
+    try:
+        yield
+    finally:
+        _reporting.callback = before
+
+
+def _mean_color_layer(at: _Levels, progress: _OutputProgress):
+    """The mean-colour layer: every level in its clusters' mean colours."""
+    data = [_mean_color_image(r, im, progress) for im, r in at.pairs]
+    return (_levels(data), at.meta(mean_color_name(at.source.name)), "image")
+
+
+def _labels_layer(at: _Levels, result: SegmentationResult, colors: str):
+    """The labels layer (every level), its colours and the clusters' table."""
+    source = at.source
+    features = result.table()
+    features.insert(0, "index", features["label"].to_numpy())
+    meta = {
+        "name": labels_name(source.name),
+        "colormap": labels_colormap(result, colors, rgb=source.rgb),
+        "opacity": 0.7,
+        "features": features,
+        "metadata": {SOURCE_KEY: source.name},
+        **_labels_placement(source.placement(), result, source),
+    }
+    return (_levels([r.labels for _, r in at.pairs]), meta, "labels")
+
+
+def _masked_layers(at: _Levels, image, progress: _OutputProgress) -> list:
+    """One hidden layer per cluster: each level masked to it (lazy views of a
+    large image, see :func:`lazy_view`)."""
+    pairs = at.pairs
+    if _lazy_masks(image):
+        pairs = [
+            (lazy_view(im, rgb=at.source.rgb), replace(r, labels=lazy_view(r.labels)))
+            for im, r in pairs
+        ]
+    stop = current_check()  # a cancelled run stops between two outputs
+    layers = []
+    for i in range(1, pairs[0][1].n_clusters + 1):
+        stop()
+        data = _levels([r.masked_image(im, i) for im, r in pairs])
+        meta = at.meta(cluster_name(at.source.name, i), visible=False)
+        layers.append((data, meta, "image"))
+        progress.step()
+    return layers
+
+
+#: pixels per block of the mean-colour image: a cancelled run stops between two
+MEAN_BLOCK_PIXELS = 1 << 21
+
+
+def _n_blocks(labels) -> int:
+    """How many blocks of rows (first axis) :func:`_mean_color_image` makes."""
+    if _lazy.is_lazy(labels) or labels.ndim == 0 or not labels.size:
+        return 1
+    rows = max(1, MEAN_BLOCK_PIXELS // (labels.size // labels.shape[0]))
+    return -(-labels.shape[0] // rows)
+
+
+def _mean_color_image(result: SegmentationResult, image, progress) -> Any:
+    """:meth:`SegmentationResult.mean_color_image` in ``image``'s dtype, from the
+    result's own channel means (not summed again from the pixels), made block
+    by block of rows: a cancelled run stops between two blocks."""
+    result = replace(result, image_dtype=np.dtype(image.dtype).name)
+    labels = result.labels
+    stop = current_check()
+    if _lazy.is_lazy(labels):
+        stop()
+        out = result.mean_color_image()
+        progress.step()
+        return out
+    layout = result.model.layout
+    axis = 0  # the output's axis of the labels' first axis
+    if not layout.rgb and layout.channel_axis is not None:
+        axis = int(layout.channel_axis % (labels.ndim + 1) == 0)
+    n = _n_blocks(labels)
+    out = None
+    for a, b in itertools.pairwise(np.linspace(0, labels.shape[0], n + 1).astype(int)):
+        stop()
+        block = replace(result, labels=labels[a:b]).mean_color_image()
+        if out is None:
+            shape = list(block.shape)
+            shape[axis] = labels.shape[0]
+            out = np.empty(shape, block.dtype)
+        out[(slice(None),) * axis + (slice(a, b),)] = block
+        progress.step()
+    return out
 
 
 def _levels(arrays: list) -> Any:
@@ -384,7 +434,10 @@ def lazy_view(array, *, rgb: bool = False) -> Any:
 
     whole = min(array.ndim, 3 if rgb else 2)
     leading = array.ndim - whole
-    return da.from_array(array, chunks=(1,) * leading + array.shape[leading:])
+    # name=False: a random name, not a hash of all the data (~0.1 s per 100 MB)
+    return da.from_array(
+        array, chunks=(1,) * leading + array.shape[leading:], name=False
+    )
 
 
 def _labels_placement(
@@ -449,7 +502,7 @@ def compute_layers(
     (``source.multiscale``; ``image`` the list of levels, finest first) is fitted
     on its finest level, as a lazy image, and every level is labelled lazily: the
     outputs are multiscale."""
-    _check_label_colors(label_colors)
+    check_label_colors(label_colors)
     mean_color_layer = check_bool(mean_color_layer, "mean_color_layer")
     masked_layers = check_bool(masked_layers, "masked_layers")
     options = {"scale": spatial_scale(source.scale, options), **options}
