@@ -61,6 +61,11 @@ class RunPanel(Container):
         self.progress.setValue(min(int(done), int(total)))
         self.progress.setFormat("%v / %m")
 
+    def set_passes(self, passes: int) -> None:
+        """No total known: a busy bar, with the passes over the pixels so far."""
+        self.progress.setRange(0, 0)
+        self.progress.setFormat(f"pass {int(passes)}")
+
     def set_status(self, text: str) -> None:
         """A plain status message."""
         self.status.native.setStyleSheet("")

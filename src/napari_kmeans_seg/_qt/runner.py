@@ -21,9 +21,10 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from ..core.engine import TooFewValuesError, stop_when
+from ..core.engine import TooFewValuesError
+from ..core.parallel import stop_when
 from ..layers.inputs import compute_input_layers
-from ..layers.outputs import SOURCE_KEY
+from ..layers.outputs import SOURCE_KEY, reporting_outputs
 from .adding import LayerSteps
 from .runs import Run
 
@@ -34,10 +35,38 @@ EXPECTED_ERRORS = (ValueError, TypeError, MemoryError)
 
 
 class _ProgressRelay(QObject):
-    """Carries ``(done, total)`` from the worker thread to the main thread (a
-    queued signal): the engine's ``progress`` callback for lazy images."""
+    """Carries progress from the worker thread to the main thread (queued
+    signals): ``moved`` the engine's ``(done, total)`` chunks of a lazy image,
+    ``passes`` the number of passes over the pixels so far, ``built`` the
+    ``(done, total)`` outputs built."""
 
     moved = Signal(int, int)
+    passes = Signal(int)
+    built = Signal(int, int)
+
+
+#: seconds between two reports of the pass count (a pass may take microseconds)
+PASS_REPORT_S = 0.05
+
+
+class _WorkProgress:
+    """In the worker thread: counts the engine's passes and the outputs built, and
+    reports them through a :class:`_ProgressRelay`."""
+
+    def __init__(self, relay: _ProgressRelay):
+        self._relay = relay
+        self.passes = 0
+        self._reported = 0.0
+
+    def passed(self) -> None:
+        self.passes += 1
+        now = time.perf_counter()
+        if now - self._reported >= PASS_REPORT_S:
+            self._reported = now
+            self._relay.passes.emit(self.passes)
+
+    def built(self, done: int, total: int) -> None:
+        self._relay.built.emit(done, total)
 
 
 def explain(err: BaseException, *, min_clusters: int = 2) -> str:
@@ -100,12 +129,11 @@ class SegmentRunner:
         """Start segmenting ``inputs`` in a worker thread."""
         run = self._start(inputs, model, options, "segment")
         self._panel.set_status(f"segmenting {inputs.name}…")
-        relay = _ProgressRelay()
-        relay.moved.connect(partial(self._on_progress, run))
-        run.relay = relay
+        relay = self._relay(run)
         run.worker = create_worker(
             _until_stopped,
             run.stop,
+            _WorkProgress(relay),
             compute_input_layers,
             inputs,
             n_clusters,
@@ -124,6 +152,7 @@ class SegmentRunner:
         run.worker = create_worker(
             _until_stopped,
             run.stop,
+            _WorkProgress(self._relay(run)),
             work,
             shown.inputs,
             shown.result,
@@ -140,10 +169,32 @@ class SegmentRunner:
             "finished": partial(self._on_finished, run),
         }
 
+    def _relay(self, run: Run) -> _ProgressRelay:
+        """The signals that bring ``run``'s progress to the dock (kept with it)."""
+        relay = _ProgressRelay()
+        relay.moved.connect(partial(self._on_progress, run))
+        relay.passes.connect(partial(self._on_passes, run))
+        relay.built.connect(partial(self._on_built, run))
+        run.relay = relay
+        return relay
+
     def _on_progress(self, run: Run, done: int, total: int) -> None:
         if self.is_current(run) and total > 0:
             self._panel.set_progress(done, total)
             self._panel.set_status(f"segmenting {run.name}… ({done}/{total})")
+
+    def _on_passes(self, run: Run, passes: int) -> None:
+        if self.is_current(run) and run.adding is None and not run.building:
+            self._panel.set_passes(passes)
+            self._panel.set_status(f"{run.doing} {run.name}… pass {passes}")
+
+    def _on_built(self, run: Run, done: int, total: int) -> None:
+        if self.is_current(run) and run.adding is None and total > 0:
+            run.building = True
+            self._panel.set_progress(done, total)
+            self._panel.set_status(
+                f"building the layers of {run.name}… ({done}/{total})"
+            )
 
     def cancel(self) -> None:
         """Stop the running computation and discard its result; while its layers
@@ -305,8 +356,11 @@ def renamed(
     return out
 
 
-def _until_stopped(stop: threading.Event, work: Callable, *args, **kwargs):
+def _until_stopped(
+    stop: threading.Event, counter: _WorkProgress, work: Callable, *args, **kwargs
+):
     """``work(*args, **kwargs)`` in the worker thread, stopped by the engine (it raises
-    ``Cancelled``) soon after ``stop`` is set, so Cancel frees the core at once."""
-    with stop_when(stop):
+    ``Cancelled``) soon after ``stop`` is set, so Cancel frees the core at once; its
+    passes and outputs reported to ``counter``."""
+    with stop_when(stop, on_pass=counter.passed), reporting_outputs(counter.built):
         return work(*args, **kwargs)

@@ -36,10 +36,17 @@ class Run:
     relay: Any = field(default=None, repr=False)
     #: set by Cancel: what the engine's cancellation hook will poll
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    #: the clusters are found and the worker builds the output layers
+    building: bool = False
 
     @property
     def name(self) -> str:
         return self.inputs.name
+
+    @property
+    def doing(self) -> str:
+        """What the run does, as the status says it."""
+        return "merging" if self.kind == "merge" else "segmenting"
 
     @property
     def layer_options(self) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Threads and stop hooks of the engine's passes: how a pass over ``n`` rows is
 split into ranges that run in parallel threads (the compiled kernels release the
-GIL), and how a caller stops a computation.
+GIL), how a caller stops a computation, and how it counts the passes.
 
 No napari, no Qt, no numba here. The split depends on ``n`` only, never on the
 number of threads, so results are the same on every machine.
@@ -90,7 +90,7 @@ def _stop_check(should_stop) -> Callable[[], None]:
 
 
 @contextlib.contextmanager
-def stop_when(should_stop):
+def stop_when(should_stop, *, on_pass: Callable[[], None] | None = None):
     """Stop the engine's computations started in this thread once ``should_stop``
     (a ``threading.Event``, or a callable returning True to stop) is set.
 
@@ -98,14 +98,19 @@ def stop_when(should_stop):
     the computation then raises :class:`Cancelled`. :func:`~.engine.fit_predict`
     and :func:`~.engine.predict` take the same hook as their ``should_stop``
     argument; this context reaches computations started deeper down, e.g. inside
-    ``segment()``. Passes run in dask's own threads (lazy images) are not reached."""
+    ``segment()``. Passes run in dask's own threads (lazy images) are not reached.
+
+    ``on_pass``, if given, is called (in this thread) after each parallel pass
+    that :func:`map_spans` or :func:`in_parallel` runs for it: a caller counts
+    them to show how far the work got. It should return quickly."""
     check = _stop_check(should_stop)
-    before = getattr(_local, "check", never)
+    before = getattr(_local, "check", never), getattr(_local, "on_pass", never)
     _local.check = check
+    _local.on_pass = never if on_pass is None else on_pass
     try:
         yield
     finally:
-        _local.check = before
+        _local.check, _local.on_pass = before
 
 
 def stop_scope(should_stop):
@@ -137,8 +142,11 @@ def map_spans(fn, n: int) -> list:
     parallel threads (the kernels release the GIL)."""
     parts = spans(n)
     if len(parts) == 1:
-        return [fn(*parts[0])]
-    return in_parallel([lambda s=s: fn(*s) for s in parts])
+        out = [fn(*parts[0])]
+    else:
+        out = _run_all([lambda s=s: fn(*s) for s in parts])
+    _passed()
+    return out
 
 
 def _get_pool() -> ThreadPoolExecutor:
@@ -154,7 +162,19 @@ def _get_pool() -> ThreadPoolExecutor:
 
 def in_parallel(calls: list) -> list:
     """``[call() for call in calls]``, run in the pool's threads, in order (in
-    this thread under :func:`in_this_thread`)."""
+    this thread under :func:`in_this_thread`); one pass for the ``on_pass`` hook
+    of :func:`stop_when`."""
+    out = _run_all(calls)
+    _passed()
+    return out
+
+
+def _run_all(calls: list) -> list:
     if getattr(_local, "whole", False):
         return [call() for call in calls]
     return list(_get_pool().map(lambda call: call(), calls))
+
+
+def _passed() -> None:
+    """Tell the ``on_pass`` hook of this thread's :func:`stop_when` (if any)."""
+    getattr(_local, "on_pass", never)()
