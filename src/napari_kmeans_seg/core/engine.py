@@ -29,6 +29,7 @@ from .fit.records import (
     EngineResult,
     FitOptions,
     NotConvergedWarning,
+    PrecisionWarning,
     TooFewValuesError,
     not_converged,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Cancelled",
     "EngineResult",
     "NotConvergedWarning",
+    "PrecisionWarning",
     "TooFewValuesError",
     "fit_predict",
     "predict",
@@ -133,9 +135,12 @@ def fit_predict(
     if method == "exact" and not fit.converged:
         warnings.warn(not_converged(max_iter), stacklevel=2)
     n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
+    centroids = px.unscaled(fit.centroids)
+    if px.offset is not None:
+        _check_held(X, mask, fit.labels, centroids)
     return EngineResult(
         labels=fit.labels,
-        centroids=px.unscaled(fit.centroids),
+        centroids=centroids,
         counts=fit.counts,
         inertia=math.ldexp(fit.inertia, -2 * px.exponent),
         n_iter=fit.n_iter,
@@ -143,6 +148,24 @@ def fit_predict(
         n_valid=fit.n_valid,
         n_invalid=px.n - fit.n_valid - n_masked,
     )
+
+
+def _check_held(X, mask, labels, centroids) -> None:
+    """Warn if the centroids, rounded to the caller's units (the pixels were
+    fitted after subtracting a large offset), label the pixels otherwise."""
+    again = predict(X, centroids, mask=mask)
+    moved = int(np.count_nonzero(again != labels))
+    if moved:
+        warnings.warn(
+            PrecisionWarning(
+                f"the image's values sit on a large offset, and its centroids, "
+                f"rounded to float64 at that offset, put {moved} of {labels.size} "
+                "pixels in another cluster than the fit did (model.predict will "
+                "label them so); subtract the offset first (e.g. image - "
+                "image.min()) to keep the centroids exact"
+            ),
+            stacklevel=3,
+        )
 
 
 def predict(

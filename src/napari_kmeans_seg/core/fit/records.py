@@ -26,6 +26,10 @@ class NotConvergedWarning(UserWarning):
     """The iterations stopped at ``max_iter``, before a Lloyd fixed point."""
 
 
+class PrecisionWarning(UserWarning):
+    """The centroids, in the caller's units, lose what float64 cannot hold."""
+
+
 def not_converged(max_iter: int) -> NotConvergedWarning:
     """The warning for a fit that stopped at ``max_iter`` iterations."""
     return NotConvergedWarning(
