@@ -224,7 +224,7 @@ def distributions(modules: set[str]) -> set[str]:
 def test_core_and_command_line_need_no_extra():
     """``pip install napari-kmeans-seg`` alone runs segment() and the command line:
     what they import is required (napari and Qt are not)."""
-    needed = distributions(src_imports("core/*.py", "cli.py", "__init__.py"))
+    needed = distributions(src_imports("core/**/*.py", "cli/*.py", "__init__.py"))
     needed -= distributions(OPTIONAL_IMPORTS)
     assert needed <= declared(), needed - declared()
     assert not declared() & {"napari", "magicgui", "qtpy", "superqt", "vispy"}

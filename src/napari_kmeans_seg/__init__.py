@@ -21,15 +21,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-try:  # written by setuptools-scm from the git tag when the package is installed
-    from ._version import version as __version__
-except ImportError:  # a source tree on sys.path: the installed distribution's
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        __version__ = version("napari-kmeans-seg")
-    except PackageNotFoundError:
-        __version__ = "0+unknown"
+from .core.version import __version__
 
 _LAZY = {
     "segment": ".core.segment",

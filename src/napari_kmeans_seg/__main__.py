@@ -1,4 +1,4 @@
-"""``python -m napari_kmeans_seg``: the command line (see :mod:`._cli`)."""
+"""``python -m napari_kmeans_seg``: the command line (see :mod:`.cli`)."""
 
 from .cli import main
 
