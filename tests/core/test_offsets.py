@@ -61,9 +61,9 @@ def fit_or_refuse(fit, rows, k):
     return None
 
 
-def check_segment(image, k, path, channel_axis=-1, inertia=True):
-    """segment() on ``image`` takes ``path`` to a fixed point (or refuses); its
-    inertia is checked too unless ``inertia`` is False (see the last test)."""
+def check_segment(image, k, path, channel_axis=-1):
+    """segment() on ``image`` takes ``path`` to a fixed point (or refuses), and
+    reports its inertia."""
     d = 1 if channel_axis is None else image.shape[-1]
     rows = np.asarray(image).reshape(-1, d)
     lazy = isinstance(image, da.Array)
@@ -80,7 +80,7 @@ def check_segment(image, k, path, channel_axis=-1, inertia=True):
         np.asarray(result.labels),
         result.centroids,
         counts=result.counts,
-        inertia=result.inertia if inertia else None,
+        inertia=result.inertia,
     )
 
 
@@ -105,7 +105,7 @@ def test_cells(offset, spread, k, d, integer, seed):
 def test_one_feature_histogram(offset, spread, k, integer, seed):
     """Greyscale, small or integer-valued: the one-feature histogram."""
     image = offset_image(offset, spread, k, (90, 100, 1), seed, integer)[..., 0]
-    check_segment(image, k, "histogram (one feature)", channel_axis=None, inertia=False)
+    check_segment(image, k, "histogram (one feature)", channel_axis=None)
 
 
 @FEW
