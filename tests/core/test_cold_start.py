@@ -194,6 +194,7 @@ def root():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_read_only_package_cached_in_user_cache_folder(root):
     home = _user_dir(root, "home")
@@ -202,6 +203,7 @@ def test_read_only_package_cached_in_user_cache_folder(root):
     _check_cached(cold, warm, home / ".cache" / "numba")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_read_only_package_and_home_cached_in_private_temp_folder(root):
     home = _user_dir(root, "home", mode=0o555)  # exists, not writable
@@ -269,6 +271,7 @@ print(json.dumps(compiled))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_after_warm_up_first_segment_of_common_kinds_compiles_nothing(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
