@@ -23,7 +23,7 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
@@ -39,13 +39,16 @@ from . import kernels as _kernels
 from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
-from .fit.records import TooFewValuesError
+from .fit.records import NotConvergedWarning, TooFewValuesError
 from .fit.values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
 SAMPLE_SIZE = 1 << 15
 #: dtypes the engine clusters as they are (others are converted to float64)
 _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
+#: from this many features on, Lloyd's distances go through BLAS (scikit-learn's
+#: Lloyd to strict convergence, then the exact check and finish here)
+WIDE = 16
 
 #: scikit-learn estimator checks that do not apply, with the reason (pass it as
 #: ``check_estimator(..., expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
@@ -186,7 +189,9 @@ class ExactKMeans(
             seed=_seed(self.random_state), n_init=self.n_init, max_iter=self.max_iter
         )
         try:
-            if init is not None:  # keeps its row order
+            if X.shape[1] >= WIDE:
+                fit = _fit_wide(Xk, wk, k, init=init, **opts)
+            elif init is not None:  # keeps its row order
                 fit = _fit_from_init(Xk, wk, init, max_iter=self.max_iter)
             elif np.all(wk == wk[0]):  # equal weights: the same fit as none
                 fit = _fit_unweighted(Xk, k, **opts)
@@ -350,15 +355,21 @@ def _fit_unweighted(X, k, *, seed, n_init, max_iter) -> _Fit:
     """The engine's exact Lloyd from its own start (k-means++ on binned data), and
     from scikit-learn's on a sample when that does better there: the fit of
     lowest inertia."""
-    # the engine's own fit first: it refuses too few distinct samples
-    fits = [
-        _engine.fit_predict(
-            X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
+    with warnings.catch_warnings():  # fit() warns for the fit it keeps
+        warnings.simplefilter("ignore", NotConvergedWarning)
+        # the engine's own fit first: it refuses too few distinct samples
+        fits = [
+            _engine.fit_predict(
+                X, n_clusters=k, random_state=seed, n_init=n_init, max_iter=max_iter
+            )
+        ]
+        C0 = _sample_start(
+            X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids
         )
-    ]
-    C0 = _sample_start(X, None, k, seed=seed, n_init=n_init, against=fits[0].centroids)
-    if C0 is not None:
-        fits.append(_engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter))
+        if C0 is not None:
+            fits.append(
+                _engine.fit_predict(X, n_clusters=k, init=C0, max_iter=max_iter)
+            )
     best = min(fits, key=lambda f: f.inertia)
     return _Fit(best.centroids, best.n_iter, best.converged, best.labels, best.inertia)
 
@@ -370,6 +381,39 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
     fit = _lloyd_from(P, w, _sample_start(P, w, k, seed=seed, n_init=n_init), max_iter)
     order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
     return replace(fit, centroids=fit.centroids[order])
+
+
+def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
+    """Many features: Lloyd with BLAS distances (scikit-learn's, ``tol=0``) from
+    ``init`` or the best of ``n_init`` k-means++ starts, then exact Lloyd here
+    from where it stopped, to a fixed point of exact distances (BLAS distances
+    round, so a sample near a boundary may still move); centroids in the
+    engine's order unless ``init`` fixed it."""
+    P = _enough_distinct(X, k)
+    start = init
+    if start is None:
+        rng = np.random.RandomState(seed)
+        starts = [
+            kmeans_plusplus(P, k, sample_weight=w, random_state=rng)[0]
+            for _ in range(n_init)
+        ]
+        start = min(starts, key=lambda C: _nearest_inertia(P, C, w))
+    km = KMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # checked here
+        km.fit(P, sample_weight=w)
+    fit = _lloyd_from(P, w, km.cluster_centers_, max(max_iter - km.n_iter_, 1))
+    fit = replace(fit, n_iter=int(km.n_iter_) + fit.n_iter)
+    if init is not None:
+        return fit
+    order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
+    return replace(fit, centroids=fit.centroids[order])
+
+
+def _nearest_inertia(P, C, w) -> float:
+    """Weighted sum of squared distances to the nearest of ``C`` (BLAS)."""
+    d2 = euclidean_distances(P, C, squared=True).min(axis=1)
+    return float(np.dot(d2, w))
 
 
 def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
