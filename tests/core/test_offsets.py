@@ -138,3 +138,30 @@ def test_lazy(offset, spread, k, seed):
 def test_the_histogram_inertia_at_an_offset():
     image = offset_image(1e15, 3e-6, 3, (90, 100, 1), seed=5)[..., 0]
     check_segment(image, 3, "histogram (one feature)", channel_axis=None)
+
+
+def classes_on_an_offset(offset, gap, noise, shape, k, seed=0):
+    """The images of #26: ``k`` classes ``gap`` apart (in every channel) on
+    ``offset``, with Gaussian ``noise``; ``shape`` the last axis features."""
+    rng = np.random.default_rng(seed)
+    classes = rng.integers(0, k, shape[:-1])[..., None]
+    return offset + gap * classes + rng.normal(0, noise, shape)
+
+
+@pytest.mark.parametrize(
+    ("offset", "gap", "noise", "shape", "k", "path"),
+    [
+        (1e9, 5e-4, 1e-4, (512, 512, 3), 3, "per-pixel"),
+        (1e9, 5e-4, 1e-4, (60, 70, 3), 3, "cells"),
+        (1e12, 1e-2, 2e-3, (90, 100, 1), 9, "histogram (one feature)"),
+        (1e12, 1.0, 0.2, (256, 256, 1), 3, "fast (one feature)"),
+    ],
+    ids=["per-pixel", "cells", "histogram k=9", "fast path"],
+)
+def test_the_images_of_issue_26(offset, gap, noise, shape, k, path):
+    """Wrong partitions reported in #26: 3 channels at 1e9 with classes 5e-4
+    apart stopped at max_iter; greyscale at 1e12 did not converge at k = 9; the
+    fast path sent values near a midpoint to the farther centroid."""
+    image = classes_on_an_offset(offset, gap, noise, shape, k)
+    channel_axis = -1 if shape[-1] > 1 else None
+    check_segment(image if channel_axis else image[..., 0], k, path, channel_axis)
