@@ -11,10 +11,14 @@ squares of tiny or huge values neither underflow nor overflow):
   a float64 sum of its ``n`` pixels: ``sqrt(n)`` float64 steps at the
   centroid's magnitude (a long sum in the image's units: rounding errors add
   up as a random walk) plus ``REL`` of the data's spread;
-- **nearest**: each pixel's squared distance to its own centroid is at most its
-  squared distance to every other centroid plus ``REL`` of the two distances
-  summed (ties allowed; a pixel sent across a midpoint by even one float64 step
-  at the offset fails this at any offset the spread is small against).
+- **nearest**: each pixel's squared distance to its own (reported) centroid is
+  at most its squared distance to every other centroid plus ``REL`` of the two
+  distances summed (ties allowed; a pixel sent across a midpoint by even one
+  float64 step at the offset fails this at any offset the spread is small
+  against);
+- **counts and inertia** (where given): the labels' counts exactly; the
+  inertia of the partition about its means to ``INERTIA_REL``, or more by what
+  the centroids' own distance from the means adds.
 
 Labels count from ``first`` (1 for the engine and :func:`segment`: 0 is "left
 out"; 0 for the estimator). This module is also where the tests reach the
@@ -156,9 +160,9 @@ def assert_fit(X, fit, mask=None):
 @contextlib.contextmanager
 def path_spy():
     """Yields the list of the names of the engine's strategies that fitted
-    (returned a fit) while the context lasts, in call order: "per-pixel",
-    "cells", "fast (one feature)", "histogram (one feature)", "sample". The one
-    reach into the engine's internals (its registry of strategies)."""
+    (returned a fit) while the context lasts, in call order: the registry's
+    names ("per-pixel", "cells", "fast (one feature)", "histogram (one
+    feature)", ...). The one reach into the engine's internals."""
     from napari_kmeans_seg.core.fit import registry
 
     taken: list[str] = []
