@@ -5,10 +5,14 @@ Run from the repository root with the development environment::
 
     .venv/bin/python benchmarks/bench_estimator.py             # 1e6 x 3, k = 8
     .venv/bin/python benchmarks/bench_estimator.py --n 200000 --repeats 5
+    .venv/bin/python benchmarks/bench_estimator.py --wide 1000 --n 2000 --k 5
 
 Cases (``--n`` rows each):
 
 - ``blobs``: float64, 3 features, 8 Gaussian blobs (``make_blobs``, std 2);
+- with ``--wide D`` instead: ``wide``, float64 Gaussian noise with ``D`` features
+  (half the rows shifted by 0.3 in every feature), where distances go through
+  BLAS; ``ExactKMeans(n_init=1)`` is timed too;
 - ``photos``: uint8 RGB pixels of scikit-image's sample photos, repeated to ``--n``
   rows (given as uint8 to ``ExactKMeans``, as float64 to scikit-learn, which
   converts integers to float64 itself).
@@ -61,9 +65,21 @@ def cases(n: int) -> dict[str, np.ndarray]:
     return {"blobs": blobs[0], "photos": photo_pixels(n)}
 
 
-def methods(k: int) -> dict:
+def wide_case(n: int, d: int) -> dict[str, np.ndarray]:
+    X = np.random.default_rng(0).normal(size=(n, d))
+    X[: n // 2] += 0.3
+    return {"wide": X}
+
+
+def methods(k: int, wide: bool = False) -> dict:
+    more = {}
+    if wide:
+        more["ExactKMeans n_init=1"] = lambda X: ExactKMeans(
+            k, n_init=1, random_state=0
+        ).fit(X)
     return {
         "ExactKMeans": lambda X: ExactKMeans(k, random_state=0).fit(X),
+        **more,
         "KMeans n_init=1": lambda X: KMeans(k, random_state=0).fit(
             X.astype(np.float64, copy=False)
         ),
@@ -91,13 +107,15 @@ def main(argv=None) -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="rows per case")
     parser.add_argument("--k", type=int, default=8, help="number of clusters")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls each")
+    parser.add_argument("--wide", type=int, metavar="D", help="one case of D features")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     ExactKMeans(args.k, random_state=0).fit(cases(20_000)["photos"])  # compile
     ExactKMeans(args.k, random_state=0).fit(cases(20_000)["blobs"])
     rows = []
-    for name, X in cases(args.n).items():
-        res = fastest(methods(args.k), X, args.repeats)
+    data = wide_case(args.n, args.wide) if args.wide else cases(args.n)
+    for name, X in data.items():
+        res = fastest(methods(args.k, bool(args.wide)), X, args.repeats)
         ours, ours_inertia = res["ExactKMeans"]
         for method, (dt, inertia) in res.items():
             ratio = "1" if method == "ExactKMeans" else f"{dt / ours:.2f}x"
@@ -107,9 +125,10 @@ def main(argv=None) -> None:
                 f"| {rel:+.2e} |"
             )
             print(rows[-1], flush=True)
-    print(f"\n{args.n} rows x 3 features, k = {args.k}, fastest of {args.repeats}")
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")  # fmt: skip
+    d = args.wide or 3
+    print(f"\n{args.n} rows x {d} features, k = {args.k}, fastest of {args.repeats}")
+    machine = platform.processor() or platform.machine()
+    print(f"{machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("command: python benchmarks/bench_estimator.py " + shlex.join(sys.argv[1:]))
     print("\n| data | method | fit (s) | time / ExactKMeans | inertia | vs ours |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -23,7 +23,7 @@ from sklearn.base import (
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
@@ -385,35 +385,27 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
 
 def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
     """Many features: Lloyd with BLAS distances (scikit-learn's, ``tol=0``) from
-    ``init`` or the best of ``n_init`` k-means++ starts, then exact Lloyd here
-    from where it stopped, to a fixed point of exact distances (BLAS distances
-    round, so a sample near a boundary may still move); centroids in the
-    engine's order unless ``init`` fixed it."""
+    ``init`` or from each of ``n_init`` k-means++ starts, the best kept, then
+    exact Lloyd here from where it stopped, to a fixed point of exact distances
+    (BLAS distances round, so a sample near a boundary may still move);
+    centroids in the engine's order unless ``init`` fixed it."""
     P = _enough_distinct(X, k)
-    start = init
-    if start is None:
-        rng = np.random.RandomState(seed)
-        starts = [
-            kmeans_plusplus(P, k, sample_weight=w, random_state=rng)[0]
-            for _ in range(n_init)
-        ]
-        start = min(starts, key=lambda C: _nearest_inertia(P, C, w))
-    km = KMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0.0)
+    starts = [init] if init is not None else ["k-means++"] * n_init
+    rng = np.random.RandomState(seed)
+    best = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # checked here
-        km.fit(P, sample_weight=w)
-    fit = _lloyd_from(P, w, km.cluster_centers_, max(max_iter - km.n_iter_, 1))
-    fit = replace(fit, n_iter=int(km.n_iter_) + fit.n_iter)
+        for start in starts:
+            km = KMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0.0)
+            km.set_params(random_state=rng).fit(P, sample_weight=w)
+            if best is None or km.inertia_ < best.inertia_:
+                best = km
+    fit = _lloyd_from(P, w, best.cluster_centers_, max(max_iter - best.n_iter_, 1))
+    fit = replace(fit, n_iter=int(best.n_iter_) + fit.n_iter)
     if init is not None:
         return fit
     order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
     return replace(fit, centroids=fit.centroids[order])
-
-
-def _nearest_inertia(P, C, w) -> float:
-    """Weighted sum of squared distances to the nearest of ``C`` (BLAS)."""
-    d2 = euclidean_distances(P, C, squared=True).min(axis=1)
-    return float(np.dot(d2, w))
 
 
 def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
@@ -427,7 +419,7 @@ def _enough_distinct(X, k) -> np.ndarray:
     """``X`` as contiguous float64, or :class:`TooFewValuesError` when it has
     fewer than ``k`` distinct rows."""
     P = np.ascontiguousarray(X, dtype=np.float64)
-    if len(np.unique(P, axis=0)) < k:
+    if len(np.unique(P[:, 0])) < k and len(np.unique(P, axis=0)) < k:
         raise TooFewValuesError("fewer distinct samples than clusters")
     return P
 
