@@ -69,7 +69,7 @@ def test_a_mask_and_the_image_path():
     inertia = sum(
         ((x[labels == c] - x[labels == c].mean()) ** 2).sum() for c in range(1, 5)
     )
-    assert result.converged and np.all(result.labels[~mask] == 0)
+    assert result.converged and result.optimal and np.all(result.labels[~mask] == 0)
     assert result.inertia == pytest.approx(inertia, rel=1e-9)
     threshold = pytest.importorskip("skimage.filters").threshold_multiotsu
     t = threshold(x.astype(np.uint8), classes=4)
@@ -92,3 +92,12 @@ def test_optimum_of_equal_weights_matches_its_definition():
     inertia, C = optimum(values, np.ones(10), 2)
     assert inertia == pytest.approx(2 * 10.0)  # two halves of 5: 10 each
     np.testing.assert_allclose(C[:, 0], [2.0, 7.0])
+
+
+def test_only_the_optimum_says_so():
+    from skimage import data
+
+    assert segment(data.camera(), 3).optimal
+    assert not segment(data.camera(), 3).merge([1, 2]).optimal
+    assert not segment(data.camera() / 255.0, 3).optimal  # float: a fixed point
+    assert not segment(data.astronaut(), 3).optimal

@@ -113,6 +113,7 @@ def merge_clusters(result, chosen: list[int]):
         inertia=result.inertia + extra,
         model=model2,
         converged=False,
+        optimal=False,
         channel_means=m.combine(result.channel_means),
         engine_centroids=centres,
     )

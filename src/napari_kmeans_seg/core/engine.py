@@ -147,6 +147,7 @@ def fit_predict(
         converged=fit.converged,
         n_valid=fit.n_valid,
         n_invalid=px.n - fit.n_valid - n_masked,
+        optimal=fit.optimal,
     )
 
 

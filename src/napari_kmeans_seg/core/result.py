@@ -68,6 +68,10 @@ class SegmentationResult:
         over (those left out included): all the image's, except for a lazy image
         fitted on a region of ``fit_pixels`` with "auto" or "sample" (or measured
         on it, with ``model``), whose region's.
+    optimal : bool
+        True when the labels are the global optimum of the k-means objective
+        (one channel of 8- or 16-bit integers, fitted on all pixels), not only
+        a fixed point.
     engine_centroids : (n_clusters, n_engine_features) ndarray of float64, optional
         The centres in the feature space k-means saw (after colour conversion,
         normalisation and weighting; features of weight 0 left out); None:
@@ -87,6 +91,7 @@ class SegmentationResult:
     image_dtype: str | None = None
     n_fit: int | None = None
     engine_centroids: np.ndarray | None = field(default=None, repr=False)
+    optimal: bool = False
 
     def __post_init__(self) -> None:
         if self.channel_means is None:

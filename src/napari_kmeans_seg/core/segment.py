@@ -409,6 +409,7 @@ def fit(
         ),
         n_iter=fit.n_iter,
         converged=fit.converged,
+        optimal=fit.optimal,
         n_invalid=fit.n_invalid,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
@@ -454,7 +455,7 @@ def fit_lazy(
     part = fit_region(sub, layout, features, sub_mask, options, region)
     if options.method != "exact":
         labels = part.model.predict(darr, mask=dmask, scale=options.scale)
-        return replace(part, labels=labels, converged=False)
+        return replace(part, labels=labels, converged=False, optimal=False)
     passes = _lazy.lloyd_passes(
         darr,
         layout,
@@ -527,6 +528,7 @@ def _from_passes(
         model=model,
         n_iter=part.n_iter + passes.n_iter,
         converged=passes.converged,
+        optimal=False,
         n_invalid=passes.n_kept - passes.n_valid,
         channel_means=channel_means,
         n_fit=int(np.prod(layout.spatial_shape(darr.shape))),

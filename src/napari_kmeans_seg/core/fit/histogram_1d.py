@@ -247,9 +247,12 @@ def _starts(px, hist: _Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
     return starts
 
 
-def refine(px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int) -> Fit:
+def refine(
+    px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int, optimal=False
+) -> Fit:
     """Exact Lloyd from each start on the histogram and the values of the bins
-    that thresholds fall in; the best fixed point, its pixels labelled."""
+    that thresholds fall in; the best fixed point, its pixels labelled
+    (``optimal``: the start is the global optimum, which Lloyd keeps)."""
     lloyd = _Lloyd1(px, hist)
     lloyd.gather_near([C0 for _, C0 in starts])
     runs = (lloyd.run(C0, max_iter) for _, C0 in starts)
@@ -277,6 +280,7 @@ def refine(px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int) -> Fit
         best.n_iter,
         best.converged,
         n_valid,
+        optimal and best.converged,
     )
 
 

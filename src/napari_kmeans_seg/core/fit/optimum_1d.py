@@ -58,4 +58,5 @@ class Optimum1D:
         b = hist.bins
         values = hist.acc[b, 1] / hist.acc[b, 0]  # one value per bin: exact
         inertia, C0 = optimum(values, hist.acc[b, 0], k)
-        return refine(px, hist, k, [(inertia, C0)], job.options.max_iter, n_valid)
+        starts = [(inertia, C0)]
+        return refine(px, hist, k, starts, job.options.max_iter, n_valid, True)

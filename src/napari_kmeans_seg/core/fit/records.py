@@ -94,6 +94,7 @@ class Fit:
     n_iter: int  #: Lloyd iterations on all pixels (0 for a sample's fit)
     converged: bool  #: a Lloyd fixed point on all pixels
     n_valid: int  #: pixels clustered
+    optimal: bool = False  #: the global optimum of the k-means objective
 
 
 @dataclass(frozen=True)
@@ -109,3 +110,4 @@ class EngineResult:
     converged: bool  #: True when the result is a Lloyd fixed point on all pixels
     n_valid: int  #: number of clustered pixels
     n_invalid: int  #: pixels left out because a value is NaN or infinite
+    optimal: bool = False  #: the global optimum of the k-means objective
