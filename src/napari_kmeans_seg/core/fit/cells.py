@@ -27,7 +27,7 @@ from .. import kernels as K
 from .convergence import is_fixed_point
 from .gather import Gathered, gather
 from .job import Job
-from .ordering import cluster_order, ranks
+from .ordering import cluster_order, ordered, ranks
 from .pixels import CellStats, Pixels
 from .records import Fit, too_few_values
 from .seeding import given_start, seeds, starts_to_refine
@@ -246,12 +246,4 @@ class Cells:
         best = min(runs, key=lambda fit: fit.inertia)  # the first on ties
         order = cluster_order(best.centroids, best.counts)
         labels = px.label(best.centroids, best.owner, ranks(order))
-        return Fit(
-            best.centroids[order],
-            best.counts[order],
-            labels,
-            best.inertia,
-            best.n_iter,
-            best.converged,
-            plan.n_valid,
-        )
+        return ordered(best, order, labels, plan.n_valid)

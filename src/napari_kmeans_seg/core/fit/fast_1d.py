@@ -22,7 +22,7 @@ from .. import one_feature_kernels as OK
 from ..parallel import map_spans
 from .histogram_1d import OneFeatureFit, _group_means, _Hist1
 from .job import Job
-from .ordering import cluster_order
+from .ordering import cluster_order, ordered
 from .records import Fit
 from .seeding import seeds, starts_to_refine
 from .values import magnitude_ok
@@ -399,13 +399,4 @@ class Fast1D:
         found = _fit_fast(job.px, job.k, job.rng, job.options)
         if found is None:
             return None
-        best, order, labels, n_valid = found
-        return Fit(
-            best.centroids[order],
-            best.counts[order],
-            labels,
-            best.inertia,
-            best.n_iter,
-            best.converged,
-            n_valid,
-        )
+        return ordered(*found)

@@ -11,7 +11,7 @@ a labelling pass counts the thresholds below each value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,7 +19,7 @@ from .. import kernels as K
 from .. import one_feature_kernels as OK
 from ..parallel import map_spans, spans
 from .job import Job
-from .ordering import cluster_order
+from .ordering import cluster_order, ordered
 from .pixels import check_enough_values
 from .records import Fit, too_few_values
 from .seeding import given_start, seeds, starts_to_refine
@@ -268,20 +268,10 @@ def refine(
             OK.label1_kernel(*px.common(a, b), t, lut, labels[a:b])
 
     map_spans(part, px.n)
-    C = best.centroids[order]
-    inertia = best.inertia
+    fit = ordered(best, order, labels, n_valid)
     if _sums_cancel(hist):  # per-pixel distances, not the bins' sums of squares
-        inertia = px.label_stats(labels, C).inertia
-    return Fit(
-        C,
-        best.counts[order],
-        labels,
-        inertia,
-        best.n_iter,
-        best.converged,
-        n_valid,
-        optimal and best.converged,
-    )
+        fit = replace(fit, inertia=px.label_stats(labels, fit.centroids).inertia)
+    return replace(fit, optimal=optimal and fit.converged)
 
 
 def _sums_cancel(hist: _Hist1) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .records import Fit
+
 
 def cluster_order(C: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Stable cluster order: by luminance of the centroid (Rec. 601 weights for three
@@ -19,3 +21,18 @@ def ranks(order: np.ndarray) -> np.ndarray:
     perm = np.empty(order.size, np.int64)
     perm[order] = np.arange(order.size)
     return perm
+
+
+def ordered(best, order: np.ndarray, labels: np.ndarray, n_valid: int) -> Fit:
+    """The fit ``best`` (a record with ``centroids``, ``counts``, ``inertia``,
+    ``n_iter`` and ``converged``) with its clusters in ``order``, and the
+    ``labels`` already given in that order."""
+    return Fit(
+        best.centroids[order],
+        best.counts[order],
+        labels,
+        best.inertia,
+        best.n_iter,
+        best.converged,
+        n_valid,
+    )

@@ -13,7 +13,7 @@ from .cells import exact_starts
 from .dense_rows import NoFarthestRow, state_bytes
 from .gather import counts_values
 from .job import Job
-from .ordering import cluster_order, ranks
+from .ordering import cluster_order, ordered, ranks
 from .records import Fit, too_few_values
 from .seeding import given_start
 
@@ -89,13 +89,4 @@ class PerPixel:
             return None
         order = cluster_order(fit.centroids, fit.counts)
         labels = dense.labels_in_place(fit, ranks(order))
-        counts = fit.counts[order]
-        return Fit(
-            fit.centroids[order],
-            counts,
-            labels,
-            fit.inertia,
-            fit.n_iter,
-            fit.converged,
-            int(counts.sum()),
-        )
+        return ordered(fit, order, labels, int(fit.counts.sum()))
