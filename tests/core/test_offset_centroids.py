@@ -1,6 +1,6 @@
-"""Centroids at a large offset are rounded to float64 in the image's units: where
-that rounding would move pixels to another cluster, a warning says so and what
-to do; where it does not, the model labels the image as the fit did."""
+"""Centroids at a large offset are rounded to float64 in the image's units: the
+model then labels the image as the fit did, up to ties; a rounding that would put
+a pixel strictly farther from its centroid is warned of, with what to do."""
 
 import warnings
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from napari_kmeans_seg import segment
+from napari_kmeans_seg.core.engine import _check_held
 from napari_kmeans_seg.core.fit.records import PrecisionWarning
 
 
@@ -26,13 +27,32 @@ def test_centroids_that_hold_at_an_offset_label_as_the_fit():
     np.testing.assert_array_equal(result.model.predict(image), result.labels)
 
 
-def test_centroids_rounded_at_an_offset_warn_with_the_fix():
-    image = offset_image(1e8, 1e-7, 3e-8)  # clusters a few float64 steps apart
-    with pytest.warns(PrecisionWarning, match=r"image - image.min\(\)"):
+def test_where_rounded_centroids_label_otherwise_it_is_a_tie_not_a_warning():
+    """Clusters a few float64 steps apart at 1e8: the model's centroids, rounded
+    in the image's units, may pick the other of two equally near centroids
+    (ties), never a farther one; no warning."""
+    image = offset_image(1e8, 1e-7, 3e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         result = segment(image, 4)
-    moved = np.count_nonzero(result.model.predict(image) != result.labels)
-    assert moved > 0
-    shifted = segment(image - image.min(), 4)  # the advice works
-    np.testing.assert_array_equal(
-        shifted.model.predict(image - image.min()), shifted.labels
-    )
+    again = result.model.predict(image)
+    differ = again != result.labels
+    assert differ.any()  # the case is one of ties
+    x = image[differ]
+    C = result.model.centroids
+    fit = np.sum((x - C[result.labels[differ] - 1]) ** 2, axis=1)
+    other = np.sum((x - C[again[differ] - 1]) ** 2, axis=1)
+    np.testing.assert_array_equal(fit, other)
+
+
+def test_centroids_that_would_move_pixels_warn_with_the_fix():
+    """The check itself: labels that the rounded centroids put strictly farther
+    are counted, with what to do."""
+    X = 1e8 + np.array([[0.0], [1.5e-8], [6e-8], [7.5e-8]])
+    centroids = 1e8 + np.array([[0.0], [7.5e-8]])
+    wrong = np.array([1, 2, 2, 2], np.uint8)  # the second pixel is nearer 1
+    with pytest.warns(PrecisionWarning, match=r"1 of 4 pixels.*image - image.min\(\)"):
+        _check_held(X, None, wrong, centroids)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_held(X, None, np.array([1, 1, 2, 2], np.uint8), centroids)

@@ -72,20 +72,34 @@ def test_rgba_alpha_not_clustered_transparent_pixels_get_zero(astronaut):
     assert np.all(masked[:64] == 0)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
-def test_greyscale_dtypes_agree(dtype):
+def _camera_as(dtype):
     from skimage import data
 
     camera = data.camera()
     scale = {np.uint8: 1, np.uint16: 257, np.float32: 1 / 255, np.float64: 1 / 255}
-    image = (camera.astype(np.float64) * scale[dtype]).astype(dtype)
+    return (camera.astype(np.float64) * scale[dtype]).astype(dtype), scale[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_greyscale_dtypes_agree(dtype):
+    """8- and 16-bit integers get the optimum, the same partition at any scale."""
+    image, scale = _camera_as(dtype)
     result = segment(image, 4)
-    reference = segment(camera, 4)
-    assert result.labels.shape == camera.shape
+    reference = segment(_camera_as(np.uint8)[0], 4)
+    assert result.labels.shape == image.shape and result.optimal
     np.testing.assert_array_equal(result.labels, reference.labels)
-    np.testing.assert_allclose(
-        result.centroids, reference.centroids * scale[dtype], rtol=1e-5
-    )
+    np.testing.assert_allclose(result.centroids, reference.centroids * scale, rtol=1e-5)
+
+
+def test_float_greyscale_dtypes_agree():
+    """float32 and float64 reach the same fixed point, no better than the optimum
+    of the same values as 8-bit integers."""
+    (image32, scale), (image64, _) = _camera_as(np.float32), _camera_as(np.float64)
+    r32, r64 = segment(image32, 4), segment(image64, 4)
+    np.testing.assert_array_equal(r32.labels, r64.labels)
+    np.testing.assert_allclose(r32.centroids, r64.centroids, rtol=1e-5)
+    optimum = segment(_camera_as(np.uint8)[0], 4).inertia * scale**2
+    assert r64.converged and r64.inertia >= optimum * (1 - 1e-9)
 
 
 @pytest.mark.parametrize("channel_axis", [0, 1, -1])

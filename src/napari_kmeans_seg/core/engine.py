@@ -155,7 +155,13 @@ def _check_held(X, mask, labels, centroids) -> None:
     """Warn if the centroids, rounded to the caller's units (the pixels were
     fitted after subtracting a large offset), label the pixels otherwise."""
     again = predict(X, centroids, mask=mask)
-    moved = int(np.count_nonzero(again != labels))
+    rows = np.flatnonzero(again != labels)
+    if rows.size:  # moved only where the fit's centroid is now strictly farther
+        x = np.asarray(X, dtype=np.float64)[rows]
+        old = np.sum((x - centroids[labels[rows].astype(np.intp) - 1]) ** 2, axis=1)
+        new = np.sum((x - centroids[again[rows].astype(np.intp) - 1]) ** 2, axis=1)
+        rows = rows[old > new]
+    moved = int(rows.size)
     if moved:
         warnings.warn(
             PrecisionWarning(
