@@ -1154,10 +1154,12 @@ def science_row(image, X, ca, k, args, t_sum) -> str:
         if inertia < best:
             best, which = inertia, peer.name
         gc.collect()
-    fp = "yes" if check["fixed_point"] else (
-        f"no ({check['not_nearest']} off, {check['empty']} empty)")  # fmt: skip
-    row += [iters, fp,
-            f"{ours_i / best:.6f} ({which})" if np.isfinite(best) else "—"]  # fmt: skip
+    fp = (
+        "yes"
+        if check["fixed_point"]
+        else (f"no ({check['not_nearest']} off, {check['empty']} empty)")
+    )
+    row += [iters, fp, f"{ours_i / best:.6f} ({which})" if np.isfinite(best) else "—"]
     return "| " + " | ".join(row) + " |"
 
 
@@ -1167,13 +1169,17 @@ def science_case(key, title, image, ca, ks, args, workdir: Path) -> list[str]:
     t_sum = min(timed(image.sum, 5)[0])
     # on the image itself: a crop may take other paths and leave them to compile
     run_sci_ours(image, ca, ks[0])
-    md = ["", f"### {title}: {X.shape[0]:,} pixels x {X.shape[1]} features, "
-          f"{image.dtype}, input {image.nbytes / 2**20:.0f} MiB", "",
-          "| k | ours (s) | ours / np.sum | "
-          + " | ".join(p.name for p in SCI_PEERS)
-          + " | ours: iterations, converged | fixed point | "
-          "inertia ours / best peer (which) |",
-          "|--:|--:|--:|" + "--:|" * len(SCI_PEERS) + "---|---|--:|"]  # fmt: skip
+    md = [
+        "",
+        f"### {title}: {X.shape[0]:,} pixels x {X.shape[1]} features, "
+        f"{image.dtype}, input {image.nbytes / 2**20:.0f} MiB",
+        "",
+        "| k | ours (s) | ours / np.sum | "
+        + " | ".join(p.name for p in SCI_PEERS)
+        + " | ours: iterations, converged | fixed point | "
+        "inertia ours / best peer (which) |",
+        "|--:|--:|--:|" + "--:|" * len(SCI_PEERS) + "---|---|--:|",
+    ]
     print("\n".join(md), flush=True)
     for k in ks:
         md.append(science_row(image, X, ca, k, args, t_sum))
@@ -1184,9 +1190,12 @@ def science_case(key, title, image, ca, ks, args, workdir: Path) -> list[str]:
     case = Case(key, title, lambda: image, 8, ca)
     mem = run_child("ours-memory", path, case, None, workdir)
     path.unlink()
-    md += ["", f"- one `np.sum` over the image: {t_sum * 1e3:.1f} ms (fastest of 5)",
-           f"- at k = 8: {memory_text(mem)}",
-           f"- {label_pass_text(image, ca)}"]  # fmt: skip
+    md += [
+        "",
+        f"- one `np.sum` over the image: {t_sum * 1e3:.1f} ms (fastest of 5)",
+        f"- at k = 8: {memory_text(mem)}",
+        f"- {label_pass_text(image, ca)}",
+    ]
     print("\n".join(md[-3:]), flush=True)
     return md
 

@@ -25,8 +25,11 @@ def snapshot(dest: Path) -> Path:
     """The working tree's files (tracked and new, not ignored) copied to ``dest``."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     for name in filter(None, listed.split("\0")):
         src = ROOT / name
         if src.is_file():
@@ -38,15 +41,18 @@ def snapshot(dest: Path) -> Path:
 def git(cwd, *args):
     subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd, check=True, capture_output=True,
-    )  # fmt: skip
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
 
 
 def build(src: Path, out: Path, *kinds: str) -> Path:
     subprocess.run(
         [sys.executable, "-m", "build", *kinds, "--outdir", out, src],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+    )
     return out
 
 
@@ -88,8 +94,12 @@ def test_sources_without_git_get_the_fallback_version(tmp_path):
     env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
     version = subprocess.run(
         [sys.executable, "-m", "setuptools_scm", "-c", tmp_path / "pyproject.toml"],
-        cwd=tmp_path, env=env, check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert version == fallback
 
 

