@@ -115,6 +115,9 @@ def gaps(X, labels, centroids, *, mask=None, weights=None, first=1):
     # an inertia about the centroids adds each cluster's weight times its
     # centroid's distance from the mean, squared
     off = np.nansum(sums[:, 0] * ((Ct - means) ** 2).sum(axis=1))
+    # and a sum of squares made by moments rounds at REL of the data's own
+    # (a reported 0 may come out as a few steps of that)
+    off += REL * math.fsum((((Vt - Vt.mean(axis=0)) ** 2) * w[:, None]).ravel())
     return nearest, mean, n, (math.ldexp(sse, -2 * e), math.ldexp(off, -2 * e))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import kernels as K
 from .. import one_feature_kernels as OK
 from ..parallel import map_spans, spans
+from .dp_1d import optimum
 from .job import Job
 from .ordering import cluster_order, ordered
 from .pixels import check_enough_values
@@ -226,12 +227,15 @@ def _group_means(hist: _Hist1, groups: int) -> tuple:
 
 
 def _starts(px, hist: _Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
-    """The starts worth refining, as (inertia, (k, 1) centroids): seeds on at most
-    ``groups`` groups of bins (or the given ``init``), then Lloyd on the bins'
-    means."""
+    """The starts worth refining, as (inertia, (k, 1) centroids): the given
+    ``init``, or the optimum of the bins' means (binned floats), or seeds on at
+    most ``groups`` groups of bins; then Lloyd on the bins' means."""
     means, weights, width = _group_means(hist, groups)
     if opts.init is not None:
         starts = [(0.0, given_start(px, opts.init, k))]
+    elif not hist.exact and hist.bins.size >= k:  # the bins' optimum: one start
+        w = hist.acc[hist.bins, 0]
+        starts = [optimum(hist.acc[hist.bins, 1] / w, w, k)]
     else:
         starts = seeds(means, weights, k, rng, opts.n_init, opts.max_iter, px.check)
     starts = starts_to_refine(starts, opts.n_refine, width)
