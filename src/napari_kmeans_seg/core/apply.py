@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
@@ -40,7 +41,7 @@ def apply_model(
     size; ``fit_pixels`` the region a lazy image is measured on).
     """
     check_agrees(model, options)
-    if _lazy.is_lazy(image):
+    if _arrays.is_lazy(image):
         return _apply_lazy(model, image, options, mask, progress)
     image, mask = _features.unmask(image, mask, model.layout_for)
     arr = _features.check_image(image)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import features as _features
-from . import lazy as _lazy
 
 
 def check_cluster_id(cluster_id, k: int) -> None:
@@ -19,7 +19,7 @@ def check_cluster_id(cluster_id, k: int) -> None:
 def masked_image(arr, layout: _features.Layout, labels, cluster_id: int):
     """``arr`` with every pixel whose label is not ``cluster_id`` set to 0 (lazy
     when ``arr`` or ``labels`` is)."""
-    if _lazy.is_lazy(arr) or _lazy.is_lazy(labels):
+    if _arrays.is_lazy(arr) or _arrays.is_lazy(labels):
         import dask.array as da
 
         keep = labels == cluster_id
@@ -35,8 +35,8 @@ def mean_color_image(labels, means: np.ndarray, dtype, layout: _features.Layout)
     ``dtype``, the channels where ``layout`` puts them (RGB: last)."""
     lut = mean_color_lut(means, dtype)
     if layout.channel_axis is None:
-        return _lazy.relabel(lut[:, 0], labels)
-    out = _lazy.relabel(lut, labels)
+        return _arrays.relabel(lut[:, 0], labels)
+    out = _arrays.relabel(lut, labels)
     if layout.rgb:
         return out
     return np.moveaxis(out, -1, layout.channel_axis)

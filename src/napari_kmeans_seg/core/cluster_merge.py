@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import lazy as _lazy
+from . import arrays as _arrays
 
 
 def check_merge_ids(ids, k: int) -> list[int]:
@@ -107,7 +107,7 @@ def merge_clusters(result, chosen: list[int]):
     )
     return replace(
         result,
-        labels=_lazy.relabel(lut, result.labels),
+        labels=_arrays.relabel(lut, result.labels),
         centroids=m.combine(result.centroids),
         counts=counts2.astype(np.int64),
         inertia=result.inertia + extra,

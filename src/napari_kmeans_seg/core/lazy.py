@@ -30,6 +30,7 @@ import numpy as np
 
 from . import features as _features
 from . import stats as _stats
+from .arrays import as_dask, is_lazy
 from .fit.convergence import is_fixed_point
 from .fit.pixels import Pixels
 from .fit.records import not_converged
@@ -49,31 +50,6 @@ CHUNKS_PER_STEP = 8
 
 #: progress callback: (done, total) units of work
 Progress = Callable[[int, int], None]
-
-
-def is_lazy(image: Any) -> bool:
-    """Whether ``image`` is an array whose values are read on demand: a dask array,
-    or a chunked array such as a zarr or HDF5 array (anything with ``shape``,
-    ``dtype`` and ``chunks`` that is not a NumPy array)."""
-    if isinstance(image, np.ndarray):
-        return False
-    if type(image).__module__.startswith("dask."):
-        return hasattr(image, "dask")
-    return all(hasattr(image, a) for a in ("shape", "dtype", "chunks", "__getitem__"))
-
-
-def as_dask(image: Any) -> da.Array:
-    """``image`` (lazy, see :func:`is_lazy`) as a dask array, reading nothing."""
-    import dask.array as da
-
-    if isinstance(image, da.Array):
-        return image
-    chunks = getattr(image, "chunks", None)
-    if not isinstance(chunks, tuple) or not all(
-        isinstance(c, int | np.integer) for c in chunks
-    ):
-        chunks = "auto"
-    return da.from_array(image, chunks=chunks)
 
 
 def open_image(
@@ -318,26 +294,6 @@ def _label_block(block, mask_block=None, *, label_chunk, layout, block_info=None
     with in_this_thread():  # dask runs the tasks in parallel
         labels = label_chunk(block, _block_mask(mask_block, axis), origin=origin)
     return labels.reshape(spatial).astype(np.uint8, copy=False)
-
-
-def relabel(lut: np.ndarray, labels) -> Any:
-    """``lut[labels]``, lazily for lazy labels (a 2D ``lut`` adds a last axis of
-    ``lut.shape[1]``)."""
-    if not is_lazy(labels):
-        return lut[labels]
-    if lut.ndim == 1:
-        return labels.map_blocks(_lookup, lut=lut, dtype=lut.dtype)
-    return labels.map_blocks(
-        _lookup,
-        lut=lut,
-        dtype=lut.dtype,
-        new_axis=labels.ndim,
-        chunks=(*labels.chunks, (lut.shape[1],)),
-    )
-
-
-def _lookup(block, *, lut):
-    return lut[block]
 
 
 # ------------------------------------------------------------------ exact passes

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import features as _features
-from . import lazy as _lazy
 from . import model_io as _io
 from .apply import apply_model, assign, features_of, predict_lazy, warn_if_unlike
 from .options import FeatureOptions, Options, check_n_clusters
@@ -143,7 +143,7 @@ class KMeansModel:
         >>> model.predict(data.coffee()).shape
         (400, 600)
         """
-        if _lazy.is_lazy(image):
+        if _arrays.is_lazy(image):
             return predict_lazy(self, image, mask, scale, warn=True)
         image, mask = _features.unmask(image, mask, self.layout_for)
         arr = _features.check_image(image)

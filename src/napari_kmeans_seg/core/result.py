@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import cluster_images as _images
 from . import features as _features
-from . import lazy as _lazy
 from . import stats as _stats
 from .cluster_merge import check_merge_ids, merge_clusters
 from .cluster_table import cluster_table
@@ -128,10 +128,10 @@ class SegmentationResult:
     def lazy(self) -> bool:
         """Whether :attr:`labels` is a lazy dask array (a lazy image was
         segmented): computed chunk by chunk when needed."""
-        return _lazy.is_lazy(self.labels)
+        return _arrays.is_lazy(self.labels)
 
     def _check_image(self, image) -> tuple[np.ndarray, _features.Layout]:
-        arr = _lazy.as_dask(image) if _lazy.is_lazy(image) else np.asarray(image)
+        arr = _arrays.as_dask(image) if _arrays.is_lazy(image) else np.asarray(image)
         layout = self.model.layout_for(arr.shape)
         if layout.spatial_shape(arr.shape) != self.labels.shape:
             raise ValueError(
@@ -202,7 +202,7 @@ class SegmentationResult:
         >>> poster.shape, poster.dtype
         ((512, 512, 3), dtype('uint8'))
         """
-        if image is None or _lazy.is_lazy(image):  # the means measured at the fit
+        if image is None or _arrays.is_lazy(image):  # the means measured at the fit
             name = self.image_dtype or self.model.dtype or "float64"
             if image is not None:
                 name = self._check_image(image)[0].dtype.name

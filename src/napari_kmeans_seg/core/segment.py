@@ -19,6 +19,7 @@ from functools import partial
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
@@ -289,7 +290,7 @@ def segment(
         return apply_model(
             check_model(model), image, options, mask=mask, progress=progress
         )
-    if _lazy.is_lazy(image):
+    if _arrays.is_lazy(image):
         return fit_lazy(image, options, mask=mask, progress=progress)
     return fit_in_memory(image, options, mask=mask)
 

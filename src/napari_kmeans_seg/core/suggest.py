@@ -15,6 +15,7 @@ from functools import partial
 
 import numpy as np
 
+from . import arrays as _arrays
 from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
@@ -283,7 +284,7 @@ def _sample(
         _features.guess_layout, channel_axis=options.channel_axis, rgb=options.rgb
     )
     region = None
-    if _lazy.is_lazy(image):  # a bounded region of it, never the whole
+    if _arrays.is_lazy(image):  # a bounded region of it, never the whole
         darr, layout = _lazy.open_image(image, layout_for)
         region_pixels = max(LAZY_REGION_PIXELS, 4 * sample_size)
         region = _lazy.Region.of(darr.shape, layout, region_pixels)
