@@ -33,8 +33,8 @@ from .fit.records import (
     TooFewValuesError,
     not_converged,
 )
-from .fit.values import MIN_MAGNITUDE
 from .parallel import Cancelled, stop_scope, stop_when
+from .values import MIN_MAGNITUDE
 
 __all__ = [
     "Cancelled",

@@ -40,7 +40,7 @@ from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
 from .fit.records import NotConvergedWarning, TooFewValuesError
-from .fit.values import check_exact_integers
+from .values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
 SAMPLE_SIZE = 1 << 15

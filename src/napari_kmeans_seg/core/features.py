@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import stats as _stats
-from .fit.values import check_exact_integers
 
 # the options live in .options; these names stay importable from here
 from .options import (  # noqa: F401
@@ -38,6 +37,7 @@ from .options import (  # noqa: F401
     check_scale,
     make_options,
 )
+from .values import check_exact_integers
 
 
 def check_image(image) -> np.ndarray:

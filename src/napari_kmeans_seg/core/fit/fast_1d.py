@@ -20,12 +20,12 @@ import numpy as np
 from .. import kernels as K
 from .. import one_feature_kernels as OK
 from ..parallel import map_spans
+from ..values import magnitude_ok
 from .histogram_1d import OneFeatureFit, _group_means, _Hist1
 from .job import Job
 from .ordering import cluster_order, ordered
 from .records import Fit
 from .seeding import seeds, starts_to_refine
-from .values import magnitude_ok
 
 #: the fast path: at least this many rows, at most this many clusters (beyond,
 #: the fixed point on all rows lies farther from the sample's than a window

@@ -12,10 +12,10 @@ import numpy as np
 
 from .. import kernels as K
 from ..parallel import chunks, current_check, map_spans
+from ..values import MAX_MAGNITUDE, MIN_MAGNITUDE, as_supported, offset_of
 from .centroid_grid import centroid_grid
 from .grid import GRID_BINS, ONE_CELL, Grid
 from .records import TooFewValuesError
-from .values import MAX_MAGNITUDE, MIN_MAGNITUDE, as_supported, offset_of
 
 
 def mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
