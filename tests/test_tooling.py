@@ -301,3 +301,36 @@ def test_every_installer_reads_the_lock():
     jobs = workflow()["jobs"]
     assert jobs["package"]["env"]["PIP_CONSTRAINT"].endswith("requirements/lock.txt")
     assert "RESOLUTION=latest bash scripts/test.sh" in steps_run(jobs["latest"])
+
+
+def _organised_modules() -> set[str]:
+    """The modules the README's "How it is organised" names, one table row each
+    (a cell's first module names the folder of the others)."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## How it is organised", 1)[1].split("\n## ", 1)[0]
+    named = set()
+    for row in section.splitlines():
+        if not row.startswith("| `"):
+            continue
+        cell = row.split("|")[1]
+        folder = ""
+        for item in re.findall(r"`([^`]+\.py)`", cell):
+            if "/" in item:
+                folder = item.rsplit("/", 1)[0] + "/"
+                named.add(item)
+            else:
+                named.add(folder + item)
+    return named
+
+
+def test_the_readme_names_every_module():
+    package = ROOT / "src" / "napari_kmeans_seg"
+    modules = {
+        p.relative_to(package).as_posix()
+        for p in package.rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py", "_version.py")
+        and p.parent != package
+    }
+    named = _organised_modules()
+    assert modules - named == set(), "modules the README does not name"
+    assert named - modules == set(), "the README names modules that do not exist"

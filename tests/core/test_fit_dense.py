@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from fixed_point import assert_fit
-from test_engine_per_pixel import CASES
+from test_fit_per_pixel import CASES
 
 from napari_kmeans_seg.core.engine import fit_predict
 from napari_kmeans_seg.core.fit import dense
