@@ -121,17 +121,17 @@ def _segment_in_viewer(viewer, timeout: float):
 
     # the widget loads the compiled passes in the background when it opens
     _wait_until(WARM.is_set, timeout, "warm-up")
-    widget.image.value = viewer.layers[SAMPLE]
-    widget.n_clusters.value = N_CLUSTERS
-    widget.random_state.value = 0
-    widget.run_button.native.click()
+    widget.inputs_panel.image.value = viewer.layers[SAMPLE]
+    widget.options_panel.n_clusters.value = N_CLUSTERS
+    widget.options_panel.random_state.value = 0
+    widget.run_panel.run_button.native.click()
     _process_events()
     _wait_until(lambda: not widget.busy, timeout, "segmentation")
     _process_events(0.5)  # let the layer list, canvas and status catch up
     if f"{SAMPLE} clusters" not in viewer.layers:
         raise RuntimeError(
-            f"Segment made no labels layer (status: {widget.status.value!r}); "
-            "see the error above"
+            "Segment made no labels layer (status: "
+            f"{widget.run_panel.status.value!r}); see the error above"
         )
 
     labels = viewer.layers[f"{SAMPLE} clusters"]

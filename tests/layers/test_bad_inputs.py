@@ -1,12 +1,10 @@
-"""Bad and odd inputs, each through the API (``segment``), a layer
-(``segment_layer`` on a headless ``ViewerModel``) and, where a user can get there, the
-widget in a real viewer. Every case either works or fails with a clear message
-(a notification in the widget, never an uncaught exception), and the input data is
-byte-identical afterwards."""
+"""Bad and odd inputs, each through the API (``segment``) and a layer
+(``segment_layer`` on a headless ``ViewerModel``); the widget takes the cases a user
+can get there in ``tests/qt/test_widget_bad_inputs.py``. Every case either works or
+fails with a clear message, and the input data is byte-identical afterwards."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,9 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from napari.components import ViewerModel
-from napari.utils.notifications import notification_manager
 
-from conftest import click_and_wait, new_messages, open_widget
 from napari_kmeans_seg import segment, segment_layer
 
 
@@ -406,7 +402,7 @@ def test_the_table_is_big_enough():
 # ---------------------------------------------------------------- helpers
 
 
-def _snapshot(data) -> tuple | None:
+def snapshot(data) -> tuple | None:
     """What must not change: bytes, dtype, shape, strides and flags."""
     if not isinstance(data, np.ndarray):
         return None
@@ -458,14 +454,14 @@ def _api_kwargs(case: Case) -> dict:
 @pytest.mark.parametrize("case", [c.param() for c in CASES])
 def test_segment(case: Case):
     img = case.make()
-    before = _snapshot(img)
+    before = snapshot(img)
     if case.error:
         with pytest.raises(ValueError, match=case.error):
             segment(img, **_api_kwargs(case))
     else:
         result = segment(img, **_api_kwargs(case))
         _check_result(case, img, result)
-    assert _snapshot(img) == before, "the input was modified"
+    assert snapshot(img) == before, "the input was modified"
 
 
 @pytest.mark.parametrize("case", [c.param() for c in CASES if c.layer])
@@ -473,7 +469,7 @@ def test_segment_layer(case: Case):
     viewer = ViewerModel()
     img = case.make()
     layer = viewer.add_image(img, name="img")
-    before = _snapshot(layer.data)
+    before = snapshot(layer.data)
     kwargs = {**_api_kwargs(case), **case.layer_kwargs}
     if case.error:
         with pytest.raises(ValueError, match=case.error):
@@ -490,114 +486,7 @@ def test_segment_layer(case: Case):
             masked = viewer.layers[f"img cluster {i}"]
             np.testing.assert_array_equal(masked.data, result.masked_image(img, i))
     assert layer.data is img or not isinstance(img, np.ndarray)
-    assert _snapshot(layer.data) == before, "the layer's data was modified"
-
-
-# ---------------------------------------------------------------- widget
-
-
-def test_widget_offers_only_valid_k(make_napari_viewer):
-    from napari_kmeans_seg._qt.widget import WIDGET_MAX_CLUSTERS
-
-    widget = open_widget(make_napari_viewer())
-    assert (widget.n_clusters.min, widget.n_clusters.max) == (2, WIDGET_MAX_CLUSTERS)
-    for bad in (1, WIDGET_MAX_CLUSTERS + 1):
-        with pytest.raises(ValueError, match="outside of the allowed range"):
-            widget.n_clusters.value = bad
-    widget.n_clusters.native.setValue(1)  # what typing does: clamped
-    assert widget.n_clusters.value == 2
-
-
-def _widget_case(viewer, widget, qtbot, case: Case) -> None:
-    """One case through the widget, in a viewer whose layers are cleared first."""
-    viewer.layers.clear()
-    img = case.make()
-    layer = viewer.add_image(img, name="img")
-    before = _snapshot(layer.data)
-    assert widget.image.value is layer
-    widget.n_clusters.value = case.k
-    # the masked layers of every case are checked through segment_layer; here
-    # napari's cost of adding k more layers (~0.2 s each) buys little
-    widget.masked_layers.value = masked = case.id in MASKED_IN_WIDGET
-    n = len(notification_manager.records)
-    click_and_wait(qtbot, widget)
-    messages = new_messages(n)
-    if case.error:
-        from napari_kmeans_seg._qt.runner import explain
-
-        # the widget words the API's error with the fix first (explain), and
-        # shows it whole in its status line too
-        with pytest.raises((ValueError, TypeError, MemoryError)) as caught:
-            segment(img, case.k, rgb=layer.rgb)
-        assert re.search(case.error, str(caught.value))
-        expected = explain(caught.value)
-        assert expected in messages, messages
-        assert [x.name for x in viewer.layers] == ["img"]
-        assert widget.status.value == expected
-    else:
-        assert not messages, messages
-        labels = viewer.layers["img clusters"].data
-        expected = segment(img, case.k, rgb=layer.rgb)
-        np.testing.assert_array_equal(labels, expected.labels)
-        assert len(viewer.layers) == 2 + case.k * masked
-        for i in range(1, case.k + 1 if masked else 1):
-            data = viewer.layers[f"img cluster {i}"].data
-            np.testing.assert_array_equal(data, expected.masked_image(img, i))
-        assert f"{case.k} clusters in" in widget.status.value
-    assert widget.run_button.enabled and not widget.cancel_button.enabled
-    assert _snapshot(layer.data) == before, "the layer's data was modified"
-
-
-def test_widget(make_napari_viewer, qtbot):
-    """Every widget case, clicked in one real viewer (napari needs ~0.5 s to make a
-    viewer: one for all keeps this quick). Each case is checked on its own; the
-    failures are listed together. An uncaught exception in the Qt event loop fails
-    the test (pytest-qt)."""
-    viewer = make_napari_viewer()
-    widget = open_widget(viewer)
-    failures = []
-    for case in WIDGET_CASES:
-        try:
-            _widget_case(viewer, widget, qtbot, case)
-        except AssertionError as err:
-            failures.append(f"{case.id}: {err}")
-    assert not failures, "\n".join(failures)
-
-
-# ------------------------------------------------------- layer choice
-
-
-@pytest.mark.parametrize(
-    ("layers", "message"),
-    [
-        ([], "Add or open an image layer"),
-        (["points"], "Add or open an image layer"),
-        (["labels"], "Add or open an image layer"),
-    ],
-    ids=["no_layer", "points_only", "labels_only"],
-)
-def test_widget_without_an_image_layer(make_napari_viewer, qtbot, layers, message):
-    viewer = make_napari_viewer()
-    if "points" in layers:
-        viewer.add_points(np.zeros((2, 2)), name="points")
-    if "labels" in layers:
-        viewer.add_labels(np.zeros((5, 5), np.uint8), name="labels")
-    widget = open_widget(viewer)
-    assert widget.image.value is None
-    # Segment cannot work: it is disabled and its tooltip says why
-    assert not widget.run_button.enabled
-    assert message in widget.run_button.tooltip
-    assert [x.name for x in viewer.layers] == layers
-    assert not widget.busy
-
-
-def test_widget_lists_only_image_layers(make_napari_viewer):
-    viewer = make_napari_viewer()
-    viewer.add_points(np.zeros((2, 2)), name="points")
-    viewer.add_labels(np.zeros((5, 5), np.uint8), name="labels")
-    image = viewer.add_image(np.zeros((5, 5)), name="image")
-    widget = open_widget(viewer)
-    assert list(widget.image.choices) == [image]
+    assert snapshot(layer.data) == before, "the layer's data was modified"
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 import pytest
+from gui_helpers import click, open_widget
 from qtpy.QtCore import QThreadPool
 
-from conftest import click, open_widget
 from napari_kmeans_seg import segment
 from napari_kmeans_seg._qt.warm_up import WARM
 
@@ -33,8 +33,8 @@ def big_widget(make_napari_viewer, qtbot):
     viewer.add_image(image, name="big", rgb=True)
     widget = open_widget(viewer)
     assert WARM.wait(180)  # the widget's warm-up is not the run's work
-    widget.n_clusters.value = 6
-    widget.mean_color_layer.value = True
+    widget.options_panel.n_clusters.value = 6
+    widget.options_panel.mean_color_layer.value = True
     yield viewer, widget
     assert QThreadPool.globalInstance().waitForDone(60_000)
     qtbot.wait(50)
@@ -44,7 +44,7 @@ def cpu_after_cancel(qtbot, viewer, widget) -> tuple[float, list[str]]:
     """Click Cancel; the CPU seconds used in the next :data:`WINDOW_S` seconds
     (the event loop running) and the layer names at the click."""
     names = [layer.name for layer in viewer.layers]
-    click(qtbot, widget.cancel_button)
+    click(qtbot, widget.run_panel.cancel_button)
     return cpu_in_window(qtbot, widget), names
 
 
@@ -54,20 +54,21 @@ def cpu_in_window(qtbot, widget) -> float:
     start = time.process_time()
     qtbot.wait(int(WINDOW_S * 1000))
     used = time.process_time() - start
-    print(
-        f"\n{used:.2f} s of CPU in the {WINDOW_S} s after Cancel: {widget.status.value}"
-    )
+    status = widget.run_panel.status.value
+    print(f"\n{used:.2f} s of CPU in the {WINDOW_S} s after Cancel: {status}")
     return used
 
 
 @pytest.mark.timeout(300)
 def test_cancel_while_computing_leaves_the_process_idle(qtbot, big_widget):
     viewer, widget = big_widget
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.wait(300)  # the worker is under way
-    assert widget.busy and widget.cancel_button.enabled, widget.status.value
+    assert widget.busy and widget.run_panel.cancel_button.enabled, (
+        widget.run_panel.status.value
+    )
     used, names = cpu_after_cancel(qtbot, viewer, widget)
-    assert not widget.busy and widget.status.value == "cancelled"
+    assert not widget.busy and widget.run_panel.status.value == "cancelled"
     assert used < IDLE_CPU
     assert [layer.name for layer in viewer.layers] == names == ["big"]
 
@@ -75,17 +76,20 @@ def test_cancel_while_computing_leaves_the_process_idle(qtbot, big_widget):
 @pytest.mark.timeout(300)
 def test_cancel_while_adding_the_layers_stops_adding_them(qtbot, big_widget):
     viewer, widget = big_widget
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(
-        lambda: widget.status.value.startswith("adding the layers"), timeout=120_000
+        lambda: widget.run_panel.status.value.startswith("adding the layers"),
+        timeout=120_000,
     )
-    assert widget.cancel_button.enabled  # Cancel still applies
+    assert widget.run_panel.cancel_button.enabled  # Cancel still applies
     # how far it got, in the dock
-    assert re.fullmatch(r"adding the layers of big… \(\d/8\)", widget.status.value)
+    assert re.fullmatch(
+        r"adding the layers of big… \(\d/8\)", widget.run_panel.status.value
+    )
     assert widget.run_panel.progress.isVisibleTo(widget.native)
     assert widget.run_panel.progress.maximum() == 8
     used, names = cpu_after_cancel(qtbot, viewer, widget)
-    assert not widget.busy and widget.status.value.startswith("cancelled")
+    assert not widget.busy and widget.run_panel.status.value.startswith("cancelled")
     assert used < IDLE_CPU
     # nothing added after the click
     assert [layer.name for layer in viewer.layers] == names
@@ -96,7 +100,7 @@ def test_cancel_once_the_labels_are_in_keeps_them_shown_with_their_table(
     qtbot, big_widget
 ):
     viewer, widget = big_widget
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: "big clusters" in viewer.layers, timeout=120_000)
     used, names = cpu_after_cancel(qtbot, viewer, widget)
     assert used < IDLE_CPU
@@ -109,7 +113,7 @@ def test_cancel_once_the_labels_are_in_keeps_them_shown_with_their_table(
     assert widget.table_panel.cluster_ids == [1, 2, 3, 4, 5, 6]
     assert widget.linked_labels is labels
     added = len(names) - 1
-    assert widget.status.value == f"cancelled: {added} of 8 layers added"
+    assert widget.run_panel.status.value == f"cancelled: {added} of 8 layers added"
 
 
 @pytest.mark.timeout(300)
@@ -131,10 +135,10 @@ def test_cancel_while_building_the_outputs_leaves_the_process_idle(
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(SegmentationResult, "mean_color_image", paused)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(building.is_set, timeout=120_000)
     names = [layer.name for layer in viewer.layers]
-    click(qtbot, widget.cancel_button)
+    click(qtbot, widget.run_panel.cancel_button)
     clicked.set()
     used = cpu_in_window(qtbot, widget)
     assert QThreadPool.globalInstance().waitForDone(60_000)

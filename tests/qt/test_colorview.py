@@ -3,10 +3,10 @@ links the selection to the layers, follows the labels layer, saves a PNG."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN
 from npe2 import PluginManifest
 from qtpy.QtCore import Qt
 
-from conftest import PLUGIN
 from napari_kmeans_seg import KMeansModel, SegmentationResult, segment, segment_layer
 from napari_kmeans_seg._qt.colorview import (
     BACKGROUND,

@@ -2,9 +2,8 @@
 that shows the spread of the points, readable on a 1280x720 screen."""
 
 import numpy as np
+from gui_helpers import PLUGIN, click, click_and_wait, open_widget
 from qtpy.QtWidgets import QApplication
-
-from conftest import PLUGIN, click, click_and_wait, open_widget
 
 VIEW = "Colour Space View"
 

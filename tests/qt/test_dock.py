@@ -4,10 +4,10 @@ its outputs stay out of the inputs, and its controls say why they are off."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, click, click_and_wait, open_widget
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication
 
-from conftest import PLUGIN, click, click_and_wait, open_widget
 from napari_kmeans_seg import segment_layer
 from napari_kmeans_seg._qt.selection import HIGHLIGHT
 
@@ -44,7 +44,7 @@ def test_the_window_fits_the_screen_with_every_panel_open(
     click(qtbot, widget.suggest_k.suggest_button)  # Suggest k: its plot
     qtbot.waitUntil(lambda: not widget.suggest_k.busy, timeout=120_000)
     click_and_wait(qtbot, widget)  # Segment: the table
-    widget.input_mode.value = "layers as channels"  # the channels list
+    widget.inputs_panel.input_mode.value = "layers as channels"  # the channels list
     settle(qtbot)
     # the dock did not widen with the table, the plot or the hints
     assert widget.native.width() <= width_before + 10
@@ -130,7 +130,7 @@ def test_the_view_takes_the_widgets_result(make_napari_viewer, qtbot, astronaut)
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
-    widget.color_space.value = "lab"
+    widget.options_panel.color_space.value = "lab"
     click_and_wait(qtbot, widget)
     view = widget.open_colorview()
     # its centres are the result's channel means, not recomputed from the layers
@@ -138,7 +138,7 @@ def test_the_view_takes_the_widgets_result(make_napari_viewer, qtbot, astronaut)
     np.testing.assert_array_equal(view.centres, widget.last_result.channel_means)
     assert "clustered on L, a, b" in view.status.value
     # a new run is handed over too
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
     assert len(view.cluster_ids) == 4 and not view.busy
 
@@ -147,18 +147,18 @@ def test_outputs_are_never_offered_as_inputs(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
-    widget.mean_color_layer.value = True
+    widget.options_panel.mean_color_layer.value = True
     click_and_wait(qtbot, widget)
     assert "astronaut mean colour" in viewer.layers
-    images = [layer.name for layer in widget.image.choices]
+    images = [layer.name for layer in widget.inputs_panel.image.choices]
     assert images == ["astronaut"]
-    channels = [layer.name for layer in widget.channel_layers.choices]
+    channels = [layer.name for layer in widget.inputs_panel.channel_layers.choices]
     assert channels == ["astronaut"]
     # a labels output may still serve as a mask (cluster within a cluster)
-    assert viewer.layers["astronaut clusters"] in widget.mask.choices
+    assert viewer.layers["astronaut clusters"] in widget.inputs_panel.mask.choices
     # selecting an output keeps the source chosen
     viewer.layers.selection.active = viewer.layers["astronaut cluster 1"]
-    assert widget.image.value is viewer.layers["astronaut"]
+    assert widget.inputs_panel.image.value is viewer.layers["astronaut"]
 
 
 def test_mean_colour_layer_sits_below_the_labels(make_napari_viewer, qtbot):
@@ -166,7 +166,7 @@ def test_mean_colour_layer_sits_below_the_labels(make_napari_viewer, qtbot):
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
     click_and_wait(qtbot, widget)
-    widget.mean_color_layer.value = True  # asked for on a second run
+    widget.options_panel.mean_color_layer.value = True  # asked for on a second run
     click_and_wait(qtbot, widget)
     names = [layer.name for layer in viewer.layers]
     assert names.index("astronaut mean colour") < names.index("astronaut clusters")
@@ -178,9 +178,9 @@ def test_greyscale_clusters_in_their_mean_grey(make_napari_viewer, qtbot):
     viewer.add_image(data, name="grey", contrast_limits=(0, 255))
     widget = open_widget(viewer)
     # the colour space does not apply: disabled, and says why
-    assert not widget.color_space.enabled
-    assert "RGB images only" in widget.color_space.tooltip
-    widget.label_colors.value = "mean"  # asked for: distinct by default
+    assert not widget.options_panel.color_space.enabled
+    assert "RGB images only" in widget.options_panel.color_space.tooltip
+    widget.options_panel.label_colors.value = "mean"  # asked for: distinct by default
     click_and_wait(qtbot, widget)
     cmap = viewer.layers["grey clusters"].colormap
     greys = {i: np.asarray(cmap.color_dict[i]) for i in (1, 2, 3)}
@@ -192,11 +192,13 @@ def test_greyscale_clusters_in_their_mean_grey(make_napari_viewer, qtbot):
 def test_segment_and_suggest_need_an_image(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     widget = open_widget(viewer)
-    for button in (widget.run_button, widget.suggest_k.suggest_button):
+    for button in (widget.run_panel.run_button, widget.suggest_k.suggest_button):
         assert not button.enabled
         assert button.tooltip.startswith("Add or open an image layer")
     viewer.add_image(np.arange(400, dtype=np.uint8).reshape(20, 20), name="img")
-    assert widget.run_button.enabled and widget.suggest_k.suggest_button.enabled
+    assert (
+        widget.run_panel.run_button.enabled and widget.suggest_k.suggest_button.enabled
+    )
 
 
 def test_table_follows_segment_layer_from_the_console(make_napari_viewer, qtbot):
@@ -218,7 +220,7 @@ def test_hsv_columns_read_as_hue_saturation_value(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
-    widget.color_space.value = "hsv"
+    widget.options_panel.color_space.value = "hsv"
     click_and_wait(qtbot, widget)
     columns = widget.table_panel.columns
     assert columns[3:6] == ["H", "S", "V"]
@@ -243,7 +245,7 @@ def test_sampling_control_fits_on_a_share_of_the_pixels(
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
     click_and_wait(qtbot, widget)
-    widget.fit_percent.value = 10.0
+    widget.options_panel.fit_percent.value = 10.0
     click_and_wait(qtbot, widget)
     assert calls == [None, 512 * 512 // 10 + 1]
     assert viewer.layers["astronaut clusters"].data.shape == (512, 512)
@@ -288,6 +290,8 @@ def test_a_selected_labels_layer_says_which_image_is_segmented(
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
     viewer.add_labels(np.zeros((512, 512), np.uint8), name="mask")
-    assert widget.image.value is viewer.layers["astronaut"]
-    assert widget.status.value.startswith("Segment clusters image 'astronaut'")
-    assert "'mask' is a Labels layer" in widget.status.value
+    assert widget.inputs_panel.image.value is viewer.layers["astronaut"]
+    assert widget.run_panel.status.value.startswith(
+        "Segment clusters image 'astronaut'"
+    )
+    assert "'mask' is a Labels layer" in widget.run_panel.status.value

@@ -4,9 +4,8 @@ says why, and a group header says what it holds."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, click, click_and_wait, open_widget
 from qtpy.QtWidgets import QAbstractButton
-
-from conftest import PLUGIN, click, click_and_wait, open_widget
 
 
 @pytest.fixture
@@ -21,17 +20,19 @@ def test_masked_layers_choice_survives_a_trip_to_layers_as_channels(
     photo_widget, ticked
 ):
     _, widget = photo_widget
-    widget.masked_layers.value = ticked
-    widget.input_mode.value = "layers as channels"
-    assert not widget.masked_layers.value  # one per layer and cluster: off
-    widget.input_mode.value = "image"
-    assert widget.masked_layers.value is ticked  # the user's choice, back
+    widget.options_panel.masked_layers.value = ticked
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    assert (
+        not widget.options_panel.masked_layers.value
+    )  # one per layer and cluster: off
+    widget.inputs_panel.input_mode.value = "image"
+    assert widget.options_panel.masked_layers.value is ticked  # the user's choice, back
     # and the choice made for channels is kept for them
-    widget.input_mode.value = "layers as channels"
-    widget.masked_layers.value = True
-    widget.input_mode.value = "image"
-    widget.input_mode.value = "layers as channels"
-    assert widget.masked_layers.value
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    widget.options_panel.masked_layers.value = True
+    widget.inputs_panel.input_mode.value = "image"
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    assert widget.options_panel.masked_layers.value
 
 
 @pytest.mark.timeout(300)
@@ -44,13 +45,17 @@ def test_use_k_is_off_while_a_loaded_model_fixes_k(photo_widget, qtbot, tmp_path
     use = widget.suggest_k.use_button
     assert use.enabled
     widget.load_model(path)
-    assert not widget.n_clusters.enabled and not use.enabled
+    assert not widget.options_panel.n_clusters.enabled and not use.enabled
     assert (
-        "model fixes k" in use.tooltip and "model fixes k" in widget.n_clusters.tooltip
+        "model fixes k" in use.tooltip
+        and "model fixes k" in widget.options_panel.n_clusters.tooltip
     )
     widget.fit_new()
-    assert widget.n_clusters.enabled and use.enabled
-    assert "model" not in use.tooltip and "model" not in widget.n_clusters.tooltip
+    assert widget.options_panel.n_clusters.enabled and use.enabled
+    assert (
+        "model" not in use.tooltip
+        and "model" not in widget.options_panel.n_clusters.tooltip
+    )
 
 
 def test_the_options_header_says_what_it_holds(photo_widget):
@@ -73,9 +78,9 @@ def test_a_look_at_layers_as_channels_keeps_the_masked_layers(photo_widget, qtbo
     rng = np.random.default_rng(0)
     for name in ("a", "b"):
         viewer.add_image(rng.random((30, 40), dtype=np.float32), name=name)
-    widget.input_mode.value = "layers as channels"
-    widget.channel_layers.value = [viewer.layers["a"], viewer.layers["b"]]
-    widget.input_mode.value = "image"
-    widget.image.value = viewer.layers["astronaut"]
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    widget.inputs_panel.channel_layers.value = [viewer.layers["a"], viewer.layers["b"]]
+    widget.inputs_panel.input_mode.value = "image"
+    widget.inputs_panel.image.value = viewer.layers["astronaut"]
     click_and_wait(qtbot, widget)
     assert "astronaut cluster 1" in viewer.layers

@@ -5,6 +5,7 @@ narrowest."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, click, click_and_wait, open_widget
 from qtpy.QtCore import QPoint, QRect, Qt
 from qtpy.QtGui import QFontMetrics
 from qtpy.QtWidgets import (
@@ -21,8 +22,6 @@ from qtpy.QtWidgets import (
     QStyle,
     QStyleOptionButton,
 )
-
-from conftest import PLUGIN, click, click_and_wait, open_widget
 
 CONTROLS = (QAbstractButton, QLabel, QComboBox, QAbstractSpinBox)
 
@@ -151,10 +150,10 @@ def test_the_dock_reflows_down_to_its_minimum_width(make_napari_viewer, qtbot):
     window.resizeDocks(
         [dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal
     )
-    widget.input_mode.value = "layers as channels"
+    widget.inputs_panel.input_mode.value = "layers as channels"
     settle(qtbot)
     assert cut_problems(scroll) == []
-    channels = widget.channel_layers.native
+    channels = widget.inputs_panel.channel_layers.native
     left = channels.mapTo(scroll.viewport(), QPoint(0, 0)).x()
     assert left >= 0 and left + channels.width() <= scroll.viewport().width()
     # the table scrolls inside itself rather than widening the dock
@@ -176,11 +175,11 @@ def test_an_error_shows_whole_in_a_narrow_dock(make_napari_viewer, qtbot):
         [dock], [dock.minimumSizeHint().width()], Qt.Orientation.Horizontal
     )
     settle(qtbot)
-    widget.n_clusters.value = 5
+    widget.options_panel.n_clusters.value = 5
     click_and_wait(qtbot, widget)
     settle(qtbot)  # the layout follows the new text
     message = "Choose at most 2 clusters: the image has only 2 distinct values"
-    label = widget.status.native
+    label = widget.run_panel.status.native
     assert label.text() == message
     assert label.wordWrap()
     assert label.textInteractionFlags() & Qt.TextInteractionFlag.TextSelectableByMouse

@@ -3,9 +3,9 @@ picker selects the table's row, and a table row acts only on the labels layer
 this plugin made, never on a user's layer that has the output's name."""
 
 import numpy as np
+from gui_helpers import PLUGIN, click_and_wait, open_widget
 from qtpy.QtCore import Qt
 
-from conftest import PLUGIN, click_and_wait, open_widget
 from napari_kmeans_seg.layers.outputs import find_output_layer, labels_name
 
 

@@ -2,10 +2,9 @@
 mouse click on Segment, and the canvas shows the labels."""
 
 import numpy as np
+from gui_helpers import WIDGET
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QApplication, QMainWindow
-
-from conftest import WIDGET
 
 
 def menu_action(menu_bar, *path):
@@ -43,9 +42,9 @@ def test_sample_menu_plugin_menu_click_and_canvas(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: any(WIDGET in name for name in viewer.window.dock_widgets))
     name = next(name for name in viewer.window.dock_widgets if WIDGET in name)
     widget = viewer.window.dock_widgets[name]
-    assert widget.image.value is viewer.layers["astronaut"]
+    assert widget.inputs_panel.image.value is viewer.layers["astronaut"]
 
-    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.run_panel.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "astronaut clusters" in viewer.layers, timeout=60_000)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     labels = viewer.layers["astronaut clusters"]

@@ -3,10 +3,10 @@ image under them: by default not in their own mean grey."""
 
 import numpy as np
 import pytest
+from gui_helpers import click_and_wait, open_widget
 from skimage import data
 from skimage.color import rgb2lab
 
-from conftest import click_and_wait, open_widget
 from napari_kmeans_seg.layers.outputs import find_output_layer, labels_name
 
 #: CIELAB distance (Delta E 1976) a label colour keeps from its cluster's grey:
@@ -27,7 +27,7 @@ def test_grey_clusters_stand_out_from_their_own_grey(make_napari_viewer, qtbot, 
     viewer = make_napari_viewer()
     image = viewer.add_image(data.camera()[::2, ::2], name="camera")
     widget = open_widget(viewer)
-    widget.n_clusters.value = k
+    widget.options_panel.n_clusters.value = k
     click_and_wait(qtbot, widget)
     labels = find_output_layer(viewer, "camera", labels_name("camera"))
     ids = np.arange(1, k + 1)
@@ -47,11 +47,11 @@ def test_an_rgb_image_keeps_its_mean_colours_and_a_choice_is_kept(
     viewer = make_napari_viewer()
     viewer.add_image(data.astronaut()[::4, ::4], name="astronaut")
     widget = open_widget(viewer)
-    assert widget.label_colors.value == "mean"
+    assert widget.options_panel.label_colors.value == "mean"
     viewer.add_image(data.camera()[::4, ::4], name="camera")
-    widget.image.value = viewer.layers["camera"]
-    assert widget.label_colors.value == "distinct"
-    widget.label_colors.value = "mean"  # the user's choice stays
-    widget.image.value = viewer.layers["astronaut"]
-    widget.image.value = viewer.layers["camera"]
-    assert widget.label_colors.value == "mean"
+    widget.inputs_panel.image.value = viewer.layers["camera"]
+    assert widget.options_panel.label_colors.value == "distinct"
+    widget.options_panel.label_colors.value = "mean"  # the user's choice stays
+    widget.inputs_panel.image.value = viewer.layers["astronaut"]
+    widget.inputs_panel.image.value = viewer.layers["camera"]
+    assert widget.options_panel.label_colors.value == "mean"

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from gui_helpers import click_and_wait, open_widget
 
-from conftest import click_and_wait, open_widget
 from napari_kmeans_seg import segment
 
 
@@ -19,8 +19,8 @@ def test_the_dock_counts_passes_then_outputs_then_layers(make_napari_viewer, qtb
     viewer = make_napari_viewer()
     viewer.add_image(rng.random((1500, 1500, 3), dtype=np.float32), name="big")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 6
-    widget.mean_color_layer.value = True
+    widget.options_panel.n_clusters.value = 6
+    widget.options_panel.mean_color_layer.value = True
     panel = widget.run_panel
     bar, set_status = panel.progress, panel.set_status
     seen = []  # (status, bar's text format, value, maximum) at each status
@@ -31,7 +31,7 @@ def test_the_dock_counts_passes_then_outputs_then_layers(make_napari_viewer, qtb
 
     panel.set_status = recorded  # (not monkeypatch: a Container cannot del it)
     click_and_wait(qtbot, widget)
-    assert re.fullmatch(r"6 clusters in [\d.]+ s", widget.status.value)
+    assert re.fullmatch(r"6 clusters in [\d.]+ s", widget.run_panel.status.value)
 
     statuses = [s[0] for s in seen]
     passes = [

@@ -1,9 +1,8 @@
 """The Suggest k plot says which image it scored."""
 
 import numpy as np
+from gui_helpers import click, open_widget
 from skimage import data
-
-from conftest import click, open_widget
 
 
 def suggest_and_wait(qtbot, widget):
@@ -23,7 +22,7 @@ def test_the_plot_names_the_image_it_scored(make_napari_viewer, qtbot):
     assert "astronaut" in panel.plot.toolTip()
     # choosing another image does not relabel what was scored
     viewer.add_image(np.asarray(data.camera()[::4, ::4]), name="camera")
-    widget.image.value = viewer.layers["camera"]
+    widget.inputs_panel.image.value = viewer.layers["camera"]
     assert "'astronaut'" in panel.caption.value
     suggest_and_wait(qtbot, widget)
     assert "'camera'" in panel.caption.value

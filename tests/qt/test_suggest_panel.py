@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from gui_helpers import open_widget
 from magicgui.widgets import SpinBox
 from qtpy.QtCore import QPoint, Qt
 
@@ -92,19 +93,17 @@ def test_fits_the_segmentation_widget(make_napari_viewer, qtbot):
 
     viewer = make_napari_viewer()
     viewer.add_image(colour_groups(5, 1), name="groups")
-    _, widget = viewer.window.add_plugin_dock_widget(
-        "napari-kmeans-seg", "K-Means Segmentation"
-    )
+    widget = open_widget(viewer)
 
     def current_image():
-        layer = resolve_image_layer(viewer, widget.image.value)
+        layer = resolve_image_layer(viewer, widget.inputs_panel.image.value)
         return np.asarray(layer.data), {"rgb": bool(layer.rgb)}
 
-    panel = SuggestKPanel(widget.n_clusters, current_image)
+    panel = SuggestKPanel(widget.options_panel.n_clusters, current_image)
     viewer.window.add_dock_widget(panel, name="suggest k")
     suggest_and_wait(qtbot, panel)
     panel.use()
-    assert widget.n_clusters.value == 5
+    assert widget.options_panel.n_clusters.value == 5
 
 
 def test_the_plot_labels_its_axes(qtbot, spin):

@@ -3,9 +3,8 @@ Segment clicked in a real viewer."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, WIDGET, click_and_wait, open_widget
 from npe2 import PluginManifest
-
-from conftest import PLUGIN, WIDGET, click_and_wait, open_widget
 
 
 def test_manifest_validates_and_contributes():
@@ -25,8 +24,8 @@ def test_segment_click_adds_layers_then_updates_them(make_napari_viewer, qtbot):
     source.scale = (2.0, 0.5)
     source.translate = (10.0, -5.0)
     widget = open_widget(viewer)
-    assert widget.image.value is source
-    widget.n_clusters.value = 3
+    assert widget.inputs_panel.image.value is source
+    widget.options_panel.n_clusters.value = 3
     click_and_wait(qtbot, widget)
 
     names = [layer.name for layer in viewer.layers]
@@ -46,13 +45,13 @@ def test_segment_click_adds_layers_then_updates_them(make_napari_viewer, qtbot):
         outside = labels.data != i
         assert not masked.data[outside].any()
         np.testing.assert_array_equal(masked.data[~outside], source.data[~outside])
-    assert "3 clusters" in widget.status.value
-    assert widget.image.value is source
+    assert "3 clusters" in widget.run_panel.status.value
+    assert widget.inputs_panel.image.value is source
 
     # a second click replaces the data in the same layers
     kept = list(viewer.layers)
-    widget.n_clusters.value = 3
-    widget.random_state.value = 5
+    widget.options_panel.n_clusters.value = 3
+    widget.options_panel.random_state.value = 5
     click_and_wait(qtbot, widget)
     assert list(viewer.layers) == kept
 
@@ -63,7 +62,7 @@ def test_error_is_a_notification_not_a_crash(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((20, 20), np.uint8), name="flat")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 3
+    widget.options_panel.n_clusters.value = 3
     n_before = len(notification_manager.records)
     click_and_wait(qtbot, widget)
     messages = [str(r.message) for r in notification_manager.records[n_before:]]
@@ -72,10 +71,10 @@ def test_error_is_a_notification_not_a_crash(make_napari_viewer, qtbot):
     assert any(m.startswith(expected) for m in messages), messages
     assert not any("n_clusters <= 1" in m for m in messages)
     # the whole message stays visible in the widget
-    assert widget.status.value.startswith(expected)
-    assert widget.status.native.wordWrap()
+    assert widget.run_panel.status.value.startswith(expected)
+    assert widget.run_panel.status.native.wordWrap()
     assert [layer.name for layer in viewer.layers] == ["flat"]
-    assert widget.run_button.enabled
+    assert widget.run_panel.run_button.enabled
 
 
 def test_too_few_values_advises_a_k_the_widget_offers(make_napari_viewer, qtbot):
@@ -84,9 +83,11 @@ def test_too_few_values_advises_a_k_the_widget_offers(make_napari_viewer, qtbot)
     data[:, 10:] = 200
     viewer.add_image(data, name="two")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
-    assert widget.status.value.startswith("Choose at most 2 clusters: the image has")
+    assert widget.run_panel.status.value.startswith(
+        "Choose at most 2 clusters: the image has"
+    )
 
 
 def test_widget_follows_selected_image(make_napari_viewer):
@@ -95,9 +96,9 @@ def test_widget_follows_selected_image(make_napari_viewer):
     b = viewer.add_image(np.ones((5, 5)), name="b")
     widget = open_widget(viewer)
     viewer.layers.selection.active = a
-    assert widget.image.value is a
+    assert widget.inputs_panel.image.value is a
     viewer.layers.selection.active = b
-    assert widget.image.value is b
+    assert widget.inputs_panel.image.value is b
 
 
 @pytest.mark.parametrize("shape", [(30, 40), (6, 30, 40)])
@@ -107,7 +108,7 @@ def test_segment_greyscale_and_stack(make_napari_viewer, qtbot, shape):
     data = (rng.random(shape) * 4).astype(np.uint16) * 500
     viewer.add_image(data, name="img")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
     assert viewer.layers["img clusters"].data.shape == shape
     assert len(viewer.layers) == 6

@@ -4,11 +4,11 @@ the saved model, and are off (saying why) where they cannot apply."""
 
 import numpy as np
 import pytest
+from gui_helpers import click_and_wait, open_widget
 from qtpy.QtCore import QPoint, Qt
 from qtpy.QtWidgets import QCheckBox
 from skimage import data
 
-from conftest import click_and_wait, open_widget
 from napari_kmeans_seg import segment
 from napari_kmeans_seg._qt.options_panel import (
     FEATURES_CHOSEN_REASON,
@@ -27,8 +27,8 @@ def viewer_widget(make_napari_viewer, small_astronaut):
     viewer = make_napari_viewer(show=True)
     viewer.add_image(small_astronaut, name="astronaut")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
-    widget.masked_layers.value = False
+    widget.options_panel.n_clusters.value = 4
+    widget.options_panel.masked_layers.value = False
     widget.options_panel.group.expand(animate=False)  # the user opens Options
     return viewer, widget
 
@@ -57,8 +57,8 @@ def test_ticked_features_reach_segment_and_name_the_columns(
 ):
     viewer, widget = viewer_widget
     tick(qtbot, widget, "hue", "saturation", "L*")
-    assert not widget.color_space.enabled  # the boxes choose the features
-    assert widget.color_space.tooltip == FEATURES_CHOSEN_REASON
+    assert not widget.options_panel.color_space.enabled  # the boxes choose the features
+    assert widget.options_panel.color_space.tooltip == FEATURES_CHOSEN_REASON
     click_and_wait(qtbot, widget)
     chosen = ("hue", "saturation", "L*")
     expected = segment(small_astronaut, 4, rgb=True, color_features=chosen)
@@ -73,7 +73,7 @@ def test_ticked_features_reach_segment_and_name_the_columns(
 
     # unticking them all brings the colour space back, and today's default
     tick(qtbot, widget, "hue", "saturation", "L*")
-    assert widget.color_space.enabled
+    assert widget.options_panel.color_space.enabled
     click_and_wait(qtbot, widget)
     np.testing.assert_array_equal(
         viewer.layers["astronaut clusters"].data,
@@ -113,7 +113,7 @@ def test_features_only_for_rgb_images(make_napari_viewer, small_astronaut):
     box.setChecked(True)  # even if set programmatically, a grey image ignores it
     assert widget.feature_options()["color_features"] is None
     viewer.add_image(small_astronaut, name="colour")
-    widget.image.value = viewer.layers["colour"]
+    widget.inputs_panel.image.value = viewer.layers["colour"]
     assert checkbox(widget, "hue").isEnabled()
     assert widget.feature_options()["color_features"] == ("hue",)
 
@@ -132,7 +132,7 @@ def test_saved_model_keeps_the_features_and_disables_the_boxes(
     assert not box.isEnabled() and box.toolTip() == MODEL_REASON
     coffee = data.coffee()[::4, ::4]
     viewer.add_image(coffee, name="coffee")
-    widget.image.value = viewer.layers["coffee"]
+    widget.inputs_panel.image.value = viewer.layers["coffee"]
     click_and_wait(qtbot, widget)
     fitted = segment(small_astronaut, 4, rgb=True, color_features=("hue", "V"))
     np.testing.assert_array_equal(

@@ -3,10 +3,10 @@ layer, the current slice of a stack, several layers as channels."""
 
 import numpy as np
 import pytest
+from gui_helpers import click_and_wait, new_messages, open_widget
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 
-from conftest import click_and_wait, new_messages, open_widget
 from napari_kmeans_seg import segment
 
 
@@ -26,13 +26,13 @@ def test_mask_choices_are_none_labels_and_shapes(make_napari_viewer, small_astro
     viewer = make_napari_viewer()
     viewer.add_image(small_astronaut, name="photo")
     widget = open_widget(viewer)
-    assert widget.mask.value is None
-    assert [c for c in widget.mask.choices] == [None]
+    assert widget.inputs_panel.mask.value is None
+    assert [c for c in widget.inputs_panel.mask.choices] == [None]
     labels = viewer.add_labels(np.zeros((128, 128), np.uint8), name="roi")
     shapes = viewer.add_shapes(name="outline")
     viewer.add_points(name="dots")
-    assert list(widget.mask.choices) == [None, labels, shapes]
-    assert widget.mask.native.itemText(0) == "none"
+    assert list(widget.inputs_panel.mask.choices) == [None, labels, shapes]
+    assert widget.inputs_panel.mask.native.itemText(0) == "none"
 
 
 def test_labels_mask_clusters_only_its_pixels(
@@ -45,9 +45,9 @@ def test_labels_mask_clusters_only_its_pixels(
     roi[100:120, 5:40] = 7  # any non-zero value counts
     viewer.add_labels(roi, name="roi")
     widget = open_widget(viewer)
-    widget.image.value = image
-    widget.mask.value = viewer.layers["roi"]
-    widget.n_clusters.value = 3
+    widget.inputs_panel.image.value = image
+    widget.inputs_panel.mask.value = viewer.layers["roi"]
+    widget.options_panel.n_clusters.value = 3
     click_and_wait(qtbot, widget)
 
     labels = viewer.layers["photo clusters"].data
@@ -67,9 +67,9 @@ def test_shapes_rectangle_mask(make_napari_viewer, qtbot, small_astronaut):
     rectangle = np.array([[10, 20], [10, 60], [40, 60], [40, 20]])
     viewer.add_shapes([rectangle], shape_type="rectangle", name="box")
     widget = open_widget(viewer)
-    widget.image.value = image
-    widget.mask.value = viewer.layers["box"]
-    widget.n_clusters.value = 2
+    widget.inputs_panel.image.value = image
+    widget.inputs_panel.mask.value = viewer.layers["box"]
+    widget.options_panel.n_clusters.value = 2
     click_and_wait(qtbot, widget)
 
     labels = viewer.layers["photo clusters"].data
@@ -118,14 +118,14 @@ def test_bad_mask_is_a_notification_and_adds_nothing(
     image = viewer.add_image(small_astronaut, name="photo")
     make_mask(viewer)
     widget = open_widget(viewer)
-    widget.image.value = image
-    widget.mask.value = viewer.layers["m"]
+    widget.inputs_panel.image.value = image
+    widget.inputs_panel.mask.value = viewer.layers["m"]
     before = names(viewer)
     n = len(notification_manager.records)
     click_and_wait(qtbot, widget)
     assert any(message in m for m in new_messages(n)), new_messages(n)
     assert names(viewer) == before
-    assert widget.run_button.enabled and not widget.busy
+    assert widget.run_panel.run_button.enabled and not widget.busy
 
 
 # ----------------------------------------------------------- current slice
@@ -145,11 +145,11 @@ def test_current_slice_clusters_the_shown_plane(make_napari_viewer, qtbot):
     layer = viewer.add_image(stack, name="stack", scale=(2.0, 0.5, 0.5))
     layer.translate = (10.0, 1.0, -3.0)
     widget = open_widget(viewer)
-    widget.image.value = layer
-    assert widget.current_slice.enabled
-    widget.current_slice.value = True
+    widget.inputs_panel.image.value = layer
+    assert widget.inputs_panel.current_slice.enabled
+    widget.inputs_panel.current_slice.value = True
     viewer.dims.set_point(0, 10.0 + 3 * 2.0)  # world z of slice 3
-    widget.n_clusters.value = 3
+    widget.options_panel.n_clusters.value = 3
     click_and_wait(qtbot, widget)
 
     labels = viewer.layers["stack clusters"]
@@ -186,12 +186,12 @@ def test_current_slice_with_a_mask_and_a_time_series(make_napari_viewer, qtbot):
     roi[:, :, 5:25, 2:15] = 1
     viewer.add_labels(roi, name="roi")
     widget = open_widget(viewer)
-    widget.image.value = layer
-    widget.mask.value = viewer.layers["roi"]
-    widget.current_slice.value = True
+    widget.inputs_panel.image.value = layer
+    widget.inputs_panel.mask.value = viewer.layers["roi"]
+    widget.inputs_panel.current_slice.value = True
     viewer.dims.set_point(0, 2)
     viewer.dims.set_point(1, 1)
-    widget.n_clusters.value = 2
+    widget.options_panel.n_clusters.value = 2
     click_and_wait(qtbot, widget)
     labels = viewer.layers["movie clusters"]
     assert labels.data.shape == (1, 1, 30, 20)
@@ -208,11 +208,11 @@ def test_current_slice_disabled_for_2d_and_refused_in_3d_view(
     flat = viewer.add_image(small_astronaut, name="photo")
     stack = viewer.add_image(stack_image(), name="stack")
     widget = open_widget(viewer)
-    widget.image.value = flat
-    assert not widget.current_slice.enabled
-    widget.image.value = stack
-    assert widget.current_slice.enabled
-    widget.current_slice.value = True
+    widget.inputs_panel.image.value = flat
+    assert not widget.inputs_panel.current_slice.enabled
+    widget.inputs_panel.image.value = stack
+    assert widget.inputs_panel.current_slice.enabled
+    widget.inputs_panel.current_slice.value = True
     viewer.dims.ndisplay = 3
     before = names(viewer)
     n = len(notification_manager.records)
@@ -237,9 +237,11 @@ def channel_data(shape=(3, 40, 50), seed=3):
 
 
 def choose_channels(widget, layers, masked_layers=True):
-    widget.input_mode.value = "layers as channels"
-    widget.channel_layers.value = list(layers)
-    widget.masked_layers.value = masked_layers  # off by default for channels
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    widget.inputs_panel.channel_layers.value = list(layers)
+    widget.options_panel.masked_layers.value = (
+        masked_layers  # off by default for channels
+    )
 
 
 def test_layers_as_channels_tidy_outputs(make_napari_viewer, qtbot):
@@ -250,10 +252,10 @@ def test_layers_as_channels_tidy_outputs(make_napari_viewer, qtbot):
         channel_data(), channel_axis=0, name=["DAPI", "GFP", "RFP"]
     )
     widget = open_widget(viewer)
-    widget.input_mode.value = "layers as channels"
-    assert not widget.masked_layers.value
-    widget.channel_layers.value = list(layers)
-    widget.mean_color_layer.value = True
+    widget.inputs_panel.input_mode.value = "layers as channels"
+    assert not widget.options_panel.masked_layers.value
+    widget.inputs_panel.channel_layers.value = list(layers)
+    widget.options_panel.mean_color_layer.value = True
     click_and_wait(qtbot, widget)
     assert names(viewer) == [
         "DAPI",
@@ -265,7 +267,7 @@ def test_layers_as_channels_tidy_outputs(make_napari_viewer, qtbot):
         "DAPI+GFP+RFP clusters",
     ]
     assert widget.table_panel.columns[3:6] == ["DAPI", "GFP", "RFP"]
-    offered = [layer.name for layer in widget.channel_layers.choices]
+    offered = [layer.name for layer in widget.inputs_panel.channel_layers.choices]
     assert offered == ["DAPI", "GFP", "RFP"]
 
 
@@ -274,14 +276,14 @@ def test_layers_as_channels_segment_and_merge(make_napari_viewer, qtbot):
     data = channel_data()
     layers = viewer.add_image(data, channel_axis=0, name=["c0", "c1", "c2"])
     widget = open_widget(viewer)
-    assert widget.channel_layers.native.isHidden()
+    assert widget.inputs_panel.channel_layers.native.isHidden()
     choose_channels(widget, layers)
-    assert not widget.channel_layers.native.isHidden()
-    assert widget.image.native.isHidden()
+    assert not widget.inputs_panel.channel_layers.native.isHidden()
+    assert widget.inputs_panel.image.native.isHidden()
     # in-memory layers are stacked in the worker, not when Segment is clicked
     inputs = widget.read_inputs()
     assert inputs.stacked_in_worker and not isinstance(inputs.data, np.ndarray)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
 
     labels = viewer.layers["c0+c1+c2 clusters"]
@@ -329,12 +331,12 @@ def test_layers_as_channels_from_dask_stay_lazy(make_napari_viewer, qtbot):
     layers = viewer.add_image(lazy, channel_axis=0, name=["a", "b"])
     widget = open_widget(viewer)
     choose_channels(widget, layers)
-    widget.current_slice.value = True
+    widget.inputs_panel.current_slice.value = True
     viewer.dims.set_point(0, 2)
     inputs = widget.read_inputs()
     assert isinstance(inputs.data, da.Array)  # nothing loaded in the main thread
     assert inputs.data.shape == (2, 1, 30, 40)
-    widget.n_clusters.value = 3
+    widget.options_panel.n_clusters.value = 3
     click_and_wait(qtbot, widget)
     labels = viewer.layers["a+b clusters"]
     assert labels.data.shape == (1, 30, 40)
@@ -364,9 +366,9 @@ def test_layers_as_channels_refusals(
     widget = open_widget(viewer)
     choose_channels(widget, [viewer.layers[n] for n in chosen])
     if len(chosen) < 2:  # Segment cannot work: disabled, and says why
-        assert not widget.run_button.enabled
+        assert not widget.run_panel.run_button.enabled
         assert (
-            widget.run_button.tooltip
+            widget.run_panel.run_button.tooltip
             == "Choose two or more layers as channels (1 chosen)"
         )
         assert not widget.suggest_k.suggest_button.enabled
@@ -376,7 +378,7 @@ def test_layers_as_channels_refusals(
     click_and_wait(qtbot, widget)
     assert any(message in m for m in new_messages(n)), new_messages(n)
     assert names(viewer) == before
-    assert widget.run_button.enabled
+    assert widget.run_panel.run_button.enabled
 
 
 def test_mask_on_a_multiscale_layer_is_a_notification(make_napari_viewer, qtbot):
@@ -385,8 +387,8 @@ def test_mask_on_a_multiscale_layer_is_a_notification(make_napari_viewer, qtbot)
     viewer.add_image([base, base[::2, ::2]], multiscale=True, name="pyramid")
     viewer.add_labels(np.ones((64, 64), np.uint8), name="roi")
     widget = open_widget(viewer)
-    widget.image.value = viewer.layers["pyramid"]
-    widget.mask.value = viewer.layers["roi"]
+    widget.inputs_panel.image.value = viewer.layers["pyramid"]
+    widget.inputs_panel.mask.value = viewer.layers["roi"]
     n = len(notification_manager.records)
     click_and_wait(qtbot, widget)
     assert any("multiscale" in m and "mask" in m for m in new_messages(n))

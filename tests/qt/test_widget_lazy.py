@@ -4,8 +4,8 @@ import threading
 
 import dask.array as da
 import numpy as np
+from gui_helpers import click, open_widget
 
-from conftest import click, open_widget
 from napari_kmeans_seg import segment
 from napari_kmeans_seg.core.lazy import is_lazy
 
@@ -27,10 +27,10 @@ def test_lazy_stack_layer_gets_lazy_outputs_reading_a_bounded_part(
         da.from_array(source, chunks=(1, 96, 96)), name="lazy", scale=(3, 1, 1)
     )
     widget = open_widget(viewer)
-    assert widget.image.value is layer
-    widget.n_clusters.value = 3
+    assert widget.inputs_panel.image.value is layer
+    widget.options_panel.n_clusters.value = 3
     before = len(source.reads)  # napari read the plane on screen
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     labels = viewer.layers["lazy clusters"]
     assert is_lazy(labels.data) and labels.data.shape == data.shape
@@ -41,7 +41,7 @@ def test_lazy_stack_layer_gets_lazy_outputs_reading_a_bounded_part(
     assert len(source.reads) - before == data.shape[0]
     expected = segment(data, 3).labels
     assert np.array_equal(np.asarray(labels.data), expected)
-    assert "3 clusters" in widget.status.value
+    assert "3 clusters" in widget.run_panel.status.value
 
 
 def test_lazy_layer_fitted_on_a_region(
@@ -56,7 +56,7 @@ def test_lazy_layer_fitted_on_a_region(
     viewer.add_image(da.from_array(source, chunks=(1, 96, 96)), name="big")
     widget = open_widget(viewer)
     before = len(source.reads)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     labels = viewer.layers["big clusters"].data
     assert is_lazy(labels)
@@ -71,8 +71,8 @@ def test_multiscale_layer_segments_every_level(make_napari_viewer, qtbot, astron
     viewer = make_napari_viewer()
     viewer.add_image(levels, multiscale=True, name="ms", rgb=True)
     widget = open_widget(viewer)
-    widget.n_clusters.value = 3
-    click(qtbot, widget.run_button)
+    widget.options_panel.n_clusters.value = 3
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     labels = viewer.layers["ms clusters"]
     assert labels.multiscale
@@ -93,9 +93,9 @@ def test_cancel_a_lazy_run_leaves_no_layers(make_napari_viewer, qtbot, counting_
     viewer = make_napari_viewer()
     viewer.add_image(da.from_array(Slow(data), chunks=(1, 64, 64)), name="slow")
     widget = open_widget(viewer)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: widget.busy, timeout=5_000)
-    click(qtbot, widget.cancel_button)
+    click(qtbot, widget.run_panel.cancel_button)
     assert not widget.busy
     qtbot.waitUntil(lambda: widget.n_background == 0, timeout=60_000)
     assert [layer.name for layer in viewer.layers] == ["slow"]
@@ -120,8 +120,8 @@ def test_progress_of_a_lazy_run_reaches_the_main_thread(
     viewer = make_napari_viewer()
     viewer.add_image(da.from_array(stack((8, 64, 64)), chunks=(1, 64, 64)), name="s")
     widget = open_widget(viewer)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=60_000)
     assert calls and all(in_main and shown for in_main, shown in calls)
     assert not widget.run_panel.progress.isVisible()  # hidden when idle
-    assert "clusters in" in widget.status.value
+    assert "clusters in" in widget.run_panel.status.value

@@ -2,6 +2,7 @@
 added and the Run button comes back."""
 
 import numpy as np
+from gui_helpers import open_widget
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 
@@ -14,13 +15,11 @@ def test_widget_shows_the_refusal_as_a_notification(
     monkeypatch.setattr(memory, "available_memory", lambda: 60 * 10**6)
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((2000, 2000, 3), np.uint8), name="big")
-    _, widget = viewer.window.add_plugin_dock_widget(
-        "napari-kmeans-seg", "K-Means Segmentation"
-    )
+    widget = open_widget(viewer)
     n = len(notification_manager.records)
-    qtbot.mouseClick(widget.run_button.native, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(widget.run_panel.run_button.native, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     messages = [str(r.message) for r in notification_manager.records[n:]]
     assert any("needs about" in m and "is available" in m for m in messages), messages
     assert [x.name for x in viewer.layers] == ["big"]
-    assert widget.run_button.enabled
+    assert widget.run_panel.run_button.enabled

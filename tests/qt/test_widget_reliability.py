@@ -12,12 +12,12 @@ import time
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, WIDGET, click, new_messages, open_widget
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QThreadPool, QTimer
 
 import napari_kmeans_seg._qt.widget as widget_module
 import napari_kmeans_seg.layers.inputs as inputs_module
-from conftest import PLUGIN, WIDGET, click, new_messages, open_widget
 from napari_kmeans_seg import segment
 
 
@@ -70,7 +70,7 @@ def viewer_widget(make_napari_viewer):
     image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     viewer.add_image(image, name="img")
     widget = open_widget(viewer)
-    widget.masked_layers.value = False
+    widget.options_panel.masked_layers.value = False
     return viewer, widget
 
 
@@ -90,20 +90,22 @@ def test_cancel_returns_to_idle_at_once_and_discards_the_result(
     viewer = make_napari_viewer()
     viewer.add_image(big, name="big")
     widget = open_widget(viewer)
-    widget.masked_layers.value = False  # the background thread ends sooner
-    assert not widget.cancel_button.enabled
-    click(qtbot, widget.run_button)
-    assert widget.busy and widget.cancel_button.enabled
-    assert not widget.run_button.enabled
+    widget.options_panel.masked_layers.value = (
+        False  # the background thread ends sooner
+    )
+    assert not widget.run_panel.cancel_button.enabled
+    click(qtbot, widget.run_panel.run_button)
+    assert widget.busy and widget.run_panel.cancel_button.enabled
+    assert not widget.run_panel.run_button.enabled
 
     t0 = time.perf_counter()
-    click(qtbot, widget.cancel_button)
-    qtbot.waitUntil(lambda: widget.run_button.enabled, timeout=500)
+    click(qtbot, widget.run_panel.cancel_button)
+    qtbot.waitUntil(lambda: widget.run_panel.run_button.enabled, timeout=500)
     idle_after = time.perf_counter() - t0
     print(f"\nidle {idle_after * 1000:.0f} ms after Cancel")
     assert idle_after < 0.5
-    assert not widget.busy and not widget.cancel_button.enabled
-    assert widget.status.value == "cancelled"
+    assert not widget.busy and not widget.run_panel.cancel_button.enabled
+    assert widget.run_panel.status.value == "cancelled"
     # the computation could not be interrupted: it finishes in the background
     assert widget.n_background == 1
     assert QThreadPool.globalInstance().activeThreadCount() >= 1
@@ -111,7 +113,7 @@ def test_cancel_returns_to_idle_at_once_and_discards_the_result(
     wait_for_threads(qtbot)
     qtbot.waitUntil(lambda: widget.n_background == 0, timeout=5_000)
     assert names(viewer) == ["big"], "a cancelled result was added"
-    assert widget.status.value == "cancelled"
+    assert widget.run_panel.status.value == "cancelled"
     np.testing.assert_array_equal(big, before)
 
 
@@ -126,12 +128,12 @@ def test_cancel_stops_the_computation_itself(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
     viewer.add_image(noisy, name="noisy", rgb=True)
     widget = open_widget(viewer)
-    widget.masked_layers.value = False
-    widget.n_clusters.value = 20
-    click(qtbot, widget.run_button)
+    widget.options_panel.masked_layers.value = False
+    widget.options_panel.n_clusters.value = 20
+    click(qtbot, widget.run_panel.run_button)
     qtbot.wait(300)  # the worker is under way
     assert widget.busy
-    click(qtbot, widget.cancel_button)
+    click(qtbot, widget.run_panel.cancel_button)
     assert widget.n_background == 1
     # stopped by the engine within a few of its checks, not after the whole fit
     qtbot.waitUntil(lambda: widget.n_background == 0, timeout=3_000)
@@ -145,20 +147,20 @@ def test_segment_again_while_a_cancelled_run_still_computes(
     rng = np.random.default_rng(1)
     viewer.add_image(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8), name="img")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
-    click(qtbot, widget.run_button)  # run 1: k=4, held by the gate
+    widget.options_panel.n_clusters.value = 4
+    click(qtbot, widget.run_panel.run_button)  # run 1: k=4, held by the gate
     qtbot.waitUntil(gate.started.is_set, timeout=10_000)  # run 1 is the gate's call 0
-    click(qtbot, widget.cancel_button)
+    click(qtbot, widget.run_panel.cancel_button)
     assert not widget.busy and widget.n_background == 1
 
-    widget.n_clusters.value = 3
+    widget.options_panel.n_clusters.value = 3
     gate.release(1)  # run 2 goes through at once
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
     assert names(viewer) == ["img", "img clusters"] + [
         f"img cluster {i}" for i in (1, 2, 3)
     ]
-    assert "3 clusters in" in widget.status.value
+    assert "3 clusters in" in widget.run_panel.status.value
 
     gate.release(0)  # the cancelled run 1 (k=4) finishes now: ignored
     wait_for_threads(qtbot)
@@ -166,13 +168,13 @@ def test_segment_again_while_a_cancelled_run_still_computes(
     assert [c["n_clusters"] for c in gate.calls] == [4, 3]
     assert "img cluster 4" not in viewer.layers
     assert viewer.layers["img clusters"].data.max() == 3
-    assert "3 clusters in" in widget.status.value
+    assert "3 clusters in" in widget.run_panel.status.value
 
 
 def test_cancel_when_idle_does_nothing(viewer_widget):
     _, widget = viewer_widget
     widget.cancel()
-    assert not widget.busy and widget.status.value == ""
+    assert not widget.busy and widget.run_panel.status.value == ""
 
 
 # ------------------------------------------------------------ re-entrancy
@@ -180,8 +182,8 @@ def test_cancel_when_idle_does_nothing(viewer_widget):
 
 def test_segment_clicked_twice_quickly_runs_once(viewer_widget, qtbot, gate):
     viewer, widget = viewer_widget
-    click(qtbot, widget.run_button)
-    click(qtbot, widget.run_button)  # disabled: ignored
+    click(qtbot, widget.run_panel.run_button)
+    click(qtbot, widget.run_panel.run_button)  # disabled: ignored
     widget._on_segment()  # even a programmatic second call is ignored
     gate.release(0)
     qtbot.waitUntil(lambda: not widget.busy, timeout=30_000)
@@ -196,7 +198,7 @@ def test_segment_clicked_twice_quickly_runs_once(viewer_widget, qtbot, gate):
 def test_layer_removed_while_running(viewer_widget, qtbot, gate):
     viewer, widget = viewer_widget
     n = len(notification_manager.records)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     assert gate.started.wait(10)
     viewer.layers.remove("img")
     gate.release(0)
@@ -204,8 +206,8 @@ def test_layer_removed_while_running(viewer_widget, qtbot, gate):
     assert names(viewer) == []
     assert any("was removed while it was being segmented" in m for m in new_messages(n))
     # idle again; with no image left, Segment is disabled and says why
-    assert not widget.run_button.enabled
-    assert widget.run_button.tooltip.startswith("Add or open an image layer")
+    assert not widget.run_panel.run_button.enabled
+    assert widget.run_panel.run_button.tooltip.startswith("Add or open an image layer")
 
 
 def test_data_replaced_while_running(viewer_widget, qtbot, gate):
@@ -213,7 +215,7 @@ def test_data_replaced_while_running(viewer_widget, qtbot, gate):
     layer = viewer.layers["img"]
     replacement = np.zeros((30, 30, 3), np.uint8)
     n = len(notification_manager.records)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     assert gate.started.wait(10)
     layer.data = replacement
     gate.release(0)
@@ -227,8 +229,8 @@ def test_data_replaced_while_running(viewer_widget, qtbot, gate):
 
 def test_layer_renamed_while_running(viewer_widget, qtbot, gate):
     viewer, widget = viewer_widget
-    widget.masked_layers.value = True
-    click(qtbot, widget.run_button)
+    widget.options_panel.masked_layers.value = True
+    click(qtbot, widget.run_panel.run_button)
     assert gate.started.wait(10)
     viewer.layers["img"].name = "renamed"
     gate.release(0)
@@ -244,7 +246,7 @@ def test_viewer_closed_while_running(make_napari_viewer, qtbot, gate):
     viewer = make_napari_viewer()
     viewer.add_image(np.arange(600, dtype=np.uint8).reshape(20, 30), name="img")
     widget = open_widget(viewer)
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     assert gate.started.wait(10)
     viewer.close()
     gate.release(0)
@@ -276,10 +278,10 @@ def test_unexpected_error_is_a_notification_and_logged_with_context(
         raise RuntimeError("boom")
 
     monkeypatch.setattr(inputs_module, "compute_layers", broken)
-    widget.random_state.value = 7
+    widget.options_panel.random_state.value = 7
     n = len(notification_manager.records)
     with caplog.at_level(logging.ERROR, logger="napari_kmeans_seg._qt.runner"):
-        click(qtbot, widget.run_button)
+        click(qtbot, widget.run_panel.run_button)
         qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     messages = new_messages(n)
     assert any("failed unexpectedly" in m and "boom" in m for m in messages), messages
@@ -287,7 +289,7 @@ def test_unexpected_error_is_a_notification_and_logged_with_context(
     text = record.getMessage()
     assert "'img'" in text and "'random_state': 7" in text and "(40, 50, 3)" in text
     assert record.exc_info and record.exc_info[0] is RuntimeError
-    assert names(viewer) == ["img"] and widget.run_button.enabled
+    assert names(viewer) == ["img"] and widget.run_panel.run_button.enabled
 
 
 def test_expected_error_is_a_notification_not_a_log_entry(
@@ -298,7 +300,7 @@ def test_expected_error_is_a_notification_not_a_log_entry(
     widget = open_widget(viewer)
     n = len(notification_manager.records)
     with caplog.at_level(logging.DEBUG, logger="napari_kmeans_seg._qt.runner"):
-        click(qtbot, widget.run_button)
+        click(qtbot, widget.run_panel.run_button)
         qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     assert any("has 1 distinct value" in m for m in new_messages(n))
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -357,7 +359,7 @@ class EventLoopTicks:
         for ticks in (self.wall, self.queued, self.working):
             ticks.clear()
         self.tick()
-        click(qtbot, widget.run_button)
+        click(qtbot, widget.run_panel.run_button)
         qtbot.waitUntil(lambda: not widget.busy, timeout=120_000)
         qtbot.wait(200)  # the last paint too
         wall, own = self.gaps()
@@ -422,7 +424,7 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     viewer = make_napari_viewer()
     viewer.add_image(image, name="4k")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 3
+    widget.options_panel.n_clusters.value = 3
     qtbot.waitUntil(widget_module.WARM.is_set, timeout=60_000)
     # the warm-up ends with a full garbage collection, so that none falls in the
     # first Segment; in this test process it ran for an earlier test: collect now
@@ -434,7 +436,7 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     try:
         first = ticks.largest_gaps(qtbot, widget)
         assert len(viewer.layers) == 5
-        widget.random_state.value = 1
+        widget.options_panel.random_state.value = 1
         again = ticks.largest_gaps(qtbot, widget)
     finally:
         ticks.timer.stop()

@@ -4,10 +4,10 @@ saved."""
 
 import numpy as np
 import pytest
+from gui_helpers import PLUGIN, click, click_and_wait, new_messages, open_widget
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 
-from conftest import PLUGIN, click, click_and_wait, new_messages, open_widget
 from napari_kmeans_seg import KMeansModel, segment
 
 
@@ -25,7 +25,7 @@ def astronaut_k4(make_napari_viewer, qtbot, astronaut):
     viewer = make_napari_viewer()
     viewer.open_sample(PLUGIN, "astronaut")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
     return viewer, widget
 
@@ -104,7 +104,7 @@ def test_merge_two_rows_updates_layers_and_table(astronaut_k4, qtbot, tmp_path):
     ]
     # the image itself is untouched
     assert image.data.tobytes() == image_bytes
-    assert "merged: 3 clusters" in widget.status.value
+    assert "merged: 3 clusters" in widget.run_panel.status.value
     assert not panel.merge_button.enabled  # the selection was cleared
 
     # Save model… saves the merged model, which reproduces the merged labels
@@ -119,7 +119,7 @@ def test_merge_leaving_one_cluster_is_a_notification(make_napari_viewer, qtbot):
     rng = np.random.default_rng(1)
     viewer.add_image((rng.random((30, 40)) * 3).astype(np.uint8) * 80, name="img")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 2
+    widget.options_panel.n_clusters.value = 2
     click_and_wait(qtbot, widget)
     panel = widget.table_panel
     before = viewer.layers["img clusters"].data.copy()
@@ -132,7 +132,7 @@ def test_merge_leaving_one_cluster_is_a_notification(make_napari_viewer, qtbot):
     np.testing.assert_array_equal(viewer.layers["img clusters"].data, before)
     assert [layer.name for layer in viewer.layers] == names
     assert panel.cluster_ids == [1, 2]
-    assert widget.run_button.enabled
+    assert widget.run_panel.run_button.enabled
 
 
 def test_merge_disabled_without_result_or_while_busy(make_napari_viewer, qtbot):
@@ -146,12 +146,12 @@ def test_merge_disabled_without_result_or_while_busy(make_napari_viewer, qtbot):
     assert any("click Segment first" in m for m in new_messages(n))
     assert [layer.name for layer in viewer.layers] == ["ramp"]
 
-    widget.n_clusters.value = 5
-    widget.masked_layers.value = False
+    widget.options_panel.n_clusters.value = 5
+    widget.options_panel.masked_layers.value = False
     click_and_wait(qtbot, widget)
     assert panel.cluster_ids == [1, 2, 3, 4, 5]
     # while a new run is busy, Merge stays disabled whatever the selection
-    click(qtbot, widget.run_button)
+    click(qtbot, widget.run_panel.run_button)
     assert widget.busy
     panel.select_ids([1, 2])
     assert panel.selected_ids() == [1, 2] and not panel.merge_button.enabled
@@ -175,7 +175,7 @@ def test_merge_after_source_removed_is_a_notification(astronaut_k4, qtbot):
     # the fix first, then why
     expected = "Click Segment again: cannot merge, layer 'astronaut' was removed"
     assert any(m.startswith(expected) for m in new_messages(n))
-    assert widget.status.value.startswith(expected)
+    assert widget.run_panel.status.value.startswith(expected)
     assert len(np.unique(viewer.layers["astronaut clusters"].data)) == 4
 
 
@@ -188,7 +188,7 @@ def test_merge_on_a_lazy_layer_keeps_it_lazy(make_napari_viewer, qtbot, astronau
     small = np.ascontiguousarray(astronaut[::4, ::4])
     viewer.add_image(da.from_array(small, chunks=(64, 64, 3)), name="lazy")
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
     widget.table_panel.select_ids([1, 4])
     click_and_wait(qtbot, widget, widget.table_panel.merge_button)
@@ -210,7 +210,7 @@ def test_merge_on_a_multiscale_layer_relabels_every_level(
     levels = [astronaut, astronaut[::2, ::2], astronaut[::4, ::4]]
     viewer.add_image(levels, multiscale=True, name="pyramid", rgb=True)
     widget = open_widget(viewer)
-    widget.n_clusters.value = 4
+    widget.options_panel.n_clusters.value = 4
     click_and_wait(qtbot, widget)
     before = [np.asarray(d) for d in viewer.layers["pyramid clusters"].data]
     widget.table_panel.select_ids([2, 3])

@@ -5,7 +5,8 @@ Each part has one job: :class:`InputsPanel` (what is clustered),
 :class:`SuggestKPanel`, :class:`ModelPanel` (load/save), :class:`RunPanel`
 (Segment/Cancel, progress, status) with :class:`SegmentRunner` (the worker
 threads), :class:`ClusterTablePanel` and :class:`SelectionLink` (table row ↔
-labels layer). The colour-space view opens in a window of its own.
+labels layer), :class:`ShownResult` (the result shown after a run: what Merge
+merges). The colour-space view opens in a window of its own.
 """
 
 # No ``from __future__ import annotations`` here: napari injects the viewer only when
@@ -13,7 +14,6 @@ labels layer). The colour-space view opens in a window of its own.
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from napari.utils.notifications import show_error, show_info
 from ..core.model import KMeansModel
 from ..core.segment import SegmentationResult
 from ..layers.inputs import SegmentationInput, merge_layers, suggest_input
-from ..layers.outputs import find_output_layer, labels_name
 from .colorview_dock import ColorViewDock
 from .inputs_panel import INPUT_CHANNELS, INPUT_IMAGE, NO_MASK, InputsPanel
 from .model_panel import FIT_NEW_TEXT, MODEL_FILTER, ModelPanel
@@ -39,6 +38,7 @@ from .run_panel import RunPanel
 from .runner import SegmentRunner
 from .runs import CANCELLED_TEXT
 from .selection import SelectionLink
+from .shown import ShownResult
 from .suggest_panel import SuggestKPanel
 from .table import ClusterTablePanel
 from .table_follow import ConsoleFollower
@@ -55,36 +55,6 @@ __all__ = [
     "WIDGET_MAX_CLUSTERS",
     "KMeansWidget",
 ]
-
-#: the parts' widgets the widget exposes under their own names
-_PARTS = {
-    "inputs_panel": ("input_mode", "image", "channel_layers", "mask", "current_slice"),
-    "options_panel": (
-        "n_clusters",
-        "random_state",
-        "color_space",
-        "color_features",
-        "normalize",
-        "spatial_weight",
-        "smoothing",
-        "fit_percent",
-        "label_colors",
-        "mean_color_layer",
-        "masked_layers",
-        "more_options",
-    ),
-    "model_panel": ("model_label", "load_button", "save_button", "fit_new_button"),
-    "run_panel": ("run_button", "cancel_button", "status"),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class _Shown:
-    """The result shown in the table: what Merge merges."""
-
-    inputs: SegmentationInput
-    result: SegmentationResult
-    layer_options: dict[str, Any]
 
 
 class KMeansWidget(Container):
@@ -104,7 +74,6 @@ class KMeansWidget(Container):
     def __init__(self, viewer: "napari.viewer.Viewer"):
         self._viewer = viewer
         self._destroyed = False
-        self._shown: _Shown | None = None
         self.inputs_panel = InputsPanel(viewer)
         self.options_panel = OptionsPanel()
         self.suggest_k = SuggestKPanel(
@@ -120,16 +89,13 @@ class KMeansWidget(Container):
             tooltip="Open the colour-space view of the last segmentation in a "
             "window of its own (dock it from its title bar)",
         )
-        for part, names in _PARTS.items():
-            for name in names:
-                setattr(self, name, getattr(getattr(self, part), name))
         self._body = Container(
             widgets=[
                 self.inputs_panel,
                 self.options_panel,
                 self.suggest_k,
                 self.model_panel,
-                self.masked_layers,
+                self.options_panel.masked_layers,
                 self.run_panel,
                 self.table_panel,
                 self.colorview_button,
@@ -139,7 +105,7 @@ class KMeansWidget(Container):
         super().__init__(widgets=[], labels=False)
         flatten_margins(self._body)
         self._body.native.layout().addStretch(1)  # spare height below, not between
-        self.more_options.margins = (0, 0, 0, 0)
+        self.options_panel.more_options.margins = (0, 0, 0, 0)
         self._scroll = FittingScrollArea(self._body.native)
         self._views = ColorViewDock(viewer, self._scroll)
         self.native.layout().addWidget(self._scroll)
@@ -149,6 +115,14 @@ class KMeansWidget(Container):
         )
         self._runner.busy_changed.append(self.table_panel.set_locked)
         self._link = SelectionLink(self.table_panel)
+        self._shown = ShownResult(
+            viewer,
+            table_panel=self.table_panel,
+            link=self._link,
+            views=self._views,
+            model_panel=self.model_panel,
+            run_panel=self.run_panel,
+        )
         self._console = ConsoleFollower(viewer, self, alive=self._alive)
         self._connect()
         self._follow_selection()
@@ -157,12 +131,12 @@ class KMeansWidget(Container):
 
     def _connect(self) -> None:
         viewer = self._viewer
-        self.run_button.changed.connect(self._on_segment)
-        self.cancel_button.changed.connect(self.cancel)
+        self.run_panel.run_button.changed.connect(self._on_segment)
+        self.run_panel.cancel_button.changed.connect(self.cancel)
         self.colorview_button.changed.connect(self.open_colorview)
         self.table_panel.merge_requested.connect(self.merge)
         self.inputs_panel.changed_inputs.connect(self._update_enabled)
-        self.input_mode.changed.connect(
+        self.inputs_panel.input_mode.changed.connect(
             lambda _: self.options_panel.follow_input_mode(
                 self.inputs_panel.channels_mode
             )
@@ -200,7 +174,8 @@ class KMeansWidget(Container):
     @property
     def last_result(self) -> SegmentationResult | None:
         """The last result (merged, after a Merge): what the table shows."""
-        return None if self._shown is None else self._shown.result
+        shown = self._shown.current
+        return None if shown is None else shown.result
 
     @property
     def linked_labels(self):
@@ -234,7 +209,9 @@ class KMeansWidget(Container):
     def _on_model_changed(self) -> None:
         model = self.model
         if model is not None:  # show the k it applies
-            self.n_clusters.value = min(int(model.n_clusters), self.n_clusters.max)
+            self.options_panel.n_clusters.value = min(
+                int(model.n_clusters), self.options_panel.n_clusters.max
+            )
         self._update_enabled()
 
     # ------------------------------------------------------------- models
@@ -266,7 +243,7 @@ class KMeansWidget(Container):
             return
         model = self.model
         options = {
-            "random_state": self.random_state.value,
+            "random_state": self.options_panel.random_state.value,
             **self.options_panel.layer_options(),
         }
         if model is None:  # a model applies its own feature options
@@ -274,7 +251,7 @@ class KMeansWidget(Container):
             fit_pixels = self.options_panel.fit_pixels(inputs.n_pixels)
             if fit_pixels is not None:
                 options["fit_pixels"] = fit_pixels
-        n_clusters = None if model is not None else self.n_clusters.value
+        n_clusters = None if model is not None else self.options_panel.n_clusters.value
         self._runner.segment(inputs, n_clusters, model, options)
 
     def merge(self, ids: list[int]) -> None:
@@ -285,7 +262,7 @@ class KMeansWidget(Container):
         if self.busy:
             show_info("Wait for the running segmentation to finish, then merge.")
             return
-        shown = self._shown
+        shown = self._shown.current
         if shown is None:
             show_info("No clusters to merge yet: click Segment first.")
             return
@@ -305,53 +282,29 @@ class KMeansWidget(Container):
     def _finished_adding(self, run, status: str | None = None) -> None:
         """Show ``run``'s result (its labels layer is in the viewer); ``status``:
         what the status says instead of the run's summary."""
-        result = run.result
-        self.model_panel.last_model = result.model
-        self._shown = _Shown(run.inputs, result, run.layer_options)
-        # the labels layer this run made or updated, not a user's of that name
-        self._link.attach(
-            find_output_layer(self._viewer, run.name, labels_name(run.name))
-        )
-        self.table_panel.set_result(
-            result, title=run.name, channel_names=run.inputs.channel_names
-        )
-        self._views.show_result(run.inputs.data, result, run.name)
+        self._shown.show_run(run)
         self._runner.end(run, status or run.summary())
 
     def show_console_result(self, labels_layer, frame, source: str) -> None:
         """Show the clusters of a segmentation made outside the widget (e.g.
         ``segment_layer`` in the console): its table, linked with its labels
         layer. Merge needs a result of the widget: click Segment for it."""
-        self._shown = None
-        self.model_panel.last_model = None
-        self._link.attach(labels_layer)
-        self.table_panel.set_frame(frame, title=source)
-        self.run_panel.set_status(
-            f"showing {labels_layer.name!r}, segmented outside this widget"
-        )
+        self._shown.show_console(labels_layer, frame, source)
 
     def source_renamed(self, old: str, new: str) -> None:
         """The image layer ``old`` was renamed ``new`` (its outputs too): the
         table and Merge follow it."""
-        shown = self._shown
-        if shown is not None and shown.inputs.names == (old,):
-            self._shown = _Shown(
-                shown.inputs.renamed(new), shown.result, shown.layer_options
-            )
-            self.table_panel.caption.value = (
-                f"{new}: {shown.result.n_clusters} clusters"
-            )
+        self._shown.source_renamed(old, new)
 
     # ------------------------------------------------------- colour view
 
     def open_colorview(self, _=None):
         """Open the colour-space view (or show the one open), showing the last
         segmentation; returns the :class:`ColorSpaceView`."""
-        shown = self._shown
-        if shown is not None and shown.inputs.problem(self._viewer) is None:
-            data = (shown.inputs.data, shown.result, shown.inputs.name)
+        data = self._shown.colorview_data()
+        if data is not None:
             return self._views.open(data)
-        return self._views.open(image_layer=self.image.value)
+        return self._views.open(image_layer=self.inputs_panel.image.value)
 
     # ------------------------------------------------------ the viewer
 
@@ -366,7 +319,9 @@ class KMeansWidget(Container):
         (ValueError: no valid input)."""
         inputs = self.read_inputs()
         options = self.feature_options(inputs.layers[0])
-        return suggest_input(inputs, random_state=self.random_state.value, **options)
+        return suggest_input(
+            inputs, random_state=self.options_panel.random_state.value, **options
+        )
 
     def _follow_selection(self, event=None) -> None:
         if self._alive():
