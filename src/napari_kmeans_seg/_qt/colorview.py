@@ -31,12 +31,10 @@ from magicgui.widgets import (
     RadioButtons,
     SpinBox,
 )
-from napari.utils.notifications import show_error
 from psygnal import Signal
 
-from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
-from ..layers.label_colors import mean_colors
+from .colorview_save import ask_and_save
 from .colorview_source import LayerFollower, StepRunner
 from .gl_context import ContextWatch
 from .scatter import BACKGROUND, ScatterCanvas
@@ -51,8 +49,6 @@ MAX_N_POINTS = 500_000
 #: colour modes of the points
 TRUE_COLOUR = "true colour"
 BY_CLUSTER = "cluster"
-#: file-dialog filter for the PNG export
-PNG_FILTER = "PNG image (*.png);;All files (*)"
 #: every view alive, so that the segmentation widget can hand it its results
 VIEWS: "weakref.WeakSet[ColorSpaceView]" = weakref.WeakSet()
 
@@ -94,6 +90,31 @@ class ColorSpaceView(Container):
         self._shown: tuple | None = None  # what to redraw: (image, labels, ...)
         self._note = ""
         self._selected = 0
+        self._make_controls()
+        # few rows around the canvas: the view shares the screen's height
+        super().__init__(widgets=[self.image, self.color_by])
+        self._plot = ScatterCanvas()
+        self._context = ContextWatch(self._plot.canvas, self._new_canvas)
+        self.native.layout().addWidget(self._plot.native, 1)
+        bottom = Container(
+            widgets=[self.n_points, self.save_button], layout="horizontal"
+        )
+        bottom.margins = (0, 0, 0, 0)
+        self._bottom = bottom  # kept: its Qt widget is in our layout
+        self.native.layout().addWidget(bottom.native)
+        self.native.layout().addWidget(self.status.native)
+        self._follower = LayerFollower(self, viewer)
+        self._means = StepRunner(self.native, done=self._exact_centres)
+        self._plot.clicked.connect(self._on_click)
+        self.image.changed.connect(self._follower.on_image_chosen)
+        self.n_points.changed.connect(self._refresh)
+        self.color_by.changed.connect(self._redraw)
+        self.save_button.changed.connect(self._on_save_clicked)
+        VIEWS.add(self)
+        self._follower.show_last()
+
+    def _make_controls(self) -> None:
+        """The image choice, the number of points, the colouring, Save, status."""
         self.image = ComboBox(
             label="image",
             choices=self._segmented_images,
@@ -121,27 +142,6 @@ class ColorSpaceView(Container):
         )
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        # few rows around the canvas: the view shares the screen's height
-        super().__init__(widgets=[self.image, self.color_by])
-        self._plot = ScatterCanvas()
-        self._context = ContextWatch(self._plot.canvas, self._new_canvas)
-        self.native.layout().addWidget(self._plot.native, 1)
-        bottom = Container(
-            widgets=[self.n_points, self.save_button], layout="horizontal"
-        )
-        bottom.margins = (0, 0, 0, 0)
-        self._bottom = bottom  # kept: its Qt widget is in our layout
-        self.native.layout().addWidget(bottom.native)
-        self.native.layout().addWidget(self.status.native)
-        self._follower = LayerFollower(self, viewer)
-        self._means = StepRunner(self.native, done=self._exact_centres)
-        self._plot.clicked.connect(self._on_click)
-        self.image.changed.connect(self._follower.on_image_chosen)
-        self.n_points.changed.connect(self._refresh)
-        self.color_by.changed.connect(self._redraw)
-        self.save_button.changed.connect(self._on_save_clicked)
-        VIEWS.add(self)
-        self._follower.show_last()
 
     # -------------------------------------------------------------- reading
 
@@ -249,26 +249,17 @@ class ColorSpaceView(Container):
         ValueError
             If the labels do not fit the image.
         """
-        shape = tuple(np.shape(image))
-        layout = result.model.layout_for(shape) if layout is None else layout
-        if _lazy.is_lazy(image) or _lazy.is_lazy(result.labels):
-            image, labels = _cs.lazy_region(image, result.labels, layout)
-            self._note = f"pixels of a regular grid of {labels.size:,} (lazy image)"
-        else:
-            labels = result.labels
-        arr, labels = np.asarray(image), np.asarray(labels)
-        colors = mean_colors(result, arr.dtype)
-        if colors is None:
-            colors = _cs.label_colors(np.arange(1, result.n_clusters + 1))
-        options = getattr(result.model, "options", None)
-        if options is not None and not options.is_default:
-            features = ", ".join(result.feature_names)
-            self._note = f"clustered on {features}; shown in the image's channels"
-        elif not _lazy.is_lazy(result.labels):
-            self._note = ""
+        drawing = _cs.result_drawing(image, result, layout)
+        self._note = drawing.note
         self._follower.attach(name, result)
-        centres = np.asarray(result.channel_means)
-        self._draw(arr, labels, layout, colors, centres, names=())
+        self._draw(
+            drawing.image,
+            drawing.labels,
+            drawing.layout,
+            drawing.colors,
+            drawing.centres,
+            names=(),
+        )
 
     def show_layers(self, image, labels, layout, colors, *, note="", names=()):
         """Draw labels read from a layer: centres from a sample now, exact means
@@ -426,24 +417,7 @@ class ColorSpaceView(Container):
         return self._plot.save_png(path)
 
     def _on_save_clicked(self, _=None) -> None:
-        _ask_and_save(self)
-
-
-def _ask_and_save(view: ColorSpaceView) -> None:
-    """Ask for a file name, save the view's picture there, say so."""
-    from qtpy.QtWidgets import QFileDialog
-
-    name = f"{view.image_name or 'clusters'} colour space.png"
-    path, _ = QFileDialog.getSaveFileName(
-        view.native, "Save colour-space view", name, PNG_FILTER
-    )
-    if path:
-        try:
-            written = view.save_png(path)
-        except (OSError, RuntimeError) as err:
-            show_error(f"Could not save the picture: {err}")
-            return
-        view.status.value = f"saved {written.name}"
+        ask_and_save(self)
 
 
 def views_in(window) -> list[ColorSpaceView]:

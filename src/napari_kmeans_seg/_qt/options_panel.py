@@ -54,6 +54,35 @@ class OptionsPanel(Container):
     """The options of the segmentation widget (see :meth:`segment_options`)."""
 
     def __init__(self):
+        self._make_main_options()
+        self._make_feature_options()
+        self._make_output_options()
+        self.more_options = Container(
+            widgets=[
+                self.color_features,
+                self.normalize,
+                self.spatial_weight,
+                self.smoothing,
+                self.fit_percent,
+                self.label_colors,
+                self.mean_color_layer,
+            ]
+        )
+        options_box = Container(labels=False)
+        main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
+        # unlabelled: a labelled row would add an empty label column's width
+        super().__init__(widgets=[main, options_box], labels=False)
+        self.group = collapsible("Options", self.more_options, options_box, OPTIONS_TIP)
+        self._applies = (False, True)  # (rgb, fitting) of the last update_enabled
+        self._tips = (self.n_clusters.tooltip, self.random_state.tooltip)
+        #: the masked layers choice of each input mode (channels: one per layer
+        #: and cluster, so off unless asked)
+        self._masked = {False: True, True: False}
+        self._channels = False
+        self.color_features.ticked_changed.connect(self._on_ticked)
+
+    def _make_main_options(self) -> None:
+        """k, the seed and the colour space."""
         self.n_clusters = SpinBox(
             value=3,
             min=2,
@@ -74,7 +103,9 @@ class OptionsPanel(Container):
             label="colour space",
             tooltip=COLOR_SPACE_TIP,
         )
-        self._make_feature_options()
+
+    def _make_output_options(self) -> None:
+        """The label colours, the mean-colour layer and the masked layers."""
         self.label_colors = ComboBox(
             choices=list(LABEL_COLORS),
             value="mean",
@@ -102,29 +133,6 @@ class OptionsPanel(Container):
             "(each holds a copy of the image); off by default for layers as "
             "channels, which would make one per layer and cluster",
         )
-        self.more_options = Container(
-            widgets=[
-                self.color_features,
-                self.normalize,
-                self.spatial_weight,
-                self.smoothing,
-                self.fit_percent,
-                self.label_colors,
-                self.mean_color_layer,
-            ]
-        )
-        options_box = Container(labels=False)
-        main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
-        # unlabelled: a labelled row would add an empty label column's width
-        super().__init__(widgets=[main, options_box], labels=False)
-        self.group = collapsible("Options", self.more_options, options_box, OPTIONS_TIP)
-        self._applies = (False, True)  # (rgb, fitting) of the last update_enabled
-        self._tips = (self.n_clusters.tooltip, self.random_state.tooltip)
-        #: the masked layers choice of each input mode (channels: one per layer
-        #: and cluster, so off unless asked)
-        self._masked = {False: True, True: False}
-        self._channels = False
-        self.color_features.ticked_changed.connect(self._on_ticked)
 
     def _make_feature_options(self) -> None:
         """The less common feature options and the sampling."""

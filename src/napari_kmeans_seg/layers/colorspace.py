@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core import features as _features
 from ..core import lazy as _lazy
+from .label_colors import distinct_colors, mean_colors
 
 #: pixels whose per-cluster means place the centres until the exact means are in
 CENTRE_SAMPLE = 200_000
@@ -233,6 +234,46 @@ def lazy_region(image, labels, layout: _features.Layout) -> tuple:
         _lazy.as_dask(image) if _lazy.is_lazy(image) else image,
         _lazy.as_dask(labels) if _lazy.is_lazy(labels) else labels,
     )
+
+
+@dataclass(frozen=True)
+class ResultDrawing:
+    """What the view draws of a segmentation result: the pixels (a regular grid's
+    of a lazy image), their labels and layout, each cluster's colour and centre
+    (the result's ``channel_means``), and what the view's status notes."""
+
+    image: np.ndarray
+    labels: np.ndarray
+    layout: _features.Layout
+    colors: np.ndarray
+    centres: np.ndarray
+    note: str
+
+
+def result_drawing(image, result, layout=None) -> ResultDrawing:
+    """What the view draws of ``result``, the segmentation of ``image`` (nothing
+    recomputed): clusters in their mean colours (RGB) or in the labels layer's
+    distinct colours; ``layout`` by default the result's model's."""
+    layout = (
+        result.model.layout_for(tuple(np.shape(image))) if layout is None else layout
+    )
+    labels = result.labels
+    if _lazy.is_lazy(image) or _lazy.is_lazy(labels):
+        image, labels = lazy_region(image, labels, layout)
+    arr, labels = np.asarray(image), np.asarray(labels)
+    colors = mean_colors(result, arr.dtype)
+    if colors is None:
+        colors = distinct_colors(result.n_clusters)
+    options = getattr(result.model, "options", None)
+    if options is not None and not options.is_default:
+        features = ", ".join(result.feature_names)
+        note = f"clustered on {features}; shown in the image's channels"
+    elif _lazy.is_lazy(result.labels):
+        note = f"pixels of a regular grid of {labels.size:,} (lazy image)"
+    else:
+        note = ""
+    centres = np.asarray(result.channel_means)
+    return ResultDrawing(arr, labels, layout, colors, centres, note)
 
 
 def true_colors(
