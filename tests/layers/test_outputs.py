@@ -414,3 +414,33 @@ def test_a_cancelled_run_stops_between_two_outputs(photo, mean_color_layer):
                 mean_color_layer=mean_color_layer,
             )
     assert len(built) == (1 if mean_color_layer else 2)
+
+
+def test_the_work_reports_its_passes_and_outputs(photo):
+    """What the widget's progress counts, without a display: the engine's passes
+    over the pixels (``stop_when``'s ``on_pass``, also through an inner
+    ``stop_when`` without one) and each output built (``reporting_outputs``)."""
+    import threading
+
+    from napari_kmeans_seg.core.parallel import stop_when
+    from napari_kmeans_seg.layers.outputs import (
+        SourceInfo,
+        reporting_outputs,
+        result_layer_data,
+    )
+
+    passes, built = [], []
+    with stop_when(threading.Event(), on_pass=lambda: passes.append(1)):
+        with stop_when(threading.Event()):
+            result = segment(photo, 4, random_state=0)
+        n = len(passes)
+        segment(photo, 4, random_state=0)
+    assert n > 1 and len(passes) == 2 * n  # the same passes again
+    segment(photo, 4, random_state=0)
+    assert len(passes) == 2 * n  # none counted outside
+    source = SourceInfo.from_layer(ViewerModel().add_image(photo, name="p"))
+    with reporting_outputs(lambda done, total: built.append((done, total))):
+        layers = result_layer_data(result, photo, source, mean_color_layer=True)
+    assert len(layers) == 1 + 1 + 4
+    # one block of the small mean-colour image, the labels, 4 masked layers
+    assert built == [(i, 6) for i in range(1, 7)]

@@ -102,11 +102,12 @@ def stop_when(should_stop, *, on_pass: Callable[[], None] | None = None):
 
     ``on_pass``, if given, is called (in this thread) after each parallel pass
     that :func:`map_spans` or :func:`in_parallel` runs for it: a caller counts
-    them to show how far the work got. It should return quickly."""
+    them to show how far the work got. It should return quickly. Without it, an
+    enclosing :func:`stop_when`'s ``on_pass`` still counts the passes."""
     check = _stop_check(should_stop)
     before = getattr(_local, "check", never), getattr(_local, "on_pass", never)
     _local.check = check
-    _local.on_pass = never if on_pass is None else on_pass
+    _local.on_pass = before[1] if on_pass is None else on_pass
     try:
         yield
     finally:
