@@ -132,12 +132,12 @@ def fit_predict(
         px = Pixels(X, mask, binned=binned)
         rng = np.random.default_rng(random_state)
         fit = registry.fit(Job(px, int(n_clusters), options, rng))
+        centroids = px.unscaled(fit.centroids)
+        if px.offset is not None:  # a pass, that Cancel stops too
+            _check_held(X, mask, fit.labels, centroids)
     if method == "exact" and not fit.converged:
         warnings.warn(not_converged(max_iter), stacklevel=2)
     n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
-    centroids = px.unscaled(fit.centroids)
-    if px.offset is not None:
-        _check_held(X, mask, fit.labels, centroids)
     return EngineResult(
         labels=fit.labels,
         centroids=centroids,
