@@ -2,11 +2,13 @@
 cancellation, and the layers added one per turn of the event loop.
 
 Each click is a run with its own id. **Cancel** returns the widget to idle at once
-and sets the run's stop request: the engine stops at its next check, in the
-background, and what the thread returns is ignored. While the layers are added,
-Cancel stops adding them: those added stay, the others are not added. A result is
-also discarded when its layer was removed or its data replaced while it was
-computed, or when the viewer was closed.
+and sets the run's stop request: the worker stops at the engine's next check
+(between chunks of a pass, and between the outputs and the blocks of the
+mean-colour image it builds), and what the thread returns is ignored. While it
+works, the dock shows its passes over the pixels, then the outputs built. While
+the layers are added, Cancel stops adding them: those added stay, the others are
+not added. A result is also discarded when its layer was removed or its data
+replaced while it was computed, or when the viewer was closed.
 """
 
 import logging

@@ -275,8 +275,10 @@ class KMeansWidget(Container):
         self._runner.merge(shown, [int(i) for i in ids], merge_layers)
 
     def cancel(self, _=None) -> None:
-        """Stop waiting for the running segmentation and discard its result (the
-        computation finishes in a background thread, its result ignored)."""
+        """Stop the running segmentation: the widget is idle at once, the worker
+        stops at the engine's next check (within a pass's chunk or an output's
+        block) and its result is discarded; while the layers are added, no more
+        are added."""
         self._runner.cancel()
 
     def _finished_adding(self, run, status: str | None = None) -> None:
