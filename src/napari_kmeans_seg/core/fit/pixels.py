@@ -17,6 +17,16 @@ from .centroid_grid import centroid_grid
 from .grid import GRID_BINS, ONE_CELL, Grid
 from .records import TooFewValuesError
 
+#: float32 values beyond this magnitude (or within its inverse of 0) are clustered
+#: as float64: their squares would overflow (or lose bits as subnormal numbers)
+FLOAT32_SQUARES = 2.0**60
+
+
+def _squares_fit_float32(top: float) -> bool:
+    """Whether float32 values of largest magnitude ``top`` square in float32's
+    normal range (0: no value to square)."""
+    return top == 0.0 or 1.0 / FLOAT32_SQUARES < top < FLOAT32_SQUARES
+
 
 def mask_arg(mask: np.ndarray | None, n: int) -> tuple[np.ndarray, bool]:
     if mask is None:
@@ -149,6 +159,8 @@ class Pixels:
         if X.dtype.kind == "f" and 0.0 < top < MIN_MAGNITUDE:
             self.rescale(top)
             mn, mx = np.ldexp(mn, self.exponent), np.ldexp(mx, self.exponent)
+        if self.X.dtype == np.float32 and not _squares_fit_float32(top):
+            self.X = self.X.astype(np.float64)  # summed squares: overflow, subnormals
         self.lo_hi = (mn, mx)
         mn, mx = mn[:D], mx[:D]
         if not np.all(np.isfinite(mn)):  # no valid pixel: any grid will do
