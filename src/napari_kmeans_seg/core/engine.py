@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from .fit.pixels import Pixels
 from .fit.records import (
     EngineResult,
     FitOptions,
+    MixtureFit,
+    MixtureOptions,
     NotConvergedWarning,
     PrecisionWarning,
     TooFewValuesError,
@@ -39,6 +42,7 @@ from .values import MIN_MAGNITUDE
 __all__ = [
     "Cancelled",
     "EngineResult",
+    "MixtureOptions",
     "NotConvergedWarning",
     "PrecisionWarning",
     "TooFewValuesError",
@@ -60,6 +64,7 @@ def fit_predict(
     sample_size: int = DEFAULT_SAMPLE_SIZE,
     n_refine: int = DEFAULT_N_REFINE,
     init: np.ndarray | None = None,
+    mixture: MixtureOptions | None = None,
     should_stop=None,
 ) -> EngineResult:
     """k-means on the rows of ``X`` (one row per pixel, one column per feature).
@@ -92,6 +97,10 @@ def fit_predict(
         the best.)
     init : (n_clusters, d) ndarray, optional
         Start from these centroids instead of k-means++ (method "exact" only).
+    mixture : MixtureOptions, optional
+        Fit a Gaussian mixture from the k-means result (see :mod:`.fit.mixture`):
+        the labels are then each row's most probable component, the centroids the
+        components' means, and ``result.mixture`` holds the mixture.
     should_stop : threading.Event or callable, optional
         Polled between passes and between chunks of rows within a pass; once it
         is set (or returns True) the computation stops with :class:`Cancelled`.
@@ -126,6 +135,7 @@ def fit_predict(
         sample_size=sample_size,
         n_refine=n_refine,
         init=init,
+        mixture=mixture,
     )
     with stop_scope(should_stop):
         binned = registry.bins_cells(method, np.shape(X)[1] if np.ndim(X) == 2 else 0)
@@ -133,7 +143,7 @@ def fit_predict(
         rng = np.random.default_rng(random_state)
         fit = registry.fit(Job(px, int(n_clusters), options, rng))
         centroids = px.unscaled(fit.centroids)
-        if px.offset is not None:  # a pass, that Cancel stops too
+        if px.offset is not None and mixture is None:  # a pass Cancel stops too
             _check_held(X, mask, fit.labels, centroids)
     if method == "exact" and not fit.converged:
         warnings.warn(not_converged(max_iter), stacklevel=2)
@@ -148,6 +158,19 @@ def fit_predict(
         n_valid=fit.n_valid,
         n_invalid=px.n - fit.n_valid - n_masked,
         optimal=fit.optimal,
+        mixture=None if fit.mixture is None else _unscaled(fit.mixture, px),
+    )
+
+
+def _unscaled(m: MixtureFit, px: Pixels) -> MixtureFit:
+    """The mixture ``m`` fitted on ``px`` in the caller's units."""
+    if not px.exponent and px.offset is None:
+        return m
+    return replace(
+        m,
+        means=px.unscaled(m.means),
+        covariances=np.ldexp(m.covariances, -2 * px.exponent),
+        log_likelihood=m.log_likelihood + px.d * px.exponent * math.log(2),
     )
 
 

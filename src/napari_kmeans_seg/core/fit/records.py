@@ -16,6 +16,8 @@ from ..defaults import (
 
 #: the methods of :class:`FitOptions`
 METHODS = ("exact", "sample")
+#: the covariance types of a Gaussian mixture (see :class:`MixtureOptions`)
+COVARIANCE_TYPES = ("full", "diag")
 
 
 class TooFewValuesError(ValueError):
@@ -48,6 +50,64 @@ def too_few_values(n: int) -> TooFewValuesError:
     )
 
 
+@dataclass(frozen=True)
+class MixtureOptions:
+    """A Gaussian mixture fitted by expectation–maximisation (EM) from the k-means
+    result, as scikit-learn's ``GaussianMixture`` does from its k-means start.
+
+    Parameters
+    ----------
+    covariance_type : {"full", "diag"}
+        One full covariance matrix per component, or one variance per feature.
+    tol : float
+        EM stops when the mean log-likelihood per pixel changes by less than this
+        from one iteration to the next (scikit-learn's default, 1e-3).
+    reg_covar : float
+        Added to the diagonal of every covariance (scikit-learn's default): keeps
+        them positive definite when a component holds a single value.
+    max_iter : int
+        EM iterations at most.
+    """
+
+    covariance_type: str = "full"
+    tol: float = 1e-3
+    reg_covar: float = 1e-6
+    max_iter: int = 100
+
+    def __post_init__(self) -> None:
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(
+                "covariance_type must be 'full' or 'diag', not "
+                f"{self.covariance_type!r}"
+            )
+        if not (self.tol >= 0 and self.reg_covar >= 0 and self.max_iter >= 1):
+            raise ValueError(
+                "a mixture needs tol >= 0, reg_covar >= 0 and max_iter >= 1, not "
+                f"{self.tol}, {self.reg_covar}, {self.max_iter}"
+            )
+
+
+@dataclass(frozen=True)
+class MixtureFit:
+    """A fitted Gaussian mixture, components in the clusters' order."""
+
+    weights: np.ndarray  #: (k,) float64, summing to 1
+    means: np.ndarray  #: (k, d) float64
+    covariances: np.ndarray  #: (k, d, d) float64 (diagonal for "diag")
+    covariance_type: str  #: "full" or "diag"
+    log_likelihood: float  #: mean log-likelihood per clustered pixel
+    n_iter: int  #: EM iterations
+    converged: bool  #: the change of the mean log-likelihood fell below tol
+    probabilities: np.ndarray  #: (k, n) float32: each row's posterior; 0 if invalid
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters of the mixture (weights, means, covariances)."""
+        k, d = self.means.shape
+        cov = d * (d + 1) // 2 if self.covariance_type == "full" else d
+        return k * cov + k * d + k - 1
+
+
 @dataclass(frozen=True, eq=False)
 class FitOptions:
     """How to fit: the options every way of fitting takes.
@@ -67,6 +127,8 @@ class FitOptions:
         The best distinct starts refined on all pixels.
     init : (k, d) ndarray, optional
         Start from these centroids (in the caller's units) instead of k-means++.
+    mixture : MixtureOptions, optional
+        Then fit a Gaussian mixture from the k-means result; None: k-means only.
     """
 
     method: str = "exact"
@@ -75,6 +137,7 @@ class FitOptions:
     sample_size: int = DEFAULT_SAMPLE_SIZE
     n_refine: int = DEFAULT_N_REFINE
     init: np.ndarray | None = None
+    mixture: MixtureOptions | None = None
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -95,6 +158,7 @@ class Fit:
     converged: bool  #: a Lloyd fixed point on all pixels
     n_valid: int  #: pixels clustered
     optimal: bool = False  #: the global optimum of the k-means objective
+    mixture: MixtureFit | None = None  #: the Gaussian mixture, when one was asked
 
 
 @dataclass(frozen=True)
@@ -111,3 +175,5 @@ class EngineResult:
     n_valid: int  #: number of clustered pixels
     n_invalid: int  #: pixels left out because a value is NaN or infinite
     optimal: bool = False  #: the global optimum of the k-means objective
+    #: the Gaussian mixture (labels: its most probable component), when one was asked
+    mixture: MixtureFit | None = None

@@ -19,6 +19,9 @@ Chains, by method and number of features:
   ``k`` distinct values) → :class:`~.cells.Cells`;
 - ``sample``: :class:`~.sample.Sample`.
 
+A Gaussian mixture (``options.mixture``) is fitted by :class:`~.mixture.EM`
+from the k-means fit of the chain.
+
 A new way of fitting is one module with a strategy class and one line in a chain.
 """
 
@@ -30,6 +33,7 @@ from .cells import Cells
 from .fast_1d import Fast1D
 from .histogram_1d import Histogram1D
 from .job import Job
+from .mixture import EM
 from .optimum_1d import Optimum1D
 from .per_pixel import PerPixel
 from .records import Fit
@@ -71,7 +75,14 @@ def bins_cells(method: str, n_features: int) -> bool:
 
 def fit(job: Job) -> Fit:
     """Fit ``job`` by the first strategy of its chain that applies and does not
-    decline."""
+    decline; then the mixture, when the options ask for one."""
+    found = _kmeans(job)
+    if job.options.mixture is None:
+        return found
+    return EM().fit(job, found)
+
+
+def _kmeans(job: Job) -> Fit:
     for strategy in chain(job.options.method, job.px.d):
         if not strategy.applies(job):
             continue

@@ -1,0 +1,152 @@
+"""Compiled loops of the Gaussian mixture fit (numba; ``nogil``, so threads run in
+parallel). Conventions as in :mod:`.kernels`: each pass reads the rows of ``X``
+(any real dtype and strides) and never writes to it; a row is valid when the
+optional mask allows it and all its values are finite.
+
+A component ``c`` is given by its mean ``means[c]``, the upper-triangular
+Cholesky factor of its precision ``prec[c]`` (so that ``(x - mean) @ prec[c]``
+whitens ``x``, as scikit-learn's ``precisions_cholesky_``) and ``const[c] =
+log weight + log det prec[c] - d/2 · log 2π``: its weighted log density at ``x``
+is ``const[c] - ½ ‖(x - mean) @ prec[c]‖²``.
+
+Sums are taken around the current means (``x - mean``), not around 0, so that
+the new covariances lose nothing to cancellation when the data sit on an offset.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .compile_cache import njit
+from .kernels import _OPTS, _valid
+
+
+@njit(**_OPTS)
+def _log_densities(X, i, means, prec, const, diff, lp):
+    """``lp[c]``: the weighted log density of row ``i`` under each component
+    (``diff[c]``: the row minus the mean); returns the largest."""
+    k, d = means.shape
+    top = -np.inf
+    for c in range(k):
+        for a in range(d):
+            diff[c, a] = np.float64(X[i, a]) - means[c, a]
+        s = 0.0
+        for a in range(d):
+            y = 0.0
+            for b in range(a + 1):
+                y += diff[c, b] * prec[c, b, a]
+            s += y * y
+        lp[c] = const[c] - 0.5 * s
+        if lp[c] > top:
+            top = lp[c]
+    return top
+
+
+@njit(**_OPTS)
+def em_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
+    """One E step over the rows of ``X`` with the sums of the M step: per
+    component the responsibilities ``N[c]`` (times the row weights ``w`` when
+    ``use_w``), ``S1[c] = Σ r·(x - mean)`` and the upper triangle of ``S2[c] = Σ
+    r·(x - mean)(x - mean)ᵀ``. Returns the weighted sum of the rows' log
+    likelihoods and of their weights."""
+    k, d = means.shape
+    diff = np.empty((k, d))
+    lp = np.empty(k)
+    ll = 0.0
+    total = 0.0
+    for i in range(X.shape[0]):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        wi = w[i] if use_w else 1.0
+        top = _log_densities(X, i, means, prec, const, diff, lp)
+        t = 0.0
+        for c in range(k):
+            lp[c] = math.exp(lp[c] - top)
+            t += lp[c]
+        ll += wi * (top + math.log(t))
+        total += wi
+        for c in range(k):
+            if lp[c] == 0.0:  # exactly nothing to add
+                continue
+            r = lp[c] / t * wi
+            N[c] += r
+            for a in range(d):
+                rd = r * diff[c, a]
+                S1[c, a] += rd
+                for b in range(a, d):
+                    S2[c, a, b] += rd * diff[c, b]
+    return ll, total
+
+
+@njit(**_OPTS)
+def hard_kernel(X, mask, use_mask, w, use_w, means, N, S1, S2):
+    """The sums of :func:`em_kernel` for the partition of the rows by their
+    nearest mean (the first on ties): the Gaussian parameters of a k-means
+    result."""
+    k, d = means.shape
+    for i in range(X.shape[0]):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        best = 0
+        best_d = np.inf
+        for c in range(k):
+            s = 0.0
+            for a in range(d):
+                t = np.float64(X[i, a]) - means[c, a]
+                s += t * t
+            if s < best_d:
+                best_d = s
+                best = c
+        wi = w[i] if use_w else 1.0
+        N[best] += wi
+        for a in range(d):
+            da = np.float64(X[i, a]) - means[best, a]
+            S1[best, a] += wi * da
+            for b in range(a, d):
+                S2[best, a, b] += wi * da * (np.float64(X[i, b]) - means[best, b])
+
+
+@njit(**_OPTS)
+def posterior_kernel(X, mask, use_mask, means, prec, const, probs, labels):
+    """Each valid row's posterior probabilities ``probs[c, i]`` (float32) and its
+    most probable component ``labels[i] = c + 1`` (the first on ties); invalid
+    rows get 0 for both. Returns the sum of the valid rows' log likelihoods."""
+    k, d = means.shape
+    diff = np.empty((k, d))
+    lp = np.empty(k)
+    ll = 0.0
+    for i in range(X.shape[0]):
+        if not _valid(X, i, mask, use_mask):
+            labels[i] = 0
+            for c in range(k):
+                probs[c, i] = 0.0
+            continue
+        top = _log_densities(X, i, means, prec, const, diff, lp)
+        t = 0.0
+        best = -1
+        for c in range(k):
+            if best < 0 and lp[c] == top:  # the first most probable
+                best = c
+            lp[c] = math.exp(lp[c] - top)
+            t += lp[c]
+        ll += top + math.log(t)
+        labels[i] = best + 1
+        for c in range(k):
+            probs[c, i] = lp[c] / t
+    return ll
+
+
+@njit(**_OPTS)
+def count_codes(X, mask, use_mask, lo, strides, counts):
+    """``counts[code] += 1`` for each valid integer row, its code ``Σ (x[a] -
+    lo[a]) · strides[a]``."""
+    d = X.shape[1]
+    for i in range(X.shape[0]):
+        if not _valid(X, i, mask, use_mask):
+            continue
+        code = 0
+        for a in range(d):
+            code += (np.int64(X[i, a]) - lo[a]) * strides[a]
+        counts[code] += 1
