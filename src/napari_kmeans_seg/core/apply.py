@@ -21,6 +21,7 @@ from . import lazy as _lazy
 from . import memory as _memory
 from . import stats as _stats
 from .fit.pixels import Pixels
+from .mixture import posterior
 from .options import (
     FEATURE_NAMES,
     FeatureOptions,
@@ -151,7 +152,13 @@ def measure(
     (``origin``, ``step``: where ``arr`` lies in a larger image, for the
     coordinate features)."""
     feats = features_of(model, arr, mask, scale, origin=origin, step=step)
-    labels = assign(model, feats)
+    probs = None
+    if model.mixture is None:
+        labels = assign(model, feats)
+    else:
+        labels, probs = posterior(
+            feats.X, model.centroids, model.mixture, mask=feats.keep
+        )
     k = model.n_clusters
     centres = model.centroids
     if model.label_map is not None:  # a merged cluster's centre: its pixels' mean
@@ -170,13 +177,15 @@ def measure(
     converged = model.label_map is None and _stats.centroids_are_means(
         measured.sums, counts, centres
     )
+    spatial = feats.layout.spatial_shape(arr.shape)
     return SegmentationResult(
-        labels=labels.reshape(feats.layout.spatial_shape(arr.shape)),
+        labels=labels.reshape(spatial),
         centroids=centroids,
         counts=counts,
         inertia=inertia,
         model=model,
-        converged=converged,
+        converged=converged and model.mixture is None,
+        probabilities=None if probs is None else probs.reshape((k, *spatial)),
         n_invalid=n_considered - n_labelled,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
@@ -208,12 +217,40 @@ def _apply_lazy(model, image, options: Options, mask, progress) -> SegmentationR
         step=region.step,
     )
     if region.whole:
-        import dask.array as da
+        return as_lazy(part, _lazy.spatial_chunks(darr, layout))
+    return replace(labelled_lazily(part, darr, dmask, options.scale), converged=False)
 
-        chunks = _lazy.spatial_chunks(darr, layout)
-        return replace(part, labels=da.from_array(part.labels, chunks=chunks))
-    labels = predict_lazy(model, darr, dmask, options.scale)
-    return replace(part, labels=labels, converged=False)
+
+def as_lazy(result: SegmentationResult, chunks) -> SegmentationResult:
+    """``result`` of a lazy image computed whole: its labels (and probabilities)
+    as dask arrays of the image's spatial ``chunks``."""
+    import dask.array as da
+
+    probs = result.probabilities
+    return replace(
+        result,
+        labels=da.from_array(result.labels, chunks=chunks),
+        probabilities=None
+        if probs is None
+        else da.from_array(probs, chunks=((probs.shape[0],), *chunks)),
+    )
+
+
+def labelled_lazily(
+    result: SegmentationResult, darr, dmask, scale
+) -> SegmentationResult:
+    """``result``, measured on a region of the lazy ``darr``, with the labels (and
+    probabilities) of all of ``darr`` by its model, computed chunk by chunk."""
+    model = result.model
+    return replace(
+        result,
+        labels=predict_lazy(model, darr, dmask, scale),
+        probabilities=None
+        if model.mixture is None
+        else predict_proba_lazy(model, darr, dmask, scale),
+        converged=False,
+        optimal=False,
+    )
 
 
 # ------------------------------------------------------------------ labelling
@@ -240,8 +277,10 @@ def features_of(
 
 
 def assign(model: Any, feats: _features.Features) -> np.ndarray:
-    """Labels (flat) of the pixels of ``feats``: nearest centroid, then
-    ``label_map``."""
+    """Labels (flat) of the pixels of ``feats``: nearest centroid (or most probable
+    component of a mixture), then ``label_map``."""
+    if model.mixture is not None:
+        return posterior(feats.X, model.centroids, model.mixture, mask=feats.keep)[0]
     labels = _engine.predict(feats.X, model.centroids, mask=feats.keep)
     if model.label_map is not None:
         lut = np.zeros(len(model.label_map) + 1, labels.dtype)
@@ -255,9 +294,24 @@ def label_chunk(model: Any, block, mask=None, *, scale=None, origin=None) -> np.
     return assign(model, features_of(model, block, mask, scale, origin=origin))
 
 
-def predict_lazy(model: Any, image, mask, scale, *, warn: bool = False):
+def proba_chunk(model: Any, block, mask=None, *, scale=None, origin=None):
+    """Probabilities ``(k, n)`` of one chunk of a lazy image."""
+    feats = features_of(model, block, mask, scale, origin=origin)
+    return posterior(feats.X, model.centroids, model.mixture, mask=feats.keep)[1]
+
+
+def predict_proba_lazy(model: Any, image, mask, scale):
+    """:meth:`KMeansModel.predict_proba` of a lazy image: lazy ``(k, ...)``
+    float32 probabilities."""
+    return predict_lazy(model, image, mask, scale, probabilities=True)
+
+
+def predict_lazy(
+    model: Any, image, mask, scale, *, warn: bool = False, probabilities=False
+):
     """:meth:`KMeansModel.predict` of a lazy image: lazy labels (``warn``: about
-    an image unlike the fitted one, see :func:`warn_if_unlike`)."""
+    an image unlike the fitted one, see :func:`warn_if_unlike`; ``probabilities``:
+    the mixture's probabilities instead)."""
     darr, layout = _lazy.open_image(image, model.layout_for)
     if warn:
         warn_if_unlike(model, darr.dtype, stacklevel=4)
@@ -270,5 +324,12 @@ def predict_lazy(model: Any, image, mask, scale, *, warn: bool = False):
             "chunk by chunk; load the image with np.asarray(image) if it fits "
             "in memory"
         )
-    labeller = partial(label_chunk, model, scale=scale)
-    return _lazy.label_lazy(labeller, darr, layout, mask=_lazy.as_mask(mask, spatial))
+    chunk = proba_chunk if probabilities else label_chunk
+    labeller = partial(chunk, model, scale=scale)
+    return _lazy.label_lazy(
+        labeller,
+        darr,
+        layout,
+        mask=_lazy.as_mask(mask, spatial),
+        components=model.n_clusters if probabilities else 0,
+    )

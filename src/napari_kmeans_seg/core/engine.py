@@ -34,6 +34,7 @@ from .fit.records import (
     NotConvergedWarning,
     PrecisionWarning,
     TooFewValuesError,
+    em_not_converged,
     not_converged,
 )
 from .parallel import Cancelled, stop_scope, stop_when
@@ -147,6 +148,8 @@ def fit_predict(
             _check_held(X, mask, fit.labels, centroids)
     if method == "exact" and not fit.converged:
         warnings.warn(not_converged(max_iter), stacklevel=2)
+    if fit.mixture is not None and not fit.mixture.converged:
+        warnings.warn(em_not_converged(mixture), stacklevel=2)
     n_masked = px.n - int(px.mask.sum()) if px.use_mask else 0
     return EngineResult(
         labels=fit.labels,

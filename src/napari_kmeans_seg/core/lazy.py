@@ -250,13 +250,16 @@ def label_lazy(
     layout: _features.Layout,
     *,
     mask: da.Array | None = None,
+    components: int = 0,
 ) -> da.Array:
     """The labels of the lazy image ``darr``, as a lazy uint8 dask array chunked like
     the image's spatial axes.
 
     Each chunk is labelled when it is computed, by
     ``label_chunk(block, mask_block, origin=...)`` (flat labels; ``origin`` is where
-    the chunk lies in the image, for coordinate features).
+    the chunk lies in the image, for coordinate features). With ``components =
+    k``, ``label_chunk`` gives ``(k, n)`` float32 probabilities instead, and the
+    result is a ``(k, ...)`` float32 array.
     """
     import dask.array as da
 
@@ -266,15 +269,19 @@ def label_lazy(
     args = [darr]
     if mask is not None:
         args.append(_mask_blocks(mask, chunks, axis))
+    dtype = np.dtype(np.float32 if components else np.uint8)
+    lead = ((components,),) if components else ()
     return da.map_blocks(
         _label_block,
         *args,
         label_chunk=label_chunk,
         layout=layout,
-        dtype=np.uint8,
-        chunks=chunks,
+        components=components,
+        dtype=dtype,
+        chunks=lead + chunks,
         drop_axis=[] if axis is None else [axis],
-        meta=np.empty((0,) * len(chunks), np.uint8),
+        new_axis=[0] if components else None,
+        meta=np.empty((0,) * (len(chunks) + len(lead)), dtype),
     )
 
 
@@ -283,17 +290,22 @@ def _block_origin(block_info, axis: int | None) -> tuple[int, ...]:
     return tuple(start for i, (start, _) in enumerate(location) if i != axis)
 
 
-def _label_block(block, mask_block=None, *, label_chunk, layout, block_info=None):
-    """Labels of one chunk (a task of :func:`label_lazy`)."""
+def _label_block(
+    block, mask_block=None, *, label_chunk, layout, components=0, block_info=None
+):
+    """Labels (or ``components`` probability maps) of one chunk (a task of
+    :func:`label_lazy`)."""
     block = np.asarray(block)
     axis = layout.channel_axis
     origin = None if block_info is None else _block_origin(block_info, axis)
     spatial = layout.spatial_shape(block.shape)
+    shape = (components, *spatial) if components else spatial
+    dtype = np.float32 if components else np.uint8
     if 0 in spatial:
-        return np.zeros(spatial, np.uint8)
+        return np.zeros(shape, dtype)
     with in_this_thread():  # dask runs the tasks in parallel
         labels = label_chunk(block, _block_mask(mask_block, axis), origin=origin)
-    return labels.reshape(spatial).astype(np.uint8, copy=False)
+    return labels.reshape(shape).astype(dtype, copy=False)
 
 
 # ------------------------------------------------------------------ exact passes

@@ -17,7 +17,15 @@ import numpy as np
 from . import arrays as _arrays
 from . import features as _features
 from . import model_io as _io
-from .apply import apply_model, assign, features_of, predict_lazy, warn_if_unlike
+from .apply import (
+    apply_model,
+    assign,
+    features_of,
+    predict_lazy,
+    predict_proba_lazy,
+    warn_if_unlike,
+)
+from .mixture import GaussianMixtureParams, posterior
 from .options import FeatureOptions, Options, check_n_clusters
 from .result import SegmentationResult
 
@@ -64,6 +72,11 @@ class KMeansModel:
         the layout and options, the options do not fit the layout, ``label_map``
         does not map the centroids onto labels 1..n, or ``cluster_names`` does not
         hold one string per cluster.
+    mixture : GaussianMixtureParams, optional
+        For a Gaussian mixture (``segment(..., mixture="full")``): the components'
+        weights and covariances, their means being ``centroids``. Pixels are then
+        labelled with their most probable component (not the nearest centroid),
+        and :meth:`predict_proba` gives the probabilities. None: k-means.
     """
 
     centroids: np.ndarray
@@ -72,6 +85,7 @@ class KMeansModel:
     cluster_names: tuple[str, ...] | None = None
     options: FeatureOptions = field(default_factory=FeatureOptions)
     label_map: np.ndarray | None = None
+    mixture: GaussianMixtureParams | None = None
 
     def __post_init__(self) -> None:
         for name, value in _checked_fields(self).items():
@@ -151,6 +165,42 @@ class KMeansModel:
         feats = features_of(self, arr, mask, scale)
         labels = assign(self, feats)
         return labels.reshape(feats.layout.spatial_shape(arr.shape))
+
+    def predict_proba(self, image, *, mask=None, scale=None) -> np.ndarray:
+        """Each pixel's probability of belonging to each component of the model's
+        Gaussian mixture.
+
+        Parameters
+        ----------
+        image, mask, scale
+            As for :meth:`predict`.
+
+        Returns
+        -------
+        probabilities : (n_clusters, ...) ndarray of float32
+            ``probabilities[i - 1]`` is the probability map of cluster ``i``, the
+            image's shape without the channel axis; they sum to 1 at each pixel
+            (0 where not labelled). A dask array for a lazy image.
+
+        Raises
+        ------
+        ValueError
+            If the model is not a Gaussian mixture (k-means gives hard labels
+            only), or as :meth:`predict`.
+        """
+        if self.mixture is None:
+            raise ValueError(
+                "this model is k-means, which has no probabilities; fit a Gaussian "
+                "mixture with segment(image, k, mixture='full')"
+            )
+        if _arrays.is_lazy(image):
+            return predict_proba_lazy(self, image, mask, scale)
+        image, mask = _features.unmask(image, mask, self.layout_for)
+        arr = _features.check_image(image)
+        warn_if_unlike(self, arr.dtype, stacklevel=3)
+        feats = features_of(self, arr, mask, scale)
+        _, probs = posterior(feats.X, self.centroids, self.mixture, mask=feats.keep)
+        return probs.reshape((-1, *feats.layout.spatial_shape(arr.shape)))
 
     def segment(
         self, image, *, mask=None, scale=None, fit_pixels=None, progress=None
@@ -384,4 +434,20 @@ def _checked_fields(model: KMeansModel) -> dict[str, Any]:
         out["dtype"] = _io.check_dtype_name(model.dtype)
     if model.cluster_names is not None:
         out["cluster_names"] = _check_names(model.cluster_names, k)
+    if model.mixture is not None:
+        _check_mixture(model.mixture, C, model.label_map)
     return out
+
+
+def _check_mixture(mixture, C: np.ndarray, label_map) -> None:
+    if not isinstance(mixture, GaussianMixtureParams):
+        raise TypeError(
+            f"mixture must be GaussianMixtureParams, not {type(mixture).__name__}"
+        )
+    if mixture.weights.size != C.shape[0] or mixture.n_features != C.shape[1]:
+        raise ValueError(
+            f"the mixture has {mixture.weights.size} components of "
+            f"{mixture.n_features} features, the centroids are {C.shape}"
+        )
+    if label_map is not None:
+        raise ValueError("a Gaussian mixture's clusters cannot be merged")

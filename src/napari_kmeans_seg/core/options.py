@@ -249,6 +249,20 @@ def check_method(value) -> str:
     return value
 
 
+#: the values of ``segment``'s ``mixture``: a Gaussian mixture's covariance type
+MIXTURES = ("full", "diag")
+
+
+def check_mixture(value) -> str | None:
+    """``value`` if it is None (k-means) or one of :data:`MIXTURES`."""
+    if value is not None and (not isinstance(value, str) or value not in MIXTURES):
+        raise ValueError(
+            f"mixture must be None (k-means), 'full' or 'diag' (a Gaussian mixture "
+            f"with full or diagonal covariances), not {value!r}"
+        )
+    return value
+
+
 def check_fit_pixels(value, n_clusters: int | None) -> int | None:
     """``value`` (None, or a positive int that can hold ``n_clusters`` pixels)."""
     if value is None:
@@ -645,6 +659,8 @@ class Options:
         k-means++ starts, 1 to :data:`MAX_N_INIT`.
     max_iter : int
     fit_pixels : int or None
+    mixture : {None, "full", "diag"}
+        k-means (None), or a Gaussian mixture with these covariances.
     """
 
     n_clusters: int | None = None
@@ -662,6 +678,7 @@ class Options:
     n_init: int = DEFAULT_N_INIT
     max_iter: int = DEFAULT_MAX_ITER
     fit_pixels: int | None = None
+    mixture: str | None = None
 
     def __post_init__(self) -> None:
         """Flags are real bools from the start, however the options are built
@@ -713,6 +730,7 @@ class Options:
             n_init=check_positive_int(o.n_init, "n_init", maximum=MAX_N_INIT),
             max_iter=check_positive_int(o.max_iter, "max_iter"),
             fit_pixels=check_fit_pixels(o.fit_pixels, k),
+            mixture=check_mixture(o.mixture),
         )
 
     @property

@@ -55,6 +55,7 @@ class SegmentationResult:
     converged : bool
         True when the labels are a Lloyd fixed point on all pixels: each pixel has
         its nearest centroid's label and each centroid is the mean of its pixels.
+        For a Gaussian mixture: EM converged (see ``mixture_converged``).
     n_invalid : int
         Pixels left out because a value is NaN or infinite.
     channel_means : (n_clusters, n_channels) ndarray of float64
@@ -76,6 +77,23 @@ class SegmentationResult:
         The centres in the feature space k-means saw (after colour conversion,
         normalisation and weighting; features of weight 0 left out); None:
         ``centroids``. What :meth:`merge` combines.
+    probabilities : (n_clusters, ...) ndarray of float32, optional
+        For a Gaussian mixture (``mixture=``): ``probabilities[i - 1]`` is the
+        probability map of cluster ``i`` (the labels' shape); they sum to 1 at each
+        clustered pixel and are 0 elsewhere. The labels are each pixel's most
+        probable cluster, the centroids the components' means, ``counts`` and
+        ``inertia`` those of the labels. A dask array when the labels are lazy.
+        None for k-means.
+    log_likelihood : float, optional
+        For a Gaussian mixture: the mean log-likelihood per clustered pixel, in
+        the feature space the mixture was fitted in (as scikit-learn's
+        ``GaussianMixture.score``); None for k-means.
+    mixture_n_iter : int
+        EM iterations of a Gaussian mixture (``n_iter`` counts the k-means
+        iterations it started from).
+    mixture_converged : bool, optional
+        Whether EM stopped because the mean log-likelihood changed by less than
+        its tolerance (not at its iteration limit); None for k-means.
     """
 
     labels: np.ndarray
@@ -92,6 +110,10 @@ class SegmentationResult:
     n_fit: int | None = None
     engine_centroids: np.ndarray | None = field(default=None, repr=False)
     optimal: bool = False
+    probabilities: Any = field(default=None, repr=False)
+    log_likelihood: float | None = None
+    mixture_n_iter: int = 0
+    mixture_converged: bool | None = None
 
     def __post_init__(self) -> None:
         if self.channel_means is None:
@@ -123,6 +145,31 @@ class SegmentationResult:
         name = self.image_dtype or self.model.dtype
         unit = 1.0 if name is None else _features.unit_scale(np.dtype(name))
         return np.clip(np.asarray(self.channel_means)[:, :3] / unit, 0.0, 1.0)
+
+    @property
+    def uncertainty(self):
+        """For a Gaussian mixture, each pixel's uncertainty ``1 - max probability``
+        (float32, the labels' shape; 1 where not clustered); None for k-means. A
+        dask array when the labels are lazy."""
+        if self.probabilities is None:
+            return None
+        return 1 - self.probabilities.max(axis=0)
+
+    def bic(self) -> float:
+        """The Bayesian information criterion of a Gaussian mixture on the pixels it
+        was fitted on: ``-2 · log-likelihood + n_parameters · log(n_pixels)``, as
+        scikit-learn's ``GaussianMixture.bic`` (lower is better).
+
+        Raises
+        ------
+        ValueError
+            If the result is k-means, not a Gaussian mixture.
+        """
+        mixture = self.model.mixture
+        if mixture is None or self.log_likelihood is None:
+            raise ValueError("BIC is defined for a Gaussian mixture (mixture='full')")
+        n = int(np.sum(self.counts))
+        return float(-2 * self.log_likelihood * n + mixture.n_parameters * np.log(n))
 
     @property
     def lazy(self) -> bool:
@@ -278,6 +325,11 @@ class SegmentationResult:
         >>> merged.n_clusters, int(merged.counts.sum()) == int(result.counts.sum())
         (3, True)
         """
+        if self.probabilities is not None:
+            raise ValueError(
+                "the clusters of a Gaussian mixture cannot be merged; fit it with "
+                "fewer clusters instead"
+            )
         return merge_clusters(self, check_merge_ids(ids, self.n_clusters))
 
     def to_zarr(

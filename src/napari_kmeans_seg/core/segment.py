@@ -24,10 +24,11 @@ from . import engine as _engine
 from . import features as _features
 from . import lazy as _lazy
 from . import memory as _memory
-from .apply import apply_model, measure
+from .apply import apply_model, as_lazy, labelled_lazily, measure
 from .defaults import DEFAULT_N_INIT
 from .fit.ordering import cluster_order
-from .fit.records import TooFewValuesError
+from .fit.records import MixtureOptions, TooFewValuesError
+from .mixture import GaussianMixtureParams
 from .model import KMeansModel
 from .options import METHODS, FeatureOptions, Options, OptionTypeError  # noqa: F401
 from .result import SegmentationResult
@@ -53,6 +54,7 @@ def segment(
     max_iter: int = 300,
     fit_pixels: int | None = None,
     model: KMeansModel | None = None,
+    mixture: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> SegmentationResult:
     """Segment an image into ``n_clusters`` colour/intensity classes with k-means.
@@ -207,6 +209,19 @@ def segment(
         ``centroids`` and ``model`` are the model's, ``n_iter`` is 0, and
         ``converged`` tells whether the model's centroids are the means of this
         image's clusters (as on the image it was fitted on).
+    mixture : {None, "full", "diag"}
+        None: k-means. "full" or "diag": a Gaussian mixture of ``n_clusters``
+        components with full covariance matrices or one variance per feature,
+        fitted by expectation–maximisation (EM) over all pixels from the k-means
+        result (as scikit-learn's ``GaussianMixture`` from its k-means start, with
+        its ``reg_covar=1e-6`` and ``tol=1e-3`` on the mean log-likelihood per
+        pixel, at most 100 EM iterations), over the image's distinct values
+        weighted by their counts when that is less work. The labels are each
+        pixel's most probable component; ``result.probabilities`` holds one
+        probability map per cluster and ``result.uncertainty`` is ``1 - max
+        probability``; the model keeps the weights and covariances
+        (``model.predict_proba``). A lazy image larger than ``fit_pixels`` is
+        fitted on that region (as with "auto") and labelled chunk by chunk.
     progress : callable, optional
         Called as ``progress(done, total)`` while a lazy image is read (units:
         the fit region, then chunks of each Lloyd pass); for progress bars.
@@ -281,6 +296,7 @@ def segment(
         n_init=n_init,
         max_iter=max_iter,
         fit_pixels=fit_pixels,
+        mixture=mixture,
     )
     if model is not None:
         if hasattr(model, "cluster_centers_"):  # a fitted scikit-learn k-means
@@ -340,7 +356,7 @@ def fit_region_then_label(
     _lazy.check_region_smoothing(features, options.fit_pixels)
     sub_mask = None if mask is None else np.asarray(mask)[region.spatial_index]
     part = fit_region(arr[region.index], layout, features, sub_mask, options, region)
-    if options.method == "exact":  # on to a fixed point on all pixels
+    if options.method == "exact" and options.mixture is None:  # on to a fixed point
         full = fit(
             arr, layout, part.model.options, mask, options, init=part.engine_centroids
         )
@@ -397,25 +413,37 @@ def fit(
         n_init=options.n_init,
         max_iter=options.max_iter,
         init=init,
+        mixture=options.mixture and MixtureOptions(covariance_type=options.mixture),
     )
     labels = fit.labels
+    spatial = layout.spatial_shape(arr.shape)
     centroids, channel_means = feats.in_units(fit.centroids, labels, k)
+    m = fit.mixture
     return SegmentationResult(
-        labels=labels.reshape(layout.spatial_shape(arr.shape)),
+        labels=labels.reshape(spatial),
         centroids=centroids,
         counts=fit.counts,
         inertia=fit.inertia,
         model=KMeansModel(
-            fit.centroids, layout, dtype=arr.dtype.name, options=feats.options
+            fit.centroids,
+            layout,
+            dtype=arr.dtype.name,
+            options=feats.options,
+            mixture=m
+            and GaussianMixtureParams(m.weights, m.covariances, m.covariance_type),
         ),
         n_iter=fit.n_iter,
-        converged=fit.converged,
+        converged=fit.converged if m is None else m.converged,
         optimal=fit.optimal,
         n_invalid=fit.n_invalid,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,
         n_fit=labels.size,
         engine_centroids=fit.centroids,
+        probabilities=m and m.probabilities.reshape((k, *spatial)),
+        log_likelihood=m and m.log_likelihood,
+        mixture_n_iter=m.n_iter if m else 0,
+        mixture_converged=m and m.converged,
     )
 
 
@@ -447,16 +475,12 @@ def fit_lazy(
     sub, sub_mask = region.read(darr, dmask, progress)
     loading.join()
     if region.whole:  # the labels are those of the fit: the in-memory result
-        import dask.array as da
-
         part = fit(sub, layout, features, sub_mask, options)
-        chunks = _lazy.spatial_chunks(darr, layout)
-        return replace(part, labels=da.from_array(part.labels, chunks=chunks))
+        return as_lazy(part, _lazy.spatial_chunks(darr, layout))
     _lazy.check_region_smoothing(features, fit_pixels)
     part = fit_region(sub, layout, features, sub_mask, options, region)
-    if options.method != "exact":
-        labels = part.model.predict(darr, mask=dmask, scale=options.scale)
-        return replace(part, labels=labels, converged=False, optimal=False)
+    if options.method != "exact" or options.mixture is not None:
+        return labelled_lazily(part, darr, dmask, options.scale)
     passes = _lazy.lloyd_passes(
         darr,
         layout,

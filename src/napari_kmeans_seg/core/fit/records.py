@@ -41,6 +41,15 @@ def not_converged(max_iter: int) -> NotConvergedWarning:
     )
 
 
+def em_not_converged(options: MixtureOptions) -> NotConvergedWarning:
+    """The warning for a Gaussian mixture whose EM stopped at its ``max_iter``."""
+    return NotConvergedWarning(
+        f"the Gaussian mixture's EM stopped after max_iter={options.max_iter} "
+        f"iterations, before its log-likelihood settled (tol={options.tol}); its "
+        "probabilities may still change"
+    )
+
+
 def too_few_values(n: int) -> TooFewValuesError:
     """The error for an image whose pixels k-means can tell apart only ``n`` ways."""
     return TooFewValuesError(
@@ -99,13 +108,6 @@ class MixtureFit:
     n_iter: int  #: EM iterations
     converged: bool  #: the change of the mean log-likelihood fell below tol
     probabilities: np.ndarray  #: (k, n) float32: each row's posterior; 0 if invalid
-
-    @property
-    def n_parameters(self) -> int:
-        """Free parameters of the mixture (weights, means, covariances)."""
-        k, d = self.means.shape
-        cov = d * (d + 1) // 2 if self.covariance_type == "full" else d
-        return k * cov + k * d + k - 1
 
 
 @dataclass(frozen=True, eq=False)
