@@ -12,6 +12,11 @@ code) with this schema, version 1::
       "centroids": [[r, g, b], ...],           # n_clusters rows of n_features
       "cluster_names": ["shadow", ...],        # optional: n_clusters strings
       "label_map": [1, 2, 2, 3],               # optional: label of each centroid
+      "mixture": {                             # optional: a Gaussian mixture,
+        "covariance_type": "full",             #   "full" or "diag"; its means
+        "weights": [0.2, ...],                 #   are the centroids; weights sum
+        "covariances": [[[...], ...], ...]     #   to 1; n_clusters d×d matrices
+      },
       "features": {                            # how an image becomes features
         "layout": {"channel_axis": 2, "n_channels": 3, "alpha": false,
                    "rgb": true},
@@ -36,7 +41,9 @@ so a model that does not use them stays readable by older versions. With them,
 ``n_features`` counts those. ``"label_map"`` (written only after
 :meth:`SegmentationResult.merge`) gives the label of the pixels nearest each
 centroid row; ``n_clusters`` is then the number of labels, and the centroids have
-one row per entry of the map.
+one row per entry of the map. ``"mixture"`` (a Gaussian mixture,
+``segment(..., mixture=...)``) makes pixels labelled by their most probable
+component; older versions refuse such a file rather than read it as k-means.
 
 Loading is safe and strict: only a regular file of at most :data:`MAX_FILE_BYTES`
 is read (a FIFO, a device or a directory is refused without reading), JSON nested
@@ -86,7 +93,8 @@ _TOP_REQUIRED = (
     "centroids",
     "features",
 )
-_TOP_OPTIONAL = ("cluster_names", "label_map")
+_TOP_OPTIONAL = ("cluster_names", "label_map", "mixture")
+_MIXTURE_REQUIRED = ("covariance_type", "weights", "covariances")
 _FEATURES_REQUIRED = ("layout", "dtype")
 _FEATURES_OPTIONAL = _options.FEATURE_NAMES
 _NORMALIZE_REQUIRED = ("mean", "std")
@@ -484,6 +492,12 @@ def model_to_dict(model) -> dict[str, Any]:
         out["cluster_names"] = list(model.cluster_names)
     if model.label_map is not None:
         out["label_map"] = model.label_map.tolist()
+    if model.mixture is not None:
+        out["mixture"] = {
+            "covariance_type": model.mixture.covariance_type,
+            "weights": model.mixture.weights.tolist(),
+            "covariances": model.mixture.covariances.tolist(),
+        }
     out["features"] = _features_to_json(model.layout, model.dtype, model.options)
     return out
 
@@ -549,6 +563,9 @@ def model_fields_from_dict(data: Any) -> dict[str, Any]:
         raise ValueError(
             f"field 'cluster_names' must be a list of strings, got {names!r}"
         )
+    mixture = data.get("mixture")
+    if mixture is not None:
+        mixture = _mixture_from_json(mixture, k, d, written_by)
     return {
         "centroids": C,
         "layout": layout,
@@ -556,7 +573,36 @@ def model_fields_from_dict(data: Any) -> dict[str, Any]:
         "cluster_names": None if names is None else tuple(names),
         "options": options,
         "label_map": label_map,
+        "mixture": mixture,
     }
+
+
+def _mixture_from_json(obj, k: int, d: int, written_by: str):
+    """The ``"mixture"`` object as a ``GaussianMixtureParams``."""
+    from .mixture import GaussianMixtureParams
+
+    if not isinstance(obj, dict):
+        raise ValueError(f"field 'mixture' must be an object, not {type(obj).__name__}")
+    _check_keys(obj, _MIXTURE_REQUIRED, (), "'mixture'", written_by)
+    weights = _numbers_from_json(obj["weights"], "mixture.weights", k)
+    covs = obj["covariances"]
+    if not isinstance(covs, list) or len(covs) != k:
+        raise ValueError(f"field 'mixture.covariances' must be a list of {k} matrices")
+    rows = []
+    for c, matrix in enumerate(covs):
+        if not isinstance(matrix, list) or len(matrix) != d:
+            raise ValueError(
+                f"field 'mixture.covariances': matrix {c} must be a list of {d} rows"
+            )
+        rows.append(
+            [_numbers_from_json(row, f"mixture.covariances[{c}]", d) for row in matrix]
+        )
+    try:
+        return GaussianMixtureParams(
+            np.array(weights), np.array(rows), obj["covariance_type"]
+        )
+    except ValueError as err:
+        raise ValueError(f"field 'mixture': {err}") from None
 
 
 def _check_header(data: Any) -> str:
