@@ -346,8 +346,10 @@ class SegmentationResult:
         translation=None,
         units=None,
         n_levels: int | None = None,
+        probabilities: bool | None = None,
     ):
-        """Write :attr:`labels` to zarr, all or nothing.
+        """Write :attr:`labels` to zarr, all or nothing; for a Gaussian mixture
+        also its :attr:`probabilities` and :attr:`uncertainty`.
 
         Lazy labels are computed one chunk at a time as they are written (on the
         current dask scheduler, e.g. a ``dask.distributed`` client), so a result
@@ -379,11 +381,24 @@ class SegmentationResult:
             axes (defaults: ``y``, ``x`` (and ``z``, ``t``), 1, 0, none).
         n_levels : int, optional
             With ``ome``: levels of the pyramid (None: halve until it fits 512).
+        probabilities : bool, optional
+            Write the probability maps and the uncertainty too; None (default):
+            for a Gaussian mixture, yes (k-means has none). Then ``store``
+            (``component`` inside it) is a group holding the arrays ``labels``,
+            ``probabilities`` (float32, ``(n_clusters, *labels.shape)``, one
+            cluster per chunk) and ``uncertainty`` (float32, the labels' shape),
+            written in one pass, lazily chunk by chunk for a lazy result. With
+            ``ome``: ``store`` is an OME-NGFF image of the probabilities (a
+            channel axis ``c``, channels named "cluster 1", …), with the labels
+            at ``labels/<component or "clusters">`` and the uncertainty as an
+            image of its own at ``uncertainty``. False: the labels alone, as
+            for k-means.
 
         Returns
         -------
         zarr.Array or zarr.Group
-            The written array (the OME labels group with ``ome``).
+            The written array (the OME labels group with ``ome``); the group of
+            the arrays (the OME image) with probabilities.
 
         Raises
         ------
@@ -392,10 +407,48 @@ class SegmentationResult:
         FileExistsError
             If something exists at the target and ``overwrite`` is False.
         OptionTypeError
-            If ``overwrite`` or ``ome`` is not a bool (a ``TypeError``).
-        """
-        from .zarr_io import labels_to_zarr
+            If ``overwrite``, ``ome`` or ``probabilities`` is not a bool (a
+            ``TypeError``).
+        ValueError
+            If ``probabilities`` is True for a k-means result.
 
+        Examples
+        --------
+        >>> from skimage import data
+        >>> from napari_kmeans_seg import segment
+        >>> result = segment(data.camera()[::4, ::4], 3, mixture="full")
+        >>> group = result.to_zarr("camera.zarr")  # doctest: +SKIP
+        >>> sorted(group.keys())  # doctest: +SKIP
+        ['labels', 'probabilities', 'uncertainty']
+        """
+        from .zarr_io import labels_to_zarr, mixture_to_zarr
+
+        mixture = self.probabilities is not None
+        if probabilities is None:
+            probabilities = mixture
+        elif check_bool(probabilities, "probabilities") and not mixture:
+            raise ValueError(
+                "this result is k-means, which has no probabilities; fit a Gaussian "
+                "mixture (segment(..., mixture='full')) or leave probabilities out"
+            )
+        if probabilities:
+            return mixture_to_zarr(
+                self.labels,
+                self.probabilities,
+                self.uncertainty,
+                store,
+                overwrite=check_bool(overwrite, "overwrite"),
+                ome=check_bool(ome, "ome"),
+                component=component,
+                chunks=chunks,
+                compressors=compressors,
+                colors=self.mean_colors,
+                axes=axes,
+                scale=scale,
+                translation=translation,
+                units=units,
+                n_levels=n_levels,
+            )
         return labels_to_zarr(
             self.labels,
             store,

@@ -3,7 +3,9 @@
 No napari and no Qt here. The image is read once: its pixel matrix is made as
 :func:`segment` makes it (channel layout, alpha, mask, NaN), one random sample of
 the valid pixels is drawn, and every k is fitted on that sample only, so trying nine
-values of k costs about as much as reading a few hundred thousand pixels.
+values of k costs about as much as reading a few hundred thousand pixels. With
+``mixture=``, every k is a Gaussian mixture fitted by :func:`segment` on the sample,
+and scored by its BIC too.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from . import features as _features
 from . import lazy as _lazy
 from . import stats as _stats
 from .defaults import DEFAULT_N_INIT
-from .options import MAX_CLUSTERS, Options, check_positive_int
+from .options import MAX_CLUSTERS, Options, check_mixture, check_positive_int
+from .segment import segment
 from .stats import sample_pixels
 
-#: criteria that :func:`suggest_n_clusters` can pick k by
-CRITERIA = ("silhouette", "elbow")
+#: criteria that :func:`suggest_n_clusters` can pick k by ("bic": Gaussian
+#: mixtures only)
+CRITERIA = ("silhouette", "elbow", "bic")
 #: a lazy image is sampled from a regular grid of at least this many pixels
 LAZY_REGION_PIXELS = 1 << 22
 #: rows of the pairwise-distance matrix computed at once by the silhouette
@@ -49,12 +53,18 @@ class KSuggestion:
         clusters in the subsample, or one cluster per point).
     suggested : int
         The k picked by ``criterion``.
-    criterion : {"silhouette", "elbow"}
+    criterion : {"silhouette", "elbow", "bic"}
         How ``suggested`` was picked (see :func:`suggest_n_clusters`).
     n_samples : int
         Pixels in the sample every k was fitted on.
     n_silhouette : int
         Pixels of the sample the silhouettes were computed on.
+    bic : (n_k,) ndarray of float64, optional
+        With ``mixture=``: for each k, the Bayesian information criterion of the
+        Gaussian mixture fitted on the sample (:meth:`SegmentationResult.bic`;
+        lower is better). None for k-means.
+    mixture : {None, "full", "diag"}
+        The covariance type of the Gaussian mixtures scored (None: k-means).
     """
 
     k_values: tuple[int, ...]
@@ -64,6 +74,8 @@ class KSuggestion:
     criterion: str
     n_samples: int
     n_silhouette: int
+    bic: np.ndarray | None = None
+    mixture: str | None = None
 
     def best(self, criterion: str | None = None) -> int:
         """The k picked by ``criterion`` (``self.criterion`` when None), from the
@@ -71,7 +83,7 @@ class KSuggestion:
 
         Parameters
         ----------
-        criterion : {"silhouette", "elbow"}, optional
+        criterion : {"silhouette", "elbow", "bic"}, optional
             See :func:`suggest_n_clusters`.
 
         Returns
@@ -81,13 +93,15 @@ class KSuggestion:
         Raises
         ------
         ValueError
-            If ``criterion`` is unknown, or is "elbow" with fewer than 3 values of k.
+            If ``criterion`` is unknown, is "elbow" with fewer than 3 values of k,
+            or is "bic" for k-means (no ``mixture``).
         """
         return _pick(
             self.k_values,
             self.inertia,
             self.silhouette,
             self.criterion if criterion is None else criterion,
+            bic=self.bic,
         )
 
     def elbow_distances(self) -> np.ndarray:
@@ -103,7 +117,8 @@ def suggest_n_clusters(
     sample_size: int = 200_000,
     silhouette_size: int = 5_000,
     random_state: int | None = 0,
-    criterion: str = "silhouette",
+    criterion: str | None = None,
+    mixture: str | None = None,
     channel_axis: int | None = None,
     rgb: bool | None = None,
     mask=None,
@@ -137,14 +152,24 @@ def suggest_n_clusters(
       that subsample, computed for all k in one pass over the pairwise distances
       (scikit-learn would recompute them for every k).
 
+    With ``mixture="full"`` or ``"diag"``, each k is a Gaussian mixture fitted on
+    the sample as ``segment(..., mixture=mixture)`` fits one (EM from the k-means
+    fit); the inertia and silhouette are then those of its labels (each pixel's
+    most probable component), and each k gets a third score:
+
+    - the **BIC** of the mixture on the sample (:meth:`SegmentationResult.bic`,
+      as scikit-learn's ``GaussianMixture.bic``; lower is better): the fit's
+      log-likelihood penalised by its number of parameters.
+
     The suggestion follows ``criterion``:
 
-    - ``"silhouette"`` (default): the k with the highest mean silhouette, i.e. the
-      clusters that are tightest and farthest apart;
+    - ``"silhouette"`` (default for k-means): the k with the highest mean
+      silhouette, i.e. the clusters that are tightest and farthest apart;
     - ``"elbow"``: the k of the "elbow" of the inertia curve, the point farthest
       below the chord from its first to its last point once k and inertia are both
       scaled to [0, 1]. It never picks the first or last k of the range, so it needs
-      at least 3 values of k; the silhouette can pick any.
+      at least 3 values of k; the silhouette can pick any;
+    - ``"bic"`` (default with ``mixture``): the k of the lowest BIC.
 
     Parameters
     ----------
@@ -164,9 +189,13 @@ def suggest_n_clusters(
     random_state : int or None
         Seed of the sampling and of the k-means++ starts; the same image and seed
         give the same suggestion.
-    criterion : {"silhouette", "elbow"}
-        How the suggested k is picked (see above); :meth:`KSuggestion.best` gives
-        the other criterion's answer without refitting.
+    criterion : {"silhouette", "elbow", "bic"}, optional
+        How the suggested k is picked (see above; None: "bic" with ``mixture``,
+        else "silhouette"); :meth:`KSuggestion.best` gives another criterion's
+        answer without refitting. "bic" needs ``mixture``.
+    mixture : {None, "full", "diag"}
+        None: score k-means. "full" or "diag": score Gaussian mixtures with full
+        or diagonal covariances (as :func:`segment`'s ``mixture``), BIC included.
     channel_axis, rgb, mask
         As for :func:`segment`: the channel layout and the pixels to cluster.
     color_space, color_features, channel_weights, normalize, spatial_weight
@@ -181,16 +210,17 @@ def suggest_n_clusters(
     Returns
     -------
     KSuggestion
-        ``k_values``, ``inertia`` and ``silhouette`` per k, the ``suggested`` k and
-        the ``criterion``.
+        ``k_values``, ``inertia`` and ``silhouette`` (and ``bic`` with
+        ``mixture``) per k, the ``suggested`` k and the ``criterion``.
 
     Raises
     ------
     ValueError
         If ``k_range`` is empty or holds a value that is not an integer from 2 to
         254; if the sample holds fewer than 2 distinct values (nothing to split);
-        if ``criterion`` is unknown, or is "elbow" with fewer than 3 values of k
-        left; if a size is not a positive integer; or if the image, a layout
+        if ``criterion`` is unknown, is "elbow" with fewer than 3 values of k
+        left, or is "bic" without ``mixture``; if ``mixture`` is not None, "full"
+        or "diag"; if a size is not a positive integer; or if the image, a layout
         option or a feature option is refused as by :func:`segment`.
 
     Warns
@@ -216,9 +246,15 @@ def suggest_n_clusters(
     >>> s.best("elbow") in s.k_values[1:-1]
     True
     >>> result = segment(image, s.suggested)
+
+    Gaussian mixtures, scored by their BIC:
+
+    >>> g = suggest_n_clusters(image, range(2, 5), mixture="diag", sample_size=5000)
+    >>> g.criterion, g.bic.shape
+    ('bic', (3,))
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    mixture = check_mixture(mixture)
+    criterion = _check_criterion(criterion, mixture)
     ks = _check_k_range(k_range)
     sample_size = check_positive_int(sample_size, "sample_size")
     silhouette_size = check_positive_int(silhouette_size, "silhouette_size")
@@ -241,18 +277,70 @@ def suggest_n_clusters(
     ks = _feasible(P, ks, criterion)
     n_sub = min(silhouette_size, len(P))
     sub = np.sort(rng.choice(len(P), size=n_sub, replace=False))
-    inertia, sub_labels = _fit_each_k(P, ks, options, sub)
+    if mixture is None:
+        inertia, sub_labels = _fit_each_k(P, ks, options, sub)
+        bic = None
+    else:
+        inertia, sub_labels, bic = _fit_mixture_each_k(P, ks, options, sub, mixture)
+        bic.flags.writeable = False
     silhouette = silhouette_scores(P[sub], sub_labels, list(ks))
     inertia.flags.writeable = silhouette.flags.writeable = False
     return KSuggestion(
         k_values=ks,
         inertia=inertia,
         silhouette=silhouette,
-        suggested=_pick(ks, inertia, silhouette, criterion),
+        suggested=_pick(ks, inertia, silhouette, criterion, bic=bic),
         criterion=criterion,
         n_samples=len(P),
         n_silhouette=n_sub,
+        bic=bic,
+        mixture=mixture,
     )
+
+
+def _check_criterion(criterion: str | None, mixture: str | None) -> str:
+    """``criterion``, its default for ``mixture`` when None; a ValueError for an
+    unknown one, or "bic" without a mixture."""
+    if criterion is None:
+        return "silhouette" if mixture is None else "bic"
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    if criterion == "bic" and mixture is None:
+        raise ValueError(
+            "criterion='bic' scores Gaussian mixtures: pass mixture='full' or "
+            "'diag' (or use criterion='silhouette' for k-means)"
+        )
+    return criterion
+
+
+def _fit_mixture_each_k(
+    P: np.ndarray,
+    ks: tuple[int, ...],
+    options: Options,
+    sub: np.ndarray,
+    mixture: str,
+) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """A Gaussian mixture of the sample ``P`` for each k, fitted by :func:`segment`
+    (the sample as a one-row image of ``P.shape[1]`` channels, its features as
+    they are): the inertias of its labels, the 0-based labels of the silhouette
+    subsample ``sub``, and the BICs (:meth:`SegmentationResult.bic`)."""
+    inertia, bic = np.empty(len(ks)), np.empty(len(ks))
+    sub_labels = []
+    for i, k in enumerate(ks):
+        result = segment(
+            P[None],
+            k,
+            channel_axis=-1,
+            rgb=False,
+            random_state=options.random_state,
+            n_init=options.n_init,
+            max_iter=options.max_iter,
+            mixture=mixture,
+        )
+        inertia[i] = result.inertia
+        bic[i] = result.bic()
+        sub_labels.append(result.labels[0, sub].astype(np.intp) - 1)
+    return inertia, sub_labels, bic
 
 
 def _fit_each_k(
@@ -421,9 +509,18 @@ def _elbow_distances(ks: tuple[int, ...], inertia: np.ndarray) -> np.ndarray:
     return (dy * x - dx * (y - y[0])) / np.hypot(dx, dy)
 
 
-def _pick(ks, inertia, silhouette, criterion: str) -> int:
+def _pick(ks, inertia, silhouette, criterion: str, *, bic=None) -> int:
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, not {criterion!r}")
+    if criterion == "bic":
+        if bic is None:
+            raise ValueError(
+                "the BIC scores Gaussian mixtures: suggest_n_clusters(..., "
+                "mixture='full') gives it"
+            )
+        if np.all(np.isnan(bic)):
+            return int(ks[0])
+        return int(ks[int(np.nanargmin(bic))])
     if criterion == "elbow":
         if len(ks) < 3:
             raise ValueError(

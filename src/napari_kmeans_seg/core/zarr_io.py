@@ -376,10 +376,31 @@ class OmeAxes:
             _units(units, ndim),
         )
 
+    @property
+    def channel_position(self) -> int:
+        """Where OME-NGFF puts a channel axis among these (after ``t``)."""
+        return int(self.names[:1] == ("t",))
+
+    def with_channel(self) -> OmeAxes:
+        """These axes with a channel axis ``c`` at :attr:`channel_position`
+        (pixel size 1, origin 0, no unit)."""
+        at = self.channel_position
+
+        def put(values, value):
+            return (*values[:at], value, *values[at:])
+
+        return OmeAxes(
+            put(self.names, "c"),
+            put(self.scale, 1.0),
+            put(self.translation, 0.0),
+            put(self.units, None),
+        )
+
     def types(self) -> list[dict[str, str]]:
         out = []
+        kinds = {"t": "time", "c": "channel"}
         for name, unit in zip(self.names, self.units, strict=True):
-            axis = {"name": name, "type": "time" if name == "t" else "space"}
+            axis = {"name": name, "type": kinds.get(name, "space")}
             if unit:
                 axis["unit"] = unit
             out.append(axis)
@@ -524,18 +545,20 @@ def write_ome_labels(
     return final
 
 
-def _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, colors):
-    """The multiscale labels in ``group`` with ome-zarr, then each level's
-    placement: level i keeps pixel 0 of the finest level and every 2**i-th pixel
-    along Y and X, so its origin is the finest level's and its pixel size 2**i
-    times larger there."""
+def _write_ome_pyramid(
+    ome_writer, group, levels, spec, compressors, name, colors, *, label=True
+):
+    """The multiscale labels (an image unless ``label``) in ``group`` with
+    ome-zarr, then each level's placement: level i keeps pixel 0 of the finest
+    level and every 2**i-th pixel along Y and X, so its origin is the finest
+    level's and its pixel size 2**i times larger there."""
     ome_writer.write_multiscale(
         levels,
         group,
         axes=spec.types(),
         scale=dict(zip(spec.names, spec.scale, strict=True)),
         storage_options={"compressors": _compressors(compressors)},
-        name=name or "labels",
+        name=name or ("labels" if label else "image"),
     )
     ome = dict(group.attrs["ome"])
     multiscale = ome["multiscales"][0]
@@ -556,6 +579,9 @@ def _write_ome_pyramid(ome_writer, group, levels, spec, compressors, name, color
             },
             {"type": "translation", "translation": list(spec.translation)},
         ]
+    if not label:
+        group.attrs["ome"] = ome
+        return
     label_meta: dict[str, Any] = {"version": ome["version"]}
     if colors:
         label_meta["colors"] = [
@@ -622,3 +648,347 @@ def labels_to_zarr(
         **placement,
     )
     return zarr.open_group(path, mode="r")
+
+
+# ------------------------------------------------- images (probability maps)
+
+
+def _hex(color) -> str:
+    return "".join(
+        f"{round(255 * min(max(float(c), 0.0), 1.0)):02X}" for c in color[:3]
+    )
+
+
+def write_ome_image(
+    data,
+    store,
+    *,
+    name: str = "image",
+    channel_names: Sequence[str] | None = None,
+    channel_colors: Sequence[Sequence[float] | None] | None = None,
+    window: tuple[float, float] = (0.0, 1.0),
+    visible: bool = True,
+    axes: str | Sequence[str] | None = None,
+    scale: Sequence[float] | None = None,
+    translation: Sequence[float] | None = None,
+    units: str | Sequence[str | None] | None = None,
+    n_levels: int | None = None,
+    chunks=None,
+    compressors: Any = "lz4",
+    overwrite: bool = False,
+    attributes: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write an image of values (e.g. probability or uncertainty maps) as an
+    OME-NGFF (OME-Zarr 0.5) image, all or nothing.
+
+    Parameters
+    ----------
+    data : ndarray or dask array
+        The spatial axes alone, or with ``channel_names`` the channels first:
+        ``(c, *spatial)``. The channel axis is written where OME-NGFF puts it
+        (first, or after ``t``), one channel per chunk.
+    store : str or path-like
+        The folder of the image.
+    name : str
+        The image's (multiscale) name, which readers show: napari-ome-zarr names
+        the layers ``"<name>: <channel name>"``.
+    channel_names : sequence of str, optional
+        One name per channel (the ``omero`` channel labels readers such as
+        napari-ome-zarr name their layers after); None: no channel axis.
+    channel_colors : sequence of RGB(A) in [0, 1] or None, optional
+        Each channel's display colour (None or not finite: white).
+    window : (float, float)
+        The display range of every channel (``omero`` window), e.g. (0, 1) for
+        probabilities.
+    visible : bool
+        Whether the channels are shown when opened (``omero`` active).
+    axes, scale, translation, units
+        Of the spatial axes, as for :func:`write_ome_labels`.
+    n_levels : int, optional
+        Pyramid levels (as for :func:`write_ome_labels`; each level keeps every
+        other pixel of the previous one, so values are not averaged).
+    chunks : optional
+        Chunks of the spatial axes; None: those of lazy data, or dask's
+        automatic chunks.
+    compressors, overwrite, attributes
+        As for :func:`write_ome_labels`.
+
+    Returns
+    -------
+    Path
+        The folder of the image.
+
+    Raises
+    ------
+    FileExistsError
+        If the target exists and ``overwrite`` is False (checked before any work).
+    ValueError
+        If the channel names or the axes options do not fit ``data``.
+    ImportError
+        If ``ome-zarr`` or zarr 3 is not installed.
+    """
+    import dask.array as da
+
+    try:
+        from ome_zarr import writer as ome_writer
+    except ImportError as err:
+        raise ImportError(
+            "writing OME-Zarr needs ome-zarr: pip install ome-zarr"
+        ) from err
+    zarr = _zarr()
+    channels = channel_names is not None
+    spatial_ndim = np.ndim(data) - channels
+    spec = OmeAxes.make(spatial_ndim, axes, scale, translation, units)
+    spatial = None if chunks is None else tuple(chunks)
+    if channels:
+        names = [str(n) for n in channel_names]
+        if len(names) != np.shape(data)[0]:
+            raise ValueError(
+                f"{len(names)} channel names for {np.shape(data)[0]} channels"
+            )
+        data = regular_dask(data, None if spatial is None else (-1, *spatial))
+        at = spec.channel_position
+        data = da.moveaxis(data, 0, at)
+        spec = spec.with_channel()
+        sizes = list(data.chunksize)
+        sizes[at] = 1
+        data = regular_dask(data, tuple(sizes))
+    else:
+        data = regular_dask(data, spatial)
+    final = Path(os.fspath(store))
+    _refuse_existing(final, overwrite)
+    levels = [
+        regular_dask(level, data.chunksize)
+        for level in pyramid_levels(data, n_levels=n_levels)
+    ]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _partial_path(final)
+    try:
+        group = zarr.open_group(str(tmp), mode="w")
+        _write_ome_pyramid(
+            ome_writer, group, levels, spec, compressors, name, None, label=False
+        )
+        if channels:
+            ome = dict(group.attrs["ome"])
+            ome["omero"] = _omero(names, channel_colors, window, visible)
+            group.attrs["ome"] = ome
+        if attributes:
+            group.attrs.update(dict(attributes))
+        _move_into_place(tmp, final)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return final
+
+
+def _omero(names, colors, window, visible) -> dict[str, Any]:
+    """OMERO rendering settings: each channel's name, colour and display range."""
+    lo, hi = (float(v) for v in window)
+    channels = []
+    for i, name in enumerate(names):
+        color = None if colors is None else colors[i]
+        ok = color is not None and np.isfinite(np.asarray(color, float)).all()
+        channels.append(
+            {
+                "label": name,
+                "color": _hex(color) if ok else "FFFFFF",
+                "window": {"start": lo, "end": hi, "min": lo, "max": hi},
+                "active": bool(visible),
+            }
+        )
+    return {"channels": channels, "rdefs": {"model": "color"}}
+
+
+def cluster_names(k: int) -> list[str]:
+    """The names of the probability maps of ``k`` clusters: ``cluster 1``, …"""
+    return [f"cluster {i}" for i in range(1, k + 1)]
+
+
+def _mixture_arrays(labels, probabilities, uncertainty, chunks) -> dict[str, Any]:
+    """The labels, probabilities (one cluster per chunk) and uncertainty as dask
+    arrays with the same spatial chunks: ``chunks``, else those of lazy labels,
+    else dask's automatic chunks for float32."""
+    import dask.array as da
+
+    if chunks is None and not hasattr(labels, "dask"):
+        chunks = tuple(
+            c[0] for c in da.core.normalize_chunks("auto", labels.shape, dtype="f4")
+        )
+    labels = regular_dask(labels, chunks)
+    spatial = labels.chunksize
+    return {
+        "labels": labels,
+        "probabilities": regular_dask(probabilities, (1, *spatial)),
+        "uncertainty": regular_dask(uncertainty, spatial),
+    }
+
+
+def write_arrays_zarr(
+    arrays: Mapping[str, Any],
+    store,
+    *,
+    component: str | None = None,
+    overwrite: bool = False,
+    compressors: Any = "lz4",
+    attributes: Mapping[str, Any] | None = None,
+):
+    """Write several dask arrays as the arrays of one zarr group, in one pass
+    (chunks that share work, such as probabilities and the uncertainty made of
+    them, are computed once), all or nothing.
+
+    Parameters
+    ----------
+    arrays : mapping of str to dask array
+        Name -> array (with regular chunks, see :func:`regular_dask`).
+    store : str, path-like or zarr store
+        Where the group goes (a folder for a path).
+    component : str, optional
+        Path of the group inside the zarr group at ``store``.
+    overwrite : bool
+        Replace an existing group; it is replaced only once the new one is whole.
+    compressors : "lz4", "auto" or zarr codecs
+        As for :func:`write_labels_zarr`.
+    attributes : mapping, optional
+        Attributes of the group (JSON values).
+
+    Returns
+    -------
+    zarr.Group
+        The written group, opened read-only.
+
+    Raises
+    ------
+    FileExistsError
+        If the target exists and ``overwrite`` is False (checked before any work).
+    """
+    import dask.array as da
+
+    zarr = _zarr()
+    target = _Target.of(store, component)
+    final = target.path
+    names = list(arrays)
+    if final is None:  # not a folder: write in place, delete on failure
+        group = zarr.open_group(
+            target.store, path=target.component or "", mode="w" if overwrite else "w-"
+        )
+        try:
+            if attributes:
+                group.attrs.update(dict(attributes))
+            made = [
+                _create_array(
+                    zarr, group.store, _join(target, n), arrays[n], compressors, True
+                )
+                for n in names
+            ]
+            da.store([arrays[n] for n in names], made, lock=False)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                _delete_node(zarr, target)
+            raise
+        return zarr.open_group(target.store, path=target.component or "", mode="r")
+    _refuse_existing(final, overwrite)
+    if target.component is not None:
+        _require_groups(target)
+    tmp = _partial_path(final)
+    guards = [_Guarded(None) for _ in names]
+    try:
+        group = zarr.open_group(str(tmp), mode="w")
+        if attributes:
+            group.attrs.update(dict(attributes))
+        # held back until the last chunk is stored: the partial folder is no group
+        os.replace(tmp / "zarr.json", tmp / _HELD_BACK)
+        for guard, name in zip(guards, names, strict=True):
+            guard.array = _create_array(
+                zarr, str(tmp / name), None, arrays[name], compressors, False
+            )
+        da.store([arrays[n] for n in names], guards, lock=False)
+        os.replace(tmp / _HELD_BACK, tmp / "zarr.json")
+        _move_into_place(tmp, final)
+    except BaseException:
+        for guard in guards:
+            guard.failed = True
+        _discard(tmp)
+        raise
+    return zarr.open_group(str(final), mode="r")
+
+
+def _join(target: _Target, name: str) -> str:
+    return f"{target.component}/{name}" if target.component else name
+
+
+def mixture_to_zarr(
+    labels,
+    probabilities,
+    uncertainty,
+    store,
+    *,
+    ome: bool,
+    component: str | None,
+    overwrite: bool,
+    chunks,
+    compressors: Any,
+    colors=None,
+    attributes: Mapping[str, Any] | None = None,
+    **placement,
+):
+    """A Gaussian mixture's labels, probabilities ``(k, *labels.shape)`` and
+    uncertainty (labels' shape), all or nothing, computed chunk by chunk.
+
+    Plain zarr: a group at ``store`` (``component`` inside it) holding the
+    arrays ``labels``, ``probabilities`` (one chunk per cluster) and
+    ``uncertainty``, written in one pass. With ``ome``: ``store`` becomes an
+    OME-NGFF image of the probabilities (a channel axis ``c``, the channels named
+    ``cluster 1``, …, greyscale from 0 to 1, hidden at first), its labels image
+    (coloured by ``colors``) at
+    ``labels/<component or "clusters">`` and the uncertainty as an image of its
+    own at ``uncertainty``; ``placement`` is the spatial axes, scale,
+    translation, units and n_levels. Returns the written group, read-only."""
+    import zarr
+
+    arrays = _mixture_arrays(labels, probabilities, uncertainty, chunks)
+    if not ome:
+        return write_arrays_zarr(
+            arrays,
+            store,
+            component=component,
+            overwrite=overwrite,
+            compressors=compressors,
+            attributes=attributes,
+        )
+    final = Path(os.fspath(store))
+    name = component or "clusters"
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"component must be a plain folder name, got {component!r}")
+    OmeAxes.make(
+        arrays["labels"].ndim,
+        placement.get("axes"),
+        placement.get("scale"),
+        placement.get("translation"),
+        placement.get("units"),
+    )  # refused before any work
+    _refuse_existing(final, overwrite)
+    k = arrays["probabilities"].shape[0]
+    rgb = None if colors is None else np.asarray(colors, float)
+    same = {"compressors": compressors, **placement}
+    tmp = _partial_path(final)
+    try:
+        write_ome_image(
+            arrays["probabilities"],
+            tmp,
+            name="probabilities",
+            channel_names=cluster_names(k),
+            visible=False,
+            attributes=attributes,
+            **same,
+        )
+        write_ome_labels(
+            arrays["labels"], tmp, name=name, colors=label_colors(rgb), **same
+        )
+        write_ome_image(
+            arrays["uncertainty"], tmp / "uncertainty", name="uncertainty", **same
+        )
+        _move_into_place(tmp, final)
+    except BaseException:
+        _discard(tmp)
+        raise
+    return zarr.open_group(final, mode="r")
