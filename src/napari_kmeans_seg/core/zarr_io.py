@@ -694,12 +694,13 @@ def write_ome_image(
         the layers ``"<name>: <channel name>"``.
     channel_names : sequence of str, optional
         One name per channel (the ``omero`` channel labels readers such as
-        napari-ome-zarr name their layers after); None: no channel axis.
+        napari-ome-zarr name their layers after); None: no channel axis (the
+        one ``omero`` channel is named ``name``).
     channel_colors : sequence of RGB(A) in [0, 1] or None, optional
         Each channel's display colour (None or not finite: white).
     window : (float, float)
         The display range of every channel (``omero`` window), e.g. (0, 1) for
-        probabilities.
+        probabilities and uncertainties.
     visible : bool
         Whether the channels are shown when opened (``omero`` active).
     axes, scale, translation, units
@@ -768,10 +769,11 @@ def write_ome_image(
         _write_ome_pyramid(
             ome_writer, group, levels, spec, compressors, name, None, label=False
         )
-        if channels:
-            ome = dict(group.attrs["ome"])
-            ome["omero"] = _omero(names, channel_colors, window, visible)
-            group.attrs["ome"] = ome
+        ome = dict(group.attrs["ome"])
+        ome["omero"] = _omero(
+            names if channels else [name], channel_colors, window, visible
+        )
+        group.attrs["ome"] = ome
         if attributes:
             group.attrs.update(dict(attributes))
         _move_into_place(tmp, final)
