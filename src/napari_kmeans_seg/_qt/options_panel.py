@@ -1,4 +1,5 @@
-"""The options of Segment: k, the seed, the colour space, the less common feature
+"""The options of Segment: the method (k-means or a Gaussian mixture), k, the seed,
+the colour space, the less common feature
 options (in a collapsible group: Fiji-style colour features, normalisation,
 coordinates, smoothing), the sampling and the outputs."""
 
@@ -24,6 +25,20 @@ FEATURES_NOT_RGB_REASON = "The colour features apply to RGB images only"
 #: why k and the seed are off with a loaded model
 K_FIXED_REASON = "A loaded model fixes k (Fit new to change)"
 SEED_REASON = "A loaded model is applied, not fitted: no seed (Fit new to change)"
+METHOD_REASON = "A loaded model applies its own method (Fit new to change)"
+#: the methods offered, and the ``mixture`` of :func:`segment` each stands for
+METHODS = {
+    "k-means": None,
+    "Gaussian mixture (full)": "full",
+    "Gaussian mixture (diagonal)": "diag",
+}
+METHOD_TIP = (
+    "How the pixels are clustered: k-means gives every pixel one cluster; a "
+    "Gaussian mixture (fitted by EM from the k-means result; full or diagonal "
+    "covariances) also gives each cluster's probability at every pixel: one "
+    "hidden layer '<image> probability i' per cluster and a layer '<image> "
+    "uncertainty' (1 - the highest probability)"
+)
 #: what the Options group holds: its header's tooltip
 OPTIONS_TIP = (
     "More options: the colour features (Fiji-style), normalise features, spatial "
@@ -69,12 +84,18 @@ class OptionsPanel(Container):
             ]
         )
         options_box = Container(labels=False)
-        main = Container(widgets=[self.n_clusters, self.random_state, self.color_space])
+        main = Container(
+            widgets=[self.method, self.n_clusters, self.random_state, self.color_space]
+        )
         # unlabelled: a labelled row would add an empty label column's width
         super().__init__(widgets=[main, options_box], labels=False)
         self.group = collapsible("Options", self.more_options, options_box, OPTIONS_TIP)
         self._applies = (False, True)  # (rgb, fitting) of the last update_enabled
-        self._tips = (self.n_clusters.tooltip, self.random_state.tooltip)
+        self._tips = (
+            self.n_clusters.tooltip,
+            self.random_state.tooltip,
+            self.method.tooltip,
+        )
         #: the masked layers choice of each input mode (channels: one per layer
         #: and cluster, so off unless asked)
         self._masked = {False: True, True: False}
@@ -82,7 +103,13 @@ class OptionsPanel(Container):
         self.color_features.ticked_changed.connect(self._on_ticked)
 
     def _make_main_options(self) -> None:
-        """k, the seed and the colour space."""
+        """The method, k, the seed and the colour space."""
+        self.method = ComboBox(
+            choices=list(METHODS),
+            value="k-means",
+            label="method",
+            tooltip=METHOD_TIP,
+        )
         self.n_clusters = SpinBox(
             value=3,
             min=2,
@@ -186,6 +213,12 @@ class OptionsPanel(Container):
             "smoothing": float(self.smoothing.value),
         }
 
+    @property
+    def mixture(self) -> str | None:
+        """The ``mixture`` of :func:`segment` for the method chosen: None
+        (k-means), "full" or "diag"."""
+        return METHODS[self.method.value]
+
     def layer_options(self) -> dict:
         """The options of the output layers."""
         return {
@@ -252,9 +285,11 @@ class OptionsPanel(Container):
         ):
             widget.enabled = fitting
         self.n_clusters.enabled = self.random_state.enabled = fitting
-        k_tip, seed_tip = self._tips
+        self.method.enabled = fitting
+        k_tip, seed_tip, method_tip = self._tips
         self.n_clusters.tooltip = k_tip if fitting else K_FIXED_REASON
         self.random_state.tooltip = seed_tip if fitting else SEED_REASON
+        self.method.tooltip = method_tip if fitting else METHOD_REASON
 
     def follow_input_mode(self, channels: bool) -> None:
         """Switch the masked layers box to the choice of the input mode

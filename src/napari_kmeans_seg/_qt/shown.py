@@ -72,7 +72,7 @@ class ShownResult:
             self.current = Shown(
                 shown.inputs.renamed(new), shown.result, shown.layer_options
             )
-            self._table.caption.value = f"{new}: {shown.result.n_clusters} clusters"
+            self._table.retitle(new)
 
     def colorview_data(self) -> tuple | None:
         """(image, result, name) for the colour-space view, or None when there is

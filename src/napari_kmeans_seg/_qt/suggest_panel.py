@@ -2,8 +2,9 @@
 
 A GUI module (Qt through magicgui/qtpy), made to be dropped into the segmentation
 widget: it runs :func:`suggest_n_clusters` in a napari worker thread on the image a
-callback gives, draws the silhouette (and the scaled inertia) per k, and sets the
-widget's k spin box when **Use k = …** is clicked (or a k on the plot).
+callback gives, draws the silhouette (and the scaled inertia) per k — for Gaussian
+mixtures their BIC — and sets the widget's k spin box when **Use k = …** is clicked
+(or a k on the plot).
 """
 
 import logging
@@ -37,6 +38,14 @@ PLOT_HELP = (
     "(sum of squared distances to the centres), scaled; it always falls with k, "
     "and its elbow, where it stops falling fast, is a second opinion. Click a k "
     "to choose it."
+)
+#: the plot's help when it scores Gaussian mixtures
+PLOT_HELP_BIC = (
+    "x: number of clusters k. Solid blue (left axis): the BIC (Bayesian "
+    "information criterion) of the Gaussian mixture fitted for each k, its fit "
+    "penalised by its number of parameters; lower is better, and the suggested k "
+    "has the lowest. Dashed grey: inertia of its labels, scaled. Click a k to "
+    "choose it."
 )
 USE_TIP = "Set the number of clusters to the k chosen on the plot"
 #: room for the axis titles (pixels)
@@ -138,7 +147,7 @@ class KScorePlot(QWidget):
         pen.setStyle(Qt.PenStyle.DashLine)
         painter.setPen(pen)
         painter.drawPolyline(QPolygonF(curve(np.asarray(s.inertia))))
-        points = curve(np.asarray(s.silhouette))
+        points = curve(np.asarray(main_scores(s)[0]))
         painter.setPen(QPen(SILHOUETTE_COLOR, 2))
         painter.drawPolyline(QPolygonF(points))
         painter.setBrush(SILHOUETTE_COLOR)
@@ -168,7 +177,7 @@ class KScorePlot(QWidget):
         painter.drawText(
             QRectF(-r.height() / 2, 0, r.height(), 16),
             Qt.AlignmentFlag.AlignHCenter,
-            "silhouette",
+            main_scores(self._suggestion)[1],
         )
         painter.restore()
 
@@ -223,8 +232,8 @@ class SuggestKPanel(Container):
             text="Suggest k",
             tooltip="Score k = "
             f"{self._k_range[0]}..{self._k_range[-1]} on a sample of the pixels "
-            "and suggest the k whose clusters are best separated (silhouette). "
-            + PLOT_HELP,
+            "and suggest the k whose clusters are best separated (silhouette; for a "
+            "Gaussian mixture, the k of the lowest BIC). " + PLOT_HELP,
         )
         self._tooltip = self.suggest_button.tooltip
         self._reason: str | None = None
@@ -317,9 +326,11 @@ class SuggestKPanel(Container):
         name = self._scoring
         self.caption.value = f"k scored for {name!r}" if name else "k scored"
         self.caption.visible = True
+        help_text = PLOT_HELP if suggestion.bic is None else PLOT_HELP_BIC
         self.plot.setToolTip(
-            (f"The scores of k for {name!r}. " if name else "") + PLOT_HELP
+            (f"The scores of k for {name!r}. " if name else "") + help_text
         )
+        self.status.tooltip = help_text
         k = suggestion.suggested
         self.use_button.text = f"Use k = {k}"
         self.use_button.enabled = self._k_fixed is None
@@ -353,11 +364,26 @@ class SuggestKPanel(Container):
         self.suggest_button.enabled = self._reason is None
 
 
+def main_scores(suggestion: KSuggestion) -> tuple[np.ndarray, str]:
+    """The scores the plot draws solid, and their axis title: the BIC of Gaussian
+    mixtures, else the silhouette."""
+    if suggestion.bic is not None:
+        return np.asarray(suggestion.bic), "BIC (lower is better)"
+    return np.asarray(suggestion.silhouette), "silhouette"
+
+
 def recommendation(suggestion: KSuggestion) -> str:
     """One recommended k with a one-line reason."""
     k = suggestion.suggested
+    ks = suggestion.k_values
     if suggestion.criterion == "elbow":
         return f"Use k = {k}: the inertia stops falling fast there (elbow)"
+    if suggestion.criterion == "bic":
+        bic = suggestion.bic[ks.index(k)]
+        return (
+            f"Use k = {k}: its Gaussian mixture has the lowest BIC ({bic:.6g}, "
+            f"of k = {ks[0]} to {ks[-1]}; lower is better)"
+        )
     sil = suggestion.silhouette[suggestion.k_values.index(k)]
     return (
         f"Use k = {k}: its clusters are the best separated (silhouette "

@@ -26,6 +26,44 @@ from .reflow import wrap_text
 
 #: text of the hint under the table when there is nothing to merge
 MERGE_HINT = "select two or more rows (Ctrl/Shift-click), then Merge"
+MERGE_TIP = (
+    "Merge the selected clusters into one (the lowest label); the other labels "
+    "are renumbered"
+)
+#: the names of the methods of :func:`segment`'s ``mixture``
+MIXTURE_NAMES = {"full": "full", "diag": "diagonal"}
+
+
+def mixture_note(result: SegmentationResult | None) -> str:
+    """What the caption says of a Gaussian mixture (empty for k-means): its
+    covariances, mean log-likelihood per pixel and BIC (those of a fit, not of a
+    model applied), and whether EM converged."""
+    mixture = None if result is None else result.model.mixture
+    if mixture is None:
+        return ""
+    kind = MIXTURE_NAMES.get(mixture.covariance_type, mixture.covariance_type)
+    note = f"Gaussian mixture ({kind})"
+    if result.log_likelihood is not None:
+        note += (
+            f", log-likelihood {result.log_likelihood:.4g} per pixel, "
+            f"BIC {result.bic():.6g}"
+        )
+        if result.mixture_converged is False:
+            note += f", EM not converged in {result.mixture_n_iter} iterations"
+    return note
+
+
+def merge_refusal(result: SegmentationResult | None) -> str | None:
+    """Why the clusters of ``result`` cannot be merged at all (a Gaussian
+    mixture: the core's own message, refused before any work), or None."""
+    if result is None or result.probabilities is None:
+        return None
+    try:
+        result.merge([1, 2])  # refused at once for a mixture
+    except ValueError as err:
+        text = str(err)
+        return text[:1].upper() + text[1:]
+    return None
 
 
 def format_cell(value) -> str:
@@ -93,12 +131,7 @@ class ClusterTablePanel(Container):
     cluster_chosen = Signal(int)
 
     def __init__(self):
-        self.merge_button = PushButton(
-            text="Merge",
-            enabled=False,
-            tooltip="Merge the selected clusters into one (the lowest label); the "
-            "other labels are renumbered",
-        )
+        self.merge_button = PushButton(text="Merge", enabled=False, tooltip=MERGE_TIP)
         self.hint = Label(value="")
         wrap_text(self.hint.native)
         self.caption = Label(value="")
@@ -128,6 +161,10 @@ class ClusterTablePanel(Container):
         self.native.layout().insertWidget(1, self.table)
         self._ids: list[int] = []
         self._locked = False
+        #: why Merge cannot apply to the result shown (None: it can)
+        self._refusal: str | None = None
+        self._title = self._note = ""
+        self._n_rows = 0
         self.table.itemSelectionChanged.connect(self._on_selection)
         self._quiet = False
         self.merge_button.changed.connect(self._on_merge_clicked)
@@ -155,18 +192,35 @@ class ClusterTablePanel(Container):
         channel_names: Sequence[str] = (),
     ) -> None:
         """Show the clusters of ``result`` (None: empty, Merge disabled), under the
-        caption ``"<title>: <n> clusters"``; ``channel_names``: the layers
-        clustered as channels (column names)."""
+        caption ``"<title>: <n> clusters"`` (a Gaussian mixture's log-likelihood
+        and BIC after it, :func:`mixture_note`); ``channel_names``: the layers
+        clustered as channels (column names). Merge stays disabled for a
+        result whose clusters cannot be merged (:func:`merge_refusal`)."""
         frame = None
         if result is not None:
             frame = display_frame(result.table(), channel_names)
-        self.set_frame(frame, title=title)
+        self.set_frame(
+            frame,
+            title=title,
+            note=mixture_note(result),
+            refusal=merge_refusal(result),
+        )
 
-    def set_frame(self, frame: pd.DataFrame | None, *, title: str = "") -> None:
+    def set_frame(
+        self,
+        frame: pd.DataFrame | None,
+        *,
+        title: str = "",
+        note: str = "",
+        refusal: str | None = None,
+    ) -> None:
         """Show a clusters table (columns as :meth:`SegmentationResult.table`;
-        None: empty) under the caption ``"<title>: <n> clusters"``."""
+        None: empty) under the caption ``"<title>: <n> clusters"`` (and
+        ``note``); ``refusal``: why Merge does not apply to it (None: it does)."""
         self.table.clearSelection()
-        self.caption.value = "" if frame is None else f"{title}: {len(frame)} clusters"
+        self._note, self._refusal = note, refusal
+        self._n_rows = 0 if frame is None else len(frame)
+        self.retitle(title)
         self.caption.visible = frame is not None
         if frame is None:
             self.table.setRowCount(0)
@@ -193,6 +247,14 @@ class ClusterTablePanel(Container):
         self._fit_height()
         self.visible_table(True)
         self._update_enabled()
+
+    def retitle(self, title: str) -> None:
+        """The caption for the image now called ``title``."""
+        self._title = title
+        caption = f"{title}: {self._n_rows} clusters" if self._n_rows else ""
+        if caption and self._note:
+            caption += f" · {self._note}"
+        self.caption.value = caption
 
     def _fit_height(self) -> None:
         """As tall as its rows (no empty band under a few), at most
@@ -255,9 +317,13 @@ class ClusterTablePanel(Container):
 
     def _update_enabled(self) -> None:
         n = len(self.selected_ids())
-        self.merge_button.enabled = n >= 2 and not self._locked
+        refusal = self._refusal
+        self.merge_button.enabled = n >= 2 and not self._locked and refusal is None
+        self.merge_button.tooltip = refusal or MERGE_TIP
         if not self._ids:
             self.hint.value = ""
+        elif refusal is not None:
+            self.hint.value = refusal
         elif n >= 2:
             self.hint.value = f"merge {n} clusters"
         else:
@@ -265,7 +331,7 @@ class ClusterTablePanel(Container):
 
     def _on_merge_clicked(self, _=None) -> None:
         ids = self.selected_ids()
-        if len(ids) >= 2 and not self._locked:
+        if len(ids) >= 2 and not self._locked and self._refusal is None:
             self.merge_requested.emit(ids)
 
 

@@ -246,11 +246,13 @@ class KMeansWidget(Container):
             "random_state": self.options_panel.random_state.value,
             **self.options_panel.layer_options(),
         }
-        if model is None:  # a model applies its own feature options
+        if model is None:  # a model applies its own method and feature options
             options.update(self.feature_options(inputs.layers[0]))
             fit_pixels = self.options_panel.fit_pixels(inputs.n_pixels)
             if fit_pixels is not None:
                 options["fit_pixels"] = fit_pixels
+            if self.options_panel.mixture is not None:
+                options["mixture"] = self.options_panel.mixture
         n_clusters = None if model is not None else self.options_panel.n_clusters.value
         self._runner.segment(inputs, n_clusters, model, options)
 
@@ -321,6 +323,9 @@ class KMeansWidget(Container):
         (ValueError: no valid input)."""
         inputs = self.read_inputs()
         options = self.feature_options(inputs.layers[0])
+        mixture = self.options_panel.mixture
+        if mixture is not None:  # each k a Gaussian mixture, scored by its BIC
+            options["mixture"] = mixture
         return suggest_input(
             inputs, random_state=self.options_panel.random_state.value, **options
         )

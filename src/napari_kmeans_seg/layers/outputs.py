@@ -22,6 +22,13 @@ from ..core.parallel import current_check
 from ..core.segment import SegmentationResult, segment
 from .label_colors import check_label_colors, labels_colormap
 from .owned import Made, made, mark_made
+from .probabilities import (
+    is_mixture_output,
+    mixture_layer_data,
+    n_mixture_layers,
+    probability_levels,
+    with_probabilities,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -225,8 +232,11 @@ def result_layer_data(
         ``"<image> clusters"`` whose ``features`` are :meth:`result.table()
         <SegmentationResult.table>` with an ``index`` column (= label, which napari
         uses to match rows to label values, so hovering shows the cluster's row),
-        then the masked layers. All carry the source's whole placement
-        (:meth:`SourceInfo.placement`), so each pixel lands on its image pixel.
+        then the masked layers, then for a Gaussian mixture (``mixture=``) its
+        probability maps and uncertainty map
+        (:func:`~.probabilities.mixture_layer_data`). All carry the source's whole
+        placement (:meth:`SourceInfo.placement`), so each pixel lands on its
+        image pixel.
 
     Raises
     ------
@@ -243,6 +253,7 @@ def result_layer_data(
         (_n_blocks(result.labels) if mean_color_layer else 0)
         + 1
         + (result.n_clusters if masked_layers else 0)
+        + n_mixture_layers(result)
     )
     layers = []
     if mean_color_layer:
@@ -251,7 +262,33 @@ def result_layer_data(
     progress.step()
     if masked_layers:
         layers += _masked_layers(at, image, progress)
+    layers += _mixture_layers(at, result, label_colors, progress)
     return layers
+
+
+def _mixture_layers(
+    at: _Levels, result: SegmentationResult, colors: str, progress: _OutputProgress
+) -> list:
+    """A Gaussian mixture's probability and uncertainty maps, placed as the labels
+    (every level of a multiscale layer); none for k-means."""
+    if result.probabilities is None:
+        return []
+    source = at.source
+    levels = None
+    if len(at.pairs) > 1:  # multiscale: each level's probabilities, lazily
+        axis = None if source.rgb else result.model.layout.channel_axis
+        scale = spatial_scale(source.scale, {"channel_axis": axis})
+        levels = probability_levels(result, [im for im, _ in at.pairs], scale)
+    return mixture_layer_data(
+        result,
+        source.name,
+        _labels_placement(source.placement(), result, source),
+        label_colors=colors,
+        rgb=source.rgb,
+        levels=levels,
+        metadata={SOURCE_KEY: source.name},
+        step=progress.step,
+    )
 
 
 @dataclass(frozen=True)
@@ -522,6 +559,9 @@ def compute_layers(
         image = np.asarray(image)
     result = segment(image, n_clusters, rgb=source.rgb, model=model, **options)
     current_check()()  # cancelled while segmenting: no outputs
+    result = with_probabilities(
+        result, image, mask=options.get("mask"), scale=options.get("scale")
+    )
     if levels is not None:
         levels = label_levels(result, levels, options.get("scale"))
     layer_data = result_layer_data(
@@ -703,9 +743,10 @@ def iter_add_or_update_layers(
     :mod:`.owned`) are updated or removed: a user's layer that has an output's
     name, or a copy of an output (napari's *Duplicate Layer* copies its metadata),
     is left as it is, and the output gets a free
-    name (:func:`free_name`). This plugin's cluster and mean-colour layers of
-    ``source_name`` that the new result no longer has (a re-run with fewer
-    clusters, or without them) are removed.
+    name (:func:`free_name`). This plugin's cluster, mean-colour, probability and
+    uncertainty layers of ``source_name`` that the new result no longer has (a
+    re-run with fewer clusters, without them, or with k-means after a Gaussian
+    mixture) are removed.
 
     Adding a big layer takes a noticeable fraction of a second (napari builds its
     controls, thumbnail and texture), so the widget lets the event loop run between
@@ -725,6 +766,7 @@ def iter_add_or_update_layers(
             and (
                 record.role.startswith(f"{source_name} cluster ")
                 or record.role == mean_color_name(source_name)
+                or is_mixture_output(source_name, record.role)
             )
         ):
             viewer.layers.remove(layer)
