@@ -44,11 +44,14 @@ def test_help_documents_every_option():
         "--model",
         "--save-model",
         "--masks",
+        "--mixture",
         "--random-state",
         "--out",
         "INPUT",
         "_labels.tif",
         "_clusters.csv",
+        "_probabilities.tif",
+        "_uncertainty.tif",
         "Exit",
     ):
         assert word in helped.stdout

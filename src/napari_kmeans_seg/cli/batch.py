@@ -26,6 +26,8 @@ class Batch:
     save_model: Path | None
     ome_zarr: bool = False
     color_features: tuple[str, ...] | None = None
+    #: a Gaussian mixture's covariance type ("full", "diag"); None: k-means
+    mixture: str | None = None
     model: KMeansModel | None = None
     model_source: str = ""
     save_error: str | None = None

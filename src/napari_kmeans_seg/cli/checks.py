@@ -47,6 +47,25 @@ def check_model_features(batch: Batch, path: Path) -> None:
         )
 
 
+def check_model_mixture(batch: Batch, path: Path) -> None:
+    """``--mixture``, when given, must be the loaded model's; a model fitted as a
+    Gaussian mixture makes the batch one (its probability maps are written)."""
+    mixture = batch.model.mixture
+    theirs = None if mixture is None else mixture.covariance_type
+    given = batch.mixture
+    if given is not None and given != theirs:
+        fitted = (
+            "as k-means"
+            if theirs is None
+            else f"as a Gaussian mixture with {theirs} covariances"
+        )
+        raise UsageError(
+            f"--mixture {given} contradicts the model {path.name}, fitted {fitted}; "
+            "leave --mixture out"
+        )
+    batch.mixture = theirs
+
+
 def check_ome_zarr_installed() -> None:
     try:
         import ome_zarr  # noqa: F401
@@ -70,7 +89,11 @@ def check_outputs(batch: Batch, todo: list[Path], inputs: list[Path]) -> None:
         (path, batch.out / name)
         for path in todo
         for name in output_names(
-            path.stem, batch.k, masks=batch.masks, ome_zarr=batch.ome_zarr
+            path.stem,
+            batch.k,
+            masks=batch.masks,
+            ome_zarr=batch.ome_zarr,
+            mixture=batch.mixture is not None,
         )
     ]
     if batch.save_model is not None:

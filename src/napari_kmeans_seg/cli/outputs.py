@@ -12,12 +12,22 @@ from .program import PROG
 WRITER = PROG
 
 
-def output_names(stem: str, k: int, *, masks: bool, ome_zarr: bool) -> list[str]:
+#: the maps of a Gaussian mixture, written beside the labels (``STEM_<name>.tif``)
+MIXTURE_MAPS = ("probabilities", "uncertainty")
+
+
+def output_names(
+    stem: str, k: int, *, masks: bool, ome_zarr: bool, mixture: bool = False
+) -> list[str]:
     """Every name the outputs of an image ``stem`` may take (both suffixes of the
-    masked images: which one is known only once the image is read)."""
+    masked images: which one is known only once the image is read); with
+    ``mixture``, the probability and uncertainty maps too."""
     names = [f"{stem}_labels.tif", f"{stem}_clusters.csv"]
+    maps = MIXTURE_MAPS if mixture else ()
+    names += [f"{stem}_{m}.tif" for m in maps]
     if ome_zarr:
         names.append(f"{stem}_labels.ome.zarr")
+        names += [f"{stem}_{m}.ome.zarr" for m in maps]
     if masks:
         names += [
             f"{stem}_cluster{i}.{ext}"
@@ -71,4 +81,7 @@ def is_output_name(name: str) -> bool:
     """Whether ``name`` looks like a file this command writes."""
     import re
 
-    return re.search(r"_(labels\.tif|cluster\d+\.(png|tif))$", name) is not None
+    found = re.search(
+        r"_(labels|probabilities|uncertainty)\.tif$|_cluster\d+\.(png|tif)$", name
+    )
+    return found is not None

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.features import MAX_CLUSTERS
-from ..core.options import COLOR_FEATURES
+from ..core.options import COLOR_FEATURES, MIXTURES
 from ..core.version import __version__
 from .program import PROG
 
@@ -23,6 +23,18 @@ For each image STEM.ext, DIR receives
   STEM_clusterI.png   with --masks: the image with all but cluster I set to 0
                       (.tif unless the image is 8-bit greyscale or RGB(A))
   STEM_labels.ome.zarr  with --ome-zarr: the labels as an OME-NGFF labels image
+
+With --mixture (or a --model fitted as a Gaussian mixture), also
+  STEM_probabilities.tif  float32 OME-TIFF, one channel per cluster (C axis,
+                      channels named "cluster 1", ...): each pixel's probability
+                      of belonging to that cluster, 0-1, summing to 1 (0 where
+                      not clustered); Fiji's Bio-Formats opens it as one
+                      hyperstack with a channel per cluster
+  STEM_uncertainty.tif    float32 OME-TIFF: 1 - the largest probability (0 =
+                      sure; 1 where not clustered)
+  STEM_probabilities.ome.zarr, STEM_uncertainty.ome.zarr  with --ome-zarr: the
+                      same as OME-NGFF images (napari-ome-zarr opens one layer
+                      per cluster)
 
 Nothing is ever overwritten that is not an output of this program: a run that
 would overwrite an input, a file it did not write or a symbolic link is refused
@@ -205,6 +217,20 @@ def _add_fit_arguments(seg: argparse.ArgumentParser) -> None:
             "each on a 0-1 scale, hue as two features (hue cos, hue sin). Default: "
             "the image's own channel values. With --model, leave it out or give the "
             "model's"
+        ),
+    )
+    seg.add_argument(
+        "--mixture",
+        choices=MIXTURES,
+        default=None,
+        help=(
+            "fit a Gaussian mixture of K components (started from the k-means fit, "
+            "refined by EM over all pixels) instead of k-means: 'full' covariance "
+            "matrices or 'diag' (one variance per feature). Pixels are labelled by "
+            "their most probable cluster, and STEM_probabilities.tif (one channel "
+            "per cluster) and STEM_uncertainty.tif (1 - the largest probability) "
+            "are written too. Default: k-means. A --model saved from a mixture "
+            "writes them without it; with --model, leave it out or give the model's"
         ),
     )
     seg.add_argument(

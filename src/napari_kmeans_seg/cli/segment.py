@@ -10,6 +10,7 @@ from pathlib import Path
 from .batch import Batch, Interrupted
 from .checks import (
     check_model_features,
+    check_model_mixture,
     check_ome_zarr_installed,
     check_outputs,
     load_model,
@@ -31,10 +32,12 @@ def segment_command(args: argparse.Namespace) -> int:
         save_model=args.save_model,
         ome_zarr=args.ome_zarr,
         color_features=args.color_features,
+        mixture=args.mixture,
     )
     if args.model is not None:
         load_model(batch, args.model, args.n_clusters)
         check_model_features(batch, args.model)
+        check_model_mixture(batch, args.model)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"the output folder {args.out} is a file; choose a folder")
     if args.ome_zarr:
@@ -88,6 +91,7 @@ def _segment_one(batch: Batch, path: Path, image) -> None:
                 rgb=rgb,
                 random_state=batch.random_state,
                 color_features=batch.color_features,
+                mixture=batch.mixture,
             )
             batch.model = result.model
             batch.model_source = f"fitted on {path}"
@@ -134,7 +138,13 @@ def _summary(batch: Batch, n_inputs: int) -> int:
     if model is not None:
         print(
             f"segmented {len(batch.done)} of {n_inputs} images into "
-            f"{model.n_clusters} clusters with the model {batch.model_source}; "
+            f"{model.n_clusters} clusters"
+            + (
+                f" (a Gaussian mixture, {model.mixture.covariance_type} covariances)"
+                if model.mixture is not None
+                else ""
+            )
+            + f" with the model {batch.model_source}; "
             f"outputs in {batch.out}"
             + (
                 f"; model saved to {batch.save_model}"
