@@ -11,6 +11,8 @@ imported on first use):
   :class:`KSuggestion`, to help choose ``n_clusters``
 - :class:`ExactKMeans` — the exact engine as a scikit-learn estimator for any
   ``(n_samples, n_features)`` data
+- :class:`ExactGaussianMixture` — its Gaussian mixture (EM from the exact
+  k-means) as a scikit-learn estimator, like ``sklearn.mixture.GaussianMixture``
 
 The command line ``napari-kmeans-seg segment`` (``python -m napari_kmeans_seg``)
 segments batches of image files.
@@ -31,9 +33,11 @@ _LAZY = {
     "suggest_n_clusters": ".core.suggest",
     "KSuggestion": ".core.suggest",
     "ExactKMeans": ".core.estimator",
+    "ExactGaussianMixture": ".core.mixture_estimator",
 }
 
 __all__ = [
+    "ExactGaussianMixture",
     "ExactKMeans",
     "KMeansModel",
     "KSuggestion",
@@ -46,6 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .core.estimator import ExactKMeans
+    from .core.mixture_estimator import ExactGaussianMixture
     from .core.model import KMeansModel
     from .core.segment import SegmentationResult, segment
     from .core.suggest import KSuggestion, suggest_n_clusters

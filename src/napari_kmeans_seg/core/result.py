@@ -417,9 +417,11 @@ class SegmentationResult:
         >>> from skimage import data
         >>> from napari_kmeans_seg import segment
         >>> result = segment(data.camera()[::4, ::4], 3, mixture="full")
-        >>> group = result.to_zarr("camera.zarr")  # doctest: +SKIP
-        >>> sorted(group.keys())  # doctest: +SKIP
+        >>> group = result.to_zarr("camera.zarr")
+        >>> sorted(group.keys())
         ['labels', 'probabilities', 'uncertainty']
+        >>> group["probabilities"].shape, group["uncertainty"].dtype.name
+        ((3, 128, 128), 'float32')
         """
         from .zarr_io import labels_to_zarr, mixture_to_zarr
 
