@@ -150,3 +150,127 @@ def count_codes(X, mask, use_mask, lo, strides, counts):
         for a in range(d):
             code += (np.int64(X[i, a]) - lo[a]) * strides[a]
         counts[code] += 1
+
+
+@njit(**_OPTS)
+def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
+    """:func:`em_kernel` for three features, unrolled (RGB: numba does not unroll
+    loops over a run-time number of features)."""
+    k = means.shape[0]
+    lp = np.empty(k)
+    d0 = np.empty(k)
+    d1 = np.empty(k)
+    d2 = np.empty(k)
+    ll = 0.0
+    total = 0.0
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x0 = np.float64(X[i, 0])
+        x1 = np.float64(X[i, 1])
+        x2 = np.float64(X[i, 2])
+        if x0 - x0 != 0 or x1 - x1 != 0 or x2 - x2 != 0:
+            continue
+        wi = w[i] if use_w else 1.0
+        top = -np.inf
+        for c in range(k):
+            a0 = x0 - means[c, 0]
+            a1 = x1 - means[c, 1]
+            a2 = x2 - means[c, 2]
+            d0[c] = a0
+            d1[c] = a1
+            d2[c] = a2
+            y0 = a0 * prec[c, 0, 0]
+            y1 = a0 * prec[c, 0, 1] + a1 * prec[c, 1, 1]
+            y2 = a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2] + a2 * prec[c, 2, 2]
+            v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
+            lp[c] = v
+            if v > top:
+                top = v
+        t = 0.0
+        for c in range(k):
+            e = math.exp(lp[c] - top)
+            lp[c] = e
+            t += e
+        ll += wi * (top + math.log(t))
+        total += wi
+        scale = wi / t
+        for c in range(k):
+            if lp[c] == 0.0:  # exactly nothing to add
+                continue
+            r = lp[c] * scale
+            a0 = d0[c]
+            a1 = d1[c]
+            a2 = d2[c]
+            N[c] += r
+            r0 = r * a0
+            r1 = r * a1
+            r2 = r * a2
+            S1[c, 0] += r0
+            S1[c, 1] += r1
+            S1[c, 2] += r2
+            S2[c, 0, 0] += r0 * a0
+            S2[c, 0, 1] += r0 * a1
+            S2[c, 0, 2] += r0 * a2
+            S2[c, 1, 1] += r1 * a1
+            S2[c, 1, 2] += r1 * a2
+            S2[c, 2, 2] += r2 * a2
+    return ll, total
+
+
+@njit(**_OPTS)
+def label_kernel(X, labels, means, N, S1, S2):
+    """The sums of :func:`em_kernel` for the partition ``labels`` (1..k; 0: left
+    out) of the rows."""
+    d = means.shape[1]
+    for i in range(X.shape[0]):
+        c = np.int64(labels[i]) - 1
+        if c < 0:
+            continue
+        N[c] += 1.0
+        for a in range(d):
+            da = np.float64(X[i, a]) - means[c, a]
+            S1[c, a] += da
+            for b in range(a, d):
+                S2[c, a, b] += da * (np.float64(X[i, b]) - means[c, b])
+
+
+@njit(**_OPTS)
+def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, labels):
+    """:func:`posterior_kernel` for three features, unrolled."""
+    k = means.shape[0]
+    lp = np.empty(k)
+    ll = 0.0
+    for i in range(X.shape[0]):
+        x0 = np.float64(X[i, 0])
+        x1 = np.float64(X[i, 1])
+        x2 = np.float64(X[i, 2])
+        if (use_mask and not mask[i]) or x0 - x0 != 0 or x1 - x1 != 0 or x2 - x2 != 0:
+            labels[i] = 0
+            for c in range(k):
+                probs[c, i] = 0.0
+            continue
+        top = -np.inf
+        best = 0
+        for c in range(k):
+            a0 = x0 - means[c, 0]
+            a1 = x1 - means[c, 1]
+            a2 = x2 - means[c, 2]
+            y0 = a0 * prec[c, 0, 0]
+            y1 = a0 * prec[c, 0, 1] + a1 * prec[c, 1, 1]
+            y2 = a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2] + a2 * prec[c, 2, 2]
+            v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
+            lp[c] = v
+            if v > top:  # the first most probable
+                top = v
+                best = c
+        t = 0.0
+        for c in range(k):
+            e = math.exp(lp[c] - top)
+            lp[c] = e
+            t += e
+        ll += top + math.log(t)
+        labels[i] = best + 1
+        for c in range(k):
+            probs[c, i] = lp[c] / t
+    return ll

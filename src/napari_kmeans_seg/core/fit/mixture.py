@@ -62,33 +62,30 @@ class Points:
         in parallel; the per-component sums added over the row ranges, then the
         kernel's own return values."""
 
-        check = current_check()
+        def call(a, b, *sums):
+            mask = self.mask[a:b] if self.use_mask else self.mask
+            w = self.w[a:b] if self.use_w else self.w
+            return kernel(self.X[a:b], mask, self.use_mask, w, self.use_w, *args, *sums)
 
-        def part(start, stop):
-            k, d = args[0].shape
-            N, S1, S2 = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
-            out = []
-            for a, b in chunks(start, stop, check):
-                out.append(
-                    kernel(
-                        self.X[a:b],
-                        self.mask[a:b] if self.use_mask else self.mask,
-                        self.use_mask,
-                        self.w[a:b] if self.use_w else self.w,
-                        self.use_w,
-                        *args,
-                        N,
-                        S1,
-                        S2,
-                    )
-                )
-            return N, S1, S2, out
+        return summed(call, self.X.shape[0], args[0].shape)
 
-        parts = map_spans(part, self.X.shape[0])
-        N = sum(p[0] for p in parts)
-        S1 = sum(p[1] for p in parts)
-        S2 = sum(p[2] for p in parts)
-        return [N, S1, S2, [r for p in parts for r in p[3]]]
+
+def summed(call, n: int, shape: tuple[int, int]) -> list:
+    """``call(a, b, N, S1, S2)`` over the row ranges ``[a, b)`` of ``n`` rows in
+    parallel, each range adding to sums of its own, for ``shape = (k, d)``: the
+    sums ``N`` (k,), ``S1`` (k, d) and ``S2`` (k, d, d) added over the ranges,
+    then the calls' return values."""
+    check = current_check()
+    k, d = shape
+
+    def part(start, stop):
+        sums = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+        out = [call(a, b, *sums) for a, b in chunks(start, stop, check)]
+        return (*sums, out)
+
+    parts = map_spans(part, n)
+    totals = [sum(p[j] for p in parts) for j in range(3)]
+    return [*totals, [r for p in parts for r in p[3]]]
 
 
 def _distinct(px: Pixels) -> tuple[np.ndarray, np.ndarray] | None:
@@ -166,10 +163,25 @@ class Gaussians:
         return Gaussians(*(field[order] for field in astuple(self)))
 
 
-def start(points: Points, centroids: np.ndarray, options, reg) -> Gaussians:
-    """The Gaussians of the k-means partition of ``points`` by ``centroids``."""
-    N, S1, S2, _ = points.sums(MK.hard_kernel, centroids)
-    return Gaussians.from_sums(N, S1, S2, centroids, options, reg)
+def start(points: Points, kmeans: Fit, options, reg) -> Gaussians:
+    """The Gaussians of the k-means partition: the fit's labels when EM runs over
+    the pixels, else the points' nearest centroids (the same partition at a
+    fixed point)."""
+    C = kmeans.centroids
+    if points.use_w:
+        N, S1, S2, _ = points.sums(MK.hard_kernel, C)
+    else:
+        N, S1, S2 = _label_sums(points.X, kmeans.labels, C)
+    return Gaussians.from_sums(N, S1, S2, C, options, reg)
+
+
+def _label_sums(X, labels, C) -> list:
+    """Per label of ``labels``: the sums of :func:`.mixture_kernels.em_kernel`."""
+
+    def call(a, b, *sums):
+        MK.label_kernel(X[a:b], labels[a:b], C, *sums)
+
+    return summed(call, X.shape[0], C.shape)[:3]
 
 
 def em(points: Points, g: Gaussians, options: MixtureOptions, reg: float):
@@ -177,8 +189,9 @@ def em(points: Points, g: Gaussians, options: MixtureOptions, reg: float):
     (or ``max_iter`` iterations); the parameters after the last M step, the
     number of iterations and whether it converged."""
     previous = -np.inf
+    kernel = MK.em3_kernel if g.means.shape[1] == 3 else MK.em_kernel
     for n_iter in range(1, options.max_iter + 1):
-        N, S1, S2, out = points.sums(MK.em_kernel, g.means, g.prec, g.const)
+        N, S1, S2, out = points.sums(kernel, g.means, g.prec, g.const)
         ll = sum(r[0] for r in out) / sum(r[1] for r in out)
         g = Gaussians.from_sums(N, S1, S2, g.means, options, reg)
         if abs(ll - previous) < options.tol:
@@ -194,10 +207,12 @@ def posteriors(px: Pixels, g: Gaussians, labels_dtype) -> tuple:
     probs = np.empty((k, px.n), np.float32)
     labels = np.empty(px.n, labels_dtype)
 
+    kernel = MK.posterior3_kernel if px.d == 3 else MK.posterior_kernel
+
     def part(start, stop):
         ll = 0.0
         for a, b in px.chunks(start, stop):
-            ll += MK.posterior_kernel(
+            ll += kernel(
                 *px.common(a, b), g.means, g.prec, g.const, probs[:, a:b], labels[a:b]
             )
         return ll
@@ -216,7 +231,7 @@ class EM:
         px = job.px
         reg = math.ldexp(options.reg_covar, 2 * px.exponent)
         points = Points.of(px)
-        g = start(points, kmeans.centroids, options, reg)
+        g = start(points, kmeans, options, reg)
         g, n_iter, converged = em(points, g, options, reg)
         order = cluster_order(g.means, g.weights)
         g = g.take(order)
