@@ -10,6 +10,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBo
 from ..core.features import COLOR_SPACES, MAX_CLUSTERS
 from ..layers.label_colors import LABEL_COLORS
 from .color_features import ColorFeaturesBox
+from .reflow import narrow_combo
 
 #: largest number of clusters offered by the widget (the API allows up to 254)
 WIDGET_MAX_CLUSTERS = min(20, MAX_CLUSTERS)
@@ -110,6 +111,7 @@ class OptionsPanel(Container):
             label="method",
             tooltip=METHOD_TIP,
         )
+        narrow_combo(self.method.native)  # its long names never widen the dock
         self.n_clusters = SpinBox(
             value=3,
             min=2,

@@ -46,7 +46,8 @@ def cluster_colormaps(result: SegmentationResult, label_colors: str, *, rgb: boo
     """Each cluster's colour in the labels layer (:func:`labels_colormap`) as a
     napari colormap name ``"#rrggbb"`` (black to that colour), brightened to full
     value so that a dark cluster's map still shows; a grey or black cluster gets
-    black to white."""
+    black to white. A single-channel image's labels in their mean grey
+    (``"mean"``) leave the maps their distinct colours: a grey says nothing."""
     cmap = labels_colormap(result, label_colors, rgb=rgb)
     names = []
     for i in range(1, result.n_clusters + 1):
