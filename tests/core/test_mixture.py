@@ -290,3 +290,16 @@ def test_variances_never_fall_below_reg_covar():
         ).mixture
         variances = np.diagonal(mixture.covariances, axis1=1, axis2=2)
         assert variances.min() >= REG
+
+
+def test_a_region_fit_labels_all_pixels_with_probabilities():
+    image = data.astronaut()[::2, ::2]
+    result = segment(image, 3, mixture="full", fit_pixels=8192)
+    assert result.probabilities.shape == (3, 256, 256)
+    np.testing.assert_array_equal(
+        result.labels, result.probabilities.argmax(axis=0) + 1
+    )
+    assert result.mixture_n_iter > 0 and result.mixture_converged
+    ll = result.model.segment(image).log_likelihood
+    assert result.log_likelihood == pytest.approx(ll, rel=1e-12)
+    assert np.isfinite(result.bic())

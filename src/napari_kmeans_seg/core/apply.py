@@ -152,11 +152,11 @@ def measure(
     (``origin``, ``step``: where ``arr`` lies in a larger image, for the
     coordinate features)."""
     feats = features_of(model, arr, mask, scale, origin=origin, step=step)
-    probs = None
+    probs = log_likelihood = None
     if model.mixture is None:
         labels = assign(model, feats)
     else:
-        labels, probs = posterior(
+        labels, probs, log_likelihood = posterior(
             feats.X, model.centroids, model.mixture, mask=feats.keep
         )
     k = model.n_clusters
@@ -186,6 +186,7 @@ def measure(
         model=model,
         converged=converged and model.mixture is None,
         probabilities=None if probs is None else probs.reshape((k, *spatial)),
+        log_likelihood=log_likelihood,
         n_invalid=n_considered - n_labelled,
         channel_means=channel_means,
         image_dtype=arr.dtype.name,

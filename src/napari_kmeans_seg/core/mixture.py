@@ -86,9 +86,10 @@ class GaussianMixtureParams:
 
 def posterior(
     X: np.ndarray, means: np.ndarray, mixture: GaussianMixtureParams, *, mask=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each valid row's most probable component + 1 (0 where invalid) and its
-    posterior probabilities ``(k, n)`` float32 (0 where invalid)."""
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Each valid row's most probable component + 1 (0 where invalid), its
+    posterior probabilities ``(k, n)`` float32 (0 where invalid) and the mean
+    log-likelihood of the valid rows (NaN if none)."""
     if X.shape[1] != mixture.n_features:
         raise ValueError(
             f"the image has {X.shape[1]} features per pixel, the model "
@@ -96,5 +97,6 @@ def posterior(
         )
     px = Pixels(X, mask, binned=False)
     dtype = np.uint8 if means.shape[0] < 255 else np.uint16
-    probs, labels, _ = posteriors(px, mixture.gaussians(means), dtype)
-    return labels, probs
+    probs, labels, ll = posteriors(px, mixture.gaussians(means), dtype)
+    n_valid = int(np.count_nonzero(labels))
+    return labels, probs, ll / n_valid if n_valid else float("nan")

@@ -362,7 +362,12 @@ def fit_region_then_label(
         )
         return replace(full, n_iter=part.n_iter + full.n_iter)
     full = measure(part.model, arr, mask=mask, scale=options.scale)
-    return replace(full, n_iter=part.n_iter)
+    return replace(
+        full,
+        n_iter=part.n_iter,
+        mixture_n_iter=part.mixture_n_iter,
+        mixture_converged=part.mixture_converged,
+    )
 
 
 def fit_region(sub, layout, features, sub_mask, options, region) -> SegmentationResult:
