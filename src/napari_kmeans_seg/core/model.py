@@ -199,7 +199,7 @@ class KMeansModel:
         arr = _features.check_image(image)
         warn_if_unlike(self, arr.dtype, stacklevel=3)
         feats = features_of(self, arr, mask, scale)
-        _, probs = posterior(feats.X, self.centroids, self.mixture, mask=feats.keep)
+        probs = posterior(feats.X, self.centroids, self.mixture, mask=feats.keep)[1]
         return probs.reshape((-1, *feats.layout.spatial_shape(arr.shape)))
 
     def segment(
