@@ -10,6 +10,7 @@ from gui_helpers import click, click_and_wait, new_messages, open_widget
 
 from conftest import colour_groups
 from napari_kmeans_seg._qt.options_panel import METHOD_REASON
+from napari_kmeans_seg._qt.suggest_panel import main_scores
 
 K = 3
 PLACEMENT = {"scale": (2.0, 0.5), "translate": (10.0, -4.0), "rotate": 25.0}
@@ -139,6 +140,13 @@ def test_suggest_k_scores_the_bic_of_mixtures(viewer_and_widget, qtbot):
     assert s.suggested == K == s.k_values[int(np.argmin(s.bic))]
     assert "lowest BIC" in suggest.status.value
     assert suggest.use_button.text == f"Use k = {K}"
+    values, title = main_scores(s)
+    np.testing.assert_array_equal(values, s.bic)
+    assert title == "BIC (lower is better)"
+    assert not suggest.plot.grab().isNull()  # the BIC curve is drawn
+    assert "BIC" in suggest.plot.toolTip()
+    suggest.use()
+    assert widget.options_panel.n_clusters.value == K
 
 
 def test_a_loaded_model_fixes_the_method(viewer_and_widget, tmp_path):
