@@ -146,3 +146,22 @@ def test_building_polls_the_stop_hook_and_reports(photo):
     ):
         result_layer_data(result, photo, source)
     assert 1 + K <= len(built) < n
+
+
+def test_the_memory_guard_counts_the_maps(monkeypatch):
+    """k probability maps and the uncertainty map (float32 each) are counted
+    before any work: a request that fits with k-means is refused as a mixture."""
+    import napari_kmeans_seg.core.memory as memory
+    from napari_kmeans_seg.core.memory import estimate_memory
+
+    image = np.random.default_rng(0).integers(0, 200, (1000, 1000), dtype=np.uint8)
+    need = estimate_memory(image.shape, image.dtype)
+    maps = (K + 1) * 4 * image.size
+    monkeypatch.setattr(memory, "available_memory", lambda: need.total + maps // 2)
+    viewer = ViewerModel()
+    viewer.add_image(image, name="img")
+    with pytest.raises(MemoryError, match="segmenting 'img' needs about"):
+        segment_layer(viewer, "img", K, masked_layers=False, mixture="diag")
+    assert names(viewer) == ["img"]
+    segment_layer(viewer, "img", K, masked_layers=False)  # k-means fits
+    assert names(viewer) == ["img", "img clusters"]

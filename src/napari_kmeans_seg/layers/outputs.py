@@ -639,7 +639,9 @@ def check_layers_memory(
     """Refuse, before any work, a :func:`compute_layers` request that does not fit
     in the memory available: the labels, the engine's working memory and one image
     copy per masked layer (unless they are lazy views, see :func:`result_layer_data`)
-    and for the mean-colour layer (see :mod:`._memory`).
+    and for the mean-colour layer (see :mod:`._memory`); for a Gaussian mixture
+    (``mixture=``, or a mixture ``model``), also its k probability maps and the
+    uncertainty map (float32 each, counted with the working memory).
 
     Raises
     ------
@@ -663,6 +665,10 @@ def check_layers_memory(
     estimate = estimate_memory(
         image.shape, image.dtype, rgb=source.rgb, n_image_layers=n_layers, **options
     )
+    mixture = options.get("mixture") or getattr(model, "mixture", None) is not None
+    if mixture and valid_k:  # labels: 1 byte per pixel; each map 4
+        maps = (int(k) + 1) * 4 * estimate.labels
+        estimate = replace(estimate, engine=estimate.engine + maps)
     check_memory(estimate, what=f"segmenting {source.name!r}")
 
 
