@@ -110,8 +110,8 @@ def test_multiscale_maps_have_every_level(photo):
 
 
 def test_fitted_on_part_of_an_in_memory_image(photo):
-    """segment gives no maps when it fits an in-memory image on ``fit_pixels``
-    of it; the layers take them from the model."""
+    """An in-memory image fitted on ``fit_pixels`` of it gets maps of every
+    pixel (from segment, or the model's predict_proba when it gives none)."""
     viewer = ViewerModel()
     viewer.add_image(photo, name="img")
     result = segment_layer(viewer, "img", K, mixture="full", fit_pixels=500)

@@ -36,8 +36,8 @@ MIXTURE_NAMES = {"full": "full", "diag": "diagonal"}
 
 def mixture_note(result: SegmentationResult | None) -> str:
     """What the caption says of a Gaussian mixture (empty for k-means): its
-    covariances, mean log-likelihood per pixel and BIC (those of a fit, not of a
-    model applied), and whether EM converged."""
+    covariances, mean log-likelihood per pixel and BIC (when the result has
+    them), and whether EM converged."""
     mixture = None if result is None else result.model.mixture
     if mixture is None:
         return ""

@@ -64,8 +64,8 @@ def with_probabilities(
     result: SegmentationResult, image, *, mask=None, scale=None
 ) -> SegmentationResult:
     """``result`` with its Gaussian mixture's probability maps: those of
-    :func:`segment` or, where it gave none though its model is a mixture (an
-    in-memory image fitted on ``fit_pixels`` of it), the model's
+    :func:`segment` or, should it give none though its model is a mixture (it
+    did for an in-memory image fitted on ``fit_pixels`` of it), the model's
     :meth:`~KMeansModel.predict_proba` of ``image`` (``mask`` and ``scale`` as
     given to :func:`segment`). k-means results as they are."""
     if result.probabilities is not None or result.model.mixture is None:
