@@ -139,17 +139,68 @@ def posterior_kernel(X, mask, use_mask, means, prec, const, probs, labels):
 
 
 @njit(**_OPTS)
-def count_codes(X, mask, use_mask, lo, strides, counts):
-    """``counts[code] += 1`` for each valid integer row, its code ``Σ (x[a] -
-    lo[a]) · strides[a]``."""
-    d = X.shape[1]
+def _code(X, i, lo, strides):
+    code = 0
+    for a in range(X.shape[1]):
+        code += (np.int64(X[i, a]) - lo[a]) * strides[a]
+    return code
+
+
+@njit(**_OPTS)
+def mark_codes(X, mask, use_mask, lo, strides, bits):
+    """Set bit ``code`` of the bit set ``bits`` (uint64 words) for each valid
+    integer row, its code ``Σ (x[a] - lo[a]) · strides[a]``."""
     for i in range(X.shape[0]):
-        if not _valid(X, i, mask, use_mask):
-            continue
-        code = 0
-        for a in range(d):
-            code += (np.int64(X[i, a]) - lo[a]) * strides[a]
-        counts[code] += 1
+        if _valid(X, i, mask, use_mask):
+            code = _code(X, i, lo, strides)
+            bits[code >> 6] |= np.uint64(1) << np.uint64(code & 63)
+
+
+@njit(**_OPTS)
+def _popcount(word):
+    word = word - ((word >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    word = (word & np.uint64(0x3333333333333333)) + (
+        (word >> np.uint64(2)) & np.uint64(0x3333333333333333)
+    )
+    word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(**_OPTS)
+def ranks_of(bits, ranks):
+    """``ranks[w]``: the set bits in the words before ``w``; returns their total."""
+    total = 0
+    for w in range(bits.size):
+        ranks[w] = total
+        total += _popcount(bits[w])
+    return total
+
+
+@njit(**_OPTS)
+def set_codes(bits, codes):
+    """The set bits' positions, ascending."""
+    j = 0
+    for w in range(bits.size):
+        word = bits[w]
+        b = 0
+        while word:
+            if word & np.uint64(1):
+                codes[j] = w * 64 + b
+                j += 1
+            word >>= np.uint64(1)
+            b += 1
+
+
+@njit(**_OPTS)
+def count_ranked(X, mask, use_mask, lo, strides, bits, ranks, counts):
+    """``counts[rank of code] += 1`` for each valid integer row (see
+    :func:`mark_codes`): the count of each distinct row, in the order of codes."""
+    for i in range(X.shape[0]):
+        if _valid(X, i, mask, use_mask):
+            code = _code(X, i, lo, strides)
+            w = code >> 6
+            below = bits[w] & ((np.uint64(1) << np.uint64(code & 63)) - np.uint64(1))
+            counts[ranks[w] + _popcount(below)] += 1
 
 
 @njit(**_OPTS)
