@@ -218,3 +218,31 @@ def little_memory(monkeypatch):
 def test_segment_refuses_too(little_memory):
     with pytest.raises(MemoryError, match="needs about"):
         segment(np.zeros((10, 10)), 3)  # the engine alone is allowed 64 MiB
+
+
+def test_the_estimate_bounds_a_gaussian_mixture():
+    """A mixture holds one float32 map per cluster besides the labels."""
+    import tracemalloc
+
+    from napari_kmeans_seg.core.features import guess_layout
+    from napari_kmeans_seg.core.options import FeatureOptions
+
+    rng = np.random.default_rng(0)
+    for image in (
+        rng.integers(0, 256, (300, 400, 3), dtype=np.uint8),
+        rng.random((300, 400, 3)).astype(np.float32),
+    ):
+        segment(image[:20, :20], 3, mixture="full")
+        tracemalloc.start()
+        try:
+            segment(image, 3, mixture="full")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        layout = guess_layout(image.shape, channel_axis=None, rgb=None)
+        est = memory.estimate_for(
+            image.shape, image.dtype, layout, FeatureOptions(), n_maps=3
+        )
+        assert est.total >= peak, (image.dtype, est.total, peak)
+        plain = memory.estimate_for(image.shape, image.dtype, layout, FeatureOptions())
+        assert est.total - plain.total == 4 * 3 * 300 * 400

@@ -181,9 +181,12 @@ def estimate_for(
     *,
     method: str = "auto",
     n_image_layers: int = 0,
+    n_maps: int = 0,
 ) -> MemoryEstimate:
     """:func:`estimate_memory` of an image whose ``layout`` and feature
-    ``options`` are known (checked already)."""
+    ``options`` are known (checked already); ``n_maps``: float32 maps of the
+    image's pixels the result holds besides its labels (a Gaussian mixture's
+    probabilities: one per cluster)."""
     dtype = np.dtype(dtype)
     shape = tuple(int(s) for s in shape)
     n = math.prod(layout.spatial_shape(shape))
@@ -199,7 +202,7 @@ def estimate_for(
         gathered = matrix  # at most the whole pixel matrix
         if channels == 3 and dtype.kind == "u" and dtype.itemsize <= 2:
             gathered = max(gathered, _histogram_bytes(n))
-    engine = ENGINE_OVERHEAD + gathered + engine_extra
+    engine = ENGINE_OVERHEAD + gathered + engine_extra + 4 * n * max(n_maps, 0)
     if converts:
         engine += matrix
     if not options.is_default:

@@ -333,7 +333,12 @@ def fit_in_memory(image, options: Options, *, mask=None) -> SegmentationResult:
     features = options.feature_options(layout, len(layout.spatial_shape(arr.shape)))
     _memory.check_memory(
         _memory.estimate_for(
-            arr.shape, arr.dtype, layout, features, method=options.method
+            arr.shape,
+            arr.dtype,
+            layout,
+            features,
+            method=options.method,
+            n_maps=options.k if options.mixture else 0,
         )
     )
     if options.fit_pixels is not None:
@@ -471,7 +476,12 @@ def fit_lazy(
     features = options.feature_options(layout, len(spatial))
     _memory.check_memory(
         _memory.estimate_for(
-            region_shape, darr.dtype, layout, features, method=options.method
+            region_shape,
+            darr.dtype,
+            layout,
+            features,
+            method=options.method,
+            n_maps=options.k if options.mixture else 0,
         )
     )
     loading = _load_fit_passes(
