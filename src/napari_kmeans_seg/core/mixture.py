@@ -97,6 +97,7 @@ def posterior(
         )
     px = Pixels(X, mask, binned=False)
     dtype = np.uint8 if means.shape[0] < 255 else np.uint16
-    probs, labels, ll = posteriors(px, mixture.gaussians(means), dtype)
+    labels = np.empty(px.n, dtype)
+    probs, labels, ll = posteriors(px, mixture.gaussians(means), labels)
     n_valid = int(np.count_nonzero(labels))
     return labels, probs, ll / n_valid if n_valid else float("nan")

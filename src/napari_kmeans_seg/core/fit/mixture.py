@@ -205,13 +205,12 @@ def em(points: Points, g: Gaussians, options: MixtureOptions, reg: float):
     return g, options.max_iter, False
 
 
-def posteriors(px: Pixels, g: Gaussians, labels_dtype) -> tuple:
+def posteriors(px: Pixels, g: Gaussians, labels: np.ndarray) -> tuple:
     """Every pixel's posterior probabilities ``(k, n)`` float32, labels (the most
-    probable component + 1; 0 where invalid) and the sum of the log-likelihoods."""
+    probable component + 1; 0 where invalid), written into ``labels``, and the
+    sum of the log-likelihoods."""
     k = g.means.shape[0]
     probs = np.empty((k, px.n), np.float32)
-    labels = np.empty(px.n, labels_dtype)
-
     kernel = MK.posterior3_kernel if px.d == 3 else MK.posterior_kernel
 
     def part(start, stop):
@@ -240,7 +239,8 @@ class EM:
         g, n_iter, converged = em(points, g, options, reg)
         order = cluster_order(g.means, g.weights)
         g = g.take(order)
-        probs, labels, ll = posteriors(px, g, kmeans.labels.dtype)
+        # the k-means labels are the fit's own: written over, no second array
+        probs, labels, ll = posteriors(px, g, kmeans.labels)
         stats = px.label_stats(labels, g.means)
         n_valid = int(stats.counts.sum())
         mixture = MixtureFit(
