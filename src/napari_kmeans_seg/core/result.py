@@ -433,36 +433,20 @@ class SegmentationResult:
                 "this result is k-means, which has no probabilities; fit a Gaussian "
                 "mixture (segment(..., mixture='full')) or leave probabilities out"
             )
+        how = {
+            "overwrite": check_bool(overwrite, "overwrite"),
+            "ome": check_bool(ome, "ome"),
+            "component": component,
+            "chunks": chunks,
+            "compressors": compressors,
+            "colors": self.mean_colors,
+            "axes": axes,
+            "scale": scale,
+            "translation": translation,
+            "units": units,
+            "n_levels": n_levels,
+        }
         if probabilities:
-            return mixture_to_zarr(
-                self.labels,
-                self.probabilities,
-                self.uncertainty,
-                store,
-                overwrite=check_bool(overwrite, "overwrite"),
-                ome=check_bool(ome, "ome"),
-                component=component,
-                chunks=chunks,
-                compressors=compressors,
-                colors=self.mean_colors,
-                axes=axes,
-                scale=scale,
-                translation=translation,
-                units=units,
-                n_levels=n_levels,
-            )
-        return labels_to_zarr(
-            self.labels,
-            store,
-            overwrite=check_bool(overwrite, "overwrite"),
-            ome=check_bool(ome, "ome"),
-            component=component,
-            chunks=chunks,
-            compressors=compressors,
-            colors=self.mean_colors,
-            axes=axes,
-            scale=scale,
-            translation=translation,
-            units=units,
-            n_levels=n_levels,
-        )
+            maps = (self.probabilities, self.uncertainty)
+            return mixture_to_zarr(self.labels, *maps, store, **how)
+        return labels_to_zarr(self.labels, store, **how)
