@@ -7,11 +7,8 @@ import numpy as np
 import pytest
 
 from napari_kmeans_seg import segment
-from napari_kmeans_seg.core.zarr_io import (
-    pyramid_levels,
-    write_labels_zarr,
-    write_ome_labels,
-)
+from napari_kmeans_seg.core.ome_ngff import pyramid_levels, write_ome_labels
+from napari_kmeans_seg.core.zarr_io import write_labels_zarr
 
 zarr = pytest.importorskip("zarr")
 

@@ -264,7 +264,7 @@ def test_shifted_places_a_plane_where_it_was(photo):
 def test_labels_of_a_layer_to_ome_zarr_keep_its_placement(photo, tmp_path):
     napari_reader = pytest.importorskip("napari_ome_zarr._reader")
     zarr = pytest.importorskip("zarr")
-    from napari_kmeans_seg.core.zarr_io import write_ome_labels
+    from napari_kmeans_seg.core.ome_ngff import write_ome_labels
     from napari_kmeans_seg.layers.outputs import ome_placement
 
     viewer = ViewerModel()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.version import __version__
-from ..core.zarr_io import cluster_names
+from ..core.zarr_mixture import cluster_names
 from .outputs import WRITER
 from .reading import Placement
 from .safe_write import check_replaceable, publish
@@ -199,7 +199,7 @@ def _write_ome_map(data, path: Path, name: str, placement: Placement | None) -> 
     """A mixture's map as an OME-NGFF image (the probabilities with a channel
     axis ``c``, hidden at first as napari opens them; the uncertainty shown),
     marked as this command's."""
-    from ..core.zarr_io import write_ome_image
+    from ..core.ome_ngff import write_ome_image
 
     check_replaceable(path)
     probabilities = name == "probabilities"
@@ -227,7 +227,7 @@ def _ome_placement(placement: Placement | None) -> dict:
 
 
 def _write_ome_zarr(result, path: Path, placement: Placement | None) -> Path:
-    from ..core.zarr_io import label_colors, write_ome_labels
+    from ..core.ome_ngff import label_colors, write_ome_labels
 
     check_replaceable(path)
     return write_ome_labels(

@@ -423,7 +423,8 @@ class SegmentationResult:
         >>> group["probabilities"].shape, group["uncertainty"].dtype.name
         ((3, 128, 128), 'float32')
         """
-        from .zarr_io import labels_to_zarr, mixture_to_zarr
+        from .zarr_io import labels_to_zarr
+        from .zarr_mixture import mixture_to_zarr
 
         mixture = self.probabilities is not None
         if probabilities is None:
