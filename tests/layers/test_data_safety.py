@@ -9,13 +9,10 @@ from napari.components import ViewerModel
 from napari.layers import Layer
 
 from napari_kmeans_seg import segment_layer
-from napari_kmeans_seg.layers.outputs import (
-    SOURCE_KEY,
-    SourceInfo,
-    compute_layers,
-    find_output_layer,
-    labels_name,
-)
+from napari_kmeans_seg.layers.names import SOURCE_KEY, labels_name
+from napari_kmeans_seg.layers.outputs import compute_layers
+from napari_kmeans_seg.layers.placement import SourceInfo
+from napari_kmeans_seg.layers.viewer_layers import find_output_layer
 
 
 @pytest.fixture
@@ -265,7 +262,7 @@ def test_labels_of_a_layer_to_ome_zarr_keep_its_placement(photo, tmp_path):
     napari_reader = pytest.importorskip("napari_ome_zarr._reader")
     zarr = pytest.importorskip("zarr")
     from napari_kmeans_seg.core.ome_ngff import write_ome_labels
-    from napari_kmeans_seg.layers.outputs import ome_placement
+    from napari_kmeans_seg.layers.placement import ome_placement
 
     viewer = ViewerModel()
     image = viewer.add_image(

@@ -107,11 +107,9 @@ def test_bad_layer_choice(viewer, layer, message):
 def test_stale_layers_go_one_per_step(astronaut):
     """A re-run without the masked layers removes them one per step, so that the
     widget lets the event loop run between two (each removal takes a moment)."""
-    from napari_kmeans_seg.layers.outputs import (
-        SourceInfo,
-        compute_layers,
-        iter_add_or_update_layers,
-    )
+    from napari_kmeans_seg.layers.outputs import compute_layers
+    from napari_kmeans_seg.layers.placement import SourceInfo
+    from napari_kmeans_seg.layers.viewer_layers import iter_add_or_update_layers
 
     viewer = ViewerModel()
     layer = viewer.add_image(astronaut, name="astro")

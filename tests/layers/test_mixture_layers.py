@@ -124,11 +124,9 @@ def test_fitted_on_part_of_an_in_memory_image(photo):
 
 def test_building_polls_the_stop_hook_and_reports(photo):
     from napari_kmeans_seg.core.parallel import Cancelled, stop_when
-    from napari_kmeans_seg.layers.outputs import (
-        SourceInfo,
-        reporting_outputs,
-        result_layer_data,
-    )
+    from napari_kmeans_seg.layers.placement import SourceInfo
+    from napari_kmeans_seg.layers.progress import reporting_outputs
+    from napari_kmeans_seg.layers.result_layers import result_layer_data
 
     result = segment(photo, K, mixture="full")
     source = SourceInfo.from_layer(ViewerModel().add_image(photo, name="p"))

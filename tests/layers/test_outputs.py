@@ -361,7 +361,7 @@ def test_large_images_get_masked_layers_as_lazy_views(viewer, shape, rgb, plane)
     the masked image, one chunk per plane, and no copies of the image made."""
     import dask.array as da
 
-    from napari_kmeans_seg.layers.outputs import LAZY_MASKS_BYTES
+    from napari_kmeans_seg.layers.masked import LAZY_MASKS_BYTES
 
     rng = np.random.default_rng(0)
     img = (rng.random(shape, np.float32) * 3).round().astype(np.float32)
@@ -391,7 +391,8 @@ def test_a_cancelled_run_stops_between_two_outputs(photo, mean_color_layer):
     """Building the outputs polls the run's stop hook before each one: a run
     cancelled once the clusters are known builds no more outputs."""
     from napari_kmeans_seg.core.parallel import Cancelled, stop_when
-    from napari_kmeans_seg.layers.outputs import SourceInfo, result_layer_data
+    from napari_kmeans_seg.layers.placement import SourceInfo
+    from napari_kmeans_seg.layers.result_layers import result_layer_data
 
     viewer = ViewerModel()
     layer = viewer.add_image(photo, name="p")
@@ -423,11 +424,9 @@ def test_the_work_reports_its_passes_and_outputs(photo):
     import threading
 
     from napari_kmeans_seg.core.parallel import stop_when
-    from napari_kmeans_seg.layers.outputs import (
-        SourceInfo,
-        reporting_outputs,
-        result_layer_data,
-    )
+    from napari_kmeans_seg.layers.placement import SourceInfo
+    from napari_kmeans_seg.layers.progress import reporting_outputs
+    from napari_kmeans_seg.layers.result_layers import result_layer_data
 
     passes, built = [], []
     with stop_when(threading.Event(), on_pass=lambda: passes.append(1)):

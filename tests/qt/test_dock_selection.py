@@ -6,7 +6,8 @@ import numpy as np
 from gui_helpers import PLUGIN, click_and_wait, open_widget
 from qtpy.QtCore import Qt
 
-from napari_kmeans_seg.layers.outputs import find_output_layer, labels_name
+from napari_kmeans_seg.layers.names import labels_name
+from napari_kmeans_seg.layers.viewer_layers import find_output_layer
 
 
 def click_row(qtbot, panel, row):

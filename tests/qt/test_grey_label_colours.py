@@ -7,7 +7,8 @@ from gui_helpers import click_and_wait, open_widget
 from skimage import data
 from skimage.color import rgb2lab
 
-from napari_kmeans_seg.layers.outputs import find_output_layer, labels_name
+from napari_kmeans_seg.layers.names import labels_name
+from napari_kmeans_seg.layers.viewer_layers import find_output_layer
 
 #: CIELAB distance (Delta E 1976) a label colour keeps from its cluster's grey:
 #: ~2.3 is just noticeable, 25 reads at a glance

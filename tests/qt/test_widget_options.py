@@ -7,7 +7,7 @@ from gui_helpers import click_and_wait, open_widget
 from skimage import data
 
 from napari_kmeans_seg import segment
-from napari_kmeans_seg.layers.outputs import SOURCE_KEY
+from napari_kmeans_seg.layers.names import SOURCE_KEY
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import weakref
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QWidget
 
-from ..layers.outputs import find_output_layer, labels_name
+from ..layers.names import labels_name
+from ..layers.viewer_layers import find_output_layer
 from .colorview import views_in
 
 #: the plugin and the dock widget name of the colour-space view

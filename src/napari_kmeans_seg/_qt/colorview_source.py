@@ -12,7 +12,8 @@ from qtpy.QtCore import QTimer
 from ..core import features as _features
 from ..core import lazy as _lazy
 from ..layers import colorspace as _cs
-from ..layers.outputs import find_output_layer, labels_name
+from ..layers.names import labels_name
+from ..layers.viewer_layers import find_output_layer
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ from qtpy.QtCore import QObject, QTimer, Signal
 from ..core.engine import TooFewValuesError
 from ..core.parallel import stop_when
 from ..layers.inputs import compute_input_layers
-from ..layers.outputs import SOURCE_KEY, reporting_outputs
+from ..layers.names import SOURCE_KEY
+from ..layers.progress import reporting_outputs
 from .adding import LayerSteps
 from .runs import Run
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from ..core.segment import SegmentationResult
 from ..layers.inputs import SegmentationInput
-from ..layers.outputs import find_output_layer, labels_name
+from ..layers.names import labels_name
+from ..layers.viewer_layers import find_output_layer
 
 
 @dataclass(frozen=True, eq=False)

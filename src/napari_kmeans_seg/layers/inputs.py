@@ -19,22 +19,14 @@ import numpy as np
 from ..core.lazy import is_lazy
 from ..core.parallel import current_check
 from ..core.segment import SegmentationResult
-from .outputs import (
-    SOURCE_KEY,
-    SourceInfo,
-    check_layers_memory,
-    cluster_name,
-    compute_layers,
-    iter_add_or_update_layers,
-    label_levels,
-    labels_name,
-    mean_color_name,
-    multiscale_levels,
-    prepare_colormaps,
-    result_layer_data,
-    spatial_scale,
-)
+from .levels import label_levels, multiscale_levels
+from .memory_check import check_layers_memory
+from .names import SOURCE_KEY, cluster_name, labels_name, mean_color_name
+from .outputs import compute_layers
 from .owned import made, mark_made
+from .placement import SourceInfo, spatial_scale
+from .result_layers import prepare_colormaps, result_layer_data
+from .viewer_layers import iter_add_or_update_layers
 
 if TYPE_CHECKING:
     import napari
