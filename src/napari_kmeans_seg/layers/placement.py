@@ -95,7 +95,7 @@ def ome_placement(
 ) -> dict[str, Any]:
     """The ``scale``, ``translation`` and ``units`` of the labels of layer
     ``source`` as OME-NGFF stores them (keyword arguments of
-    :func:`~napari_kmeans_seg.core.zarr_io.write_ome_labels`), without the
+    :func:`~napari_kmeans_seg.core.ome_ngff.write_ome_labels`), without the
     channel axis ``channel_axis`` of a multichannel layer.
 
     Raises
