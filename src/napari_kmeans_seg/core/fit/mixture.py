@@ -237,6 +237,7 @@ class EM:
         points = Points.of(px)
         g = start(points, kmeans, options, reg)
         g, n_iter, converged = em(points, g, options, reg)
+        del points  # the distinct values, before the maps are made
         order = cluster_order(g.means, g.weights)
         g = g.take(order)
         # the k-means labels are the fit's own: written over, no second array
