@@ -303,3 +303,12 @@ def test_a_region_fit_labels_all_pixels_with_probabilities():
     ll = result.model.segment(image).log_likelihood
     assert result.log_likelihood == pytest.approx(ll, rel=1e-12)
     assert np.isfinite(result.bic())
+
+
+def test_a_singular_covariance_says_what_to_do():
+    grey = data.camera()[::4, ::4].astype(np.float64) * 1e6
+    rgb = np.stack([grey] * 3, axis=-1)  # equal channels: rank-one covariances
+    with pytest.raises(ValueError, match="mixture='diag'"):
+        segment(rgb, 3, mixture="full")
+    result = segment(rgb, 3, mixture="diag")
+    assert result.mixture_converged

@@ -140,8 +140,10 @@ class Gaussians:
             except np.linalg.LinAlgError:
                 raise ValueError(
                     f"the covariance of component {c + 1} of the Gaussian mixture is "
-                    "not positive definite (its pixels lie on a line or plane); "
-                    "raise reg_covar or choose fewer clusters"
+                    "not positive definite: its pixels lie on a line or plane of "
+                    "the features (e.g. an RGB image whose channels are equal); "
+                    "use diagonal covariances (mixture='diag'), one channel, fewer "
+                    "clusters, or a larger reg_covar (ExactGaussianMixture)"
                 ) from None
             prec[c] = np.linalg.solve(chol, np.eye(d)).T
         log_det = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
