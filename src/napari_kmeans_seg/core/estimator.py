@@ -379,8 +379,7 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
     sample; centroids in the engine's order."""
     P = _enough_distinct(X, k)
     fit = _lloyd_from(P, w, _sample_start(P, w, k, seed=seed, n_init=n_init), max_iter)
-    order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
-    return replace(fit, centroids=fit.centroids[order])
+    return _in_engine_order(P, w, fit)
 
 
 def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
@@ -402,10 +401,7 @@ def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
                 best = km
     fit = _lloyd_from(P, w, best.cluster_centers_, max(max_iter - best.n_iter_, 1))
     fit = replace(fit, n_iter=int(best.n_iter_) + fit.n_iter)
-    if init is not None:
-        return fit
-    order = cluster_order(fit.centroids, _weighted_counts(P, w, fit))
-    return replace(fit, centroids=fit.centroids[order])
+    return fit if init is not None else _in_engine_order(P, w, fit)
 
 
 def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
@@ -440,13 +436,19 @@ def _lloyd_from(P, w, init, max_iter) -> _Fit:
     ]
     means = np.stack(sums, axis=1) / np.maximum(cnt, 1e-300)[:, None]
     converged = is_fixed_point(means, C, cnt)
-    return _Fit(C, n_iter, converged, inertia=inertia)
+    return _Fit(C, n_iter, converged, labels=labels, inertia=inertia)
 
 
-def _weighted_counts(P, w, fit: _Fit) -> np.ndarray:
-    """The weight of the samples nearest each centroid of ``fit``."""
-    labels = _engine.predict(P, fit.centroids)
-    return np.bincount(labels, weights=w, minlength=len(fit.centroids) + 1)[1:]
+def _in_engine_order(P, w, fit: _Fit) -> _Fit:
+    """``fit`` with its clusters in the engine's order (see
+    :func:`~.fit.ordering.cluster_order`), its labels renumbered to match."""
+    labels = fit.labels if fit.labels is not None else _engine.predict(P, fit.centroids)
+    k = len(fit.centroids)
+    weights = np.bincount(labels, weights=w, minlength=k + 1)[1:]
+    order = cluster_order(fit.centroids, weights)
+    lut = np.zeros(k + 1, labels.dtype)
+    lut[1:][order] = np.arange(1, k + 1)
+    return replace(fit, centroids=fit.centroids[order], labels=lut[labels])
 
 
 def _distinct_centroids(X, k) -> np.ndarray:
