@@ -312,3 +312,30 @@ def test_a_singular_covariance_says_what_to_do():
         segment(rgb, 3, mixture="full")
     result = segment(rgb, 3, mixture="diag")
     assert result.mixture_converged
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda m: m["weights"].__setitem__(0, 5.0), "sum to 1"),
+        (lambda m: m["weights"].pop(), "list of 3 numbers"),
+        (lambda m: m["weights"].__setitem__(0, "x"), "finite numbers"),
+        (lambda m: m["covariances"].pop(), "list of 3 matrices"),
+        (lambda m: m["covariances"][0].pop(), "list of 3 rows"),
+        (lambda m: m["covariances"][0][0].__setitem__(1, 9.0), "symmetric"),
+        (lambda m: m["covariances"][1][0].__setitem__(0, -1.0), "positive definite"),
+        (lambda m: m.__setitem__("covariance_type", "spherical"), "'full' or 'diag'"),
+        (lambda m: m.__setitem__("extra", 1), "does not know"),
+        (lambda m: m.pop("weights"), "lacks the field"),
+    ],
+)
+def test_a_damaged_mixture_in_a_model_file_is_refused(tmp_path, edit, message):
+    import json
+
+    model = segment(data.astronaut()[::8, ::8], 3, mixture="full").model
+    content = model.to_dict()
+    edit(content["mixture"])
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=message):
+        KMeansModel.load(path)
