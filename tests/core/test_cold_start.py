@@ -256,6 +256,11 @@ images = {
     "float64 greyscale": (rgb[..., 0].copy(), {}),
     "float64 RGB": (rgb, {}),
     "8-bit RGB, masked": ((rgb * 255).astype(np.uint8), {"mask": rgb[..., 0] > 0.3}),
+    "8-bit RGB, Gaussian mixture": ((rgb * 255).astype(np.uint8), {"mixture": "full"}),
+    "8-bit RGB of few colours, Gaussian mixture": (
+        (rgb * 15).astype(np.uint8) * 16, {"mixture": "diag"}
+    ),
+    "float32 RGB, Gaussian mixture": (rgb.astype(np.float32), {"mixture": "full"}),
     # large images of nearly distinct pixels take the engine's per-pixel way
     "float32 RGB 512x512": (rng.random((512, 512, 3)).astype(np.float32), {}),
     "16-bit 5 channels 512x512": (

@@ -109,8 +109,9 @@ def hard_kernel(X, mask, use_mask, w, use_w, means, N, S1, S2):
 
 
 @njit(**_OPTS)
-def posterior_kernel(X, mask, use_mask, means, prec, const, probs, labels):
-    """Each valid row's posterior probabilities ``probs[c, i]`` (float32) and its
+def posterior_kernel(X, mask, use_mask, means, prec, const, probs, start, labels):
+    """Each valid row's posterior probabilities ``probs[c, start + i]`` (float32;
+    the whole array with an offset: one compiled layout whatever the rows) and its
     most probable component ``labels[i] = c + 1`` (the first on ties); invalid
     rows get 0 for both. Returns the sum of the valid rows' log likelihoods."""
     k, d = means.shape
@@ -121,7 +122,7 @@ def posterior_kernel(X, mask, use_mask, means, prec, const, probs, labels):
         if not _valid(X, i, mask, use_mask):
             labels[i] = 0
             for c in range(k):
-                probs[c, i] = 0.0
+                probs[c, start + i] = 0.0
             continue
         top = _log_densities(X, i, means, prec, const, diff, lp)
         t = 0.0
@@ -134,7 +135,7 @@ def posterior_kernel(X, mask, use_mask, means, prec, const, probs, labels):
         ll += top + math.log(t)
         labels[i] = best + 1
         for c in range(k):
-            probs[c, i] = lp[c] / t
+            probs[c, start + i] = lp[c] / t
     return ll
 
 
@@ -287,7 +288,7 @@ def label_kernel(X, labels, means, N, S1, S2):
 
 
 @njit(**_OPTS)
-def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, labels):
+def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, start, labels):
     """:func:`posterior_kernel` for three features, unrolled."""
     k = means.shape[0]
     lp = np.empty(k)
@@ -299,7 +300,7 @@ def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, labels):
         if (use_mask and not mask[i]) or x0 - x0 != 0 or x1 - x1 != 0 or x2 - x2 != 0:
             labels[i] = 0
             for c in range(k):
-                probs[c, i] = 0.0
+                probs[c, start + i] = 0.0
             continue
         top = -np.inf
         best = 0
@@ -323,5 +324,5 @@ def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, labels):
         ll += top + math.log(t)
         labels[i] = best + 1
         for c in range(k):
-            probs[c, i] = lp[c] / t
+            probs[c, start + i] = lp[c] / t
     return ll

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from .engine import fit_predict, predict
 from .fit.job import Job
 from .fit.per_pixel import MIN_ROWS, PerPixel
 from .fit.pixels import Pixels
-from .fit.records import FitOptions
+from .fit.records import FitOptions, MixtureOptions, NotConvergedWarning
 
 #: the kinds of pixel matrix whose passes :func:`warm_up` loads (or compiles), most
 #: common first: dtype, number of features, and whether the matrix is a view of
@@ -28,6 +29,10 @@ WARM_UP_KINDS = {
     "float64 greyscale": (np.float64, 1, False),
     "float64 RGB": (np.float64, 3, False),
 }
+
+
+#: the kinds whose Gaussian mixture passes are loaded too (the common ones)
+MIXTURE_KINDS = ("8-bit RGB", "float32 RGB")
 
 
 def _warm_up_kinds(names) -> None:
@@ -55,6 +60,18 @@ def _warm_up_kinds(names) -> None:
             PerPixel().fit(job)
         if d == 1:  # one feature: small images take the histogram's way alone
             fit_predict(X[: small // 4], n_clusters=3, random_state=0)
+        if name in MIXTURE_KINDS:  # EM over the pixels, and over distinct values
+            _warm_up_mixture(X[:small])
+
+
+def _warm_up_mixture(X: np.ndarray) -> None:
+    """Fit a Gaussian mixture to ``X`` and to a few-valued copy of it (8-bit: EM
+    over distinct values), two EM iterations each."""
+    few = (X // 16) * 16 if X.dtype == np.uint8 else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotConvergedWarning)
+        for Y in (X, few):
+            fit_predict(Y, n_clusters=3, mixture=MixtureOptions(max_iter=2, tol=0))
 
 
 def _n_compiled() -> int:

@@ -219,7 +219,7 @@ def posteriors(px: Pixels, g: Gaussians, labels: np.ndarray) -> tuple:
         ll = 0.0
         for a, b in px.chunks(start, stop):
             ll += kernel(
-                *px.common(a, b), g.means, g.prec, g.const, probs[:, a:b], labels[a:b]
+                *px.common(a, b), g.means, g.prec, g.const, probs, a, labels[a:b]
             )
         return ll
 
