@@ -205,9 +205,10 @@ def count_ranked(X, mask, use_mask, lo, strides, bits, ranks, counts):
 
 
 @njit(**_OPTS)
-def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
+def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, diag, N, S1, S2):
     """:func:`em_kernel` for three features, unrolled (RGB: numba does not unroll
-    loops over a run-time number of features)."""
+    loops over a run-time number of features); with ``diag`` the precisions are
+    diagonal and only the diagonal of ``S2`` is summed."""
     k = means.shape[0]
     lp = np.empty(k)
     d0 = np.empty(k)
@@ -233,15 +234,18 @@ def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
             d1[c] = a1
             d2[c] = a2
             y0 = a0 * prec[c, 0, 0]
-            y1 = a0 * prec[c, 0, 1] + a1 * prec[c, 1, 1]
-            y2 = a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2] + a2 * prec[c, 2, 2]
+            y1 = a1 * prec[c, 1, 1]
+            y2 = a2 * prec[c, 2, 2]
+            if not diag:
+                y1 += a0 * prec[c, 0, 1]
+                y2 += a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2]
             v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
             lp[c] = v
             if v > top:
                 top = v
         t = 0.0
         for c in range(k):
-            e = math.exp(lp[c] - top)
+            e = 1.0 if lp[c] == top else math.exp(lp[c] - top)  # exp(0) is 1
             lp[c] = e
             t += e
         ll += wi * (top + math.log(t))
@@ -262,11 +266,12 @@ def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
             S1[c, 1] += r1
             S1[c, 2] += r2
             S2[c, 0, 0] += r0 * a0
-            S2[c, 0, 1] += r0 * a1
-            S2[c, 0, 2] += r0 * a2
             S2[c, 1, 1] += r1 * a1
-            S2[c, 1, 2] += r1 * a2
             S2[c, 2, 2] += r2 * a2
+            if not diag:
+                S2[c, 0, 1] += r0 * a1
+                S2[c, 0, 2] += r0 * a2
+                S2[c, 1, 2] += r1 * a2
     return ll, total
 
 
@@ -288,8 +293,11 @@ def label_kernel(X, labels, means, N, S1, S2):
 
 
 @njit(**_OPTS)
-def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, start, labels):
-    """:func:`posterior_kernel` for three features, unrolled."""
+def posterior3_kernel(
+    X, mask, use_mask, means, prec, const, diag, probs, start, labels
+):
+    """:func:`posterior_kernel` for three features, unrolled (``diag``: the
+    precisions are diagonal)."""
     k = means.shape[0]
     lp = np.empty(k)
     ll = 0.0
@@ -309,8 +317,11 @@ def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, start, label
             a1 = x1 - means[c, 1]
             a2 = x2 - means[c, 2]
             y0 = a0 * prec[c, 0, 0]
-            y1 = a0 * prec[c, 0, 1] + a1 * prec[c, 1, 1]
-            y2 = a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2] + a2 * prec[c, 2, 2]
+            y1 = a1 * prec[c, 1, 1]
+            y2 = a2 * prec[c, 2, 2]
+            if not diag:
+                y1 += a0 * prec[c, 0, 1]
+                y2 += a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2]
             v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
             lp[c] = v
             if v > top:  # the first most probable
@@ -318,7 +329,7 @@ def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, start, label
                 best = c
         t = 0.0
         for c in range(k):
-            e = math.exp(lp[c] - top)
+            e = 1.0 if lp[c] == top else math.exp(lp[c] - top)  # exp(0) is 1
             lp[c] = e
             t += e
         ll += top + math.log(t)
