@@ -339,3 +339,38 @@ def test_a_damaged_mixture_in_a_model_file_is_refused(tmp_path, edit, message):
     path.write_text(json.dumps(content))
     with pytest.raises(ValueError, match=message):
         KMeansModel.load(path)
+
+
+def test_the_three_feature_passes_agree_with_the_general_ones():
+    """RGB's passes go by blocks of rows (vectorised, sums reassociated): the
+    same sums, probabilities and labels as the general passes, masks and NaN
+    rows included, at any number of rows."""
+    from napari_kmeans_seg.core import mixture_kernels as MK
+
+    rng = np.random.default_rng(3)
+    for n in (1, 511, 513, 5000):
+        X = rng.random((n, 3)).astype(np.float32)
+        X[::7, 1] = np.nan
+        mask = rng.random(n) > 0.2
+        w = rng.random(n) + 0.5
+        g = fit_mixture.Gaussians.of(
+            np.full(3, 1 / 3), rng.random((3, 3)), np.stack([np.eye(3) * 0.05] * 3)
+        )
+        sums = []
+        for kernel in (MK.em_kernel, MK.em3_kernel):
+            N, S1, S2 = np.zeros(3), np.zeros((3, 3)), np.zeros((3, 3, 3))
+            ll, total = kernel(
+                X, mask, True, w, True, g.means, g.prec, g.const, N, S1, S2
+            )
+            sums.append((ll, total, N, S1, np.triu(S2[:, :, :])))
+        for a, b in zip(*sums, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        out = []
+        for kernel in (MK.posterior_kernel, MK.posterior3_kernel):
+            probs = np.full((3, n + 2), -1, np.float32)
+            labels = np.full(n, 9, np.uint8)
+            ll = kernel(X, mask, True, g.means, g.prec, g.const, probs, 1, labels)
+            out.append((ll, probs, labels))
+        np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-10)
+        np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(out[0][2], out[1][2])

@@ -205,77 +205,6 @@ def count_ranked(X, mask, use_mask, lo, strides, bits, ranks, counts):
 
 
 @njit(**_OPTS)
-def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, diag, N, S1, S2):
-    """:func:`em_kernel` for three features, unrolled (RGB: numba does not unroll
-    loops over a run-time number of features); with ``diag`` the precisions are
-    diagonal and only the diagonal of ``S2`` is summed."""
-    k = means.shape[0]
-    lp = np.empty(k)
-    d0 = np.empty(k)
-    d1 = np.empty(k)
-    d2 = np.empty(k)
-    ll = 0.0
-    total = 0.0
-    for i in range(X.shape[0]):
-        if use_mask and not mask[i]:
-            continue
-        x0 = np.float64(X[i, 0])
-        x1 = np.float64(X[i, 1])
-        x2 = np.float64(X[i, 2])
-        if x0 - x0 != 0 or x1 - x1 != 0 or x2 - x2 != 0:
-            continue
-        wi = w[i] if use_w else 1.0
-        top = -np.inf
-        for c in range(k):
-            a0 = x0 - means[c, 0]
-            a1 = x1 - means[c, 1]
-            a2 = x2 - means[c, 2]
-            d0[c] = a0
-            d1[c] = a1
-            d2[c] = a2
-            y0 = a0 * prec[c, 0, 0]
-            y1 = a1 * prec[c, 1, 1]
-            y2 = a2 * prec[c, 2, 2]
-            if not diag:
-                y1 += a0 * prec[c, 0, 1]
-                y2 += a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2]
-            v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
-            lp[c] = v
-            if v > top:
-                top = v
-        t = 0.0
-        for c in range(k):
-            e = 1.0 if lp[c] == top else math.exp(lp[c] - top)  # exp(0) is 1
-            lp[c] = e
-            t += e
-        ll += wi * (top + math.log(t))
-        total += wi
-        scale = wi / t
-        for c in range(k):
-            if lp[c] == 0.0:  # exactly nothing to add
-                continue
-            r = lp[c] * scale
-            a0 = d0[c]
-            a1 = d1[c]
-            a2 = d2[c]
-            N[c] += r
-            r0 = r * a0
-            r1 = r * a1
-            r2 = r * a2
-            S1[c, 0] += r0
-            S1[c, 1] += r1
-            S1[c, 2] += r2
-            S2[c, 0, 0] += r0 * a0
-            S2[c, 1, 1] += r1 * a1
-            S2[c, 2, 2] += r2 * a2
-            if not diag:
-                S2[c, 0, 1] += r0 * a1
-                S2[c, 0, 2] += r0 * a2
-                S2[c, 1, 2] += r1 * a2
-    return ll, total
-
-
-@njit(**_OPTS)
 def label_kernel(X, labels, means, N, S1, S2):
     """The sums of :func:`em_kernel` for the partition ``labels`` (1..k; 0: left
     out) of the rows."""
@@ -292,48 +221,151 @@ def label_kernel(X, labels, means, N, S1, S2):
                 S2[c, a, b] += da * (np.float64(X[i, b]) - means[c, b])
 
 
-@njit(**_OPTS)
-def posterior3_kernel(
-    X, mask, use_mask, means, prec, const, diag, probs, start, labels
-):
-    """:func:`posterior_kernel` for three features, unrolled (``diag``: the
-    precisions are diagonal)."""
+# ------------------------------------------------ three features, by blocks of rows
+# RGB's passes take the rows a block at a time and each step over the whole block
+# (the component's densities, the exponentials, the sums), so that the compiler
+# vectorises the arithmetic across rows; sums may be reassociated (``_FAST``),
+# which changes their rounding only.
+
+#: rows per block
+BLOCK = 512
+_FAST = {**_OPTS, "fastmath": {"reassoc", "contract", "nsz"}}
+
+
+@njit(**_FAST)
+def _block_densities(X, b0, m, mask, use_mask, w, use_w, means, prec, const, blk):
+    """For the rows ``b0 .. b0 + m``: their values (``x0``, ``x1``, ``x2``; 0 for
+    an invalid row), weights ``wt`` (0 for an invalid row), each component's
+    ``exp(log density - top)`` in ``LP``, the row's ``top`` log density, its
+    first most probable component ``best`` and ``tot = Σ exp``."""
+    x0, x1, x2, wt, LP, top, best, tot = blk
     k = means.shape[0]
-    lp = np.empty(k)
+    for j in range(m):
+        i = b0 + j
+        v0 = np.float64(X[i, 0])
+        v1 = np.float64(X[i, 1])
+        v2 = np.float64(X[i, 2])
+        ok = math.isfinite(v0) and math.isfinite(v1) and math.isfinite(v2)
+        if use_mask and not mask[i]:
+            ok = False
+        x0[j] = v0 if ok else 0.0
+        x1[j] = v1 if ok else 0.0
+        x2[j] = v2 if ok else 0.0
+        wt[j] = (w[i] if use_w else 1.0) if ok else 0.0
+        top[j] = -np.inf
+        best[j] = 0
+    for c in range(k):
+        m0, m1, m2 = means[c, 0], means[c, 1], means[c, 2]
+        p00, p01, p02 = prec[c, 0, 0], prec[c, 0, 1], prec[c, 0, 2]
+        p11, p12, p22 = prec[c, 1, 1], prec[c, 1, 2], prec[c, 2, 2]
+        cc = const[c]
+        for j in range(m):
+            a0 = x0[j] - m0
+            a1 = x1[j] - m1
+            a2 = x2[j] - m2
+            y0 = a0 * p00
+            y1 = a0 * p01 + a1 * p11
+            y2 = a0 * p02 + a1 * p12 + a2 * p22
+            v = cc - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
+            LP[c, j] = v
+            if v > top[j]:  # the first most probable
+                top[j] = v
+                best[j] = c
+    for j in range(m):
+        tot[j] = 0.0
+    for c in range(k):
+        for j in range(m):
+            gap = LP[c, j] - top[j]
+            e = 1.0 if gap == 0.0 else math.exp(gap)  # exp(0) is 1
+            LP[c, j] = e
+            tot[j] += e
+
+
+@njit(**_FAST)
+def _block_buffers(k):
+    """The work arrays of :func:`_block_densities` for ``k`` components."""
+    return (
+        np.empty(BLOCK),
+        np.empty(BLOCK),
+        np.empty(BLOCK),
+        np.empty(BLOCK),
+        np.empty((k, BLOCK)),
+        np.empty(BLOCK),
+        np.empty(BLOCK, np.int64),
+        np.empty(BLOCK),
+    )
+
+
+@njit(**_FAST)
+def em3_kernel(X, mask, use_mask, w, use_w, means, prec, const, N, S1, S2):
+    """:func:`em_kernel` for three features, by blocks of rows."""
+    k = means.shape[0]
+    blk = _block_buffers(k)
+    x0, x1, x2, wt, LP, top, _, tot = blk
+    n = X.shape[0]
     ll = 0.0
-    for i in range(X.shape[0]):
-        x0 = np.float64(X[i, 0])
-        x1 = np.float64(X[i, 1])
-        x2 = np.float64(X[i, 2])
-        if (use_mask and not mask[i]) or x0 - x0 != 0 or x1 - x1 != 0 or x2 - x2 != 0:
-            labels[i] = 0
-            for c in range(k):
-                probs[c, start + i] = 0.0
-            continue
-        top = -np.inf
-        best = 0
+    total = 0.0
+    for b0 in range(0, n, BLOCK):
+        m = min(BLOCK, n - b0)
+        _block_densities(X, b0, m, mask, use_mask, w, use_w, means, prec, const, blk)
+        for j in range(m):
+            if wt[j] > 0.0:
+                ll += wt[j] * (top[j] + math.log(tot[j]))
+                total += wt[j]
+            tot[j] = wt[j] / tot[j]  # now each density's share times the weight
         for c in range(k):
-            a0 = x0 - means[c, 0]
-            a1 = x1 - means[c, 1]
-            a2 = x2 - means[c, 2]
-            y0 = a0 * prec[c, 0, 0]
-            y1 = a1 * prec[c, 1, 1]
-            y2 = a2 * prec[c, 2, 2]
-            if not diag:
-                y1 += a0 * prec[c, 0, 1]
-                y2 += a0 * prec[c, 0, 2] + a1 * prec[c, 1, 2]
-            v = const[c] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
-            lp[c] = v
-            if v > top:  # the first most probable
-                top = v
-                best = c
-        t = 0.0
+            m0, m1, m2 = means[c, 0], means[c, 1], means[c, 2]
+            nc = s0 = s1 = s2 = q00 = q01 = q02 = q11 = q12 = q22 = 0.0
+            for j in range(m):
+                r = LP[c, j] * tot[j]
+                a0 = x0[j] - m0
+                a1 = x1[j] - m1
+                a2 = x2[j] - m2
+                nc += r
+                r0 = r * a0
+                r1 = r * a1
+                r2 = r * a2
+                s0 += r0
+                s1 += r1
+                s2 += r2
+                q00 += r0 * a0
+                q01 += r0 * a1
+                q02 += r0 * a2
+                q11 += r1 * a1
+                q12 += r1 * a2
+                q22 += r2 * a2
+            N[c] += nc
+            S1[c, 0] += s0
+            S1[c, 1] += s1
+            S1[c, 2] += s2
+            S2[c, 0, 0] += q00
+            S2[c, 0, 1] += q01
+            S2[c, 0, 2] += q02
+            S2[c, 1, 1] += q11
+            S2[c, 1, 2] += q12
+            S2[c, 2, 2] += q22
+    return ll, total
+
+
+@njit(**_FAST)
+def posterior3_kernel(X, mask, use_mask, means, prec, const, probs, start, labels):
+    """:func:`posterior_kernel` for three features, by blocks of rows."""
+    k = means.shape[0]
+    blk = _block_buffers(k)
+    _, _, _, wt, LP, top, best, tot = blk
+    n = X.shape[0]
+    no_w = np.empty(0)
+    ll = 0.0
+    for b0 in range(0, n, BLOCK):
+        m = min(BLOCK, n - b0)
+        _block_densities(X, b0, m, mask, use_mask, no_w, False, means, prec, const, blk)
+        for j in range(m):
+            valid = wt[j] > 0.0
+            if valid:
+                ll += top[j] + math.log(tot[j])
+            labels[b0 + j] = best[j] + 1 if valid else 0
+            tot[j] = wt[j] / tot[j]  # 0 for an invalid row
         for c in range(k):
-            e = 1.0 if lp[c] == top else math.exp(lp[c] - top)  # exp(0) is 1
-            lp[c] = e
-            t += e
-        ll += top + math.log(t)
-        labels[i] = best + 1
-        for c in range(k):
-            probs[c, start + i] = lp[c] / t
+            for j in range(m):
+                probs[c, start + b0 + j] = LP[c, j] * tot[j]
     return ll

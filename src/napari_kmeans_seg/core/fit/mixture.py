@@ -165,11 +165,6 @@ class Gaussians:
         cov = cov + reg * np.eye(d)
         return cls.of(mass / mass.sum(), around + shift, cov)
 
-    @property
-    def diagonal(self) -> bool:
-        """Whether every precision is diagonal (the kernels then skip the rest)."""
-        return not np.any(np.triu(self.prec, 1))
-
     def take(self, order: np.ndarray) -> Gaussians:
         """The components in ``order``."""
         return Gaussians(*(field[order] for field in astuple(self)))
@@ -201,11 +196,9 @@ def em(points: Points, g: Gaussians, options: MixtureOptions, reg: float):
     (or ``max_iter`` iterations); the parameters after the last M step, the
     number of iterations and whether it converged."""
     previous = -np.inf
-    three = g.means.shape[1] == 3
-    kernel = MK.em3_kernel if three else MK.em_kernel
+    kernel = MK.em3_kernel if g.means.shape[1] == 3 else MK.em_kernel
     for n_iter in range(1, options.max_iter + 1):
-        extra = (g.diagonal,) if three else ()
-        N, S1, S2, out = points.sums(kernel, g.means, g.prec, g.const, *extra)
+        N, S1, S2, out = points.sums(kernel, g.means, g.prec, g.const)
         ll = sum(r[0] for r in out) / sum(r[1] for r in out)
         g = Gaussians.from_sums(N, S1, S2, g.means, options, reg)
         if abs(ll - previous) < options.tol:
@@ -220,10 +213,8 @@ def posteriors(px: Pixels, g: Gaussians, labels: np.ndarray) -> tuple:
     sum of the log-likelihoods."""
     k = g.means.shape[0]
     probs = np.empty((k, px.n), np.float32)
-    kernel = MK.posterior_kernel
-    params: tuple = (g.means, g.prec, g.const)
-    if px.d == 3:
-        kernel, params = MK.posterior3_kernel, (*params, g.diagonal)
+    kernel = MK.posterior3_kernel if px.d == 3 else MK.posterior_kernel
+    params = (g.means, g.prec, g.const)
 
     def part(start, stop):
         ll = 0.0
