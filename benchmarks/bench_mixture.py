@@ -85,6 +85,21 @@ def start_of(X: np.ndarray, labels: np.ndarray, k: int, covariance_type: str):
     return resp_n / resp_n.sum(), means, precisions
 
 
+def least_time(call, repeats: int) -> tuple[float, object]:
+    """The least time of ``repeats`` calls of ``call``, and its last result."""
+    best = np.inf
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = call()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def fit_and_maps(gm, X: np.ndarray) -> np.ndarray:
+    """Fit the scikit-learn mixture ``gm`` and make its probability maps."""
+    return gm.fit(X).predict_proba(X)
+
+
 def run_case(
     name: str, image: np.ndarray, k: int, covariance_type: str, repeats: int = 1
 ) -> dict:
@@ -93,11 +108,9 @@ def run_case(
     from napari_kmeans_seg import segment
 
     segment(image, k, mixture=covariance_type)  # compile / load every pass used
-    t_ours = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        ours = segment(image, k, mixture=covariance_type, random_state=0)
-        t_ours = min(t_ours, time.perf_counter() - t)
+    t_ours, ours = least_time(
+        lambda: segment(image, k, mixture=covariance_type, random_state=0), repeats
+    )
     kmeans = segment(image, k, random_state=0)
     X = image.reshape(-1, 3)
     Xf = X if X.dtype == np.float32 else X.astype(np.float64)
@@ -112,23 +125,11 @@ def run_case(
         means_init=means,
         precisions_init=precisions,
     )
-    t_sk = np.inf
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            gm.fit(Xf - shift)
-            gm.predict_proba(Xf - shift)
-            t_sk = min(t_sk, time.perf_counter() - t)
     as_user = GaussianMixture(k, covariance_type=covariance_type, random_state=0)
-    t_user = np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            as_user.fit(Xf - shift)
-            as_user.predict_proba(Xf - shift)
-            t_user = min(t_user, time.perf_counter() - t)
+        t_sk, _ = least_time(lambda: fit_and_maps(gm, Xf - shift), repeats)
+        t_user, _ = least_time(lambda: fit_and_maps(as_user, Xf - shift), repeats)
     return {
         "image": name,
         "k": k,
