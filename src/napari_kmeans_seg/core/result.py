@@ -1,8 +1,8 @@
 """The outcome of a segmentation, and what is made from it: masked images, the
-mean-colour ("posterised") image, the table of clusters, merged clusters, zarr. The
-record is here; each of those is made by a module of its own
-(:mod:`.cluster_images`, :mod:`.cluster_table`, :mod:`.cluster_merge`,
-:mod:`.zarr_io`).
+mean-colour ("posterised") image, the table of clusters, merged clusters, a
+Gaussian mixture's uncertainty and BIC, zarr. The record is here; each of those is
+made by a module of its own (:mod:`.cluster_images`, :mod:`.cluster_table`,
+:mod:`.cluster_merge`, :mod:`.zarr_io` and :mod:`.zarr_mixture`).
 """
 
 from __future__ import annotations
