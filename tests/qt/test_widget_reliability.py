@@ -373,8 +373,13 @@ class EventLoopTicks:
         return float(wall.max()), float(own.max()), why
 
 
-#: the longest the event loop may stop turning (less the waits for a CPU)
-MAX_GAP = 0.25
+#: the longest the event loop may stop turning (less the waits for a CPU): napari
+#: itself builds a new 4K layer in the main thread in one step (its texture, its
+#: controls), measured at 200–260 ms on the CI machine, whose timings wander by
+#: ±30 % from run to run; 250 ms failed one run in three at 259 ms. The limit is
+#: for work of this plugin's in the main thread (a segmentation or a whole 4K
+#: output computed there takes seconds), not for napari's cost of one layer.
+MAX_GAP = 0.4
 
 
 def test_event_loop_gaps_count_a_blocked_main_thread(make_napari_viewer, qtbot):
@@ -410,7 +415,8 @@ def test_event_loop_stays_responsive_during_a_4k_segmentation(
     background thread, followed by a garbage collection: the test waits for it, as
     a user choosing an image would),
     and the layers are added one per turn of the event loop (each new one hidden
-    first, then shown). No gap may exceed 250 ms, on the first run (new layers)
+    first, then shown). No gap may exceed 400 ms (:data:`MAX_GAP`), on the first
+    run (new layers)
     and on a second (layers updated in place), less the time the main thread
     waited for a CPU taken by other processes (see :class:`EventLoopTicks`): a
     loaded machine does not fail the test, work or waiting in the main thread
