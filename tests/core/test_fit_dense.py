@@ -164,3 +164,17 @@ def test_the_keys_spare_the_same_work_at_any_magnitude(exponent, dtype):
     assert work == unit_work
     np.testing.assert_array_equal(fit.labels, unit.labels)
     assert (fit.centroids / factor).tobytes() == unit.centroids.tobytes()
+
+
+@pytest.mark.parametrize("width", [512, 1000, 1024, 2048, 2100, 4096])
+def test_samples_spread_over_every_column_whatever_the_width(width):
+    # every step-th row of an image whose width is a multiple of the step holds
+    # a few columns only (2048 wide, step 256: 8 columns): a biased sample
+    n = width * 2048
+    step = n // (1 << 14)
+    at = dense.sample_rows(n, step)
+    assert at.size == n // step
+    assert np.all(np.diff(at) > 0) and at[0] >= 0 and at[-1] < n
+    assert np.all(at // step == np.arange(at.size))  # one row of each run
+    columns = np.unique(at % width)
+    assert columns.size >= 0.9 * min(width, at.size)

@@ -41,6 +41,8 @@ _MIN_STEP = 8
 _SETTLE = 1e-4
 #: rows of the sample that tells whether most values are distinct
 _DISTINCT_ROWS = 1 << 14
+#: the golden ratio's fractional part: offsets of the sampled rows
+_GOLDEN = 0.6180339887498949
 #: relative widening of a centroid's move
 _MOVE_TOL = 1e-9
 #: over-relaxation of the Lloyd steps (the centroids go this many times the way to
@@ -169,8 +171,18 @@ def _sample(X, mask, use_mask: bool, step: int) -> tuple:
     """Every ``step``-th row (a copy) and its mask."""
     if step == 1:
         return X, mask
-    rows = np.ascontiguousarray(X[::step])
-    return rows, (np.ascontiguousarray(mask[::step]) if use_mask else mask)
+    at = sample_rows(X.shape[0], step)
+    return X[at], (mask[at] if use_mask else mask)
+
+
+def sample_rows(n: int, step: int) -> np.ndarray:
+    """One row of each run of ``step`` rows, at an offset that moves along the
+    golden-ratio (Weyl) sequence: a sample spread over every column of an image,
+    whatever its width (every ``step``-th row of an image whose width is a multiple
+    of ``step`` would hold a few columns only)."""
+    runs = np.arange(n // step)
+    offsets = ((runs * _GOLDEN) % 1.0 * step).astype(np.int64)
+    return runs * step + offsets
 
 
 def _starts(X, mask, use_mask: bool, k: int, rng, n_init: int) -> list | None:
