@@ -374,3 +374,36 @@ def test_the_three_feature_passes_agree_with_the_general_ones():
         np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-10)
         np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6, atol=1e-7)
         np.testing.assert_array_equal(out[0][2], out[1][2])
+
+
+def test_the_log_likelihood_pass_gives_each_rows_share_of_the_posterior_pass():
+    """Each row's log-likelihood (NaN for a masked or NaN row), as scipy's
+    logsumexp of the weighted log densities; their sum is the posterior pass's."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from napari_kmeans_seg.core import mixture_kernels as MK
+
+    rng = np.random.default_rng(4)
+    n = 300
+    X = rng.random((n, 2)) + 1e6  # on an offset: differences taken first
+    X[::11, 0] = np.nan
+    mask = rng.random(n) > 0.2
+    covs = np.stack([np.array([[0.05, 0.01], [0.01, 0.02]]), np.eye(2) * 0.1])
+    g = fit_mixture.Gaussians.of(np.array([0.3, 0.7]), rng.random((2, 2)) + 1e6, covs)
+    out = np.empty(n)
+    MK.log_likelihood_kernel(X, mask, True, g.means, g.prec, g.const, out)
+    valid = mask & np.isfinite(X).all(axis=1)
+    assert np.isnan(out[~valid]).all()
+    dens = np.stack(
+        [
+            np.log(w) + multivariate_normal(m - 1e6, c).logpdf(X[valid] - 1e6)
+            for w, m, c in zip(g.weights, g.means, covs, strict=True)
+        ],
+        axis=1,
+    )
+    np.testing.assert_allclose(out[valid], logsumexp(dens, axis=1), rtol=1e-12)
+    probs = np.empty((2, n), np.float32)
+    labels = np.empty(n, np.uint8)
+    ll = MK.posterior_kernel(X, mask, True, g.means, g.prec, g.const, probs, 0, labels)
+    assert out[valid].sum() == pytest.approx(ll, rel=1e-12)

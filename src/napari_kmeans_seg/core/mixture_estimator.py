@@ -18,18 +18,22 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import engine as _engine
+from . import mixture_kernels as MK
 from .estimator import _seed
-from .fit.records import COVARIANCE_TYPES, NotConvergedWarning, TooFewValuesError
+from .fit.mixture import Gaussians
+from .fit.records import NotConvergedWarning, TooFewValuesError
+from .mixture import GaussianMixtureParams
 from .values import check_exact_integers
 
 #: dtypes the engine fits as they are (others are converted to float64)
 _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
+#: the kernels' mask argument when every row is used
+_NO_MASK = np.ones(1, dtype=np.bool_)
 
 
 class ExactGaussianMixture(DensityMixin, BaseEstimator):
@@ -217,27 +221,23 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
 
     def _set_parameters(self, weights, means, covariances) -> None:
         """The fitted attributes from the weights, means and ``(k, d, d)``
-        covariances."""
-        self.weights_ = np.asarray(weights, dtype=np.float64)
-        self.means_ = np.asarray(means, dtype=np.float64)
-        cov = np.asarray(covariances, dtype=np.float64)
+        covariances (their Cholesky factors are those the engine's kernels
+        take)."""
+        mixture = GaussianMixtureParams(weights, covariances, self.covariance_type)
+        g = mixture.gaussians(means)
+        self.weights_, self.means_ = g.weights, g.means
         if self.covariance_type == "diag":
-            variances = np.diagonal(cov, axis1=1, axis2=2).copy()
-            self.covariances_ = variances
-            self.precisions_cholesky_ = 1.0 / np.sqrt(variances)
-            self.precisions_ = 1.0 / variances
+            self.covariances_ = np.diagonal(g.covariances, axis1=1, axis2=2).copy()
+            self.precisions_cholesky_ = np.diagonal(g.prec, axis1=1, axis2=2).copy()
+            self.precisions_ = 1.0 / self.covariances_
             return
-        d = cov.shape[1]
-        chol = np.empty_like(cov)
-        for c, matrix in enumerate(cov):
-            cov_chol = np.linalg.cholesky(matrix)
-            chol[c] = np.linalg.solve(cov_chol, np.eye(d)).T
-        self.covariances_ = cov
-        self.precisions_cholesky_ = chol
-        self.precisions_ = chol @ chol.transpose(0, 2, 1)
+        self.covariances_ = g.covariances
+        self.precisions_cholesky_ = g.prec
+        self.precisions_ = g.prec @ g.prec.transpose(0, 2, 1)
 
     def _check_params(self, X) -> int:
-        """The number of components, after checking the options against ``X``."""
+        """The number of components, after checking the options against ``X``
+        (``covariance_type`` is the engine's :class:`MixtureOptions` to check)."""
         for name in ("n_components", "max_iter", "n_init"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -251,11 +251,6 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
                 or not math.isfinite(value)
             ):
                 raise ValueError(f"{name} must be a number >= 0, not {value!r}")
-        if self.covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(
-                "covariance_type must be 'full' or 'diag', not "
-                f"{self.covariance_type!r}"
-            )
         k = int(self.n_components)
         if X.shape[0] < k:
             raise ValueError(
@@ -266,30 +261,20 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------ prediction
 
-    def _weighted_log_prob(self, X) -> np.ndarray:
-        """``log(weight_j) + log N(x | mean_j, cov_j)`` of each row and component,
-        ``(n_samples, n_components)``; differences from the means are taken
-        first, so data on a large offset keeps its digits."""
+    def _mixture(self) -> GaussianMixtureParams:
+        """The fitted mixture as the engine's record (covariances as matrices)."""
         check_is_fitted(self)
+        cov = self.covariances_
+        if self.covariance_type == "diag":
+            cov = cov[:, :, None] * np.eye(cov.shape[1])
+        return GaussianMixtureParams(self.weights_, cov, self.covariance_type)
+
+    def _rows_and_gaussians(self, X) -> tuple[np.ndarray, Gaussians]:
+        """``X`` checked, as float64 rows, and the fitted components as the
+        engine's kernels take them."""
+        g = self._mixture().gaussians(self.means_)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X = np.asarray(X, dtype=np.float64)
-        n, d = X.shape
-        out = np.empty((n, self.means_.shape[0]))
-        full = self.covariance_type == "full"
-        with np.errstate(divide="ignore"):  # a component of weight 0
-            log_weights = np.log(self.weights_)
-        for c, (mean, chol) in enumerate(
-            zip(self.means_, self.precisions_cholesky_, strict=True)
-        ):
-            diff = X - mean
-            y = diff @ chol if full else diff * chol
-            log_det = np.log(np.diagonal(chol) if full else chol).sum()
-            out[:, c] = (
-                -0.5 * (d * math.log(2 * math.pi) + np.einsum("ij,ij->i", y, y))
-                + log_det
-                + log_weights[c]
-            )
-        return out
+        return np.ascontiguousarray(X, dtype=np.float64), g
 
     def score_samples(self, X):
         """The log-likelihood of each row of ``X`` under the mixture.
@@ -302,7 +287,10 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
         -------
         log_prob : ndarray of shape (n_samples,)
         """
-        return logsumexp(self._weighted_log_prob(X), axis=1)
+        X, g = self._rows_and_gaussians(X)
+        out = np.empty(X.shape[0])
+        MK.log_likelihood_kernel(X, _NO_MASK, False, g.means, g.prec, g.const, out)
+        return out
 
     def score(self, X, y=None):
         """The mean log-likelihood of the rows of ``X`` (higher is better).
@@ -329,7 +317,7 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
         -------
         labels : ndarray of int64, shape (n_samples,)
         """
-        return self._weighted_log_prob(X).argmax(axis=1)
+        return self._posterior(X)[0]
 
     def predict_proba(self, X):
         """Each row's posterior probability of each component.
@@ -343,14 +331,19 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
         probabilities : ndarray of shape (n_samples, n_components)
             Rows sum to 1.
         """
-        log_prob = self._weighted_log_prob(X)
-        return np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
+        return self._posterior(X)[1]
 
-    def _n_parameters(self) -> int:
-        """Free parameters: weights, means and covariances."""
-        k, d = self.means_.shape
-        per = d * (d + 1) // 2 if self.covariance_type == "full" else d
-        return int(k * per + k * d + k - 1)
+    def _posterior(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's most probable component (from 0; the first on ties) and
+        its posterior probabilities ``(n_samples, n_components)``, float64 (the
+        engine's pass; its maps of images are float32)."""
+        X, g = self._rows_and_gaussians(X)
+        probs = np.empty((X.shape[0], g.means.shape[0]))
+        labels = np.empty(X.shape[0], np.int64)
+        MK.posterior_kernel(
+            X, _NO_MASK, False, g.means, g.prec, g.const, probs.T, 0, labels
+        )
+        return labels - 1, probs
 
     def bic(self, X) -> float:
         """The Bayesian information criterion on ``X`` (lower is better):
@@ -365,7 +358,7 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
         bic : float
         """
         n = _n_rows(X)
-        return -2 * self.score(X) * n + self._n_parameters() * math.log(n)
+        return -2 * self.score(X) * n + self._mixture().n_parameters * math.log(n)
 
     def aic(self, X) -> float:
         """The Akaike information criterion on ``X`` (lower is better):
@@ -379,7 +372,7 @@ class ExactGaussianMixture(DensityMixin, BaseEstimator):
         -------
         aic : float
         """
-        return -2 * self.score(X) * _n_rows(X) + 2 * self._n_parameters()
+        return -2 * self.score(X) * _n_rows(X) + 2 * self._mixture().n_parameters
 
 
 def _n_rows(X) -> int:

@@ -140,6 +140,24 @@ def posterior_kernel(X, mask, use_mask, means, prec, const, probs, start, labels
 
 
 @njit(**_OPTS)
+def log_likelihood_kernel(X, mask, use_mask, means, prec, const, out):
+    """Each valid row's log-likelihood ``out[i] = log Σ_c exp(weighted log
+    density)`` under the mixture (float64; NaN for an invalid row)."""
+    k, d = means.shape
+    diff = np.empty((k, d))
+    lp = np.empty(k)
+    for i in range(X.shape[0]):
+        if not _valid(X, i, mask, use_mask):
+            out[i] = np.nan
+            continue
+        top = _log_densities(X, i, means, prec, const, diff, lp)
+        t = 0.0
+        for c in range(k):
+            t += math.exp(lp[c] - top)
+        out[i] = top + math.log(t)
+
+
+@njit(**_OPTS)
 def _code(X, i, lo, strides):
     code = 0
     for a in range(X.shape[1]):
