@@ -2,7 +2,8 @@
 mean-colour ("posterised") image, the table of clusters, merged clusters, a
 Gaussian mixture's uncertainty and BIC, zarr. The record is here; each of those is
 made by a module of its own (:mod:`.cluster_images`, :mod:`.cluster_table`,
-:mod:`.cluster_merge`, :mod:`.zarr_io` and :mod:`.zarr_mixture`).
+:mod:`.cluster_merge`, :mod:`.cluster_mixture`, :mod:`.zarr_io` and
+:mod:`.zarr_mixture`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import arrays as _arrays
 from . import cluster_images as _images
+from . import cluster_mixture as _mixture
 from . import features as _features
 from . import stats as _stats
 from .cluster_merge import check_merge_ids, merge_clusters
@@ -151,9 +153,7 @@ class SegmentationResult:
         """For a Gaussian mixture, each pixel's uncertainty ``1 - max probability``
         (float32, the labels' shape; 1 where not clustered); None for k-means. A
         dask array when the labels are lazy."""
-        if self.probabilities is None:
-            return None
-        return 1 - self.probabilities.max(axis=0)
+        return _mixture.uncertainty(self.probabilities)
 
     def bic(self) -> float:
         """The Bayesian information criterion of a Gaussian mixture on the pixels it
@@ -165,11 +165,7 @@ class SegmentationResult:
         ValueError
             If the result is k-means, not a Gaussian mixture.
         """
-        mixture = self.model.mixture
-        if mixture is None or self.log_likelihood is None:
-            raise ValueError("BIC is defined for a Gaussian mixture (mixture='full')")
-        n = int(np.sum(self.counts))
-        return float(-2 * self.log_likelihood * n + mixture.n_parameters * np.log(n))
+        return _mixture.bic(self)
 
     @property
     def lazy(self) -> bool:
@@ -424,16 +420,8 @@ class SegmentationResult:
         ((3, 128, 128), 'float32')
         """
         from .zarr_io import labels_to_zarr
-        from .zarr_mixture import mixture_to_zarr
 
-        mixture = self.probabilities is not None
-        if probabilities is None:
-            probabilities = mixture
-        elif check_bool(probabilities, "probabilities") and not mixture:
-            raise ValueError(
-                "this result is k-means, which has no probabilities; fit a Gaussian "
-                "mixture (segment(..., mixture='full')) or leave probabilities out"
-            )
+        maps = _mixture.writes_maps(self, probabilities)
         how = {
             "overwrite": check_bool(overwrite, "overwrite"),
             "ome": check_bool(ome, "ome"),
@@ -447,7 +435,6 @@ class SegmentationResult:
             "units": units,
             "n_levels": n_levels,
         }
-        if probabilities:
-            maps = (self.probabilities, self.uncertainty)
-            return mixture_to_zarr(self.labels, *maps, store, **how)
+        if maps:
+            return _mixture.maps_to_zarr(self, store, **how)
         return labels_to_zarr(self.labels, store, **how)
