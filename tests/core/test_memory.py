@@ -246,3 +246,12 @@ def test_the_estimate_bounds_a_gaussian_mixture():
         assert est.total >= peak, (image.dtype, est.total, peak)
         plain = memory.estimate_for(image.shape, image.dtype, layout, FeatureOptions())
         assert est.total - plain.total == 4 * 3 * 300 * 400
+
+
+def test_estimate_memory_counts_float32_maps_as_estimate_for_does():
+    """The plugin's guard asks ``estimate_memory`` for its maps (k probabilities
+    and the uncertainty): 4 bytes per pixel each, in the engine's part."""
+    plain = estimate_memory((300, 400, 3), "uint8")
+    maps = estimate_memory((300, 400, 3), "uint8", n_maps=4)
+    assert maps.engine - plain.engine == maps.total - plain.total == 4 * 4 * 300 * 400
+    assert maps.labels == plain.labels and maps.image_layers == plain.image_layers

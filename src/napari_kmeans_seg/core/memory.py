@@ -113,6 +113,7 @@ def estimate_memory(
     channel_axis: int | None = None,
     rgb: bool | None = None,
     n_image_layers: int = 0,
+    n_maps: int = 0,
     color_space: str = "rgb",
     color_features: Sequence[str] | None = None,
     channel_weights: Sequence[float] | None = None,
@@ -135,6 +136,10 @@ def estimate_memory(
     n_image_layers : int
         Output layers each holding a copy of the image (one masked layer per
         cluster, a mean-colour layer); 0 for :func:`segment` alone.
+    n_maps : int
+        float32 maps of the pixels held besides the labels (a Gaussian
+        mixture's probabilities: one per cluster; the plugin's uncertainty
+        layer: one more), counted with the engine's memory; 0 for k-means.
     color_space, color_features, channel_weights, normalize, spatial_weight
         Feature options of :func:`segment` (see below).
     smoothing
@@ -169,7 +174,13 @@ def estimate_memory(
         smoothing=smoothing,
     )
     return estimate_for(
-        shape, dtype, layout, options, method=method, n_image_layers=n_image_layers
+        shape,
+        dtype,
+        layout,
+        options,
+        method=method,
+        n_image_layers=n_image_layers,
+        n_maps=n_maps,
     )
 
 

@@ -3,8 +3,6 @@ output layers would not fit is refused before any work."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from ..core.model import KMeansModel
@@ -49,11 +47,15 @@ def check_layers_memory(
         image = np.asarray(image)
     copies = masked_layers and valid_k and image.nbytes < LAZY_MASKS_BYTES
     n_layers = (int(k) if copies else 0) + bool(mean_color_layer)
-    estimate = estimate_memory(
-        image.shape, image.dtype, rgb=source.rgb, n_image_layers=n_layers, **options
-    )
     mixture = options.get("mixture") or getattr(model, "mixture", None) is not None
-    if mixture and valid_k:  # labels: 1 byte per pixel; each map 4
-        maps = (int(k) + 1) * 4 * estimate.labels
-        estimate = replace(estimate, engine=estimate.engine + maps)
+    # a mixture's layers: k probability maps and the uncertainty map
+    n_maps = int(k) + 1 if mixture and valid_k else 0
+    estimate = estimate_memory(
+        image.shape,
+        image.dtype,
+        rgb=source.rgb,
+        n_image_layers=n_layers,
+        n_maps=n_maps,
+        **options,
+    )
     check_memory(estimate, what=f"segmenting {source.name!r}")
