@@ -6,6 +6,7 @@ Run from the repository root with the development environment::
     .venv/bin/python benchmarks/bench_estimator.py             # 1e6 x 3, k = 8
     .venv/bin/python benchmarks/bench_estimator.py --n 200000 --repeats 5
     .venv/bin/python benchmarks/bench_estimator.py --wide 1000 --n 2000 --k 5
+    .venv/bin/python benchmarks/bench_estimator.py --wide-shapes --repeats 5
 
 Cases (``--n`` rows each):
 
@@ -13,6 +14,11 @@ Cases (``--n`` rows each):
 - with ``--wide D`` instead: ``wide``, float64 Gaussian noise with ``D`` features
   (half the rows shifted by 0.3 in every feature), where distances go through
   BLAS; ``ExactKMeans(n_init=1)`` is timed too;
+- with ``--wide-shapes`` instead: the ``wide`` data in several shapes (rows x
+  features, k in :data:`WIDE_SHAPES`), float64 and float32 (given as they are to
+  ``ExactKMeans``, as float64 to scikit-learn); only ``ExactKMeans(n_init=1)``
+  and ``KMeans`` with one start (``tol`` its default and 0) are timed, from the
+  same k-means++ start (the same seed);
 - ``photos``: uint8 RGB pixels of scikit-image's sample photos, repeated to ``--n``
   rows (given as uint8 to ``ExactKMeans``, as float64 to scikit-learn, which
   converts integers to float64 itself).
@@ -71,6 +77,55 @@ def wide_case(n: int, d: int) -> dict[str, np.ndarray]:
     return {"wide": X}
 
 
+#: (rows, features, k) of ``--wide-shapes``
+WIDE_SHAPES = [
+    (2000, 1000, 5),
+    (20_000, 64, 5),
+    (20_000, 64, 20),
+    (5000, 256, 5),
+    (5000, 256, 20),
+]
+
+
+def one_start(k: int) -> dict:
+    """``ExactKMeans`` and ``KMeans`` from one k-means++ start (the same seed)."""
+    return {
+        "ExactKMeans": lambda X: ExactKMeans(k, n_init=1, random_state=0).fit(X),
+        "KMeans n_init=1": lambda X: KMeans(k, n_init=1, random_state=0).fit(
+            X.astype(np.float64, copy=False)
+        ),
+        "KMeans n_init=1 tol=0": lambda X: KMeans(
+            k, n_init=1, tol=0.0, random_state=0
+        ).fit(X.astype(np.float64, copy=False)),
+    }
+
+
+def wide_shapes(repeats: int) -> list[str]:
+    """Table rows of every :data:`WIDE_SHAPES` case, float64 and float32."""
+    rows = []
+    for n, d, k in WIDE_SHAPES:
+        X = wide_case(n, d)["wide"]
+        for data in (X, X.astype(np.float32)):
+            res = fastest(one_start(k), data, repeats)
+            name = f"{n}x{d} {data.dtype} k={k}"
+            rows += table_rows(name, res)
+    return rows
+
+
+def table_rows(name: str, res: dict[str, tuple[float, float]]) -> list[str]:
+    """Markdown rows of one case, each method's time and inertia against ours."""
+    rows = []
+    ours, ours_inertia = res["ExactKMeans"]
+    for method, (dt, inertia) in res.items():
+        ratio = "1" if method == "ExactKMeans" else f"{dt / ours:.2f}x"
+        rel = (inertia - ours_inertia) / ours_inertia
+        rows.append(
+            f"| {name} | {method} | {dt:.3f} | {ratio} | {inertia:.6e} | {rel:+.2e} |"
+        )
+        print(rows[-1], flush=True)
+    return rows
+
+
 def methods(k: int, wide: bool = False) -> dict:
     more = {}
     if wide:
@@ -108,25 +163,27 @@ def main(argv=None) -> None:
     parser.add_argument("--k", type=int, default=8, help="number of clusters")
     parser.add_argument("--repeats", type=int, default=3, help="timed calls each")
     parser.add_argument("--wide", type=int, metavar="D", help="one case of D features")
+    parser.add_argument(
+        "--wide-shapes", action="store_true", help="the WIDE_SHAPES cases, one start"
+    )
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     ExactKMeans(args.k, random_state=0).fit(cases(20_000)["photos"])  # compile
     ExactKMeans(args.k, random_state=0).fit(cases(20_000)["blobs"])
+    ExactKMeans(args.k, random_state=0).fit(wide_case(2000, 32)["wide"])
     rows = []
-    data = wide_case(args.n, args.wide) if args.wide else cases(args.n)
-    for name, X in data.items():
-        res = fastest(methods(args.k, bool(args.wide)), X, args.repeats)
-        ours, ours_inertia = res["ExactKMeans"]
-        for method, (dt, inertia) in res.items():
-            ratio = "1" if method == "ExactKMeans" else f"{dt / ours:.2f}x"
-            rel = (inertia - ours_inertia) / ours_inertia
-            rows.append(
-                f"| {name} | {method} | {dt:.2f} | {ratio} | {inertia:.6e} "
-                f"| {rel:+.2e} |"
-            )
-            print(rows[-1], flush=True)
-    d = args.wide or 3
-    print(f"\n{args.n} rows x {d} features, k = {args.k}, fastest of {args.repeats}")
+    if args.wide_shapes:
+        rows = wide_shapes(args.repeats)
+        print(f"\nshapes {WIDE_SHAPES}, fastest of {args.repeats}")
+    else:
+        data = wide_case(args.n, args.wide) if args.wide else cases(args.n)
+        for name, X in data.items():
+            res = fastest(methods(args.k, bool(args.wide)), X, args.repeats)
+            rows += table_rows(name, res)
+        d = args.wide or 3
+        print(
+            f"\n{args.n} rows x {d} features, k = {args.k}, fastest of {args.repeats}"
+        )
     machine = platform.processor() or platform.machine()
     print(f"{machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print("command: python benchmarks/bench_estimator.py " + shlex.join(sys.argv[1:]))

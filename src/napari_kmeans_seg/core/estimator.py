@@ -12,18 +12,20 @@ centroid, and every centroid is the (weighted) mean of its samples.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, replace
 from numbers import Integral
 
 import numpy as np
+from sklearn import config_context
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     ClusterMixin,
     TransformerMixin,
 )
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import check_random_state
@@ -32,7 +34,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from . import engine as _engine
 from . import kernels as _kernels
@@ -46,9 +48,11 @@ from .values import check_exact_integers
 SAMPLE_SIZE = 1 << 15
 #: dtypes the engine clusters as they are (others are converted to float64)
 _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
-#: from this many features on, Lloyd's distances go through BLAS (scikit-learn's
-#: Lloyd to strict convergence, then the exact check and finish here)
+#: from this many features on, Lloyd's distances go through BLAS (a matrix
+#: product, each row checked exactly where its rounding could decide the nearest)
 WIDE = 16
+#: elements of ``X`` per block when summing the inertia (a block stays in cache)
+_INERTIA_BLOCK = 1 << 16
 
 #: scikit-learn estimator checks that do not apply, with the reason (pass it as
 #: ``check_estimator(..., expected_failed_checks=EXPECTED_FAILED_CHECKS)``)
@@ -383,25 +387,102 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
 
 
 def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """Many features: Lloyd with BLAS distances (scikit-learn's, ``tol=0``) from
-    ``init`` or from each of ``n_init`` k-means++ starts, the best kept, then
-    exact Lloyd here from where it stopped, to a fixed point of exact distances
-    (BLAS distances round, so a sample near a boundary may still move);
-    centroids in the engine's order unless ``init`` fixed it."""
+    """Many features: Lloyd with BLAS distances, each assignment checked exactly
+    (:func:`_blas_lloyd`), from ``init`` or from each of ``n_init`` of
+    scikit-learn's k-means++ starts (those of its ``KMeans`` with this seed), the
+    best kept; centroids in the engine's order unless ``init`` fixed it."""
     P = _enough_distinct(X, k)
-    starts = [init] if init is not None else ["k-means++"] * n_init
+    x_sq = np.einsum("ij,ij->i", P, P)
     rng = np.random.RandomState(seed)
-    best = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # checked here
-        for start in starts:
-            km = KMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0.0)
-            km.set_params(random_state=rng).fit(P, sample_weight=w)
-            if best is None or km.inertia_ < best.inertia_:
-                best = km
-    fit = _lloyd_from(P, w, best.cluster_centers_, max(max_iter - best.n_iter_, 1))
-    fit = replace(fit, n_iter=int(best.n_iter_) + fit.n_iter)
-    return fit if init is not None else _in_engine_order(P, w, fit)
+    fits = []
+    # one BLAS thread: threads that wait for a core spin, and on a machine busy
+    # with other work they slow these small products down many times
+    with _threadpools().limit(limits=1, user_api="blas"):
+        for _ in range(1 if init is not None else n_init):
+            start = init
+            if init is None:
+                with config_context(assume_finite=True):  # checked in fit()
+                    start, _ = kmeans_plusplus(
+                        P, k, sample_weight=w, x_squared_norms=x_sq, random_state=rng
+                    )
+            fits.append(_blas_lloyd(P, w, x_sq, start, max_iter))
+    if len(fits) > 1:
+        fits = [
+            replace(f, inertia=_inertia(P, f.centroids, f.labels - 1, w)) for f in fits
+        ]
+    best = min(fits, key=lambda f: f.inertia)
+    return best if init is not None else _in_engine_order(P, w, best)
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The thread pools loaded (found once: looking for them takes milliseconds)."""
+    return ThreadpoolController()
+
+
+def _blas_lloyd(P, w, x_sq, init, max_iter) -> _Fit:
+    """Weighted Lloyd iterations on ``P`` (``x_sq``: its rows' squared norms)
+    from ``init`` (rows kept in place): the exact assignment (:func:`_nearest`),
+    then the weighted means, until the assignment no longer changes (a Lloyd
+    fixed point) or after ``max_iter`` updates; an empty cluster hands over to
+    :func:`_lloyd_from`, which re-seeds it.
+
+    ``n_iter`` counts assignments, as scikit-learn's ``KMeans`` does; the labels
+    are those of the nearest centroids, also when not converged."""
+    C = np.array(init, dtype=np.float64)
+    labels = _nearest(P, x_sq, C)
+    for n_iter in range(1, max_iter + 1):
+        weight = np.bincount(labels, weights=w, minlength=len(C))
+        if not np.all(weight > 0):
+            fit = _lloyd_from(P, w, C, max_iter - n_iter + 1)
+            return replace(fit, n_iter=n_iter - 1 + fit.n_iter)
+        C = _weighted_means(P, w, labels, weight)
+        new = _nearest(P, x_sq, C)
+        if np.array_equal(new, labels):
+            return _Fit(C, min(n_iter + 1, max_iter), True, labels=labels + 1)
+        labels = new
+    return _Fit(C, max_iter, False, labels=labels + 1)
+
+
+def _weighted_means(P, w, labels, weight) -> np.ndarray:
+    """Per cluster, the ``w``-weighted mean of the rows of ``P`` labelled with
+    it (``weight``: each cluster's total weight), summed by BLAS in float64."""
+    W = np.zeros((len(weight), len(P)))
+    W[labels, np.arange(len(P))] = w
+    return (W @ P) / weight[:, None]
+
+
+def _nearest(P, x_sq, C) -> np.ndarray:
+    """Index (from 0) of the centroid nearest each row of ``P`` (the first on
+    ties), as exact distances give it.
+
+    The distances come from one matrix product, with the centroids translated
+    to their mean ``r``: ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
+    (``c' = c - r``). Each of these is within ``(d + 4) u B`` of its exact value
+    (``u`` = 2**-53, ``B = m (m + 2|r| + 2|x|)``, ``m`` the largest ``|c'|``: the
+    rounding of the product, of ``c'`` and of the sums), so a row whose two
+    nearest differ by more than twice that (four times here) has its nearest;
+    the others are compared again with exact distances (:func:`.engine.predict`)."""
+    k, d = C.shape
+    if k == 1:
+        return np.zeros(len(P), np.intp)
+    r = C.mean(axis=0)
+    Ct = C - r
+    S = P @ Ct.T
+    S *= -2.0
+    S += np.einsum("ij,ij->i", Ct, Ct) + 2.0 * (Ct @ r)
+    labels = S.argmin(axis=1)
+    rows = np.arange(len(P))
+    first = S[rows, labels]
+    S[rows, labels] = np.inf
+    gap = S.min(axis=1) - first
+    m = float(np.sqrt(np.einsum("ij,ij->i", Ct, Ct).max()))
+    bound = (2.0 * np.sqrt(x_sq) + (m + 2.0 * float(np.linalg.norm(r)))) * m
+    bound *= 4.0 * (d + 4) * 2.0**-53
+    unsure = np.flatnonzero(~(gap > bound))  # NaN or inf: unsure
+    if unsure.size:
+        labels[unsure] = _engine.predict(P[unsure], C).astype(np.intp) - 1
+    return labels
 
 
 def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
@@ -465,5 +546,11 @@ def _distinct_centroids(X, k) -> np.ndarray:
 
 
 def _inertia(X, C, labels, w) -> float:
-    diff = np.asarray(X, dtype=np.float64) - C[labels]
-    return float(np.einsum("ij,ij,i->", diff, diff, w))
+    """Weighted sum of squared distances of the rows of ``X`` to their centroid,
+    in float64, a block of rows at a time (no copy of ``X``)."""
+    total = 0.0
+    step = max(1, _INERTIA_BLOCK // max(X.shape[1], 1))
+    for a in range(0, len(X), step):
+        diff = X[a : a + step] - C[labels[a : a + step]]
+        total += float(np.einsum("ij,ij->i", diff, diff) @ w[a : a + step])
+    return total
