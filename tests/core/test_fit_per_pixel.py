@@ -16,6 +16,7 @@ from napari_kmeans_seg.core import parallel as _parallel
 from napari_kmeans_seg.core.engine import Cancelled, TooFewValuesError, fit_predict
 from napari_kmeans_seg.core.fit import dense, dense_rows, per_pixel
 from napari_kmeans_seg.core.fit.pixels import Pixels
+from napari_kmeans_seg.core.memory import PER_PIXEL_8BIT_BYTES
 
 N_SIDE = 512  # 2**18 pixels: the smallest image the per-pixel iterations take
 
@@ -103,6 +104,34 @@ def test_eight_bit_and_small_images_keep_the_cells(per_pixel_calls):
     fit_predict(rng.integers(0, 256, (1 << 19, 3), dtype=np.uint8), n_clusters=4)
     fit_predict(float_rgb(n=256), n_clusters=4)  # below 2**18 pixels
     assert per_pixel_calls == []
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("k", [16, 254])
+def test_many_clusters_of_distinct_8bit_colours_reach_a_fixed_point(k, per_pixel_calls):
+    """Uniform random colours (nearly every pixel distinct) at many clusters go
+    pixel by pixel: the cells stopped at max_iter at k = 254 (300 iterations,
+    about 100 s); here a fixed point within the default max_iter."""
+    X = np.random.default_rng(8).integers(0, 256, (1 << 18, 3), dtype=np.uint8)
+    fit = fit_predict(X, n_clusters=k, random_state=0)
+    assert per_pixel_calls == [X.shape]
+    assert fit.converged and fit.n_iter < 300
+    assert_fit(X, fit)
+
+
+def test_many_clusters_of_8bit_colours_hold_the_counted_state(per_pixel_calls):
+    """The memory guard counts 4.25 bytes per pixel beyond the 1-byte labels
+    (``memory.PER_PIXEL_8BIT_BYTES``); the fit holds no more (and no copy of the
+    pixels). (The cells' plan, made first to choose the way, is a few fixed
+    megabytes: measured on 2048² pixels.)"""
+    X = np.random.default_rng(8).integers(0, 256, (1 << 22, 3), dtype=np.uint8)
+    fit_predict(X[: 1 << 18], n_clusters=16)  # compiled first
+    tracemalloc.start()
+    fit_predict(X, n_clusters=16, random_state=0)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert per_pixel_calls
+    assert peak < (1 + PER_PIXEL_8BIT_BYTES) * len(X) * 1.05, peak / len(X)
 
 
 def test_masks_nan_and_channel_first_layout(per_pixel_calls):
@@ -271,6 +300,19 @@ def test_the_engine_chooses_by_distinct_values():
     assert not per_pixel.suits(px, 4)
     px = Pixels(poisson(3), None)
     assert per_pixel.suits(px, 4)
+
+
+def test_eight_bit_colours_go_pixel_by_pixel_only_when_mostly_distinct():
+    """Counted exactly: a 16K-row sample of a smooth photo holds mostly distinct
+    colours although the photo holds few (there the cells are faster)."""
+    rng = np.random.default_rng(0)
+    noise = Pixels(rng.integers(0, 256, (1 << 18, 3), dtype=np.uint8), None)
+    assert per_pixel.suits(noise, per_pixel.MIN_K_8BIT)
+    assert not per_pixel.suits(noise, per_pixel.MIN_K_8BIT - 1)
+    few = rng.integers(0, 256, (1 << 16, 3), dtype=np.uint8)  # 65,536 colours
+    photo = Pixels(few[rng.integers(0, len(few), 1 << 18)], None)
+    assert dense.mostly_distinct(photo.X, photo.mask, photo.use_mask)  # the sample
+    assert not per_pixel.suits(photo, 64)
 
 
 @pytest.mark.parametrize("scale", [1e-35, 1e-3, 1e30, 1e120])

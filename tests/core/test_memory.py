@@ -4,6 +4,8 @@ the widget: tests/qt/test_widget_memory.py)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -154,7 +156,7 @@ def test_check_memory_passes_when_it_fits():
 
 
 def test_check_memory_refuses_with_sizes_and_advice():
-    est = estimate_memory((20_000, 20_000, 3), "uint8", n_image_layers=5)
+    est = estimate_memory((20_000, 20_000, 3), "uint8", n_image_layers=5, n_clusters=8)
     with pytest.raises(InsufficientMemoryError) as info:
         check_memory(est, what="segmenting 'big'", available=2 * 10**9)
     message = str(info.value)
@@ -165,6 +167,20 @@ def test_check_memory_refuses_with_sizes_and_advice():
     assert "only 2.0 GB is available" in message
     assert "masked_layers=False" in message and "crop or downsample" in message
     assert "fewer clusters" in message and 'method="sample"' in message
+
+
+def test_eight_bit_colour_at_many_clusters_counts_the_per_pixel_state():
+    """From 16 clusters on, distinct 8-bit colours go pixel by pixel: 4.25 bytes
+    per pixel beyond the labels, more than the 3-byte pixel matrix."""
+    shape, n = (20_000, 20_000, 3), 20_000 * 20_000
+    few = estimate_memory(shape, "uint8", n_clusters=8)
+    many = estimate_memory(shape, "uint8", n_clusters=16)
+    unknown = estimate_memory(shape, "uint8")
+    assert few.gathered == 3 * n  # the pixel matrix
+    assert many.gathered == unknown.gathered == math.ceil(4.25 * n)
+    assert many.engine - few.engine == many.gathered - few.gathered
+    grey = estimate_memory((20_000, 20_000), "uint8", n_clusters=64)
+    assert grey.gathered == n  # one channel: the one-feature ways
 
 
 def test_check_memory_says_when_dropping_the_masked_layers_is_enough():

@@ -12,11 +12,13 @@ cheap to be, not a proof):
   statistics, k-means++ starts, thread buffers) plus the pixels gathered near
   cluster boundaries, or, for images whose pixels are nearly all distinct, the
   per-pixel state of :mod:`.dense` (chosen only where it fits in the pixel
-  matrix's own size). These are bounded by the pixel matrix (``n_pixels ×
-  n_features`` values in the dtype the engine computes in) or, for three
-  unsigned-integer channels (8-bit RGB), by the per-cell histograms of the gather
-  pass: up to :data:`HIST_CELLS` cells × 512 sub-cells × 4 bytes per parallel range
-  and their sum, about 335 MB for a large image whatever its size when every cell
+  matrix's own size, or, for 8-bit values at many clusters, 4.25 bytes per pixel
+  beyond the labels: :data:`PER_PIXEL_8BIT_BYTES`). These are bounded by the
+  pixel matrix (``n_pixels × n_features`` values in the dtype the engine
+  computes in) or, for three unsigned-integer channels (8-bit RGB), by the
+  per-cell histograms of the gather pass: up to :data:`HIST_CELLS` cells × 512
+  sub-cells × 4 bytes per parallel range and their sum, about 335 MB for a large
+  image whatever its size when every cell
   straddles a boundary (noise; a photo needs far less). Plus a converted copy of
   the pixel matrix when the image's dtype is not one the engine computes in
   directly (int8, int16, float16 → float32; other integers, non-native byte order →
@@ -37,6 +39,7 @@ import numpy as np
 
 from . import features as _features
 from .fit.grid import GRID_BINS
+from .fit.per_pixel import MIN_K_8BIT
 from .options import FeatureOptions, make_options
 from .parallel import spans
 
@@ -51,6 +54,10 @@ HIST_CELLS = GRID_BINS[3] ** 3
 FEATURE_ITEMSIZE = 8
 #: bytes per cell of one range's gather histogram (8 × 8 × 8 sub-cells of int32)
 _HIST_CELL_BYTES = 512 * 4
+#: bytes per pixel beyond the labels of the per-pixel way's state on 8-bit values
+#: of several channels (one float32 key and the lists of rows near a boundary):
+#: taken at many clusters, where it can exceed the pixel matrix
+PER_PIXEL_8BIT_BYTES = 4.25
 #: cgroup limits at or above this mean "no limit"
 _NO_LIMIT = 1 << 60
 
@@ -121,6 +128,7 @@ def estimate_memory(
     spatial_weight: float = 0.0,
     smoothing: float = 0.0,
     method: str = "auto",
+    n_clusters: int | None = None,
     **_ignored,
 ) -> MemoryEstimate:
     """Estimate the memory a segmentation of an image needs (see the module notes).
@@ -148,6 +156,9 @@ def estimate_memory(
         copy of the channels).
     method : str
         The method of :func:`segment`: ``"sample"`` gathers no pixels.
+    n_clusters : int, optional
+        The number of clusters, if known: 8-bit images of several channels take
+        the per-pixel way from 16 clusters on (None: counted as if they did).
     **_ignored
         Other options of :func:`segment` (they do not change the estimate).
 
@@ -179,6 +190,7 @@ def estimate_memory(
         layout,
         options,
         method=method,
+        n_clusters=n_clusters,
         n_image_layers=n_image_layers,
         n_maps=n_maps,
     )
@@ -191,6 +203,7 @@ def estimate_for(
     options: FeatureOptions,
     *,
     method: str = "auto",
+    n_clusters: int | None = None,
     n_image_layers: int = 0,
     n_maps: int = 0,
 ) -> MemoryEstimate:
@@ -213,6 +226,9 @@ def estimate_for(
         gathered = matrix  # at most the whole pixel matrix
         if channels == 3 and dtype.kind == "u" and dtype.itemsize <= 2:
             gathered = max(gathered, _histogram_bytes(n))
+        many = n_clusters is None or n_clusters >= MIN_K_8BIT
+        if dtype == np.uint8 and channels >= 2 and many:  # the per-pixel way
+            gathered = max(gathered, math.ceil(PER_PIXEL_8BIT_BYTES * n))
     engine = ENGINE_OVERHEAD + gathered + engine_extra + 4 * n * max(n_maps, 0)
     if converts:
         engine += matrix

@@ -338,6 +338,7 @@ def fit_in_memory(image, options: Options, *, mask=None) -> SegmentationResult:
             layout,
             features,
             method=options.method,
+            n_clusters=options.k,
             n_maps=options.k if options.mixture else 0,
         )
     )
@@ -481,6 +482,7 @@ def fit_lazy(
             layout,
             features,
             method=options.method,
+            n_clusters=options.k,
             n_maps=options.k if options.mixture else 0,
         )
     )

@@ -56,6 +56,7 @@ def check_layers_memory(
         rgb=source.rgb,
         n_image_layers=n_layers,
         n_maps=n_maps,
+        n_clusters=int(k) if valid_k else None,
         **options,
     )
     check_memory(estimate, what=f"segmenting {source.name!r}")

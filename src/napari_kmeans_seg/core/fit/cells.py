@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels as K
+from . import dense
 from .convergence import is_fixed_point
 from .gather import Gathered, gather
 from .job import Job
@@ -36,6 +37,10 @@ from .seeding import given_start, seeds, starts_to_refine
 _MARGIN = 0.25
 #: incremental Lloyd iterations per kernel call: the stop hook is polled between
 _LLOYD_BATCH = 8
+#: from this many clusters and pixels on, the start is settled on samples of the
+#: pixels (see :func:`_sampled_start`)
+SAMPLED_START_K = 8
+SAMPLED_START_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -211,13 +216,38 @@ class _Refiner:
             C = self._reseed(new_C, empty, owner) if empty.any() else new_C
 
 
+def _sampled_start(job: Job):
+    """For large images at many clusters (and no ``init``), the best k-means++
+    start settled on samples of the pixels (see :func:`.dense.sampled_start`),
+    else None. Starts on the cell means lose the values' detail inside each cell:
+    from them, an 8-bit photo (2048²) at k = 8…32 reached fixed points 0.1–1.4 %
+    above, and at k = 32 in 2.8× the time."""
+    px, opts = job.px, job.options
+    if job.k < SAMPLED_START_K or px.n < SAMPLED_START_ROWS:
+        return None
+    return dense.sampled_start(
+        px.X,
+        px.mask,
+        px.use_mask,
+        job.k,
+        rng=job.rng,
+        n_init=opts.n_init,
+        max_iter=opts.max_iter,
+        check=px.check,
+    )
+
+
 def exact_starts(job: Job) -> list:
-    """The starts the cells refine: ``init``, or the best k-means++ runs on the
-    cell means (drawn once per job)."""
+    """The starts the cells refine: ``init``, the best k-means++ start settled on
+    samples of the pixels (large images, many clusters), or the best k-means++
+    runs on the cell means (drawn once per job)."""
     plan, px, opts, k = job.plan(), job.px, job.options, job.k
     if plan.starts is None:
+        sampled = None if opts.init is not None else _sampled_start(job)
         if opts.init is not None:
             starts = [(0.0, given_start(px, opts.init, k))]
+        elif sampled is not None:
+            starts = [(0.0, sampled)]
         else:
             stats, cells = plan.stats, plan.cells
             means = stats.sums[cells] / stats.count[cells][:, None]

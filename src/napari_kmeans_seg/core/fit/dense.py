@@ -262,13 +262,34 @@ def fit(
     return _Level(X, mask, use_mask, k, check).run(C, max_iter, relax=relax)
 
 
-def _approach(X, mask, use_mask, k, *, rng, n_init, init, max_iter, check):
+def sampled_start(X, mask, use_mask, k, *, rng, n_init, max_iter, check):
+    """The best of ``n_init`` k-means++ starts settled on the two smallest samples
+    of the rows (a start for another way of fitting); None as for :func:`fit`."""
+    return _approach(
+        X,
+        mask,
+        use_mask,
+        k,
+        rng=rng,
+        n_init=n_init,
+        init=None,
+        max_iter=max_iter,
+        check=check,
+        n_levels=2,
+    )
+
+
+def _approach(
+    X, mask, use_mask, k, *, rng, n_init, init, max_iter, check, n_levels=None
+):
     """Centroids close to a fixed point on all rows, from samples of the rows
-    (whose copies are freed on return); None as for :func:`fit`.
+    (whose copies are freed on return; the ``n_levels`` smallest, or all but the
+    rows themselves); None as for :func:`fit`.
 
     The starts settle on the smallest sample, and the best goes on through the
     larger samples."""
     steps = _ladder(X.shape[0])
+    steps = [*steps[:-1][:n_levels], 1]
     if init is not None:
         candidates = [np.asarray(init, dtype=np.float64)]
     else:

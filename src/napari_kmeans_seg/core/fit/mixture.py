@@ -88,25 +88,52 @@ def summed(call, n: int, shape: tuple[int, int]) -> list:
     return [*totals, [r for p in parts for r in p[3]]]
 
 
+@dataclass(frozen=True)
+class CodeSet:
+    """The set of the codes ``Σ (x[a] - lo[a]) · strides[a]`` of the valid rows of
+    unsigned integer pixels: a bit set (2 MiB for 8-bit colour) and, per word,
+    the set bits before it."""
+
+    lo: np.ndarray  #: (d,) int64
+    strides: np.ndarray  #: (d,) int64
+    bits: np.ndarray  #: uint64 words
+    ranks: np.ndarray  #: (words,) int64
+    m: int  #: distinct valid rows
+
+    @classmethod
+    def of(cls, px: Pixels) -> CodeSet | None:
+        """The code set of ``px``, or None for other dtypes or more than
+        :data:`MAX_CODES` possible codes."""
+        if px.X.dtype.kind != "u" or px.n == 0:
+            return None
+        lo = px.X.min(axis=0).astype(np.int64)
+        sizes = px.X.max(axis=0).astype(np.int64) - lo + 1
+        if math.prod(sizes.tolist()) > MAX_CODES:
+            return None
+        strides = np.ones(px.d, np.int64)
+        for a in range(px.d - 2, -1, -1):
+            strides[a] = strides[a + 1] * sizes[a + 1]
+        bits = np.zeros(-(-int(strides[0] * sizes[0]) // 64), np.uint64)
+        MK.mark_codes(px.X, px.mask, px.use_mask, lo, strides, bits)
+        ranks = np.empty(bits.size, np.int64)
+        m = MK.ranks_of(bits, ranks)
+        return cls(lo, strides, bits, ranks, m)
+
+
 def _distinct(px: Pixels) -> tuple[np.ndarray, np.ndarray] | None:
     """The distinct valid rows of integer pixels (float64) and their counts, or
     None when they would not save work. Two passes and a bit set of the rows'
-    codes (2 MiB for 8-bit colour): no table of counts per code."""
-    if px.X.dtype.kind != "u" or px.n == 0:
+    codes (:class:`CodeSet`): no table of counts per code."""
+    found = CodeSet.of(px)
+    if found is None or 2 * found.m > px.n:
         return None
-    lo = px.X.min(axis=0).astype(np.int64)
-    sizes = px.X.max(axis=0).astype(np.int64) - lo + 1
-    if math.prod(sizes.tolist()) > MAX_CODES:
-        return None
-    strides = np.ones(px.d, np.int64)
-    for a in range(px.d - 2, -1, -1):
-        strides[a] = strides[a + 1] * sizes[a + 1]
-    bits = np.zeros(-(-int(strides[0] * sizes[0]) // 64), np.uint64)
-    MK.mark_codes(px.X, px.mask, px.use_mask, lo, strides, bits)
-    ranks = np.empty(bits.size, np.int64)
-    m = MK.ranks_of(bits, ranks)
-    if 2 * m > px.n:
-        return None
+    lo, strides, bits, ranks, m = (
+        found.lo,
+        found.strides,
+        found.bits,
+        found.ranks,
+        found.m,
+    )
     counts = np.zeros(m, np.int64)
     MK.count_ranked(px.X, px.mask, px.use_mask, lo, strides, bits, ranks, counts)
     codes = np.empty(m, np.int64)
