@@ -50,6 +50,14 @@ def test_weights_on_wide_data():
     assert_fixed_point(X, est.labels_, est.cluster_centers_, weights=w, first=0)
 
 
+@pytest.fixture(params=["own Lloyd", "scikit-learn's Lloyd first"])
+def lloyd(request, monkeypatch):
+    """Both ways of the wide path, whatever the number of features."""
+    own = request.param == "own Lloyd"
+    monkeypatch.setattr(estimator, "OWN_LLOYD", estimator.WIDE if own else 1 << 30)
+    return request.param
+
+
 def exact_nearest(X, C):
     """Index of the nearest row of ``C`` to each row of ``X`` (the first on ties),
     from float64 differences summed feature by feature (no matrix product)."""
@@ -92,7 +100,7 @@ def near_ties(d=32, n_ties=300, seed=0):
     return X, w, centres, np.where(gap > 0, 0, 1)
 
 
-def test_near_ties_are_assigned_exactly():
+def test_near_ties_are_assigned_exactly(lloyd):
     X, w, centres, truth = near_ties()
     est = ExactKMeans(n_clusters=2, init=centres).fit(X, sample_weight=w)
     assert est.converged_
@@ -106,7 +114,7 @@ def test_near_ties_are_assigned_exactly():
 
 
 @pytest.mark.parametrize("k", [5, 12])
-def test_labels_are_the_exact_nearest(k):
+def test_labels_are_the_exact_nearest(k, lloyd):
     X = blobs(3000, 48, k, k)
     est = ExactKMeans(n_clusters=k, n_init=2, random_state=0).fit(X)
     assert est.converged_
@@ -115,7 +123,7 @@ def test_labels_are_the_exact_nearest(k):
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_float32_input(seed):
+def test_float32_input(seed, lloyd):
     X = (blobs(2500, 40, 6, seed) + 100.0).astype(np.float32)
     est = ExactKMeans(n_clusters=6, n_init=1, random_state=seed).fit(X)
     assert est.converged_
@@ -129,7 +137,7 @@ def test_float32_input(seed):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("seed", [0, 3])
-def test_one_start_same_as_scikit_learn(dtype, seed):
+def test_one_start_same_as_scikit_learn(dtype, seed, lloyd):
     """``n_init=1``: scikit-learn's k-means++ start with the same seed, Lloyd to
     the same partition and inertia as its KMeans run to strict convergence."""
     X = blobs(2000, 30, 5, seed).astype(dtype)

@@ -51,6 +51,9 @@ _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
 #: from this many features on, Lloyd's distances go through BLAS (a matrix
 #: product, each row checked exactly where its rounding could decide the nearest)
 WIDE = 16
+#: from this many features on, the wide path's Lloyd is all its own (one BLAS
+#: product per assignment); below, scikit-learn's runs first (see ``_fit_wide``)
+OWN_LLOYD = 512
 #: elements of ``X`` per block when summing the inertia (a block stays in cache)
 _INERTIA_BLOCK = 1 << 16
 
@@ -387,24 +390,35 @@ def _fit_weighted(X, w, k, *, seed, n_init, max_iter) -> _Fit:
 
 
 def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
-    """Many features: Lloyd with BLAS distances, each assignment checked exactly
-    (:func:`_blas_lloyd`), from ``init`` or from each of ``n_init`` of
-    scikit-learn's k-means++ starts (those of its ``KMeans`` with this seed), the
-    best kept; centroids in the engine's order unless ``init`` fixed it."""
+    """Many features: Lloyd with BLAS distances from ``init`` or from each of
+    ``n_init`` of scikit-learn's k-means++ starts (those of its ``KMeans`` with
+    this seed), the best kept; centroids in the engine's order unless ``init``
+    fixed it.
+
+    From :data:`OWN_LLOYD` features on, every assignment is made here
+    (:func:`_blas_lloyd`); below, scikit-learn's Lloyd (``tol=0``), whose fused
+    loop is faster there, runs first, and :func:`_blas_lloyd` finishes from its
+    assignment."""
     P = _enough_distinct(X, k)
     x_sq = np.einsum("ij,ij->i", P, P)
     rng = np.random.RandomState(seed)
+    if P.shape[1] < OWN_LLOYD:
+        km = _sklearn_lloyd(
+            P, w, k, init=init, rng=rng, n_init=n_init, max_iter=max_iter
+        )
+        left = max(max_iter - km.n_iter_, 1)
+        with _one_blas_thread():
+            fit = _blas_lloyd(P, w, x_sq, km.cluster_centers_, left, km.labels_)
+        fit = replace(fit, n_iter=int(km.n_iter_) + fit.n_iter)
+        return fit if init is not None else _in_engine_order(P, w, fit)
     fits = []
-    # one BLAS thread: threads that wait for a core spin, and on a machine busy
-    # with other work they slow these small products down many times
-    with _threadpools().limit(limits=1, user_api="blas"):
+    with _one_blas_thread(), config_context(assume_finite=True):  # fit() checked X
         for _ in range(1 if init is not None else n_init):
             start = init
             if init is None:
-                with config_context(assume_finite=True):  # checked in fit()
-                    start, _ = kmeans_plusplus(
-                        P, k, sample_weight=w, x_squared_norms=x_sq, random_state=rng
-                    )
+                start, _ = kmeans_plusplus(
+                    P, k, sample_weight=w, x_squared_norms=x_sq, random_state=rng
+                )
             fits.append(_blas_lloyd(P, w, x_sq, start, max_iter))
     if len(fits) > 1:
         fits = [
@@ -414,34 +428,61 @@ def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
     return best if init is not None else _in_engine_order(P, w, best)
 
 
+def _sklearn_lloyd(P, w, k, *, init, rng, n_init, max_iter) -> KMeans:
+    """scikit-learn's Lloyd (BLAS distances, ``tol=0``) from ``init`` or the best
+    of ``n_init`` k-means++ starts drawn from ``rng``."""
+    starts = [init] if init is not None else ["k-means++"] * n_init
+    best = None
+    with warnings.catch_warnings(), config_context(assume_finite=True):
+        warnings.simplefilter("ignore", ConvergenceWarning)  # checked here
+        for start in starts:
+            km = KMeans(k, init=start, n_init=1, max_iter=max_iter, tol=0.0)
+            km.set_params(random_state=rng).fit(P, sample_weight=w)
+            if best is None or km.inertia_ < best.inertia_:
+                best = km
+    return best
+
+
+def _one_blas_thread():
+    """One BLAS thread: threads that wait for a core spin, and on a machine busy
+    with other work (or after scikit-learn's OpenMP loop) they slow these small
+    products down many times."""
+    return _threadpools().limit(limits=1, user_api="blas")
+
+
 @functools.cache
 def _threadpools() -> ThreadpoolController:
     """The thread pools loaded (found once: looking for them takes milliseconds)."""
     return ThreadpoolController()
 
 
-def _blas_lloyd(P, w, x_sq, init, max_iter) -> _Fit:
+def _blas_lloyd(P, w, x_sq, init, max_iter, labels=None) -> _Fit:
     """Weighted Lloyd iterations on ``P`` (``x_sq``: its rows' squared norms)
-    from ``init`` (rows kept in place): the exact assignment (:func:`_nearest`),
-    then the weighted means, until the assignment no longer changes (a Lloyd
-    fixed point) or after ``max_iter`` updates; an empty cluster hands over to
-    :func:`_lloyd_from`, which re-seeds it.
+    from ``init`` (rows kept in place), or from the assignment ``labels`` made
+    with it: the exact assignment (:func:`_nearest`), then the weighted means,
+    until the assignment no longer changes (a Lloyd fixed point) or after
+    ``max_iter`` updates; an empty cluster hands over to :func:`_lloyd_from`,
+    which re-seeds it.
 
-    ``n_iter`` counts assignments, as scikit-learn's ``KMeans`` does; the labels
-    are those of the nearest centroids, also when not converged."""
+    ``n_iter`` counts the assignments made here (as scikit-learn's ``KMeans``
+    counts them); the labels are those of the nearest centroids, also when not
+    converged."""
     C = np.array(init, dtype=np.float64)
-    labels = _nearest(P, x_sq, C)
-    for n_iter in range(1, max_iter + 1):
+    n_iter = 0
+    if labels is None:
+        labels, n_iter = _nearest(P, x_sq, C), 1
+    labels = np.asarray(labels, dtype=np.intp)
+    for _ in range(max_iter):
         weight = np.bincount(labels, weights=w, minlength=len(C))
         if not np.all(weight > 0):
-            fit = _lloyd_from(P, w, C, max_iter - n_iter + 1)
-            return replace(fit, n_iter=n_iter - 1 + fit.n_iter)
+            fit = _lloyd_from(P, w, C, max_iter)
+            return replace(fit, n_iter=n_iter + fit.n_iter)
         C = _weighted_means(P, w, labels, weight)
-        new = _nearest(P, x_sq, C)
+        new, n_iter = _nearest(P, x_sq, C), n_iter + 1
         if np.array_equal(new, labels):
-            return _Fit(C, min(n_iter + 1, max_iter), True, labels=labels + 1)
+            return _Fit(C, n_iter, True, labels=labels + 1)
         labels = new
-    return _Fit(C, max_iter, False, labels=labels + 1)
+    return _Fit(C, n_iter, False, labels=labels + 1)
 
 
 def _weighted_means(P, w, labels, weight) -> np.ndarray:
