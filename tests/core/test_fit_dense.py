@@ -178,3 +178,55 @@ def test_samples_spread_over_every_column_whatever_the_width(width):
     assert np.all(at // step == np.arange(at.size))  # one row of each run
     columns = np.unique(at % width)
     assert columns.size >= 0.9 * min(width, at.size)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "d", "k"),
+    [(np.float32, 3, 2), (np.float64, 2, 5), (np.int16, 2, 8), (np.uint16, 5, 67)],
+)
+@pytest.mark.parametrize("two", [False, True])
+def test_rows_assigned_by_blocks_find_the_first_nearest_two(dtype, d, k, two):
+    """The distances go a block of rows at a time: each row still gets its
+    nearest and second-nearest centroid (the first on ties, with a repeated
+    centroid), keys that never promise more than its distance gaps, and invalid
+    rows (NaN, ±inf, masked) are left out; blocks end mid-array."""
+    from napari_kmeans_seg.core import dense_kernels as DK
+
+    rng = np.random.default_rng(1)
+    n = 3 * DK.BLOCK + 17
+    if np.dtype(dtype).kind == "f":
+        X = rng.normal(size=(n, d)).astype(dtype)
+        X[rng.integers(0, n, 20), rng.integers(0, d, 20)] = np.nan
+        X[3, 0] = np.inf
+        C = rng.normal(size=(k, d))
+    else:
+        X = rng.integers(0, 5, (n, d)).astype(dtype)
+        C = np.round(rng.normal(2.0, 1.5, (k, d)))  # ties between rows' distances
+    C[-1] = C[0]  # a repeated centroid: the first is nearest
+    mask = rng.random(n) > 0.1
+    lab, key3 = np.empty(n, np.uint8), np.empty(n, np.float32)
+    sec = np.empty(n if two else 1, np.uint8)
+    key2 = np.empty(n if two else 1, np.float32)
+    S, N = np.zeros((k, d)), np.zeros(k)
+    drift = np.zeros(k)
+    state = (lab, sec, key2, key3, two)
+    DK.assign_all(X, mask, True, C, drift, 0.0, *state, S, N, 255, 1.0)
+    P = X.astype(np.float64)
+    valid = mask & np.isfinite(P).all(axis=1)
+    assert np.array_equal(lab == 255, ~valid)
+    D = ((P[valid, None, :] - C[None]) ** 2).sum(axis=2)
+    order = np.argsort(D, axis=1, kind="stable")  # the first on ties
+    assert np.array_equal(lab[valid], order[:, 0])
+    R = np.sqrt(np.take_along_axis(D, order[:, :3], axis=1))
+    R = np.column_stack([R, np.full((len(R), 3 - R.shape[1]), np.inf)])
+    gap2, gap3 = R[:, 1] - R[:, 0], R[:, 2] - R[:, 0]
+    # with one key, key3 bounds every other centroid by the second-nearest gap
+    gap = gap3 if two else gap2
+    assert np.all(key3[valid] <= gap + 1e-9)
+    assert np.all(key3[valid] >= gap * (1 - 1e-5) - 1e-5 * R[:, 0])
+    if two:
+        assert np.array_equal(sec[valid], order[:, 1])
+        assert np.all(key2[valid] <= gap2 + 1e-9)
+        assert np.all(key2[valid] >= gap2 * (1 - 1e-5) - 1e-5 * R[:, 0])
+    assert np.array_equal(N, np.bincount(lab[valid], minlength=k))
+    np.testing.assert_allclose(S, [P[valid][lab[valid] == a].sum(0) for a in range(k)])

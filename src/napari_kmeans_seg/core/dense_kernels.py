@@ -125,33 +125,92 @@ def _due(i, lab, sec, key2, key3, drift, far, margin, two):
     return two and key2[i] <= da + drift[sec[i]]
 
 
+#: rows assigned together by :func:`assign_all` (their distances vectorised)
+BLOCK = 256
+
+
+@njit(**_OPTS)
+def _nearest_block(X, i0, m, Ct, blk):
+    """For the rows ``i0 .. i0 + m``: whether each is finite (``ok``), and its
+    three smallest squared distances ``b1 <= b2 <= b3`` with the nearest and
+    second-nearest centroids ``a1``, ``a2`` (the first on ties), as
+    :func:`_three_nearest` finds them, a block at a time: each step runs over the
+    block's rows (vectorised) and rounds as the row-by-row code does."""
+    ok, xs, dist, b1, b2, b3, a1, a2 = blk
+    d, k = Ct.shape
+    for j in range(m):
+        ok[j] = True
+    for q in range(k):
+        for j in range(m):
+            dist[q, j] = 0.0
+    for c in range(d):
+        for j in range(m):
+            v = np.float64(X[i0 + j, c])
+            ok[j] = ok[j] and v - v == 0  # not NaN nor ±inf
+            xs[j] = v
+        for q in range(k):
+            cq = Ct[c, q]
+            for j in range(m):
+                t = xs[j] - cq
+                dist[q, j] += t * t
+    for j in range(m):
+        b1[j] = np.inf
+        b2[j] = np.inf
+        b3[j] = np.inf
+        a1[j] = 0
+        a2[j] = 0
+    for q in range(k):
+        for j in range(m):
+            s = dist[q, j]
+            lt1 = s < b1[j]
+            lt2 = s < b2[j]
+            b3[j] = b2[j] if lt2 else (s if s < b3[j] else b3[j])
+            b2[j] = b1[j] if lt1 else (s if lt2 else b2[j])
+            a2[j] = a1[j] if lt1 else (q if lt2 else a2[j])
+            b1[j] = s if lt1 else b1[j]
+            a1[j] = q if lt1 else a1[j]
+
+
 @njit(**_OPTS)
 def assign_all(
     X, mask, use_mask, C, drift, far, lab, sec, key2, key3, two, S, N, invalid, scale
 ):
     """Assign every valid row from scratch (``lab = invalid`` for the others) and
     add the rows to the cluster sums ``S`` and counts ``N``. ``drift``, ``far``
-    and the keys are multiplied by ``scale`` (see the module notes)."""
+    and the keys are multiplied by ``scale`` (see the module notes). The
+    distances go a block of rows at a time (:func:`_nearest_block`)."""
     Ct = np.ascontiguousarray(C.T)
-    dist = np.empty(C.shape[0])
+    k = C.shape[0]
     d = X.shape[1]
-    for i in range(X.shape[0]):
-        ok = not use_mask or mask[i]
-        for j in range(d):
-            v = X[i, j]
-            if v - v != 0:  # NaN or ±inf
-                ok = False
-        if not ok:
-            lab[i] = invalid
-            continue
-        a, s, g2, g3 = _three_nearest(X, i, Ct, dist, scale)
-        k2, k3 = _keys(a, s, g2, g3, drift, far, two)
-        lab[i], key3[i] = a, k3
-        if two:
-            sec[i], key2[i] = s, k2
-        N[a] += 1.0
-        for j in range(d):
-            S[a, j] += X[i, j]
+    ok = np.empty(BLOCK, np.bool_)
+    xs = np.empty(BLOCK)
+    dist = np.empty((k, BLOCK))
+    b1 = np.empty(BLOCK)
+    b2 = np.empty(BLOCK)
+    b3 = np.empty(BLOCK)
+    a1 = np.empty(BLOCK, np.int64)
+    a2 = np.empty(BLOCK, np.int64)
+    blk = (ok, xs, dist, b1, b2, b3, a1, a2)
+    n = X.shape[0]
+    for i0 in range(0, n, BLOCK):
+        m = min(BLOCK, n - i0)
+        _nearest_block(X, i0, m, Ct, blk)
+        for j in range(m):
+            i = i0 + j
+            if not ok[j] or (use_mask and not mask[i]):
+                lab[i] = invalid
+                continue
+            a, s = a1[j], a2[j]
+            r1 = np.sqrt(b1[j])
+            g2 = ((np.sqrt(b2[j]) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1) * scale
+            g3 = ((np.sqrt(b3[j]) - r1) * (1.0 - GAP_TOL) - GAP_TOL * r1) * scale
+            k2, k3 = _keys(a, s, g2, g3, drift, far, two)
+            lab[i], key3[i] = a, k3
+            if two:
+                sec[i], key2[i] = s, k2
+            N[a] += 1.0
+            for c in range(d):
+                S[a, c] += X[i, c]
 
 
 @njit(**_OPTS)
