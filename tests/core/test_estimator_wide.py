@@ -1,6 +1,8 @@
-"""Many features: the estimator's Lloyd goes through BLAS (scikit-learn's, to
-strict convergence) and is finished exactly here: an exact fixed point, at least
-as good as scikit-learn's KMeans from the same start."""
+"""Many features: the estimator's Lloyd takes its distances from a BLAS product
+(its own Lloyd, or scikit-learn's first below ``OWN_LLOYD`` features), each row
+whose nearest the product's rounding could decide checked with exact distances:
+an exact fixed point, at least as good as scikit-learn's KMeans from the same
+start."""
 
 from fractions import Fraction
 
