@@ -42,6 +42,7 @@ from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
 from .fit.records import NotConvergedWarning, TooFewValuesError
+from .parallel import map_spans
 from .values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
@@ -444,9 +445,11 @@ def _sklearn_lloyd(P, w, k, *, init, rng, n_init, max_iter) -> KMeans:
 
 
 def _one_blas_thread():
-    """One BLAS thread: threads that wait for a core spin, and on a machine busy
-    with other work (or after scikit-learn's OpenMP loop) they slow these small
-    products down many times."""
+    """One BLAS thread per product: the products run one range of rows per
+    thread of the engine's pool (see :func:`_nearest`), and BLAS threads that
+    wait for a core spin (on a machine busy with other work, or after
+    scikit-learn's OpenMP loop, they slowed these small products down many
+    times)."""
     return _threadpools().limit(limits=1, user_api="blas")
 
 
@@ -487,18 +490,25 @@ def _blas_lloyd(P, w, x_sq, init, max_iter, labels=None) -> _Fit:
 
 def _weighted_means(P, w, labels, weight) -> np.ndarray:
     """Per cluster, the ``w``-weighted mean of the rows of ``P`` labelled with
-    it (``weight``: each cluster's total weight), summed by BLAS in float64."""
-    W = np.zeros((len(weight), len(P)))
-    W[labels, np.arange(len(P))] = w
-    return (W @ P) / weight[:, None]
+    it (``weight``: each cluster's total weight), summed in float64 by one
+    product with a sparse (cluster × row) matrix of the weights (memory of the
+    order of the rows, not clusters × rows)."""
+    from scipy import sparse
+
+    n = len(P)
+    W = sparse.csr_matrix(
+        (w, (labels, np.arange(n))), shape=(len(weight), n), dtype=np.float64
+    )
+    return np.asarray(W @ P) / weight[:, None]
 
 
 def _nearest(P, x_sq, C) -> np.ndarray:
     """Index (from 0) of the centroid nearest each row of ``P`` (the first on
     ties), as exact distances give it.
 
-    The distances come from one matrix product, with the centroids translated
-    to their mean ``r``: ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
+    The distances come from matrix products (one per range of rows, the ranges
+    in parallel threads), with the centroids translated to their mean ``r``:
+    ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
     (``c' = c - r``). Each of these is within ``(d + 4) u B`` of its exact value
     (``u`` = 2**-53, ``B = m (m + 2|r| + 2|x|)``, ``m`` the largest ``|c'|``: the
     rounding of the product, of ``c'`` and of the sums), so a row whose two
@@ -509,18 +519,28 @@ def _nearest(P, x_sq, C) -> np.ndarray:
         return np.zeros(len(P), np.intp)
     r = C.mean(axis=0)
     Ct = C - r
-    S = P @ Ct.T
-    S *= -2.0
-    S += np.einsum("ij,ij->i", Ct, Ct) + 2.0 * (Ct @ r)
-    labels = S.argmin(axis=1)
-    rows = np.arange(len(P))
-    first = S[rows, labels]
-    S[rows, labels] = np.inf
-    gap = S.min(axis=1) - first
+    offset = np.einsum("ij,ij->i", Ct, Ct) + 2.0 * (Ct @ r)
     m = float(np.sqrt(np.einsum("ij,ij->i", Ct, Ct).max()))
-    bound = (2.0 * np.sqrt(x_sq) + (m + 2.0 * float(np.linalg.norm(r)))) * m
-    bound *= 4.0 * (d + 4) * 2.0**-53
-    unsure = np.flatnonzero(~(gap > bound))  # NaN or inf: unsure
+    scale = 4.0 * (d + 4) * 2.0**-53 * m
+    reach = m + 2.0 * float(np.linalg.norm(r))
+    labels = np.empty(len(P), np.intp)
+
+    def span(a: int, b: int) -> np.ndarray:
+        # one product per range of rows, the ranges in parallel (BLAS on one
+        # thread each, as scikit-learn's chunks)
+        S = P[a:b] @ Ct.T
+        S *= -2.0
+        S += offset
+        lab = S.argmin(axis=1)
+        rows = np.arange(b - a)
+        first = S[rows, lab]
+        S[rows, lab] = np.inf
+        gap = S.min(axis=1) - first
+        bound = (2.0 * np.sqrt(x_sq[a:b]) + reach) * scale
+        labels[a:b] = lab
+        return a + np.flatnonzero(~(gap > bound))  # NaN or inf: unsure
+
+    unsure = np.concatenate(map_spans(span, len(P)))
     if unsure.size:
         labels[unsure] = _engine.predict(P[unsure], C).astype(np.intp) - 1
     return labels
