@@ -173,7 +173,8 @@ def stats_kernel(X, mask, use_mask, ilo, flo, inv, shift, G, D, acc, bmin, bmax)
         for j in range(d):
             v = X[i, j]
             acc[c, 1 + j] += v
-            acc[c, 1 + d] += v * v
+            w = np.float64(v)  # a float32 square in float64: exact
+            acc[c, 1 + d] += w * w
             bmin[c, j] = min(bmin[c, j], np.float64(v))
             bmax[c, j] = max(bmax[c, j], np.float64(v))
 
