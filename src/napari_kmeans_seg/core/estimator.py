@@ -13,8 +13,10 @@ centroid, and every centroid is the (weighted) mean of its samples.
 from __future__ import annotations
 
 import functools
+import itertools
 import warnings
 from dataclasses import dataclass, replace
+from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -42,7 +44,7 @@ from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
 from .fit.records import NotConvergedWarning, TooFewValuesError
-from .parallel import map_spans
+from .parallel import N_RANGES, in_parallel
 from .values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
@@ -55,6 +57,12 @@ WIDE = 16
 #: from this many features on, the wide path's Lloyd is all its own (one BLAS
 #: product per assignment); below, scikit-learn's runs first (see ``_fit_wide``)
 OWN_LLOYD = 512
+#: the weight matrices of the means hold at most this many numbers (8 MiB)
+_MEANS_BLOCK = 1 << 20
+#: rows of the wide path are assigned and summed this many values at a time
+_BLOCK_NUMBERS = 1 << 21
+#: the products of the wide path go in parallel from this many numbers on
+_PARALLEL_NUMBERS = 1 << 16
 #: elements of ``X`` per block when summing the inertia (a block stays in cache)
 _INERTIA_BLOCK = 1 << 16
 
@@ -471,52 +479,85 @@ def _blas_lloyd(P, w, x_sq, init, max_iter, labels=None) -> _Fit:
     counts them); the labels are those of the nearest centroids, also when not
     converged."""
     C = np.array(init, dtype=np.float64)
-    n_iter = 0
+    k = len(C)
     if labels is None:
-        labels, n_iter = _nearest(P, x_sq, C), 1
-    labels = np.asarray(labels, dtype=np.intp)
+        labels, sums = _nearest(P, x_sq, C, w)
+        n_iter = 1
+    else:
+        labels, n_iter = np.asarray(labels, dtype=np.intp), 0
+        sums = _weighted_sums(P, w, labels, k)
     for _ in range(max_iter):
-        weight = np.bincount(labels, weights=w, minlength=len(C))
+        weight = np.bincount(labels, weights=w, minlength=k)
         if not np.all(weight > 0):
             fit = _lloyd_from(P, w, C, max_iter)
             return replace(fit, n_iter=n_iter + fit.n_iter)
-        C = _weighted_means(P, w, labels, weight)
-        new, n_iter = _nearest(P, x_sq, C), n_iter + 1
+        C = sums / weight[:, None]
+        (new, sums), n_iter = _nearest(P, x_sq, C, w), n_iter + 1
         if np.array_equal(new, labels):
             return _Fit(C, n_iter, True, labels=labels + 1)
         labels = new
     return _Fit(C, n_iter, False, labels=labels + 1)
 
 
-def _weighted_means(P, w, labels, weight) -> np.ndarray:
-    """Per cluster, the ``w``-weighted mean of the rows of ``P`` labelled with
-    it (``weight``: each cluster's total weight), summed in float64 by one
-    product with a sparse (cluster × row) matrix of the weights (memory of the
-    order of the rows, not clusters × rows)."""
-    from scipy import sparse
+def _weighted_sums(P, w, labels, k: int) -> np.ndarray:
+    """Per cluster, the ``w``-weighted sum of the rows of ``P`` labelled with it,
+    in float64 (see :func:`_block_sums`), the ranges of rows in parallel."""
 
+    def span(a: int, b: int) -> np.ndarray:
+        sums = np.zeros((k, P.shape[1]))
+        for c0, c1 in _blocks(a, b, k, P.shape[1]):
+            sums += _block_sums(P[c0:c1], w[c0:c1], labels[c0:c1], k)
+        return sums
+
+    return sum(_in_ranges(span, P))
+
+
+def _blocks(a: int, b: int, k: int, d: int):
+    """The rows ``[a, b)`` of ``d`` features in blocks of at most
+    :data:`_BLOCK_NUMBERS` values (read again from the cache by the sums) whose
+    (cluster × row) weight matrices hold at most :data:`_MEANS_BLOCK` numbers."""
+    step = max(1, min(_MEANS_BLOCK // k, _BLOCK_NUMBERS // d))
+    for c0 in range(a, b, step):
+        yield c0, min(c0 + step, b)
+
+
+def _block_sums(Pb, wb, lb, k: int) -> np.ndarray:
+    """The ``w``-weighted sums per cluster of the rows ``Pb`` labelled ``lb``: one
+    product of a (cluster × row) matrix of the weights with the rows."""
+    W = np.zeros((k, len(Pb)))
+    W[lb, np.arange(len(Pb))] = wb
+    return W @ Pb
+
+
+def _in_ranges(fn, P) -> list:
+    """``[fn(a, b) for each range [a, b) of rows of P]``, the ranges in parallel
+    threads: one per thread of the engine's pool once ``P`` holds
+    :data:`_PARALLEL_NUMBERS` numbers (its products cost its size times the
+    clusters, not its rows alone)."""
     n = len(P)
-    W = sparse.csr_matrix(
-        (w, (labels, np.arange(n))), shape=(len(weight), n), dtype=np.float64
-    )
-    return np.asarray(W @ P) / weight[:, None]
+    parts = N_RANGES if P.size >= _PARALLEL_NUMBERS and n >= N_RANGES else 1
+    bounds = np.linspace(0, n, parts + 1).astype(np.int64).tolist()
+    return in_parallel([partial(fn, a, b) for a, b in itertools.pairwise(bounds)])
 
 
-def _nearest(P, x_sq, C) -> np.ndarray:
+def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
     """Index (from 0) of the centroid nearest each row of ``P`` (the first on
-    ties), as exact distances give it.
+    ties), as exact distances give it, and the ``w``-weighted sums of the rows
+    per cluster of that assignment (made in the same pass, a block of rows at a
+    time while it is in cache).
 
-    The distances come from matrix products (one per range of rows, the ranges
-    in parallel threads), with the centroids translated to their mean ``r``:
-    ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
+    The distances come from matrix products (one per block of rows, the ranges
+    of rows in parallel threads), with the centroids translated to their mean
+    ``r``: ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
     (``c' = c - r``). Each of these is within ``(d + 4) u B`` of its exact value
     (``u`` = 2**-53, ``B = m (m + 2|r| + 2|x|)``, ``m`` the largest ``|c'|``: the
     rounding of the product, of ``c'`` and of the sums), so a row whose two
     nearest differ by more than twice that (four times here) has its nearest;
-    the others are compared again with exact distances (:func:`.engine.predict`)."""
+    the others are compared again with exact distances (:func:`.engine.predict`)
+    and their weights moved in the sums if their cluster changes."""
     k, d = C.shape
     if k == 1:
-        return np.zeros(len(P), np.intp)
+        return np.zeros(len(P), np.intp), (w @ P)[None, :]
     r = C.mean(axis=0)
     Ct = C - r
     offset = np.einsum("ij,ij->i", Ct, Ct) + 2.0 * (Ct @ r)
@@ -525,25 +566,34 @@ def _nearest(P, x_sq, C) -> np.ndarray:
     reach = m + 2.0 * float(np.linalg.norm(r))
     labels = np.empty(len(P), np.intp)
 
-    def span(a: int, b: int) -> np.ndarray:
-        # one product per range of rows, the ranges in parallel (BLAS on one
-        # thread each, as scikit-learn's chunks)
-        S = P[a:b] @ Ct.T
-        S *= -2.0
-        S += offset
-        lab = S.argmin(axis=1)
-        rows = np.arange(b - a)
-        first = S[rows, lab]
-        S[rows, lab] = np.inf
-        gap = S.min(axis=1) - first
-        bound = (2.0 * np.sqrt(x_sq[a:b]) + reach) * scale
-        labels[a:b] = lab
-        return a + np.flatnonzero(~(gap > bound))  # NaN or inf: unsure
+    def span(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+        sums, unsure = np.zeros((k, d)), []
+        for c0, c1 in _blocks(a, b, k, d):
+            S = P[c0:c1] @ Ct.T
+            S *= -2.0
+            S += offset
+            lab = S.argmin(axis=1)
+            rows = np.arange(c1 - c0)
+            first = S[rows, lab]
+            S[rows, lab] = np.inf
+            gap = S.min(axis=1) - first
+            bound = (2.0 * np.sqrt(x_sq[c0:c1]) + reach) * scale
+            labels[c0:c1] = lab
+            sums += _block_sums(P[c0:c1], w[c0:c1], lab, k)
+            unsure.append(c0 + np.flatnonzero(~(gap > bound)))  # NaN, inf: unsure
+        return sums, np.concatenate(unsure)
 
-    unsure = np.concatenate(map_spans(span, len(P)))
+    parts = _in_ranges(span, P)
+    sums = sum(p[0] for p in parts)
+    unsure = np.concatenate([p[1] for p in parts])
     if unsure.size:
-        labels[unsure] = _engine.predict(P[unsure], C).astype(np.intp) - 1
-    return labels
+        exact = _engine.predict(P[unsure], C).astype(np.intp) - 1
+        moved = unsure[exact != labels[unsure]]
+        if moved.size:
+            sums -= _block_sums(P[moved], w[moved], labels[moved], k)
+            labels[moved] = exact[exact != labels[unsure]]
+            sums += _block_sums(P[moved], w[moved], labels[moved], k)
+    return labels, sums
 
 
 def _fit_from_init(X, w, init, *, max_iter) -> _Fit:
