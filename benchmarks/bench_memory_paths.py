@@ -24,8 +24,11 @@ sys.path.insert(0, {here!r})
 from bench_engine import _astronaut_4k, _reset_hwm, _status_kb, sci_poisson
 from napari_kmeans_seg import segment
 name, k = sys.argv[1], int(sys.argv[2])
+import numpy as np
+noise = lambda: np.random.default_rng(8).integers(0, 256, (2048, 2048, 3), np.uint8)
 image = {{"4K photo uint8 RGB": _astronaut_4k,
-          "uint16 3-channel 2048²": lambda: sci_poisson(2048, 3)}}[name]()
+          "uint16 3-channel 2048²": lambda: sci_poisson(2048, 3),
+          "random uint8 RGB 2048²": noise}}[name]()
 segment(image, k)
 _reset_hwm()
 before = _status_kb("VmRSS")
@@ -40,6 +43,7 @@ CASES = [
     ("4K photo uint8 RGB", 8),
     ("4K photo uint8 RGB", 64),
     ("uint16 3-channel 2048²", 8),
+    ("random uint8 RGB 2048²", 64),
 ]
 
 
