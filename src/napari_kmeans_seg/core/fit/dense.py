@@ -9,8 +9,9 @@ iteration looks again only at the pixels whose bounds ran out. Late iterations,
 where centroids barely move, go over a short list of the pixels close to a
 boundary rather than over the image.
 
-The start is moved closer first: Lloyd to a fixed point on every 64th, then every
-8th pixel (copies of 1/64 and 1/8 of the image), which costs a fraction of the
+The start is moved closer first: Lloyd to a fixed point on one pixel in 64, then
+one in 8 (copies of 1/64 and 1/8 of the image, spread over every column: see
+:func:`sample_rows`), which costs a fraction of the
 iterations on all pixels that it saves. The steps from k-means++ starts are
 over-relaxed while that lowers the inertia (the centroids go further than their
 pixels' means, where plain steps creep along a slow direction), which halves the
@@ -168,7 +169,8 @@ def _ladder(n: int) -> list[int]:
 
 
 def _sample(X, mask, use_mask: bool, step: int) -> tuple:
-    """Every ``step``-th row (a copy) and its mask."""
+    """One row of each run of ``step`` rows (see :func:`sample_rows`; a copy) and
+    its mask."""
     if step == 1:
         return X, mask
     at = sample_rows(X.shape[0], step)

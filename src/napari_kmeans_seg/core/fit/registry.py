@@ -15,8 +15,9 @@ Chains, by method and number of features:
   :class:`~.fast_1d.Fast1D` (float data, 2 to 8 clusters, from 2**16 pixels;
   declines when its windows do not settle) → :class:`~.histogram_1d.Histogram1D`;
 - ``exact``, several features: :class:`~.per_pixel.PerPixel` (large images whose
-  values are mostly distinct, not 8-bit; declines when a sample has fewer than
-  ``k`` distinct values) → :class:`~.cells.Cells`;
+  values are mostly distinct; 8-bit ones from 16 clusters on; declines when a
+  sample has fewer than ``k`` distinct values) → :class:`~.cells.Cells` (from 8
+  clusters on a large image, from a start settled on samples of the pixels);
 - ``sample``: :class:`~.sample.Sample`.
 
 A Gaussian mixture (``options.mixture``) is fitted by :class:`~.mixture.EM`
