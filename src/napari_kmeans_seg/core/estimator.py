@@ -13,10 +13,8 @@ centroid, and every centroid is the (weighted) mean of its samples.
 from __future__ import annotations
 
 import functools
-import itertools
 import warnings
 from dataclasses import dataclass, replace
-from functools import partial
 from numbers import Integral
 
 import numpy as np
@@ -44,7 +42,7 @@ from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
 from .fit.records import NotConvergedWarning, TooFewValuesError
-from .parallel import N_RANGES, in_parallel
+from .parallel import map_spans
 from .values import check_exact_integers
 
 #: rows scikit-learn's k-means seeds on (a random sample of larger data)
@@ -61,8 +59,6 @@ OWN_LLOYD = 512
 _MEANS_BLOCK = 1 << 20
 #: rows of the wide path are assigned and summed this many values at a time
 _BLOCK_NUMBERS = 1 << 21
-#: the products of the wide path go in parallel from this many numbers on
-_PARALLEL_NUMBERS = 1 << 16
 #: elements of ``X`` per block when summing the inertia (a block stays in cache)
 _INERTIA_BLOCK = 1 << 16
 
@@ -509,7 +505,7 @@ def _weighted_sums(P, w, labels, k: int) -> np.ndarray:
             sums += _block_sums(P[c0:c1], w[c0:c1], labels[c0:c1], k)
         return sums
 
-    return sum(_in_ranges(span, P))
+    return sum(map_spans(span, len(P), P.shape[1]))
 
 
 def _blocks(a: int, b: int, k: int, d: int):
@@ -529,17 +525,6 @@ def _block_sums(Pb, wb, lb, k: int) -> np.ndarray:
     return W @ Pb
 
 
-def _in_ranges(fn, P) -> list:
-    """``[fn(a, b) for each range [a, b) of rows of P]``, the ranges in parallel
-    threads: one per thread of the engine's pool once ``P`` holds
-    :data:`_PARALLEL_NUMBERS` numbers (its products cost its size times the
-    clusters, not its rows alone)."""
-    n = len(P)
-    parts = N_RANGES if P.size >= _PARALLEL_NUMBERS and n >= N_RANGES else 1
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64).tolist()
-    return in_parallel([partial(fn, a, b) for a, b in itertools.pairwise(bounds)])
-
-
 def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
     """Index (from 0) of the centroid nearest each row of ``P`` (the first on
     ties), as exact distances give it, and the ``w``-weighted sums of the rows
@@ -547,8 +532,9 @@ def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
     time while it is in cache).
 
     The distances come from matrix products (one per block of rows, the ranges
-    of rows in parallel threads), with the centroids translated to their mean
-    ``r``: ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
+    of rows in parallel threads, split by their values: :func:`.parallel.spans`),
+    with the centroids translated to their mean ``r``:
+    ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
     (``c' = c - r``). Each of these is within ``(d + 4) u B`` of its exact value
     (``u`` = 2**-53, ``B = m (m + 2|r| + 2|x|)``, ``m`` the largest ``|c'|``: the
     rounding of the product, of ``c'`` and of the sums), so a row whose two
@@ -583,7 +569,7 @@ def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
             unsure.append(c0 + np.flatnonzero(~(gap > bound)))  # NaN, inf: unsure
         return sums, np.concatenate(unsure)
 
-    parts = _in_ranges(span, P)
+    parts = map_spans(span, len(P), P.shape[1])
     sums = sum(p[0] for p in parts)
     unsure = np.concatenate([p[1] for p in parts])
     if unsure.size:

@@ -121,11 +121,14 @@ def stop_scope(should_stop):
     return stop_when(should_stop)
 
 
-def spans(n: int) -> list[tuple[int, int]]:
-    """The row ranges a pass over ``n`` rows is split into (one per thread)."""
+def spans(n: int, width: int = 1) -> list[tuple[int, int]]:
+    """The row ranges a pass over ``n`` rows is split into (one per thread), by
+    the values it reads: ``width`` per row."""
     if getattr(_local, "whole", False):
         return [(0, n)]
-    n_ranges = 1 if n < _SMALL else 2 if n < _SMALL << 5 else N_RANGES
+    size = n * max(width, 1)
+    n_ranges = 1 if size < _SMALL else 2 if size < _SMALL << 5 else N_RANGES
+    n_ranges = min(n_ranges, max(n, 1))
     b = np.linspace(0, n, n_ranges + 1).astype(np.int64).tolist()
     return list(itertools.pairwise(b))
 
@@ -138,10 +141,11 @@ def chunks(start: int, stop: int, check: Callable[[], None]):
         yield a, min(a + CHUNK_ROWS, stop)
 
 
-def map_spans(fn, n: int) -> list:
-    """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)``, run in
-    parallel threads (the kernels release the GIL)."""
-    parts = spans(n)
+def map_spans(fn, n: int, width: int = 1) -> list:
+    """``[fn(start, stop) for each range]`` of the fixed split of ``range(n)`` (rows
+    of ``width`` values, see :func:`spans`), run in parallel threads (the kernels
+    and BLAS release the GIL)."""
+    parts = spans(n, width)
     if len(parts) == 1:
         out = [fn(*parts[0])]
     else:
