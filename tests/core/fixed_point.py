@@ -180,3 +180,16 @@ def path_spy():
 
             patch.setattr(strategy, "fit", spy)
         yield taken
+
+
+@contextlib.contextmanager
+def without_the_optimum():
+    """One feature fitted by the Lloyd ways the one-feature optimum falls back
+    to (when it declines, or is not asked for): the chain without it."""
+    from napari_kmeans_seg.core.fit import registry
+
+    chain = registry.CHAINS["exact", True]
+    rest = tuple(s for s in chain if s.name != "optimum (one feature)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(registry.CHAINS, ("exact", True), rest)
+        yield

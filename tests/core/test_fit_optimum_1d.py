@@ -99,5 +99,8 @@ def test_only_the_optimum_says_so():
 
     assert segment(data.camera(), 3).optimal
     assert not segment(data.camera(), 3).merge([1, 2]).optimal
-    assert not segment(data.camera() / 255.0, 3).optimal  # float: a fixed point
+    assert segment(data.camera() / 255.0, 3).optimal  # floats too
+    start = np.array([[0.1], [0.5], [0.9]])
+    x = (data.camera() / 255.0).reshape(-1, 1)
+    assert not fit_predict(x, n_clusters=3, init=start).optimal  # from starts
     assert not segment(data.astronaut(), 3).optimal

@@ -76,8 +76,8 @@ KINDS = [
     (lambda rng: _poisson(1 << 18, 5), "exact", "per-pixel"),
     (lambda rng: _poisson(1 << 18, 3), "exact", "cells"),  # well apart: cells
     (_grey8, "exact", "optimum (one feature)"),
-    (_grey_float(1 << 16), "exact", "fast (one feature)"),
-    (_grey_float(5000), "exact", "histogram (one feature)"),
+    (_grey_float(1 << 16), "exact", "optimum (one feature)"),
+    (_grey_float(5000), "exact", "optimum (one feature)"),
     (_float_rgb, "sample", "sample"),
     (_grey_float(5000), "sample", "sample"),
 ]
@@ -89,6 +89,27 @@ def test_each_kind_reaches_its_strategy(fitted_by, make, method, expected):
     fit_predict(X, n_clusters=4, method=method)
     assert fitted_by[-1] == (expected, True)
     assert all(not took for _, took in fitted_by[:-1])  # earlier ones declined
+
+
+@pytest.mark.parametrize(
+    "n, fallback", [(1 << 16, "fast (one feature)"), (5000, "histogram (one feature)")]
+)
+def test_the_float_optimum_too_large_for_its_budget_falls_back(
+    fitted_by, monkeypatch, n, fallback
+):
+    from napari_kmeans_seg.core.fit import optimum_1d
+
+    monkeypatch.setattr(optimum_1d, "_MAX_CHOICES", 16)
+    X = np.random.default_rng(1).random((n, 1))
+    fit = fit_predict(X, n_clusters=4)
+    assert fitted_by == [("optimum (one feature)", False), (fallback, True)]
+    assert fit.converged and not fit.optimal
+
+
+def test_many_clusters_on_float_data_take_the_histogram(fitted_by):
+    X = np.random.default_rng(1).random((5000, 1))
+    fit_predict(X, n_clusters=130)
+    assert fitted_by == [("histogram (one feature)", True)]
 
 
 class _Declines:

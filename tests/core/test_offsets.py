@@ -7,7 +7,7 @@ clear error when they hold fewer distinct values than clusters."""
 import dask.array as da
 import numpy as np
 import pytest
-from fixed_point import assert_fixed_point, path_spy
+from fixed_point import assert_fixed_point, path_spy, without_the_optimum
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -63,7 +63,15 @@ def fit_or_refuse(fit, rows, k):
 
 def check_segment(image, k, path, channel_axis=-1):
     """segment() on ``image`` takes ``path`` to a fixed point (or refuses), and
-    reports its inertia."""
+    reports its inertia; the one-feature Lloyd ways without the optimum before
+    them (it is checked on its own)."""
+    if path in ("histogram (one feature)", "fast (one feature)"):
+        with without_the_optimum():
+            return _check_segment(image, k, path, channel_axis)
+    return _check_segment(image, k, path, channel_axis)
+
+
+def _check_segment(image, k, path, channel_axis):
     d = 1 if channel_axis is None else image.shape[-1]
     rows = np.asarray(image).reshape(-1, d)
     lazy = isinstance(image, da.Array)
@@ -75,6 +83,7 @@ def check_segment(image, k, path, channel_axis=-1):
         return
     assert lazy or path in taken, taken
     assert result.converged
+    assert result.optimal == (path == "optimum (one feature)")
     assert_fixed_point(
         rows,
         np.asarray(result.labels),
@@ -106,6 +115,14 @@ def test_one_feature_histogram(offset, spread, k, integer, seed):
     """Greyscale, small or integer-valued: the one-feature histogram."""
     image = offset_image(offset, spread, k, (90, 100, 1), seed, integer)[..., 0]
     check_segment(image, k, "histogram (one feature)", channel_axis=None)
+
+
+@FEW
+@placed(k=st.integers(2, 9), integer=st.booleans())
+def test_one_feature_optimum(offset, spread, k, integer, seed):
+    """Greyscale of any size, float or integer-valued: the global optimum."""
+    image = offset_image(offset, spread, k, (256, 200, 1), seed, integer)[..., 0]
+    check_segment(image, k, "optimum (one feature)", channel_axis=None)
 
 
 @FEW
@@ -155,8 +172,10 @@ def classes_on_an_offset(offset, gap, noise, shape, k, seed=0):
         (1e9, 5e-4, 1e-4, (60, 70, 3), 3, "cells"),
         (1e12, 1e-2, 2e-3, (90, 100, 1), 9, "histogram (one feature)"),
         (1e12, 1.0, 0.2, (256, 256, 1), 3, "fast (one feature)"),
+        (1e12, 1e-2, 2e-3, (90, 100, 1), 9, "optimum (one feature)"),
+        (1e12, 1.0, 0.2, (256, 256, 1), 3, "optimum (one feature)"),
     ],
-    ids=["per-pixel", "cells", "histogram k=9", "fast path"],
+    ids=["per-pixel", "cells", "histogram k=9", "fast path", "optimum k=9", "optimum"],
 )
 def test_the_images_of_issue_26(offset, gap, noise, shape, k, path):
     """Wrong partitions reported in #26: 3 channels at 1e9 with classes 5e-4

@@ -68,3 +68,106 @@ def optimal_starts(W, S, Q, k, start):
         start[c] = j
     start[0] = 0
     return total
+
+
+# Where an optimal boundary may lie (binned values, :mod:`.fit.bounds_1d`).
+#
+# The items are now bins, each holding one or more values. An optimal partition
+# P whose boundary falls inside an item t (between clusters whose means are g
+# apart) puts the boundary's midpoint inside t, so moving t's values on either
+# side of it to the other cluster, the means kept, raises the cost by at most
+# ``credit`` = 2 x (values in t) x (width of t) x g; re-fitting the means only
+# lowers it. So P costs at least the whole-item partition so made minus the credits of
+# its boundaries. ``relaxed[c, j]`` is the least such bound for the first ``j``
+# items in ``c`` clusters (an empty cluster allowed, a credit taken at each
+# boundary, ``credit[e]`` at the edge before item ``e``).
+
+
+@njit(inline="always", **_OPTS)
+def _cost_or_empty(W, S, Q, i, j):
+    """:func:`_cost`, and 0 for no values (``i == j``)."""
+    w = W[j] - W[i]
+    if w <= 0.0:
+        return 0.0
+    s = S[j] - S[i]
+    return max(Q[j] - Q[i] - s * s / w, 0.0)
+
+
+@njit(**_OPTS)
+def _relaxed_layer(W, S, Q, credit, prev, cur, todo):
+    """One more cluster: ``cur[j]`` from ``prev`` (one cluster fewer), the last
+    cluster the items ``i .. j - 1`` (``i == j``: empty) with the credit of its
+    first edge. The best ``i`` does not decrease with ``j`` (the cost is Monge,
+    whatever ``prev`` and ``credit`` are): divide and conquer."""
+    m = W.size - 1
+    todo[0] = (0, m, 0, m)
+    n_todo = 1
+    while n_todo > 0:
+        n_todo -= 1
+        jlo, jhi, ilo, ihi = todo[n_todo]
+        if jlo > jhi:
+            continue
+        j = (jlo + jhi) // 2
+        best_i, best = ilo, np.inf
+        for i in range(ilo, min(ihi, j) + 1):
+            v = prev[i] - credit[i] + _cost_or_empty(W, S, Q, i, j)
+            if v < best:
+                best, best_i = v, i
+        cur[j] = best
+        todo[n_todo] = (jlo, j - 1, ilo, best_i)
+        todo[n_todo + 1] = (j + 1, jhi, best_i, ihi)
+        n_todo += 2
+
+
+@njit(**_OPTS)
+def relaxed_costs(W, S, Q, credit, k):
+    """``relaxed[c, j]`` for ``c`` in ``0 .. k - 1`` clusters and the first ``j``
+    of the ``m`` items (prefix sums ``W``, ``S``, ``Q`` of length ``m + 1``; the
+    edges' ``credit``, ``credit[0] == 0``)."""
+    m = W.size - 1
+    relaxed = np.full((k, m + 1), np.inf)
+    relaxed[0, 0] = 0.0
+    todo = np.empty((4 * (m + 2), 4), np.int64)
+    for c in range(1, k):
+        _relaxed_layer(W, S, Q, credit, relaxed[c - 1], relaxed[c], todo)
+    return relaxed
+
+
+#: the distances r of :func:`gap_bounds` go down to the values' span over 2**this
+_GAP_SCALES = 24
+
+
+@njit(**_OPTS)
+def gap_bounds(W, lo, hi, upper, g_max):
+    """Per item ``t`` (values within ``[lo[t], hi[t]]``, prefix counts ``W``),
+    a bound of the gap between the means on both sides of a boundary inside it
+    in any partition costing at most ``upper``, and at most ``g_max[t]``.
+
+    The midpoint of such means ``g`` apart is inside ``t``; the values between
+    the means are theirs, and those within ``r`` of ``t`` (``N`` of them) at
+    least ``g / 2 - r - width`` from them: ``N (g / 2 - r - width)**2`` is at
+    most ``upper``. The least bound over ``r`` = the least width (not below the
+    span over 2**24) times 1, 2, 4, ...; the
+    items within ``r`` of ``t`` followed by two pointers."""
+    m = lo.size
+    bound = g_max.copy()
+    span = hi[m - 1] - lo[0]
+    r = span
+    for t in range(m):
+        if hi[t] > lo[t]:
+            r = min(r, hi[t] - lo[t])
+    r = max(r, span * 2.0**-_GAP_SCALES)
+    while r <= 2 * span:
+        p, q = 0, 0
+        for t in range(m):
+            while lo[p] < lo[t] - r:  # items from p on start within r
+                p += 1
+            if q < t:
+                q = t
+            while q + 1 < m and hi[q + 1] <= hi[t] + r:  # up to q end within r
+                q += 1
+            g = 2 * (hi[t] - lo[t] + r + np.sqrt(upper / (W[q + 1] - W[p])))
+            if g < bound[t]:
+                bound[t] = g
+        r *= 2
+    return bound

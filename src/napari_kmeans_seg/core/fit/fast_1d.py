@@ -21,7 +21,7 @@ from .. import kernels as K
 from .. import one_feature_kernels as OK
 from ..parallel import map_spans
 from ..values import magnitude_ok
-from .histogram_1d import OneFeatureFit, _group_means, _Hist1
+from .histogram_1d import Hist1, OneFeatureFit, _group_means
 from .job import Job
 from .ordering import cluster_order, ordered
 from .records import Fit
@@ -316,7 +316,7 @@ def _sample(px) -> np.ndarray:
     return np.sort(v if ok.all() else v[ok]).astype(np.float64)
 
 
-def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
+def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> Hist1:
     """The (sorted) sample in :data:`_FAST_BINS` bins: counts and sums, by a
     search of the bins' edges (``cs``: the sample's prefix sums, from 0)."""
     lo, B = float(sample[0]), _FAST_BINS
@@ -326,7 +326,7 @@ def _sample_hist(sample: np.ndarray, cs: np.ndarray) -> _Hist1:
     acc = np.zeros((B, 3))
     acc[:, 0] = np.diff(at)
     acc[:, 1] = np.diff(cs[at])
-    return _Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
+    return Hist1(lo, inv, acc, [], np.flatnonzero(acc[:, 0]), False)
 
 
 def _sample_lloyd(sample: np.ndarray, cs: np.ndarray, starts, max_iter: int) -> list:

@@ -50,7 +50,7 @@ class OneFeatureFit:
 
 
 @dataclass(frozen=True)
-class _Hist1:
+class Hist1:
     """One feature binned by :func:`~.one_feature_kernels.bin1` (``lo``, ``inv``, ``B``
     bins): per bin count, sum and sum of squares (``acc``), per row range the
     counts; ``exact`` when each bin holds a single value (integer data)."""
@@ -63,7 +63,7 @@ class _Hist1:
     exact: bool
 
     @classmethod
-    def measure(cls, px) -> _Hist1:
+    def measure(cls, px) -> Hist1:
         if px.X.dtype.kind == "u":  # one bin per integer value
             lo, inv, exact = 0.0, 1.0, True
             B = 256
@@ -81,7 +81,7 @@ class _Hist1:
         return cls.binned(px, lo, inv, B, exact)
 
     @classmethod
-    def binned(cls, px, lo, inv, B, exact=False) -> _Hist1:
+    def binned(cls, px, lo, inv, B, exact=False) -> Hist1:
         """The histogram of ``px``'s valid values in ``B`` bins of
         :func:`~.one_feature_kernels.bin1` (clamped at both ends)."""
 
@@ -98,11 +98,11 @@ class _Hist1:
         return cls(lo, inv, acc, counts, bins, exact)
 
 
-class _Lloyd1:
-    """Exact Lloyd in one dimension over a :class:`_Hist1`, gathering the values
+class Lloyd1:
+    """Exact Lloyd in one dimension over a :class:`Hist1`, gathering the values
     of the bins that thresholds fall in (each gathering strictly grows the set)."""
 
-    def __init__(self, px, hist: _Hist1):
+    def __init__(self, px, hist: Hist1):
         self.px, self.h = px, hist
         B = hist.acc.shape[0]
         self.selected = np.zeros(B, np.bool_)
@@ -131,9 +131,9 @@ class _Lloyd1:
             want[max(b - _GATHER_MARGIN_1D, 0) : b + _GATHER_MARGIN_1D + 1] = True
         want &= h.acc[:, 0] > 0
         if np.any(want & ~self.selected):
-            self._gather(want)
+            self.gather(want)
 
-    def _gather(self, selected) -> None:
+    def gather(self, selected) -> None:
         h, px = self.h, self.px
         self.selected = selected
         sel = np.flatnonzero(selected)
@@ -181,7 +181,7 @@ class _Lloyd1:
                 means = h.acc[h.bins, 1] / h.acc[h.bins, 0]
                 at = h.bins[np.isin(means, C) & ~self.selected[h.bins]]
                 if at.size:
-                    self._gather(self.selected | np.isin(np.arange(h.acc.shape[0]), at))
+                    self.gather(self.selected | np.isin(np.arange(h.acc.shape[0]), at))
                     far, far_d = OK.farthest1(C, h.acc, h.bins, self.gathered)
             if far_d <= 0:
                 raise too_few_values(full.size + n_placed)
@@ -213,7 +213,7 @@ class _Lloyd1:
         return OneFeatureFit(C[:, None], counts, inertia, n_iter, converged)
 
 
-def _group_means(hist: _Hist1, groups: int) -> tuple:
+def _group_means(hist: Hist1, groups: int) -> tuple:
     """The non-empty bins in at most ``groups`` groups of consecutive bins: the
     groups' means as (m, 1) points, their weights, and a group's width."""
     B = hist.acc.shape[0]
@@ -226,7 +226,7 @@ def _group_means(hist: _Hist1, groups: int) -> tuple:
     return means, weights[used], (1 << shift) / hist.inv
 
 
-def _starts(px, hist: _Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
+def _starts(px, hist: Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
     """The starts worth refining, as (inertia, (k, 1) centroids): the given
     ``init``, or the optimum of the bins' means (binned floats), or seeds on at
     most ``groups`` groups of bins; then Lloyd on the bins' means."""
@@ -252,12 +252,12 @@ def _starts(px, hist: _Hist1, k, rng, opts, groups=_SEED_GROUPS_1D) -> list:
 
 
 def refine(
-    px, hist: _Hist1, k: int, starts, max_iter: int, n_valid: int, optimal=False
+    px, hist: Hist1, k: int, starts, max_iter: int, n_valid: int, optimal=False
 ) -> Fit:
     """Exact Lloyd from each start on the histogram and the values of the bins
     that thresholds fall in; the best fixed point, its pixels labelled
     (``optimal``: the start is the global optimum, which Lloyd keeps)."""
-    lloyd = _Lloyd1(px, hist)
+    lloyd = Lloyd1(px, hist)
     lloyd.gather_near([C0 for _, C0 in starts])
     runs = (lloyd.run(C0, max_iter) for _, C0 in starts)
     best = min(runs, key=lambda fit: fit.inertia)  # the first on ties
@@ -273,12 +273,12 @@ def refine(
 
     map_spans(part, px.n)
     fit = ordered(best, order, labels, n_valid)
-    if _sums_cancel(hist):  # per-pixel distances, not the bins' sums of squares
+    if sums_cancel(hist):  # per-pixel distances, not the bins' sums of squares
         fit = replace(fit, inertia=px.label_stats(labels, fit.centroids).inertia)
     return replace(fit, optimal=optimal and fit.converged)
 
 
-def _sums_cancel(hist: _Hist1) -> bool:
+def sums_cancel(hist: Hist1) -> bool:
     """Whether the values lie so far from 0 for their spread that an inertia
     made from the bins' sums of squares would lose digits to cancellation."""
     b = hist.bins
@@ -289,14 +289,14 @@ def _sums_cancel(hist: _Hist1) -> bool:
     return max(abs(lo), abs(hi)) > _CANCELLING * (hi - lo)
 
 
-def measured(px, k: int) -> tuple[_Hist1, int]:
+def measured(px, k: int) -> tuple[Hist1, int]:
     """The histogram of the one-feature pixels ``px`` and the number of valid
     pixels, checked to hold ``k`` distinct values."""
     if px.lo_hi is None and px.X.dtype != np.uint8:
         # bins by the value range (measured with the magnitudes' checks and
         # scaling)
         px.grid = px.make_grid()
-    hist = _Hist1.measure(px)
+    hist = Hist1.measure(px)
     n_valid = int(hist.acc[:, 0].sum())
     check_enough_values(px, hist.bins, n_valid, k)
     return hist, n_valid

@@ -1,6 +1,12 @@
-"""The optimum of k-means on one feature of 8- or 16-bit integers: the global
-least sum of squares, by dynamic programming over the histogram's distinct values
-(:mod:`..optimum_kernels`), not a local fixed point from a start.
+"""The optimum of k-means on one feature: the global least sum of squares, by
+dynamic programming over the sorted distinct values (:mod:`..optimum_kernels`),
+not a local fixed point from a start.
+
+8- and 16-bit integers: one histogram bin per value, the program runs over the
+bins. Other data (floats; other integers, which the engine holds as floats):
+2**16 bins of runs of values; the bins that an optimal boundary may split
+(:mod:`.bounds_1d`) are gathered and their distinct values enter the program one
+by one, the other bins whole.
 
 Its partition is then labelled like the histogram's (:mod:`.histogram_1d`):
 exact Lloyd from it, which stops at once (an optimum is a Lloyd fixed point) and
@@ -12,30 +18,45 @@ from __future__ import annotations
 from .dp_1d import optimum
 from .histogram_1d import measured, refine
 from .job import Job
+from .optimum_binned_1d import binned_optimum
 from .records import Fit
+
+#: most clusters for binned values (the bounds hold k rows of 2**16 + 1 floats)
+MAX_K_BINNED = 128
+#: most items (whole bins plus split bins' distinct values) times clusters in the
+#: program on binned values (its choices: 4 bytes each)
+_MAX_CHOICES = 1 << 24
 
 
 class Optimum1D:
-    """The global optimum for one feature of unsigned integers (8- or 16-bit),
-    from k-means++-free dynamic programming; not with given starting centroids
-    (they ask for Lloyd's fixed point from them)."""
+    """The global optimum for one feature, from dynamic programming (no
+    k-means++); not with given starting centroids (they ask for Lloyd's fixed
+    point from them). Declines on binned values whose program would be too
+    large."""
 
     name = "optimum (one feature)"
 
     def applies(self, job: Job) -> bool:
         opts, px = job.options, job.px
+        exact_bins = px.X.dtype.kind == "u"
         return (
             opts.method == "exact"
             and px.d == 1
             and opts.init is None
-            and px.X.dtype.kind == "u"
+            and (exact_bins or job.k <= MAX_K_BINNED)
         )
 
-    def fit(self, job: Job) -> Fit:
+    def fit(self, job: Job) -> Fit | None:
         px, k = job.px, job.k
         hist, n_valid = measured(px, k)
-        b = hist.bins
-        values = hist.acc[b, 1] / hist.acc[b, 0]  # one value per bin: exact
-        inertia, C0 = optimum(values, hist.acc[b, 0], k)
-        starts = [(inertia, C0)]
-        return refine(px, hist, k, starts, job.options.max_iter, n_valid, True)
+        if hist.exact:
+            b = hist.bins
+            values = hist.acc[b, 1] / hist.acc[b, 0]  # one value per bin: exact
+            start = optimum(values, hist.acc[b, 0], k)
+        else:
+            if hist.bins.size < k:
+                return None
+            start = binned_optimum(px, hist, k, _MAX_CHOICES // k)
+            if start is None:
+                return None
+        return refine(px, hist, k, [start], job.options.max_iter, n_valid, True)
