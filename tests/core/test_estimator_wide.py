@@ -12,7 +12,7 @@ from fixed_point import assert_fixed_point
 from sklearn.cluster import KMeans
 
 from napari_kmeans_seg import ExactKMeans
-from napari_kmeans_seg.core import estimator
+from napari_kmeans_seg.core import estimator, parallel
 
 
 def blobs(n, d, k, seed):
@@ -113,6 +113,21 @@ def test_near_ties_are_assigned_exactly(lloyd):
     # a matrix product alone misses some of them: the test can fail
     naive = (X[light] @ centres.T * -2 + (centres**2).sum(axis=1)).argmin(axis=1)
     assert np.any(naive != truth)
+
+
+def test_near_ties_in_many_blocks_and_ranges(monkeypatch, lloyd):
+    """Rows re-checked exactly anywhere in the pass: in every block of rows (7
+    rows a block here) of every parallel range, shuffled among the others."""
+    monkeypatch.setattr(estimator, "_BLOCK_NUMBERS", 7 * 32)
+    X, w, centres, truth = near_ties(d=32, n_ties=2100, seed=1)
+    assert len(parallel.spans(len(X), X.shape[1])) > 1
+    order = np.random.default_rng(1).permutation(len(X))
+    est = ExactKMeans(n_clusters=2, init=centres).fit(X[order], sample_weight=w[order])
+    assert est.converged_
+    np.testing.assert_array_equal(est.cluster_centers_, centres)
+    labels = np.empty_like(est.labels_)
+    labels[order] = est.labels_
+    np.testing.assert_array_equal(labels[len(X) - len(truth) :], truth)
 
 
 @pytest.mark.parametrize("k", [5, 12])

@@ -38,6 +38,7 @@ from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from . import engine as _engine
 from . import kernels as _kernels
+from .compile_cache import caching_enabled, njit
 from .defaults import DEFAULT_N_INIT
 from .fit.convergence import is_fixed_point
 from .fit.ordering import cluster_order
@@ -52,13 +53,13 @@ _FIT_DTYPES = [np.float64, np.float32, np.uint8, np.uint16]
 #: from this many features on, Lloyd's distances go through BLAS (a matrix
 #: product, each row checked exactly where its rounding could decide the nearest)
 WIDE = 16
-#: from this many features on, the wide path's Lloyd is all its own (one BLAS
-#: product per assignment); below, scikit-learn's runs first (see ``_fit_wide``)
-OWN_LLOYD = 512
-#: the weight matrices of the means hold at most this many numbers (8 MiB)
-_MEANS_BLOCK = 1 << 20
+#: from this many features on, the wide path's Lloyd is all its own (one pass of
+#: BLAS products and sums per assignment, :func:`_nearest`); below, where
+#: scikit-learn's is faster, scikit-learn's runs first (see ``_fit_wide``)
+OWN_LLOYD = 256
 #: rows of the wide path are assigned and summed this many values at a time
-_BLOCK_NUMBERS = 1 << 21
+#: (256 KiB: a block stays in a core's cache from its product to its sums)
+_BLOCK_NUMBERS = 1 << 15
 #: elements of ``X`` per block when summing the inertia (a block stays in cache)
 _INERTIA_BLOCK = 1 << 16
 
@@ -401,9 +402,8 @@ def _fit_wide(X, w, k, *, init, seed, n_init, max_iter) -> _Fit:
     fixed it.
 
     From :data:`OWN_LLOYD` features on, every assignment is made here
-    (:func:`_blas_lloyd`); below, scikit-learn's Lloyd (``tol=0``), whose fused
-    loop is faster there, runs first, and :func:`_blas_lloyd` finishes from its
-    assignment."""
+    (:func:`_blas_lloyd`); below, scikit-learn's Lloyd (``tol=0``), faster there,
+    runs first, and :func:`_blas_lloyd` finishes from its assignment."""
     P = _enough_distinct(X, k)
     x_sq = np.einsum("ij,ij->i", P, P)
     rng = np.random.RandomState(seed)
@@ -449,7 +449,8 @@ def _sklearn_lloyd(P, w, k, *, init, rng, n_init, max_iter) -> KMeans:
 
 
 def _one_blas_thread():
-    """One BLAS thread per product: the products run one range of rows per
+    """One BLAS thread per product (in every BLAS loaded: :func:`_nearest`'s
+    compiled pass calls scipy's): the products run one range of rows per
     thread of the engine's pool (see :func:`_nearest`), and BLAS threads that
     wait for a core spin (on a machine busy with other work, or after
     scikit-learn's OpenMP loop, they slowed these small products down many
@@ -497,32 +498,60 @@ def _blas_lloyd(P, w, x_sq, init, max_iter, labels=None) -> _Fit:
 
 def _weighted_sums(P, w, labels, k: int) -> np.ndarray:
     """Per cluster, the ``w``-weighted sum of the rows of ``P`` labelled with it,
-    in float64 (see :func:`_block_sums`), the ranges of rows in parallel."""
+    in float64 (:func:`_add_rows`), the ranges of rows in parallel."""
 
     def span(a: int, b: int) -> np.ndarray:
         sums = np.zeros((k, P.shape[1]))
-        for c0, c1 in _blocks(a, b, k, P.shape[1]):
-            sums += _block_sums(P[c0:c1], w[c0:c1], labels[c0:c1], k)
+        _add_rows(P[a:b], w[a:b], labels[a:b], sums)
         return sums
 
     return sum(map_spans(span, len(P), P.shape[1]))
 
 
-def _blocks(a: int, b: int, k: int, d: int):
-    """The rows ``[a, b)`` of ``d`` features in blocks of at most
-    :data:`_BLOCK_NUMBERS` values (read again from the cache by the sums) whose
-    (cluster × row) weight matrices hold at most :data:`_MEANS_BLOCK` numbers."""
-    step = max(1, min(_MEANS_BLOCK // k, _BLOCK_NUMBERS // d))
-    for c0 in range(a, b, step):
-        yield c0, min(c0 + step, b)
+_OPTS = {"nogil": True, "cache": caching_enabled(__file__), "boundscheck": False}
 
 
-def _block_sums(Pb, wb, lb, k: int) -> np.ndarray:
-    """The ``w``-weighted sums per cluster of the rows ``Pb`` labelled ``lb``: one
-    product of a (cluster × row) matrix of the weights with the rows."""
-    W = np.zeros((k, len(Pb)))
-    W[lb, np.arange(len(Pb))] = wb
-    return W @ Pb
+@njit(**_OPTS)
+def _add_rows(P, w, labels, sums):
+    """Add each row ``P[i]``, times its weight ``w[i]``, to ``sums[labels[i]]``."""
+    for i in range(P.shape[0]):
+        a, wi = labels[i], w[i]
+        for j in range(P.shape[1]):
+            sums[a, j] += wi * P[i, j]
+
+
+@njit(**_OPTS)
+def _assign(P, CtT, offset, w, norms, scale, reach, step, labels, sums, unsure):
+    """The pass of :func:`_nearest` over the rows of ``P`` (C-contiguous), ``step``
+    rows at a time: their products with the translated centroids (one BLAS
+    product ``P[a:b] @ CtT``), then each row labelled with the first ``j`` of
+    least ``offset[j] - 2 x.c'_j`` and added (times ``w[i]``) to ``sums[j]``
+    while the block is in cache. A row whose two least differ by at most
+    ``(2 norms[i] + reach) scale`` (NaN: also) is written to ``unsure``.
+    Returns the number of unsure rows."""
+    n_unsure = 0
+    for a in range(0, P.shape[0], step):
+        b = min(a + step, P.shape[0])
+        S = np.dot(P[a:b], CtT)
+        for r in range(b - a):
+            i = a + r
+            first = offset[0] - 2.0 * S[r, 0]
+            second, lab, bad = np.inf, 0, first != first
+            for j in range(1, S.shape[1]):
+                v = offset[j] - 2.0 * S[r, j]
+                if v < first:
+                    second, first, lab = first, v, j
+                elif v < second:
+                    second = v
+                bad |= v != v
+            labels[i] = lab
+            if bad or not second - first > (2.0 * norms[i] + reach) * scale:
+                unsure[n_unsure] = i
+                n_unsure += 1
+            wi = w[i]
+            for j in range(P.shape[1]):
+                sums[lab, j] += wi * P[i, j]
+    return n_unsure
 
 
 def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
@@ -531,9 +560,11 @@ def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
     per cluster of that assignment (made in the same pass, a block of rows at a
     time while it is in cache).
 
-    The distances come from matrix products (one per block of rows, the ranges
-    of rows in parallel threads, split by their values: :func:`.parallel.spans`),
-    with the centroids translated to their mean ``r``:
+    The distances come from matrix products (one per block of
+    :data:`_BLOCK_NUMBERS` values, made and used by one compiled pass per range
+    of rows, :func:`_assign`; the ranges in parallel threads, split by their
+    values: :func:`.parallel.spans`), with the centroids translated to their
+    mean ``r``:
     ``|x - c|^2 - |x - r|^2 = |c'|^2 + 2 r.c' - 2 x.c'``
     (``c' = c - r``). Each of these is within ``(d + 4) u B`` of its exact value
     (``u`` = 2**-53, ``B = m (m + 2|r| + 2|x|)``, ``m`` the largest ``|c'|``: the
@@ -551,23 +582,26 @@ def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
     scale = 4.0 * (d + 4) * 2.0**-53 * m
     reach = m + 2.0 * float(np.linalg.norm(r))
     labels = np.empty(len(P), np.intp)
+    norms = np.sqrt(x_sq)
+    CtT = np.ascontiguousarray(Ct.T)
+    step = max(1, _BLOCK_NUMBERS // d)
 
     def span(a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-        sums, unsure = np.zeros((k, d)), []
-        for c0, c1 in _blocks(a, b, k, d):
-            S = P[c0:c1] @ Ct.T
-            S *= -2.0
-            S += offset
-            lab = S.argmin(axis=1)
-            rows = np.arange(c1 - c0)
-            first = S[rows, lab]
-            S[rows, lab] = np.inf
-            gap = S.min(axis=1) - first
-            bound = (2.0 * np.sqrt(x_sq[c0:c1]) + reach) * scale
-            labels[c0:c1] = lab
-            sums += _block_sums(P[c0:c1], w[c0:c1], lab, k)
-            unsure.append(c0 + np.flatnonzero(~(gap > bound)))  # NaN, inf: unsure
-        return sums, np.concatenate(unsure)
+        sums, unsure = np.zeros((k, d)), np.empty(b - a, np.intp)
+        n = _assign(
+            P[a:b],
+            CtT,
+            offset,
+            w[a:b],
+            norms[a:b],
+            scale,
+            reach,
+            step,
+            labels[a:b],
+            sums,
+            unsure,
+        )
+        return sums, a + unsure[:n]
 
     parts = map_spans(span, len(P), P.shape[1])
     sums = sum(p[0] for p in parts)
@@ -576,9 +610,10 @@ def _nearest(P, x_sq, C, w) -> tuple[np.ndarray, np.ndarray]:
         exact = _engine.predict(P[unsure], C).astype(np.intp) - 1
         moved = unsure[exact != labels[unsure]]
         if moved.size:
-            sums -= _block_sums(P[moved], w[moved], labels[moved], k)
+            Pm, wm = P[moved], w[moved]
+            _add_rows(Pm, -wm, labels[moved], sums)
             labels[moved] = exact[exact != labels[unsure]]
-            sums += _block_sums(P[moved], w[moved], labels[moved], k)
+            _add_rows(Pm, wm, labels[moved], sums)
     return labels, sums
 
 
