@@ -111,8 +111,9 @@ def test_the_optimum_against_the_full_program_with_many_values_per_bin(
 @pytest.mark.parametrize("seed", range(60))
 def test_the_bounds_keep_every_bin_an_optimum_splits(seed):
     """With 16 to 1024 bins of values: each bin that the optimum of the values
-    splits (values on both sides of a boundary) is one the bounds keep. (Bounds
-    20 times as tight as these would miss some.)"""
+    splits (values on both sides of a boundary) is one the bounds keep, and
+    each edge between bins where it has a boundary. (Bounds 20 times as tight
+    as these would miss some.)"""
     rng = np.random.default_rng(seed)
     k = int(rng.integers(2, 9))
     x = _values(KINDS[seed % len(KINDS)], int(rng.integers(200, 1500)), rng)
@@ -130,12 +131,17 @@ def test_the_bounds_keep_every_bin_an_optimum_splits(seed):
     within = np.maximum(q - s * mean, 0.0)
     b_lo = np.array([x[in_bin == b].min() for b in bins])
     b_hi = np.array([x[in_bin == b].max() for b in bins])
-    kept = bounds_1d.bins_to_split(w, mean, within, b_lo, b_hi, k)
+    whole = np.zeros(bins.size, np.bool_)
+    split, possible = bounds_1d.where_boundaries_may_lie(
+        w, mean, within, b_lo, b_hi, whole, k
+    )
     _, firsts = reference(x, k)
-    split = [
-        j for j in range(bins.size) if any(b_lo[j] < t <= b_hi[j] for t in firsts[1:])
-    ]
-    assert kept[split].all()
+    for t in firsts[1:]:  # each boundary of the optimum: inside a bin, or at an edge
+        j = int(np.searchsorted(b_hi, t))  # the first bin reaching t
+        if b_lo[j] < t:
+            assert split[j], (t, j)
+        else:
+            assert possible[j], (t, j)
 
 
 @pytest.mark.parametrize(
@@ -208,18 +214,34 @@ def test_only_few_values_are_taken_one_by_one(monkeypatch):
     """On a large float image only the values of the few bins an optimal
     boundary may split are gathered (not the image)."""
     taken = []
-    real = optimum_binned_1d._split_values
+    real = optimum_binned_1d._values_of
 
     def spy(px, hist, bins):
         found = real(px, hist, bins)
-        taken.append(found[1].sum())
+        taken.append(found.w.sum())
         return found
 
-    monkeypatch.setattr(optimum_binned_1d, "_split_values", spy)
+    monkeypatch.setattr(optimum_binned_1d, "_values_of", spy)
     x = np.random.default_rng(0).normal(0, 1, (1024, 1024)).astype(np.float32)
     for k in (2, 8, 16):
         assert segment(x, k).optimal
-    assert max(taken) < 0.05 * x.size
+    assert len(taken) == 3 and max(taken) < 0.05 * x.size
+
+
+def test_many_clusters_on_spread_values_fall_back_but_not_on_integers():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (200, 200))
+    k = optimum_binned_1d.MAX_K_SPREAD + 1
+    with path_spy() as taken:
+        result = segment(x, k)
+    assert taken == ["histogram (one feature)"] and not result.optimal
+    assert result.converged
+    integers = np.round(x * 300).astype(np.int16)  # one value per bin
+    result = segment(integers, k)
+    v, n = np.unique(integers, return_counts=True)
+    assert result.optimal
+    ours = sum_of_squares(integers.ravel(), result.labels.ravel())
+    assert ours <= optimum(v.astype(float), n.astype(float), k)[0] * (1 + 1e-12)
 
 
 def test_bounds_too_large_fall_back_to_a_fixed_point(monkeypatch):

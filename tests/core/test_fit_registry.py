@@ -97,9 +97,9 @@ def test_each_kind_reaches_its_strategy(fitted_by, make, method, expected):
 def test_the_float_optimum_too_large_for_its_budget_falls_back(
     fitted_by, monkeypatch, n, fallback
 ):
-    from napari_kmeans_seg.core.fit import optimum_1d
+    from napari_kmeans_seg.core.fit import bounds_1d
 
-    monkeypatch.setattr(optimum_1d, "_MAX_CHOICES", 16)
+    monkeypatch.setattr(bounds_1d, "MAX_BOUND_BYTES", 1000)
     X = np.random.default_rng(1).random((n, 1))
     fit = fit_predict(X, n_clusters=4)
     assert fitted_by == [("optimum (one feature)", False), (fallback, True)]

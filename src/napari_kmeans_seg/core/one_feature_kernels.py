@@ -40,6 +40,23 @@ def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
 
 
 @njit(**_OPTS)
+def range1_kernel(X, mask, use_mask, lo, inv, B, mn, mx):
+    """Per bin of the valid values of ``X[:, 0]``: least (``mn[b]``) and greatest
+    (``mx[b]``) value (left as they are for an empty bin)."""
+    for i in range(X.shape[0]):
+        if use_mask and not mask[i]:
+            continue
+        x = np.float64(X[i, 0])
+        if x - x != 0:
+            continue
+        b = min(max(int((x - lo) * inv), 0), B - 1)
+        if x < mn[b]:
+            mn[b] = x
+        if x > mx[b]:
+            mx[b] = x
+
+
+@njit(**_OPTS)
 def gather1_kernel(X, mask, use_mask, lo, inv, B, cursor, P):
     """Copy the valid values of the bins with ``cursor[b] >= 0`` into ``P``
     (``cursor`` holds this range's next slot in each bin)."""

@@ -72,15 +72,16 @@ def optimal_starts(W, S, Q, k, start):
 
 # Where an optimal boundary may lie (binned values, :mod:`.fit.bounds_1d`).
 #
-# The items are now bins, each holding one or more values. An optimal partition
-# P whose boundary falls inside an item t (between clusters whose means are g
-# apart) puts the boundary's midpoint inside t, so moving t's values on either
-# side of it to the other cluster, the means kept, raises the cost by at most
-# ``credit`` = 2 x (values in t) x (width of t) x g; re-fitting the means only
-# lowers it. So P costs at least the whole-item partition so made minus the credits of
-# its boundaries. ``relaxed[c, j]`` is the least such bound for the first ``j``
-# items in ``c`` clusters (an empty cluster allowed, a credit taken at each
-# boundary, ``credit[e]`` at the edge before item ``e``).
+# The items are now runs of values. An optimal partition P whose boundary falls
+# inside an item t (between clusters whose means are g apart) has its midpoint
+# inside t. Moving t's values above the midpoint to the cluster below, the means
+# kept, raises the cost by at most 2 g x (their distances from t's least value)
+# and puts the boundary at t's right edge; moving those below it up, at most 2 g
+# x (their distances from t's greatest value), at its left edge; re-fitting the
+# means only lowers the cost. So P costs at least the whole-item partition so
+# made minus the ``credit`` of the edge. ``relaxed[c, j]`` is the least such
+# bound for the first ``j`` items in ``c`` clusters (an empty cluster allowed, a
+# credit taken at each boundary, ``credit[e]`` at the edge before item ``e``).
 
 
 @njit(inline="always", **_OPTS)

@@ -5,12 +5,13 @@ binned values (float data: 2**16 bins, each a run of values) every bin kept whol
 is one item of the dynamic program, with its count, mean and own sum of squares;
 only a bin that an optimal boundary may split needs its values one by one. The
 partitions that keep every bin whole give an upper bound of the optimum (their
-own optimum); an optimal partition that splits bin ``t`` costs at least the
-bound of :func:`~..optimum_kernels.edge_bounds` at both edges of ``t`` (its
-docstring and module say why). Bins whose bound exceeds the upper bound are split
-by no optimal partition: they stay whole, and the optimum over the rest, values
-one by one, is the global optimum. The bounds before and after each edge are
-two programs run side by side.
+own optimum); an optimal partition with a boundary at an edge between items, or
+inside an item next to it, costs at least the edge's lower bound (see
+:mod:`..optimum_kernels`: the relaxed costs before and after the edge, two
+programs run side by side). Edges whose bound exceeds the upper bound hold no
+optimal boundary: the items on both sides may be merged; items with such an
+edge on either side are split by no optimal partition: they stay whole, and the
+optimum over the rest, values one by one, is the global optimum.
 """
 
 from __future__ import annotations
@@ -44,14 +45,23 @@ def prefix_sums(w, mean, within, shift=None) -> tuple:
     return W, S, Q
 
 
-def bins_to_split(w, mean, within, lo, hi, k: int) -> np.ndarray | None:
+def where_boundaries_may_lie(
+    w, mean, within, lo, hi, whole, k: int
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Per item (a run of values: count ``w``, mean ``mean``, own sum of squares
-    ``within``, values within ``[lo, hi]``), in value order: whether an optimal
-    partition of the values into ``k`` clusters may split it (every item of
-    more than one value, when there are too few items to tell). None when the
-    bounds would take more than :data:`MAX_BOUND_BYTES`."""
+    ``within``, values within ``[lo, hi]``; ``whole``: known to hold no optimal
+    boundary inside), in value order: whether an optimal partition of the
+    values into ``k`` clusters may split it; and per edge
+    between items (``m + 1``: the two ends never), whether such a partition may
+    have a boundary there or inside an item next to it. Every item and edge may,
+    when there are too few items to tell. None when the bounds would take more
+    than :data:`MAX_BOUND_BYTES`."""
+    edges = np.ones(w.size + 1, np.bool_)
+    edges[0] = edges[-1] = False
+    if k == 1:  # no boundary at all
+        return np.zeros(w.size, np.bool_), np.zeros(w.size + 1, np.bool_)
     if w.size < max(k, 2):
-        return w > 1
+        return ~whole, edges
     if 2 * k * (w.size + 1) * 8 > MAX_BOUND_BYTES:
         return None
     shift = np.average(mean, weights=w)
@@ -66,9 +76,13 @@ def bins_to_split(w, mean, within, lo, hi, k: int) -> np.ndarray | None:
     # where the values between them would cost more than the upper bound
     far = 2 * np.minimum(hi - lo[0], hi[-1] - lo)
     gap = OPT.gap_bounds(W, lo, hi, upper + margin, far)
-    item = 2 * w * (hi - lo) * gap
+    # a boundary inside an item moves to its right edge with the values above
+    # it, to its left edge with those below: at most twice the gap times their
+    # distances from the item's least, or greatest, value
+    to_right = np.where(whole, 0.0, 2 * gap * w * np.maximum(mean - lo, 0.0))
+    to_left = np.where(whole, 0.0, 2 * gap * w * np.maximum(hi - mean, 0.0))
     credit = np.zeros(w.size + 1)
-    credit[1:-1] = np.maximum(item[:-1], item[1:])  # the edges between bins
+    credit[1:-1] = np.maximum(to_right[:-1], to_left[1:])  # the inner edges
     Wr, Sr, Qr = prefix_sums(w[::-1], mean[::-1], within[::-1], shift)
     before, after = in_parallel(
         [
@@ -77,9 +91,10 @@ def bins_to_split(w, mean, within, lo, hi, k: int) -> np.ndarray | None:
         ]
     )
     lower = _edge_bounds(before, after, credit)
-    # a split bin rounds to either of its edges (not to the ends of the values)
-    at_least = np.maximum(lower[:-1], lower[1:])
-    return (at_least <= upper + margin) & (w > 1)
+    possible = lower <= upper + margin
+    # a split item rounds to either of its edges (not to the ends of the values)
+    split = possible[:-1] & possible[1:] & ~whole
+    return split, possible & edges
 
 
 def _edge_bounds(before, after, credit) -> np.ndarray:

@@ -97,6 +97,22 @@ class Hist1:
         counts = [p[:, 0].astype(np.int64) for p in accs]
         return cls(lo, inv, acc, counts, bins, exact)
 
+    def value_ranges(self, px) -> tuple[np.ndarray, np.ndarray]:
+        """Per bin, the least and greatest of ``px``'s valid values in it (inf
+        and -inf for an empty bin), from one pass."""
+        B = self.acc.shape[0]
+
+        def part(start, stop):
+            mn, mx = np.full(B, np.inf), np.full(B, -np.inf)
+            for a, b in px.chunks(start, stop):
+                OK.range1_kernel(*px.common(a, b), self.lo, self.inv, B, mn, mx)
+            return mn, mx
+
+        parts = map_spans(part, px.n)
+        return np.min([p[0] for p in parts], axis=0), np.max(
+            [p[1] for p in parts], axis=0
+        )
+
 
 class Lloyd1:
     """Exact Lloyd in one dimension over a :class:`Hist1`, gathering the values

@@ -21,11 +21,9 @@ from .job import Job
 from .optimum_binned_1d import binned_optimum
 from .records import Fit
 
-#: most clusters for binned values (the bounds hold k rows of 2**16 + 1 floats)
+#: most clusters for binned values (beyond, the bounds of their programs would
+#: rarely fit in memory: k rows per item)
 MAX_K_BINNED = 128
-#: most items (whole bins plus split bins' distinct values) times clusters in the
-#: program on binned values (its choices: 4 bytes each)
-_MAX_CHOICES = 1 << 24
 
 
 class Optimum1D:
@@ -56,7 +54,7 @@ class Optimum1D:
         else:
             if hist.bins.size < k:
                 return None
-            start = binned_optimum(px, hist, k, _MAX_CHOICES // k)
+            start = binned_optimum(px, hist, k)
             if start is None:
                 return None
         return refine(px, hist, k, [start], job.options.max_iter, n_valid, True)

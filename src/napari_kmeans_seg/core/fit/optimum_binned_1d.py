@@ -2,13 +2,15 @@
 as floats), from the 2**16-bin histogram.
 
 The dynamic program cannot take every distinct value of a large float image
-(millions). It runs on items, each a run of consecutive bins kept whole (count,
-mean and own sum of squares, summed from the histogram) or a single value. From
-runs of 256 bins, the runs that an optimal partition may split
-(:func:`~.bounds_1d.bins_to_split`) are cut into runs of 16 bins, those into
-single bins, and the bins still in question are gathered from the pixels and
-enter as their distinct values: the optimum of the last items is the global
-optimum, from small programs only.
+(millions). It runs on items: runs of consecutive *atoms* (bins, then values)
+kept together, each with its count, mean and own sum of squares. Items start as
+runs of 256 bins; after each program on them (:mod:`.bounds_1d`) the items on
+both sides of an edge that holds no optimal boundary are merged, and the items
+that an optimal boundary may split are cut into runs of 16 bins, then single
+bins. The bins still in question (not of one value) are gathered from the
+pixels: their distinct values become atoms, in runs of 256 values, then 16,
+then one by one. The optimum of the last items is the global optimum; every program is
+small, whatever the number of distinct values.
 """
 
 from __future__ import annotations
@@ -17,158 +19,159 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bounds_1d import bins_to_split
+from .bounds_1d import where_boundaries_may_lie
 from .dp_1d import optimum_of_items
 from .histogram_1d import Hist1, Lloyd1
 
-#: the runs of bins of the successive items: 2**8 bins, 2**4, then single bins
-_RUN_SHIFTS = (8, 4, 0)
-#: a bin's values are taken to span this many bin widths (rounding of the binning)
-_SPAN = 1.002
-#: the split bins' values are first taken in runs of this many
-_VALUE_RUN = 16
-
-
-class _Runs:
-    """Runs of consecutive bins of a histogram, ``first`` bin of each (the next
-    run's first ends it): their counts, means, own sums of squares and the
-    least and greatest value each may hold."""
-
-    def __init__(self, hist: Hist1, first: np.ndarray, lo_hi):
-        B = hist.acc.shape[0]
-        self.first = first
-        self.stop = np.append(first[1:], B)
-        acc = np.add.reduceat(hist.acc, first, axis=0)
-        self.w = acc[:, 0]
-        full = self.w > 0
-        self.mean = np.zeros(first.size)
-        self.mean[full] = acc[full, 1] / self.w[full]
-        self.within = np.maximum(acc[:, 2] - acc[:, 1] * self.mean, 0.0)
-        width = 1.0 / hist.inv
-        slack = (_SPAN - 1.0) / 2 * width
-        mn, mx = (float(v[0]) for v in lo_hi)
-        self.lo = np.maximum(hist.lo + first * width - slack, mn)
-        self.hi = np.minimum(hist.lo + self.stop * width + slack, mx)
-
-    def to_split(self, k: int) -> np.ndarray | None:
-        """Per run, whether an optimal partition into ``k`` clusters may split
-        it (see :func:`~.bounds_1d.bins_to_split`); None when too large to
-        tell."""
-        full = np.flatnonzero(self.w > 0)
-        fields = (self.w, self.mean, self.within, self.lo, self.hi)
-        found = bins_to_split(*(a[full] for a in fields), k)
-        if found is None:
-            return None
-        split = np.zeros(self.w.size, np.bool_)
-        split[full] = found
-        return split
-
-    def cut(self, split: np.ndarray, shift: int) -> np.ndarray:
-        """The first bins of the runs with those ``split`` cut into runs of
-        ``2**shift`` bins."""
-        pieces = [self.first[~split]]
-        for a, b in zip(self.first[split], self.stop[split], strict=True):
-            pieces.append(np.arange(a, b, 1 << shift))
-        return np.sort(np.concatenate(pieces))
+#: the bins of the items of the successive programs: runs of 256, 16, 1
+_BIN_RUNS = (256, 64, 16, 4, 1)
+#: the gathered values of the items of the successive programs: runs of 256,
+#: 16, 1
+_VALUE_RUNS = (256, 64, 16, 4, 1)
+#: most clusters where a bin holds several values (beyond, the programs on the
+#: values near the many boundaries take seconds: a Lloyd fixed point instead)
+MAX_K_SPREAD = 32
+#: the values gathered: at most half the pixels, or this many
+_MAX_GATHERED = 1 << 20
 
 
 @dataclass(frozen=True)
-class _Items:
-    """Items of the program in value order: per item the bin it starts in, its
-    count, mean, own sum of squares and the least and greatest value it may
-    hold."""
+class _Atoms:
+    """Runs of values in value order: count, mean, own sum of squares, least and
+    greatest value; ``whole`` where no optimal boundary lies inside."""
 
-    bin: np.ndarray
     w: np.ndarray
     mean: np.ndarray
     within: np.ndarray
     lo: np.ndarray
     hi: np.ndarray
+    whole: np.ndarray
 
-    @classmethod
-    def of_runs(cls, runs: _Runs, which: np.ndarray) -> _Items:
-        """The runs of bins ``which``."""
-        fields = (runs.first, runs.w, runs.mean, runs.within, runs.lo, runs.hi)
-        return cls(*(a[which] for a in fields))
-
-    @classmethod
-    def of_values(cls, in_bin, values, counts, starts: np.ndarray) -> _Items:
-        """Runs of the sorted distinct ``values`` (``counts``; bins ``in_bin``),
-        each from a value whose ``starts`` is set to the next."""
-        first = np.flatnonzero(starts)
-        w = np.add.reduceat(counts, first)
-        s = np.add.reduceat(counts * values, first)
-        q = np.add.reduceat(counts * values * values, first)
+    def runs(self, cuts: np.ndarray) -> _Atoms:
+        """The runs of atoms from each of ``cuts`` (the first is 0) to the next."""
+        shift = np.average(self.mean, weights=self.w)
+        x = self.mean - shift
+        w = np.add.reduceat(self.w, cuts)
+        s = np.add.reduceat(self.w * x, cuts)
+        q = np.add.reduceat(self.within + self.w * x * x, cuts)
         mean = s / w
-        last = np.append(first[1:], values.size) - 1
         within = np.maximum(q - s * mean, 0.0)
-        return cls(in_bin[first], w, mean, within, values[first], values[last])
+        last = np.append(cuts[1:], self.w.size) - 1
+        whole = np.minimum.reduceat(self.whole, cuts)
+        return _Atoms(w, mean + shift, within, self.lo[cuts], self.hi[last], whole)
 
-    def __add__(self, other: _Items) -> _Items:
-        """Both in one value order (no bin holds items of both)."""
-        pairs = zip(self._arrays(), other._arrays(), strict=True)
+    def __add__(self, other: _Atoms) -> _Atoms:
+        """Both, in value order (``other``'s values lie between ``self``'s runs:
+        sorted by their least values)."""
+        pairs = zip(self._fields(), other._fields(), strict=True)
         fields = [np.concatenate(pair) for pair in pairs]
-        order = np.lexsort((fields[4], fields[0]))
-        return _Items(*(f[order] for f in fields))
+        order = np.argsort(fields[3], kind="stable")
+        return _Atoms(*(f[order] for f in fields))
 
-    def _arrays(self) -> tuple:
-        return (self.bin, self.w, self.mean, self.within, self.lo, self.hi)
+    def take(self, which: np.ndarray) -> _Atoms:
+        """The atoms ``which``."""
+        return _Atoms(*(f[which] for f in self._fields()))
+
+    def _fields(self) -> tuple:
+        return (self.w, self.mean, self.within, self.lo, self.hi, self.whole)
 
 
-def binned_optimum(
-    px, hist: Hist1, k: int, max_items: int
-) -> tuple[float, np.ndarray] | None:
+def _narrow(atoms: _Atoms, cuts: np.ndarray, runs: tuple, k: int) -> tuple | None:
+    """From items of ``atoms`` starting at ``cuts``: after each program, merge
+    over the edges that hold no optimal boundary and cut the items an optimal
+    boundary may split into the next of ``runs`` atoms. Returns the last cuts
+    and, per atom, whether an optimal boundary may lie inside it (from the last
+    program); None when a program's bounds would be too large."""
+    whole = atoms.whole.copy()  # per atom: no optimal boundary inside
+    sealed = np.zeros(whole.size, np.bool_)  # nor at the edge before it
+    for run in (*runs[1:], None):
+        items = atoms.runs(cuts)
+        inner = sealed.copy()
+        inner[cuts] = True  # an item's own edge is not inside it
+        fields = (items.w, items.mean, items.within, items.lo, items.hi)
+        item_whole = np.minimum.reduceat(whole & inner, cuts)
+        found = where_boundaries_may_lie(*fields, item_whole, k)
+        if found is None:
+            return None
+        split, possible = found
+        length = np.diff(np.append(cuts, atoms.w.size))
+        # no optimal boundary inside the items kept whole, nor at the edges
+        # that hold none: those items merge over those edges
+        kept = np.repeat(~split, length)
+        whole |= kept
+        sealed |= kept
+        sealed[cuts[~possible[:-1]]] = True
+        keep = possible[:-1] | split
+        keep[0] = True
+        if run is None:
+            open_atoms = ~whole & np.repeat(split & (length == 1), length)
+            return cuts[keep], open_atoms
+        pieces = [cuts[keep]]
+        for a, n in zip(cuts[split], length[split], strict=True):
+            pieces.append(np.arange(a, a + n, run))
+        cuts = np.unique(np.concatenate(pieces))
+    raise AssertionError("unreachable")
+
+
+def binned_optimum(px, hist: Hist1, k: int) -> tuple[float, np.ndarray] | None:
     """The optimum of the binned one-feature pixels ``px`` (histogram ``hist``
     of 2**16 bins) in ``k`` clusters, as (inertia, (k, 1) centroids); None when
-    more than ``max_items`` items would remain or the bounds grow too large."""
-    B = hist.acc.shape[0]
-    runs = _Runs(hist, np.arange(0, B, 1 << _RUN_SHIFTS[0]), px.lo_hi)
-    for shift in (*_RUN_SHIFTS[1:], None):
-        split = runs.to_split(k)
-        if split is None:
-            return None
-        if shift is not None:
-            runs = _Runs(hist, runs.cut(split, shift), px.lo_hi)
-    whole = _Items.of_runs(runs, ~split & (runs.w > 0))
-    if whole.w.size + runs.w[split].sum() > max_items:
+    more than half the pixels (and :data:`_MAX_GATHERED`) would be gathered, a
+    program's bounds grow too large, or ``k`` exceeds :data:`MAX_K_SPREAD` and
+    a bin holds several values."""
+    b = hist.bins
+    acc = hist.acc[b]
+    mean = acc[:, 1] / acc[:, 0]
+    lo, hi = (r[b] for r in hist.value_ranges(px))
+    within = np.maximum(acc[:, 2] - acc[:, 1] * mean, 0.0)
+    bins = _Atoms(acc[:, 0], mean, within, lo, hi, lo == hi)
+    if k > MAX_K_SPREAD and not bins.whole.all():
         return None
-    values, counts = _split_values(px, hist, runs.first[split])
-    if values.size == 0:
-        return optimum_of_items(whole.w, whole.mean, whole.within, k)
-    in_bin = np.clip(((values - hist.lo) * hist.inv).astype(np.int64), 0, B - 1)
-    # the split bins' values in runs (cut where the bin changes); the whole runs
-    # of bins stay whole (no optimum splits them); the runs of values that an
-    # optimum may split enter as their values
-    starts = _value_runs(in_bin)
-    items = whole + _Items.of_values(in_bin, values, counts, starts)
-    fields = (items.w, items.mean, items.within, items.lo, items.hi)
-    found = bins_to_split(*fields, k)
+    found = _narrow(bins, _run_starts(b // _BIN_RUNS[0]), _BIN_RUNS, k)
     if found is None:
         return None
-    of_values = ~np.isin(items.bin, whole.bin)
-    run_length = np.diff(np.append(np.flatnonzero(starts), values.size))
-    starts |= np.repeat(found[of_values], run_length)
-    items = whole + _Items.of_values(in_bin, values, counts, starts)
+    cuts, open_bins = found
+    if not open_bins.any():
+        return _optimum(bins.runs(cuts), k)
+    if bins.w[open_bins].sum() > max(px.n // 2, _MAX_GATHERED):
+        return None
+    # the items kept whole, and the values of the bins opened: the atoms of the
+    # next programs, each item alone and the values in runs within their bin
+    kept = bins.runs(cuts).take(~open_bins[cuts])
+    kept = _Atoms(kept.w, kept.mean, kept.within, kept.lo, kept.hi, kept.w > 0)
+    values = _values_of(px, hist, b[open_bins])
+    atoms = kept + values
+    in_bin = np.clip(((values.lo - hist.lo) * hist.inv).astype(np.int64), 0, None)
+    group = np.concatenate([-1 - np.arange(kept.w.size), in_bin])
+    group = group[np.argsort(np.concatenate([kept.lo, values.lo]), kind="stable")]
+    found = _narrow(atoms, _run_starts(group, _VALUE_RUNS[0]), _VALUE_RUNS, k)
+    if found is None:
+        return None
+    return _optimum(atoms.runs(found[0]), k)
+
+
+def _run_starts(group: np.ndarray, run: int | None = None) -> np.ndarray:
+    """The first of each run of equal ``group`` (and of each ``run`` within)."""
+    n = group.size
+    new = np.ones(n, np.bool_)
+    new[1:] = group[1:] != group[:-1]
+    if run is not None:
+        at = np.flatnonzero(new)
+        rank = np.arange(n) - np.repeat(at, np.diff(np.append(at, n)))
+        new |= rank % run == 0
+    return np.flatnonzero(new)
+
+
+def _optimum(items: _Atoms, k: int) -> tuple[float, np.ndarray]:
     return optimum_of_items(items.w, items.mean, items.within, k)
 
 
-def _value_runs(in_bin: np.ndarray) -> np.ndarray:
-    """Per sorted value (in bins ``in_bin``): whether it starts a run, runs of
-    :data:`_VALUE_RUN` values cut where the bin changes."""
-    n = in_bin.size
-    new_bin = np.ones(n, np.bool_)
-    new_bin[1:] = in_bin[1:] != in_bin[:-1]
-    at = np.flatnonzero(new_bin)
-    rank = np.arange(n) - np.repeat(at, np.diff(np.append(at, n)))
-    return rank % _VALUE_RUN == 0
-
-
-def _split_values(px, hist: Hist1, bins: np.ndarray) -> tuple:
-    """The distinct values in ``bins`` (sorted) and their counts, gathered in
-    one pass."""
+def _values_of(px, hist: Hist1, bins: np.ndarray) -> _Atoms:
+    """The distinct values in ``bins`` as atoms, gathered in one pass."""
     lloyd = Lloyd1(px, hist)
     selected = np.zeros(hist.acc.shape[0], np.bool_)
     selected[bins] = True
     lloyd.gather(selected)
     values, counts = np.unique(lloyd.gathered[2], return_counts=True)
-    return values, counts.astype(np.float64)
+    zero = np.zeros(values.size)
+    return _Atoms(counts.astype(np.float64), values, zero, values, values, zero == 0)
