@@ -4,8 +4,8 @@ not a local fixed point from a start.
 
 8- and 16-bit integers: one histogram bin per value, the program runs over the
 bins. Other data (floats; other integers, which the engine holds as floats):
-2**16 bins of runs of values; the bins that an optimal boundary may split
-(:mod:`.bounds_1d`) are gathered and their distinct values enter the program one
+2**16 bins of runs of values, narrowed by :mod:`.optimum_binned_1d` to the few
+bins an optimal boundary may split, whose distinct values enter the program one
 by one, the other bins whole.
 
 Its partition is then labelled like the histogram's (:mod:`.histogram_1d`):

@@ -10,10 +10,12 @@ starts. The last strategy of every chain never declines.
 
 Chains, by method and number of features:
 
-- ``exact``, one feature: :class:`~.optimum_1d.Optimum1D` (8- or 16-bit
-  integers without given starts: the global optimum) →
-  :class:`~.fast_1d.Fast1D` (float data, 2 to 8 clusters, from 2**16 pixels;
-  declines when its windows do not settle) → :class:`~.histogram_1d.Histogram1D`;
+- ``exact``, one feature: :class:`~.optimum_1d.Optimum1D` (without given
+  starts; binned values up to 128 clusters: the global optimum; declines where
+  its programs would grow too large, or beyond 32 clusters on values that share
+  bins) → :class:`~.fast_1d.Fast1D` (float data, 2 to 8 clusters, from 2**16
+  pixels; declines when its windows do not settle) →
+  :class:`~.histogram_1d.Histogram1D`;
 - ``exact``, several features: :class:`~.per_pixel.PerPixel` (large images whose
   values are mostly distinct; 8-bit ones from 16 clusters on; declines when a
   sample has fewer than ``k`` distinct values) → :class:`~.cells.Cells` (from 8
