@@ -27,7 +27,7 @@ from ..parallel import in_parallel
 #: prefix sums must not rule out a bin that an optimum splits
 _MARGIN = 1e-7
 #: most memory of the bounds of one set of items (two arrays of k x items floats)
-MAX_BOUND_BYTES = 1 << 26
+MAX_BOUND_BYTES = 1 << 25
 
 
 def prefix_sums(w, mean, within, shift=None) -> tuple:

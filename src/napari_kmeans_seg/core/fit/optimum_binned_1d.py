@@ -31,7 +31,7 @@ _VALUE_RUNS = (256, 64, 16, 4, 1)
 #: most clusters where a bin holds several values (beyond, the programs on the
 #: values near the many boundaries take seconds: a Lloyd fixed point instead)
 MAX_K_SPREAD = 32
-#: the values gathered: at most half the pixels, or this many
+#: the values gathered: at most a quarter of the pixels, or this many
 _MAX_GATHERED = 1 << 20
 
 
@@ -116,9 +116,10 @@ def _narrow(atoms: _Atoms, cuts: np.ndarray, runs: tuple, k: int) -> tuple | Non
 def binned_optimum(px, hist: Hist1, k: int) -> tuple[float, np.ndarray] | None:
     """The optimum of the binned one-feature pixels ``px`` (histogram ``hist``
     of 2**16 bins) in ``k`` clusters, as (inertia, (k, 1) centroids); None when
-    more than half the pixels (and :data:`_MAX_GATHERED`) would be gathered, a
-    program's bounds grow too large, or ``k`` exceeds :data:`MAX_K_SPREAD` and
-    a bin holds several values."""
+    more than a quarter of the pixels (and :data:`_MAX_GATHERED`) would be
+    gathered (the memory allowed for gathered pixels), a program's bounds grow
+    too large, or ``k`` exceeds :data:`MAX_K_SPREAD` and a bin holds several
+    values."""
     b = hist.bins
     acc = hist.acc[b]
     mean = acc[:, 1] / acc[:, 0]
@@ -133,7 +134,7 @@ def binned_optimum(px, hist: Hist1, k: int) -> tuple[float, np.ndarray] | None:
     cuts, open_bins = found
     if not open_bins.any():
         return _optimum(bins.runs(cuts), k)
-    if bins.w[open_bins].sum() > max(px.n // 2, _MAX_GATHERED):
+    if bins.w[open_bins].sum() > max(px.n // 4, _MAX_GATHERED):
         return None
     # the items kept whole, and the values of the bins opened: the atoms of the
     # next programs, each item alone and the values in runs within their bin
