@@ -40,8 +40,8 @@ def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
 
 
 @njit(**_OPTS)
-def range1_kernel(X, mask, use_mask, lo, inv, B, mn, mx):
-    """Per bin of the valid values of ``X[:, 0]``: least (``mn[b]``) and greatest
+def hist_range1_kernel(X, mask, use_mask, lo, inv, B, acc, mn, mx):
+    """:func:`hist1_kernel`, and per bin the least (``mn[b]``) and greatest
     (``mx[b]``) value (left as they are for an empty bin)."""
     for i in range(X.shape[0]):
         if use_mask and not mask[i]:
@@ -50,6 +50,9 @@ def range1_kernel(X, mask, use_mask, lo, inv, B, mn, mx):
         if x - x != 0:
             continue
         b = min(max(int((x - lo) * inv), 0), B - 1)
+        acc[b, 0] += 1.0
+        acc[b, 1] += x
+        acc[b, 2] += x * x
         if x < mn[b]:
             mn[b] = x
         if x > mx[b]:

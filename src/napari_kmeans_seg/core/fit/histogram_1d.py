@@ -53,7 +53,9 @@ class OneFeatureFit:
 class Hist1:
     """One feature binned by :func:`~.one_feature_kernels.bin1` (``lo``, ``inv``, ``B``
     bins): per bin count, sum and sum of squares (``acc``), per row range the
-    counts; ``exact`` when each bin holds a single value (integer data)."""
+    counts; ``exact`` when each bin holds a single value (integer data); when
+    measured with them, per bin the least and greatest value (``ranges``: inf
+    and -inf for an empty bin)."""
 
     lo: float
     inv: float
@@ -61,57 +63,49 @@ class Hist1:
     part_counts: list
     bins: np.ndarray
     exact: bool
+    ranges: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
-    def measure(cls, px) -> Hist1:
+    def measure(cls, px, ranges: bool = False) -> Hist1:
+        """One bin per value for unsigned integers, else :data:`_BINS_1D` bins
+        over the values' range (with their ``ranges`` when asked)."""
         if px.X.dtype.kind == "u":  # one bin per integer value
             lo, inv, exact = 0.0, 1.0, True
             B = 256
             if px.lo_hi is not None:
                 mn, mx = (float(v[0]) for v in px.lo_hi)
                 lo, B = (mn, int(mx - mn) + 1) if np.isfinite(mn) else (0.0, 1)
-        else:
-            mn, mx = (float(v[0]) for v in px.lo_hi)
-            lo, B, inv, exact = mn, _BINS_1D, 1.0, False
-            if not np.isfinite(mn):
-                lo, B = 0.0, 1
-            elif mx > mn:
-                inv = B / (mx - mn)
-
-        return cls.binned(px, lo, inv, B, exact)
+            return cls.binned(px, lo, inv, B, exact)
+        mn, mx = (float(v[0]) for v in px.lo_hi)
+        lo, B, inv = mn, _BINS_1D, 1.0
+        if not np.isfinite(mn):
+            lo, B = 0.0, 1
+        elif mx > mn:
+            inv = B / (mx - mn)
+        return cls.binned(px, lo, inv, B, ranges=ranges)
 
     @classmethod
-    def binned(cls, px, lo, inv, B, exact=False) -> Hist1:
+    def binned(cls, px, lo, inv, B, exact=False, ranges=False) -> Hist1:
         """The histogram of ``px``'s valid values in ``B`` bins of
-        :func:`~.one_feature_kernels.bin1` (clamped at both ends)."""
+        :func:`~.one_feature_kernels.bin1` (clamped at both ends), with the
+        bins' ``ranges`` when asked (in the same pass)."""
 
         def part(start, stop):
             acc = np.zeros((B, 3))
+            mn, mx = np.full(B, np.inf), np.full(B, -np.inf)
             for a, b in px.chunks(start, stop):
-                OK.hist1_kernel(*px.common(a, b), lo, inv, B, acc)
-            return acc
+                if ranges:
+                    OK.hist_range1_kernel(*px.common(a, b), lo, inv, B, acc, mn, mx)
+                else:
+                    OK.hist1_kernel(*px.common(a, b), lo, inv, B, acc)
+            return acc, mn, mx
 
-        accs = map_spans(part, px.n)
+        accs, lows, highs = zip(*map_spans(part, px.n), strict=True)
         acc = np.sum(accs, axis=0)
         bins = np.flatnonzero(acc[:, 0])
         counts = [p[:, 0].astype(np.int64) for p in accs]
-        return cls(lo, inv, acc, counts, bins, exact)
-
-    def value_ranges(self, px) -> tuple[np.ndarray, np.ndarray]:
-        """Per bin, the least and greatest of ``px``'s valid values in it (inf
-        and -inf for an empty bin), from one pass."""
-        B = self.acc.shape[0]
-
-        def part(start, stop):
-            mn, mx = np.full(B, np.inf), np.full(B, -np.inf)
-            for a, b in px.chunks(start, stop):
-                OK.range1_kernel(*px.common(a, b), self.lo, self.inv, B, mn, mx)
-            return mn, mx
-
-        parts = map_spans(part, px.n)
-        return np.min([p[0] for p in parts], axis=0), np.max(
-            [p[1] for p in parts], axis=0
-        )
+        found = (np.min(lows, axis=0), np.max(highs, axis=0)) if ranges else None
+        return cls(lo, inv, acc, counts, bins, exact, found)
 
 
 class Lloyd1:
@@ -305,14 +299,15 @@ def sums_cancel(hist: Hist1) -> bool:
     return max(abs(lo), abs(hi)) > _CANCELLING * (hi - lo)
 
 
-def measured(px, k: int) -> tuple[Hist1, int]:
-    """The histogram of the one-feature pixels ``px`` and the number of valid
-    pixels, checked to hold ``k`` distinct values."""
+def measured(px, k: int, ranges: bool = False) -> tuple[Hist1, int]:
+    """The histogram of the one-feature pixels ``px`` (with its bins' ``ranges``
+    when asked, for binned values) and the number of valid pixels, checked to
+    hold ``k`` distinct values."""
     if px.lo_hi is None and px.X.dtype != np.uint8:
         # bins by the value range (measured with the magnitudes' checks and
         # scaling)
         px.grid = px.make_grid()
-    hist = Hist1.measure(px)
+    hist = Hist1.measure(px, ranges)
     n_valid = int(hist.acc[:, 0].sum())
     check_enough_values(px, hist.bins, n_valid, k)
     return hist, n_valid

@@ -46,7 +46,7 @@ class Optimum1D:
 
     def fit(self, job: Job) -> Fit | None:
         px, k = job.px, job.k
-        hist, n_valid = measured(px, k)
+        hist, n_valid = measured(px, k, ranges=True)
         if hist.exact:
             b = hist.bins
             values = hist.acc[b, 1] / hist.acc[b, 0]  # one value per bin: exact

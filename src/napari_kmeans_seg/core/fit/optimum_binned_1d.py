@@ -123,7 +123,7 @@ def binned_optimum(px, hist: Hist1, k: int) -> tuple[float, np.ndarray] | None:
     b = hist.bins
     acc = hist.acc[b]
     mean = acc[:, 1] / acc[:, 0]
-    lo, hi = (r[b] for r in hist.value_ranges(px))
+    lo, hi = (r[b] for r in hist.ranges)
     within = np.maximum(acc[:, 2] - acc[:, 1] * mean, 0.0)
     bins = _Atoms(acc[:, 0], mean, within, lo, hi, lo == hi)
     if k > MAX_K_SPREAD and not bins.whole.all():
