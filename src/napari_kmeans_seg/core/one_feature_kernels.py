@@ -24,9 +24,10 @@ def bin1(x, lo, inv, B):
 
 
 @njit(**_OPTS)
-def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
+def hist1_kernel(X, mask, use_mask, lo, inv, B, acc, ranges, mn, mx):
     """Per bin of the valid values of ``X[:, 0]``: count (``acc[b, 0]``), sum and
-    sum of squares."""
+    sum of squares; with ``ranges``, also the least (``mn[b]``) and greatest
+    (``mx[b]``) value (left as they are for an empty bin)."""
     for i in range(X.shape[0]):
         if use_mask and not mask[i]:
             continue
@@ -37,26 +38,11 @@ def hist1_kernel(X, mask, use_mask, lo, inv, B, acc):
         acc[b, 0] += 1.0
         acc[b, 1] += x
         acc[b, 2] += x * x
-
-
-@njit(**_OPTS)
-def hist_range1_kernel(X, mask, use_mask, lo, inv, B, acc, mn, mx):
-    """:func:`hist1_kernel`, and per bin the least (``mn[b]``) and greatest
-    (``mx[b]``) value (left as they are for an empty bin)."""
-    for i in range(X.shape[0]):
-        if use_mask and not mask[i]:
-            continue
-        x = np.float64(X[i, 0])
-        if x - x != 0:
-            continue
-        b = min(max(int((x - lo) * inv), 0), B - 1)
-        acc[b, 0] += 1.0
-        acc[b, 1] += x
-        acc[b, 2] += x * x
-        if x < mn[b]:
-            mn[b] = x
-        if x > mx[b]:
-            mx[b] = x
+        if ranges:
+            if x < mn[b]:
+                mn[b] = x
+            if x > mx[b]:
+                mx[b] = x
 
 
 @njit(**_OPTS)

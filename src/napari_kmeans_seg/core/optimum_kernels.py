@@ -20,8 +20,11 @@ from .kernels import _OPTS
 @njit(inline="always", **_OPTS)
 def _cost(W, S, Q, i, j):
     """Sum of squares of the values ``i .. j - 1`` about their mean, from the
-    prefix sums of the weights ``W``, weighted values ``S`` and squares ``Q``."""
+    prefix sums of the weights ``W``, weighted values ``S`` and squares ``Q``
+    (0 for no values, ``i == j``)."""
     w = W[j] - W[i]
+    if w <= 0.0:
+        return 0.0
     s = S[j] - S[i]
     return max(Q[j] - Q[i] - s * s / w, 0.0)
 
@@ -37,28 +40,11 @@ def optimal_starts(W, S, Q, k, start):
     arg = np.zeros((k, m + 1), np.int32)
     for j in range(1, m + 1):
         prev[j] = _cost(W, S, Q, 0, j)
-    # ranges of j (and of the i that may serve them) still to solve
+    no_credit = np.zeros(m + 1)
     todo = np.empty((4 * (m + 2), 4), np.int64)
     for c in range(1, k):
         # cur[j] for j in c+1 .. m: the last interval starts at i in c .. j-1
-        todo[0] = (c + 1, m, c, m - 1)
-        n_todo = 1
-        while n_todo > 0:
-            n_todo -= 1
-            jlo, jhi, ilo, ihi = todo[n_todo]
-            if jlo > jhi:
-                continue
-            j = (jlo + jhi) // 2
-            best_i, best = ilo, np.inf
-            for i in range(ilo, min(ihi, j - 1) + 1):
-                v = prev[i] + _cost(W, S, Q, i, j)
-                if v < best:
-                    best, best_i = v, i
-            cur[j] = best
-            arg[c, j] = best_i
-            todo[n_todo] = (jlo, j - 1, ilo, best_i)
-            todo[n_todo + 1] = (j + 1, jhi, best_i, ihi)
-            n_todo += 2
+        _layer(W, S, Q, prev, no_credit, cur, arg[c], c + 1, c, 1, todo)
         for j in range(c + 1, m + 1):
             prev[j] = cur[j]
     total = prev[m]
@@ -68,6 +54,35 @@ def optimal_starts(W, S, Q, k, start):
         start[c] = j
     start[0] = 0
     return total
+
+
+@njit(**_OPTS)
+def _layer(W, S, Q, prev, credit, cur, arg, jlo, ilo, shortest, todo):
+    """One more interval: ``cur[j]`` for ``j`` in ``jlo .. m``, the least
+    ``prev[i] - credit[i]`` plus the cost of the values ``i .. j - 1``, over
+    ``i`` in ``ilo .. j - shortest`` (``shortest`` 0: an empty interval too);
+    the best ``i`` in ``arg[j]``. The best ``i`` does not decrease with ``j``
+    (the cost is Monge, whatever ``prev`` and ``credit`` are): divide and
+    conquer, in ``O(m log m)``."""
+    m = W.size - 1
+    todo[0] = (jlo, m, ilo, m)
+    n_todo = 1
+    while n_todo > 0:
+        n_todo -= 1
+        lo, hi, i_lo, i_hi = todo[n_todo]
+        if lo > hi:
+            continue
+        j = (lo + hi) // 2
+        best_i, best = i_lo, np.inf
+        for i in range(i_lo, min(i_hi, j - shortest) + 1):
+            v = prev[i] - credit[i] + _cost(W, S, Q, i, j)
+            if v < best:
+                best, best_i = v, i
+        cur[j] = best
+        arg[j] = best_i
+        todo[n_todo] = (lo, j - 1, i_lo, best_i)
+        todo[n_todo + 1] = (j + 1, hi, best_i, i_hi)
+        n_todo += 2
 
 
 # Where an optimal boundary may lie (binned values, :mod:`.fit.bounds_1d`).
@@ -84,42 +99,6 @@ def optimal_starts(W, S, Q, k, start):
 # credit taken at each boundary, ``credit[e]`` at the edge before item ``e``).
 
 
-@njit(inline="always", **_OPTS)
-def _cost_or_empty(W, S, Q, i, j):
-    """:func:`_cost`, and 0 for no values (``i == j``)."""
-    w = W[j] - W[i]
-    if w <= 0.0:
-        return 0.0
-    s = S[j] - S[i]
-    return max(Q[j] - Q[i] - s * s / w, 0.0)
-
-
-@njit(**_OPTS)
-def _relaxed_layer(W, S, Q, credit, prev, cur, todo):
-    """One more cluster: ``cur[j]`` from ``prev`` (one cluster fewer), the last
-    cluster the items ``i .. j - 1`` (``i == j``: empty) with the credit of its
-    first edge. The best ``i`` does not decrease with ``j`` (the cost is Monge,
-    whatever ``prev`` and ``credit`` are): divide and conquer."""
-    m = W.size - 1
-    todo[0] = (0, m, 0, m)
-    n_todo = 1
-    while n_todo > 0:
-        n_todo -= 1
-        jlo, jhi, ilo, ihi = todo[n_todo]
-        if jlo > jhi:
-            continue
-        j = (jlo + jhi) // 2
-        best_i, best = ilo, np.inf
-        for i in range(ilo, min(ihi, j) + 1):
-            v = prev[i] - credit[i] + _cost_or_empty(W, S, Q, i, j)
-            if v < best:
-                best, best_i = v, i
-        cur[j] = best
-        todo[n_todo] = (jlo, j - 1, ilo, best_i)
-        todo[n_todo + 1] = (j + 1, jhi, best_i, ihi)
-        n_todo += 2
-
-
 @njit(**_OPTS)
 def relaxed_costs(W, S, Q, credit, k):
     """``relaxed[c, j]`` for ``c`` in ``0 .. k - 1`` clusters and the first ``j``
@@ -129,8 +108,9 @@ def relaxed_costs(W, S, Q, credit, k):
     relaxed = np.full((k, m + 1), np.inf)
     relaxed[0, 0] = 0.0
     todo = np.empty((4 * (m + 2), 4), np.int64)
+    arg = np.empty(m + 1, np.int32)  # not needed
     for c in range(1, k):
-        _relaxed_layer(W, S, Q, credit, relaxed[c - 1], relaxed[c], todo)
+        _layer(W, S, Q, relaxed[c - 1], credit, relaxed[c], arg, 0, 0, 0, todo)
     return relaxed
 
 

@@ -92,12 +92,11 @@ class Hist1:
 
         def part(start, stop):
             acc = np.zeros((B, 3))
-            mn, mx = np.full(B, np.inf), np.full(B, -np.inf)
+            size = B if ranges else 1
+            mn, mx = np.full(size, np.inf), np.full(size, -np.inf)
             for a, b in px.chunks(start, stop):
-                if ranges:
-                    OK.hist_range1_kernel(*px.common(a, b), lo, inv, B, acc, mn, mx)
-                else:
-                    OK.hist1_kernel(*px.common(a, b), lo, inv, B, acc)
+                args = (lo, inv, B, acc, ranges, mn, mx)
+                OK.hist1_kernel(*px.common(a, b), *args)
             return acc, mn, mx
 
         accs, lows, highs = zip(*map_spans(part, px.n), strict=True)
