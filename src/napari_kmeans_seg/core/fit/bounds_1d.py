@@ -51,11 +51,11 @@ def where_boundaries_may_lie(
     """Per item (a run of values: count ``w``, mean ``mean``, own sum of squares
     ``within``, values within ``[lo, hi]``; ``whole``: known to hold no optimal
     boundary inside), in value order: whether an optimal partition of the
-    values into ``k`` clusters may split it; and per edge
-    between items (``m + 1``: the two ends never), whether such a partition may
-    have a boundary there or inside an item next to it. Every item and edge may,
-    when there are too few items to tell. None when the bounds would take more
-    than :data:`MAX_BOUND_BYTES`."""
+    values into ``k`` clusters may split it; and per edge between items
+    (``m + 1``: the two ends never), whether such a partition may have a
+    boundary there or inside an item next to it. Every item and edge may, when
+    there are too few items to tell. None when the bounds would take more than
+    :data:`MAX_BOUND_BYTES`."""
     edges = np.ones(w.size + 1, np.bool_)
     edges[0] = edges[-1] = False
     if k == 1:  # no boundary at all
@@ -71,9 +71,10 @@ def where_boundaries_may_lie(
     # sums of squares (made from sums of squares about 0)
     squares = float(np.sum(within + w * mean * mean))
     margin = _MARGIN * upper + 1e3 * np.finfo(float).eps * (Q[-1] + squares)
-    # the means on both sides of a boundary inside a bin are at most twice the
-    # distance from the bin to the farther end of the values apart, and closer
-    # where the values between them would cost more than the upper bound
+    # the means on both sides of a boundary inside an item: their midpoint is in
+    # the item, so they are at most twice as far apart as the item's far side
+    # is from either end of the values, and closer where the values between
+    # them would cost more than the upper bound
     far = 2 * np.minimum(hi - lo[0], hi[-1] - lo)
     gap = OPT.gap_bounds(W, lo, hi, upper + margin, far)
     # a boundary inside an item moves to its right edge with the values above

@@ -6,11 +6,11 @@ The dynamic program cannot take every distinct value of a large float image
 kept together, each with its count, mean and own sum of squares. Items start as
 runs of 256 bins; after each program on them (:mod:`.bounds_1d`) the items on
 both sides of an edge that holds no optimal boundary are merged, and the items
-that an optimal boundary may split are cut into runs of 16 bins, then single
-bins. The bins still in question (not of one value) are gathered from the
-pixels: their distinct values become atoms, in runs of 256 values, then 16,
-then one by one. The optimum of the last items is the global optimum; every program is
-small, whatever the number of distinct values.
+that an optimal boundary may split are cut into runs of 64 bins, then 16, 4
+and single bins. The bins still in question (not of one value) are gathered
+from the pixels: their distinct values become atoms, in runs of 256 values,
+then 64, 16, 4 and one by one. The optimum of the last items is the global
+optimum; every program is small, whatever the number of distinct values.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from .bounds_1d import where_boundaries_may_lie
 from .dp_1d import optimum_of_items
 from .histogram_1d import Hist1, Lloyd1
 
-#: the bins of the items of the successive programs: runs of 256, 16, 1
-_BIN_RUNS = (256, 64, 16, 4, 1)
-#: the gathered values of the items of the successive programs: runs of 256,
-#: 16, 1
-_VALUE_RUNS = (256, 64, 16, 4, 1)
+#: the bins, then the gathered values, of the items of the successive programs:
+#: runs of 256, 64, 16, 4, 1
+_BIN_RUNS = _VALUE_RUNS = (256, 64, 16, 4, 1)
 #: most clusters where a bin holds several values (beyond, the programs on the
 #: values near the many boundaries take seconds: a Lloyd fixed point instead)
 MAX_K_SPREAD = 32
