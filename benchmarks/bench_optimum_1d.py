@@ -49,6 +49,7 @@ bins) the column is its gap.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import math
@@ -226,6 +227,22 @@ def images(quick: bool, float_size: int | None = None) -> dict:
 # --------------------------------------------------------------------------- runs
 
 
+@contextlib.contextmanager
+def lloyd_paths_only():
+    """The engine's one-feature chain without its optimum: the exact Lloyd fixed
+    points it returned before (the one reach into the engine's internals)."""
+    from napari_kmeans_seg.core.fit import registry
+
+    chain = registry.CHAINS["exact", True]
+    registry.CHAINS["exact", True] = tuple(
+        s for s in chain if s.name != "optimum (one feature)"
+    )
+    try:
+        yield
+    finally:
+        registry.CHAINS["exact", True] = chain
+
+
 def fastest(fn, repeats: int):
     best, out = np.inf, None
     for _ in range(repeats):
@@ -269,6 +286,17 @@ def run_image(key, title, image, ks, args) -> dict:
             "converged": bool(r.converged),
         }
         del r, lab
+        if args.lloyd:  # the exact Lloyd fixed point the optimum replaced
+            with lloyd_paths_only():
+                t, r = fastest(
+                    lambda k=k: segment(image, k, random_state=0), args.repeats
+                )
+            lab = r.labels.reshape(-1).astype(np.intp) - 1
+            row["lloyd"] = {
+                "time": t,
+                "inertia": be.recomputed_inertia(X, lab, r.centroids),
+            }
+            del r, lab
         dps = {}
         for name, (arg, times) in tables.items():
             starts = starts_for(arg, k)
@@ -320,7 +348,8 @@ def md(case: dict) -> list[str]:
     lines = [
         f"### {case['title']}: {case['distinct']:,} distinct values",
         "",
-        "| k | ours s | ours inertia | ours: optimal flag, iterations | DP s | DP "
+        "| k | ours s | ours inertia | ours: optimal flag, iterations (--lloyd: "
+        "the fixed point's time, (its inertia - DP) / DP) | DP s | DP "
         "inertia | (ours - DP) / DP | multiotsu s | (multiotsu - DP) / DP "
         "(right=True) |",
         "|--:|--:|--:|---|--:|--:|--:|--:|--:|",
@@ -339,9 +368,14 @@ def md(case: dict) -> list[str]:
                 f"({(otsu['inertia_right'] - best) / best:+.1e})"
             )
         flag = "optimal" if o["optimal"] else "fixed point"
+        flag = f"{flag}, {o['n_iter']}"
+        if "lloyd" in row:
+            ll = row["lloyd"]
+            gap = (ll["inertia"] - best) / best
+            flag += f" (Lloyd {ll['time']:.3f} s, {gap:+.1e})"
         lines.append(
-            f"| {row['k']} | {o['time']:.3f} | {o['inertia']:.10e} | {flag}, "
-            f"{o['n_iter']} | {row['dp_time']:.2f} | {best:.10e} | "
+            f"| {row['k']} | {o['time']:.3f} | {o['inertia']:.10e} | {flag} | "
+            f"{row['dp_time']:.2f} | {best:.10e} | "
             f"{row['ours_gap']:+.1e} | {ot} | {og} |"
         )
     checks = [
@@ -381,6 +415,11 @@ def main(argv=None) -> None:
         default=5000,
         metavar="M",
         help="also run the divide-and-conquer DP up to this many values",
+    )
+    p.add_argument(
+        "--lloyd",
+        action="store_true",
+        help="also time the exact Lloyd fixed point (the chain without the optimum)",
     )
     p.add_argument("--out", metavar="JSON")
     args = p.parse_args(argv)
