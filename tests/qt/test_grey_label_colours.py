@@ -56,3 +56,22 @@ def test_an_rgb_image_keeps_its_mean_colours_and_a_choice_is_kept(
     widget.inputs_panel.image.value = viewer.layers["astronaut"]
     widget.inputs_panel.image.value = viewer.layers["camera"]
     assert widget.options_panel.label_colors.value == "mean"
+
+
+def test_the_dock_says_a_greyscale_result_is_the_global_optimum(
+    make_napari_viewer, qtbot
+):
+    """One feature (here float greyscale): the best partition there is, said so;
+    a colour image's result is a fixed point and says nothing more."""
+    viewer = make_napari_viewer()
+    grey = data.camera()[::2, ::2] / 255.0
+    viewer.add_image(grey + np.random.default_rng(0).normal(0, 1e-3, grey.shape))
+    widget = open_widget(viewer)
+    widget.options_panel.n_clusters.value = 4
+    click_and_wait(qtbot, widget)
+    assert widget.run_panel.status.value.endswith("s (the global optimum)")
+    viewer.add_image(data.astronaut()[::4, ::4], name="astronaut")
+    viewer.layers.selection.active = viewer.layers["astronaut"]
+    click_and_wait(qtbot, widget)
+    assert "astronaut clusters" in viewer.layers
+    assert widget.run_panel.status.value.endswith(" s")

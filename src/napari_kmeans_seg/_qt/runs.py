@@ -60,9 +60,11 @@ class Run:
             return f"merged: {n} clusters"
         if self.model is not None:  # not a fit: "converged" says nothing about it
             return f"model applied: {n} clusters in {seconds:.2f} s"
-        return f"{n} clusters in {seconds:.2f} s" + (
-            "" if self.result.converged else " (not converged)"
-        )
+        if not self.result.converged:
+            note = " (not converged)"
+        else:  # one feature: the best partition there is, not only a fixed point
+            note = " (the global optimum)" if self.result.optimal else ""
+        return f"{n} clusters in {seconds:.2f} s{note}"
 
     def cancelled_status(self) -> str:
         """What the status says after Cancel."""
