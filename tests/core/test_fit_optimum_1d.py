@@ -1,5 +1,7 @@
-"""One feature of 8- or 16-bit integers: the global optimum of the k-means
-objective, checked against brute force over every set of thresholds."""
+"""One feature: the global optimum of the k-means objective, checked against
+brute force over every set of thresholds (8- and 16-bit integers over the
+histogram; other integers and floats binned, see also
+``test_fit_optimum_binned_1d``)."""
 
 import itertools
 
@@ -28,18 +30,37 @@ def brute_force(x: np.ndarray, k: int) -> float:
 
 
 @pytest.mark.parametrize("seed", range(12))
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int8, np.int16, np.float32, np.float64]
+)
 def test_the_optimum_against_brute_force(seed, dtype):
     rng = np.random.default_rng(seed)
-    top = 255 if dtype == np.uint8 else 65535
-    levels = rng.choice(top + 1, size=rng.integers(5, 11), replace=False)
+    if np.dtype(dtype).kind == "f":  # levels at any magnitude, two very close
+        scale = 10.0 ** rng.integers(-3, 4)
+        levels = rng.normal(0, scale, rng.integers(5, 11)).astype(dtype)
+        if dtype == np.float32:  # adjacent (their midpoint is a float64)
+            levels[1] = np.nextafter(levels[0], dtype(np.inf))
+        else:
+            levels[1] = levels[0] * (1 + 1e-9)
+    else:
+        info = np.iinfo(dtype)
+        levels = rng.choice(np.arange(info.min, info.max + 1), rng.integers(5, 11))
+    levels = np.unique(levels.astype(dtype))
     x = levels[rng.integers(0, levels.size, 400)].astype(dtype)
     x[: levels.size] = levels  # every level present
     k = int(rng.integers(2, min(6, levels.size) + 1))
     fit = fit_predict(x[:, None], n_clusters=k, random_state=seed)
-    expected = brute_force(x.astype(np.float64), k)
-    assert fit.converged
-    assert fit.inertia <= expected * (1 + 1e-12) + 1e-9
+    x = x.astype(np.float64)
+    expected = brute_force(x, k)
+    assert fit.converged and fit.optimal
+    ours = sum(
+        ((x[fit.labels == c] - x[fit.labels == c].mean()) ** 2).sum()
+        for c in range(1, k + 1)
+    )
+    # (rounding: the means of clusters of equal values are not always exact)
+    rounding = 1e-13 * np.sum(x * x)
+    assert ours <= expected * (1 + 1e-12) + rounding
+    assert fit.inertia == pytest.approx(ours, rel=1e-9, abs=rounding)
     # and the labels are the reported partition: every value on its centroid's
     # interval, each centroid the mean of its values
     C = fit.centroids[:, 0]

@@ -34,6 +34,11 @@ _GATHER_MARGIN_1D = 64
 #: values farther from 0 than this many times their spread get their inertia
 #: from a pass over the pixels (the bins' sums of squares would cancel)
 _CANCELLING = 2.0**10
+#: an inertia below this share of the values' sum of squares about 0 is taken
+#: from a pass over the pixels (made from the bins' sums, it would have lost most
+#: of its digits: values a few units in the last place apart, clusters of equal
+#: values)
+_CANCELLING_INERTIA = 1e-6
 #: one-feature Lloyd iterations per kernel call (the stop hook is polled between)
 _LLOYD_BATCH_1D = 64
 
@@ -282,17 +287,20 @@ def refine(
 
     map_spans(part, px.n)
     fit = ordered(best, order, labels, n_valid)
-    if sums_cancel(hist):  # per-pixel distances, not the bins' sums of squares
+    if sums_cancel(hist, fit.inertia):  # per-pixel distances, not the bins' sums
         fit = replace(fit, inertia=px.label_stats(labels, fit.centroids).inertia)
     return replace(fit, optimal=optimal and fit.converged)
 
 
-def sums_cancel(hist: Hist1) -> bool:
-    """Whether the values lie so far from 0 for their spread that an inertia
-    made from the bins' sums of squares would lose digits to cancellation."""
+def sums_cancel(hist: Hist1, inertia: float) -> bool:
+    """Whether the values lie so far from 0 for their spread, or ``inertia`` is
+    so small beside their squares, that an inertia made from the bins' sums of
+    squares would lose digits to cancellation."""
     b = hist.bins
     if b.size == 0:
         return False
+    if inertia < _CANCELLING_INERTIA * hist.acc[b, 2].sum():
+        return True
     lo = hist.acc[b[0], 1] / hist.acc[b[0], 0]
     hi = hist.acc[b[-1], 1] / hist.acc[b[-1], 0]
     return max(abs(lo), abs(hi)) > _CANCELLING * (hi - lo)

@@ -52,8 +52,6 @@ class Optimum1D:
             values = hist.acc[b, 1] / hist.acc[b, 0]  # one value per bin: exact
             start = optimum(values, hist.acc[b, 0], k)
         else:
-            if hist.bins.size < k:
-                return None
             start = binned_optimum(px, hist, k)
             if start is None:
                 return None
