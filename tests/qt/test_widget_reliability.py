@@ -107,8 +107,8 @@ def test_cancel_returns_to_idle_at_once_and_discards_the_result(
     assert not widget.busy and not widget.run_panel.cancel_button.enabled
     assert widget.run_panel.status.value == "cancelled"
     # the computation could not be interrupted: it finishes in the background
+    # (its thread may end before this line: only the widget's count is certain)
     assert widget.n_background == 1
-    assert QThreadPool.globalInstance().activeThreadCount() >= 1
 
     wait_for_threads(qtbot)
     qtbot.waitUntil(lambda: widget.n_background == 0, timeout=5_000)
