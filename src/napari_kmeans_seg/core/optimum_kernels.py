@@ -128,8 +128,8 @@ def gap_bounds(W, lo, hi, upper, g_max):
     the means are theirs, and those within ``r`` of ``t`` (``N`` of them) at
     least ``g / 2 - r - width`` from them: ``N (g / 2 - r - width)**2`` is at
     most ``upper``. The least bound over ``r`` = the least width (not below the
-    span over 2**24) times 1, 2, 4, ...; the
-    items within ``r`` of ``t`` followed by two pointers."""
+    span over 2**24) times 1, 2, 4, ...; the items within ``r`` of ``t``
+    followed by two pointers."""
     m = lo.size
     bound = g_max.copy()
     span = hi[m - 1] - lo[0]
